@@ -1,0 +1,23 @@
+//! Host-side bindings generated from `wit/plugin.wit`.
+
+pub(crate) mod transform {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "transform",
+    });
+}
+
+pub(crate) mod filter {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "filter",
+        with: {
+            "weir:plugin/types": super::transform::weir::plugin::types,
+            "weir:plugin/host": super::transform::weir::plugin::host,
+        },
+    });
+}
+
+pub use transform::weir::plugin::types::{
+    Attribute, Batch, Decision, Level, Outcome, OutputRecord, RecordMeta, Transformed,
+};

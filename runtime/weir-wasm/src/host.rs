@@ -1,0 +1,535 @@
+//! The engine, loaded plugins and the runners that call them.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::bindings::{filter, transform, Batch, Decision, Level, Outcome};
+use crate::cache::CompileCache;
+use crate::error::{Error, GuestError, GuestErrorKind};
+use crate::limits::{Grants, Limits, MemoryCap};
+use crate::stderr::StderrTail;
+
+/// How often the epoch advances. Timeouts are enforced to this granularity.
+pub(crate) const TICK: Duration = Duration::from_millis(5);
+
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    /// Where compiled components are cached; `None` compiles on every load.
+    pub cache: Option<CompileCache>,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions {
+            cache: Some(CompileCache::new(CompileCache::default_dir())),
+        }
+    }
+}
+
+/// The wasm engine, shared by every plugin of a runtime.
+pub struct Host {
+    engine: Engine,
+    cache: Option<CompileCache>,
+    linker: Arc<Linker<GuestState>>,
+    ticker: Option<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Host {
+    pub fn new(options: HostOptions) -> Result<Self, Error> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.consume_fuel(true);
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;
+
+        let mut linker = Linker::<GuestState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        transform::weir::plugin::host::add_to_linker::<GuestState, HasSelf<GuestState>>(
+            &mut linker,
+            |state| state,
+        )
+        .map_err(|e| Error::Engine(e.to_string()))?;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let engine = engine.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("weir-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| Error::Engine(e.to_string()))?
+        };
+        Ok(Host {
+            engine,
+            cache: options.cache,
+            linker: Arc::new(linker),
+            ticker: Some(ticker),
+            stop,
+        })
+    }
+
+    /// Reads, compiles (or loads from the cache) and links a component.
+    pub fn load(&self, path: &Path) -> Result<Plugin, Error> {
+        let wasm = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.load_bytes(path, &wasm)
+    }
+
+    /// As [`Host::load`], for bytes already in memory; `path` names the module in messages.
+    pub fn load_bytes(&self, path: &Path, wasm: &[u8]) -> Result<Plugin, Error> {
+        let started = Instant::now();
+        let compile_err = |e: wasmtime::Error| Error::Compile {
+            path: path.to_owned(),
+            reason: format!("{e:#}"),
+        };
+        let (component, compiled) = match &self.cache {
+            Some(cache) => cache.load(&self.engine, wasm).map_err(compile_err)?,
+            None => (
+                wasmtime::component::Component::new(&self.engine, wasm).map_err(compile_err)?,
+                true,
+            ),
+        };
+        tracing::debug!(module = %path.display(), compiled, elapsed = ?started.elapsed(), "Loaded module");
+
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let has = |name: &str| exports.iter().any(|e| e == name);
+        let kind = if has("transform") {
+            PluginKind::Transform
+        } else if has("keep") {
+            PluginKind::Filter
+        } else if has("functions") && has("call") {
+            return Err(Error::UnsupportedWorld {
+                path: path.to_owned(),
+                world: "sql-udf",
+            });
+        } else if has("process") {
+            return Err(Error::UnsupportedWorld {
+                path: path.to_owned(),
+                world: "video-fragment",
+            });
+        } else {
+            return Err(Error::UnknownWorld {
+                path: path.to_owned(),
+            });
+        };
+
+        let link_err = |e: wasmtime::Error| Error::Link {
+            path: path.to_owned(),
+            reason: format!("{e:#}"),
+        };
+        let pre = self.linker.instantiate_pre(&component).map_err(link_err)?;
+        let pre = match kind {
+            PluginKind::Transform => {
+                Pre::Transform(transform::TransformPre::new(pre).map_err(link_err)?)
+            }
+            PluginKind::Filter => Pre::Filter(filter::FilterPre::new(pre).map_err(link_err)?),
+        };
+        Ok(Plugin {
+            inner: Arc::new(PluginInner {
+                engine: self.engine.clone(),
+                path: path.to_owned(),
+                kind,
+                pre,
+                compiled,
+            }),
+        })
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
+    }
+}
+
+/// Which world a plugin implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginKind {
+    Transform,
+    Filter,
+}
+
+enum Pre {
+    Transform(transform::TransformPre<GuestState>),
+    Filter(filter::FilterPre<GuestState>),
+}
+
+struct PluginInner {
+    engine: Engine,
+    path: PathBuf,
+    kind: PluginKind,
+    pre: Pre,
+    compiled: bool,
+}
+
+/// A compiled, linked component, ready to be instantiated any number of times. Cheap to clone.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<PluginInner>,
+}
+
+impl Plugin {
+    pub fn kind(&self) -> PluginKind {
+        self.inner.kind
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Whether loading this plugin compiled it (false: it came from the compile cache).
+    pub fn was_compiled(&self) -> bool {
+        self.inner.compiled
+    }
+
+    /// Starts an instance with these settings and runs the guest's `init`. A config the guest
+    /// rejects is an error here, so a pipeline fails at start rather than on its first batch.
+    pub fn runner(&self, settings: Settings) -> Result<Runner, Error> {
+        let mut runner = Runner {
+            plugin: self.clone(),
+            settings,
+            live: None,
+            instances_started: 0,
+        };
+        runner.start().map_err(|e| match e {
+            StartError::Rejected(message) => Error::ConfigRejected {
+                path: self.inner.path.clone(),
+                message,
+            },
+            StartError::Grant(err) => err,
+            StartError::Failed(err) => Error::Instantiate {
+                path: self.inner.path.clone(),
+                reason: err.message,
+            },
+        })?;
+        Ok(runner)
+    }
+}
+
+/// Everything that configures one instance.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// The guest's config as JSON text (`host.config`).
+    pub config_json: String,
+    pub limits: Limits,
+    pub grants: Grants,
+    /// Names the instance in guest log lines (usually the pipeline name).
+    pub label: String,
+}
+
+/// The answers of one call.
+#[derive(Debug)]
+pub enum Verdicts {
+    Transform(Vec<Outcome>),
+    Filter(Vec<Decision>),
+}
+
+/// Per-store state: WASI context, the host import's data and the limiter.
+pub(crate) struct GuestState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    cap: MemoryCap,
+    config_json: Arc<str>,
+    label: Arc<str>,
+    module: Arc<str>,
+    clock_origin: Instant,
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl transform::weir::plugin::types::Host for GuestState {}
+
+impl transform::weir::plugin::host::Host for GuestState {
+    fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
+        let fields = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let (pipeline, module) = (&*self.label, &*self.module);
+        match level {
+            Level::Trace => {
+                tracing::trace!(target: "weir::guest", pipeline, module, %fields, "{message}")
+            }
+            Level::Debug => {
+                tracing::debug!(target: "weir::guest", pipeline, module, %fields, "{message}")
+            }
+            Level::Info => {
+                tracing::info!(target: "weir::guest", pipeline, module, %fields, "{message}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "weir::guest", pipeline, module, %fields, "{message}")
+            }
+            Level::Error => {
+                tracing::error!(target: "weir::guest", pipeline, module, %fields, "{message}")
+            }
+        }
+    }
+
+    fn config(&mut self) -> String {
+        self.config_json.to_string()
+    }
+
+    fn monotonic_now(&mut self) -> u64 {
+        self.clock_origin.elapsed().as_nanos() as u64
+    }
+}
+
+enum Bindings {
+    Transform(transform::Transform),
+    Filter(filter::Filter),
+}
+
+struct Live {
+    store: Store<GuestState>,
+    bindings: Bindings,
+    stderr: StderrTail,
+}
+
+enum StartError {
+    Rejected(String),
+    Grant(Error),
+    Failed(GuestError),
+}
+
+/// Calls one plugin, one batch at a time, replacing its instance after any failure.
+pub struct Runner {
+    plugin: Plugin,
+    settings: Settings,
+    live: Option<Live>,
+    instances_started: u64,
+}
+
+impl Runner {
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+
+    /// How many instances this runner has started; more than one means earlier ones failed.
+    pub fn instances_started(&self) -> u64 {
+        self.instances_started
+    }
+
+    fn wasi_ctx(&self, stderr: &StderrTail) -> Result<WasiCtx, Error> {
+        let grants = &self.settings.grants;
+        let mut builder = WasiCtxBuilder::new();
+        builder.stderr(stderr.clone());
+        for (name, value) in &grants.env {
+            builder.env(name, value);
+        }
+        for (dir, guest) in &grants.dirs {
+            builder
+                .preopened_dir(dir, guest, wasmtime_wasi::FsPerms::ReadOnly)
+                .map_err(|e| Error::Grant {
+                    dir: dir.clone(),
+                    reason: format!("{e:#}"),
+                })?;
+        }
+        if grants.network {
+            builder.inherit_network().allow_ip_name_lookup(true);
+        }
+        Ok(builder.build())
+    }
+
+    fn start(&mut self) -> Result<(), StartError> {
+        self.live = None;
+        self.instances_started += 1;
+        let inner = &self.plugin.inner;
+        let stderr = StderrTail::default();
+        let wasi = self.wasi_ctx(&stderr).map_err(StartError::Grant)?;
+        let state = GuestState {
+            wasi,
+            table: ResourceTable::new(),
+            cap: MemoryCap {
+                max: usize::try_from(self.settings.limits.memory).unwrap_or(usize::MAX),
+                hit: false,
+            },
+            config_json: self.settings.config_json.as_str().into(),
+            label: self.settings.label.as_str().into(),
+            module: inner.path.display().to_string().into(),
+            clock_origin: Instant::now(),
+        };
+        let mut store = Store::new(&inner.engine, state);
+        store.limiter(|s| &mut s.cap);
+        arm(&mut store, &self.settings.limits);
+        let bindings = match &inner.pre {
+            Pre::Transform(pre) => pre.instantiate(&mut store).map(Bindings::Transform),
+            Pre::Filter(pre) => pre.instantiate(&mut store).map(Bindings::Filter),
+        }
+        .map_err(|e| StartError::Failed(classify(&store, &stderr, &self.settings.limits, e)))?;
+        let init = match &bindings {
+            Bindings::Transform(b) => b.call_init(&mut store),
+            Bindings::Filter(b) => b.call_init(&mut store),
+        };
+        match init {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => return Err(StartError::Rejected(message)),
+            Err(e) => {
+                return Err(StartError::Failed(classify(
+                    &store,
+                    &stderr,
+                    &self.settings.limits,
+                    e,
+                )))
+            }
+        }
+        self.live = Some(Live {
+            store,
+            bindings,
+            stderr,
+        });
+        Ok(())
+    }
+
+    /// Runs one batch through the guest. On error the instance is discarded; the next call
+    /// starts a fresh one.
+    pub fn call(&mut self, batch: &Batch) -> Result<Verdicts, GuestError> {
+        if self.live.is_none() {
+            self.start().map_err(|e| match e {
+                StartError::Rejected(message) => GuestError {
+                    kind: GuestErrorKind::Instantiate,
+                    message: format!("init rejected the config: {message}"),
+                },
+                StartError::Grant(err) => GuestError {
+                    kind: GuestErrorKind::Instantiate,
+                    message: err.to_string(),
+                },
+                StartError::Failed(err) => GuestError {
+                    kind: GuestErrorKind::Instantiate,
+                    message: err.to_string(),
+                },
+            })?;
+        }
+        let live = self.live.as_mut().expect("started above");
+        arm(&mut live.store, &self.settings.limits);
+        let records = batch.data_ends.len();
+        let result = match &live.bindings {
+            Bindings::Transform(b) => b
+                .call_transform(&mut live.store, batch)
+                .map(Verdicts::Transform),
+            Bindings::Filter(b) => b.call_keep(&mut live.store, batch).map(Verdicts::Filter),
+        };
+        let verdicts = match result {
+            Ok(v) => v,
+            Err(e) => {
+                let err = classify(&live.store, &live.stderr, &self.settings.limits, e);
+                self.live = None;
+                return Err(err);
+            }
+        };
+        let answered = match &verdicts {
+            Verdicts::Transform(v) => v.len(),
+            Verdicts::Filter(v) => v.len(),
+        };
+        if answered != records {
+            // A guest that loses track of records cannot be trusted with the next batch either.
+            self.live = None;
+            return Err(GuestError {
+                kind: GuestErrorKind::InvalidOutput,
+                message: format!("returned {answered} results for a batch of {records} records"),
+            });
+        }
+        Ok(verdicts)
+    }
+
+    /// Fuel left in the current instance after its last call, if a fuel budget is set.
+    pub fn fuel_remaining(&self) -> Option<u64> {
+        self.settings.limits.fuel?;
+        self.live.as_ref().and_then(|l| l.store.get_fuel().ok())
+    }
+}
+
+/// Gives a store its per-call budget.
+fn arm(store: &mut Store<GuestState>, limits: &Limits) {
+    // Fuel is always metered (it is an engine-wide setting); no budget means an unreachable one.
+    let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
+    let ticks = match limits.timeout {
+        Some(t) => (t.as_nanos() / TICK.as_nanos()) as u64 + 1,
+        None => u64::MAX / 2,
+    };
+    store.set_epoch_deadline(ticks);
+}
+
+/// Turns a wasmtime error from a call into the reason recorded with the batch's records.
+fn classify(
+    store: &Store<GuestState>,
+    stderr: &StderrTail,
+    limits: &Limits,
+    err: wasmtime::Error,
+) -> GuestError {
+    let trap = err.downcast_ref::<Trap>().copied();
+    let tail = stderr.text();
+    let with_tail = |msg: String| {
+        if tail.is_empty() {
+            msg
+        } else {
+            format!("{msg}; guest stderr: {tail}")
+        }
+    };
+    if store.data().cap.hit {
+        return GuestError {
+            kind: GuestErrorKind::MemoryLimit,
+            message: format!(
+                "the guest tried to use more than its memory cap of {} bytes",
+                limits.memory
+            ),
+        };
+    }
+    match trap {
+        Some(Trap::OutOfFuel) => GuestError {
+            kind: GuestErrorKind::FuelExhausted,
+            message: format!(
+                "the call used up its fuel budget of {}",
+                limits.fuel.unwrap_or(u64::MAX)
+            ),
+        },
+        Some(Trap::Interrupt) => GuestError {
+            kind: GuestErrorKind::Timeout,
+            message: format!(
+                "the call ran past its timeout of {}",
+                limits
+                    .timeout
+                    .map(|t| format!("{t:?}"))
+                    .unwrap_or_else(|| "none".into())
+            ),
+        },
+        Some(trap) => GuestError {
+            kind: GuestErrorKind::Trap,
+            message: with_tail(format!("guest trapped: {trap}")),
+        },
+        None => GuestError {
+            kind: GuestErrorKind::Trap,
+            message: with_tail(format!("{err:#}")),
+        },
+    }
+}

@@ -1,0 +1,289 @@
+//! The sandbox, exercised with the real guests from `guests/` (built by `guests/build.sh`).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use weir_wasm::{
+    Batch, CompileCache, Decision, Error, GuestErrorKind, Host, HostOptions, Limits, Outcome,
+    PluginKind, RecordMeta, Settings, Verdicts,
+};
+
+fn guest(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../guests/dist")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: build the guests with guests/build.sh (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+fn host() -> Host {
+    let dir = std::env::var_os("WEIR_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("weir-wasm-tests"));
+    Host::new(HostOptions {
+        cache: Some(CompileCache::new(dir)),
+    })
+    .unwrap()
+}
+
+fn batch(records: &[&str]) -> Batch {
+    let mut b = Batch {
+        data: Vec::new(),
+        data_ends: Vec::new(),
+        keys: String::new(),
+        key_ends: Vec::new(),
+        sequence_numbers: String::new(),
+        sequence_number_ends: Vec::new(),
+        meta: Vec::new(),
+        sources: vec!["test".into()],
+        attributes: Vec::new(),
+    };
+    for (i, r) in records.iter().enumerate() {
+        b.data.extend_from_slice(r.as_bytes());
+        b.data_ends.push(b.data.len() as u32);
+        b.keys.push_str(&i.to_string());
+        b.key_ends.push(b.keys.len() as u32);
+        b.sequence_number_ends.push(0);
+        b.meta.push(RecordMeta {
+            arrival_timestamp_ms: 0,
+            sub_sequence_number: None,
+            source: 0,
+        });
+    }
+    b
+}
+
+fn settings(config: &str, limits: Limits) -> Settings {
+    Settings {
+        config_json: config.into(),
+        limits,
+        label: "test".into(),
+        ..Settings::default()
+    }
+}
+
+fn outputs(v: Verdicts) -> Vec<String> {
+    let Verdicts::Transform(outcomes) = v else {
+        panic!("expected a transform")
+    };
+    outcomes
+        .into_iter()
+        .map(|o| match o {
+            Outcome::Ok(t) => t
+                .records
+                .iter()
+                .map(|r| String::from_utf8_lossy(&r.data).into_owned())
+                .collect::<Vec<_>>()
+                .join("|"),
+            Outcome::Dropped => "<dropped>".into(),
+            Outcome::ProcessingFailed(m) => format!("<failed: {m}>"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_trapping_guest_fails_its_batch_and_the_next_batch_gets_a_fresh_instance() {
+    let host = host();
+    let plugin = host.load(&guest("misbehave")).unwrap();
+    assert_eq!(plugin.kind(), PluginKind::Transform);
+    let mut runner = plugin
+        .runner(settings(r#"{"behaviour":"panic"}"#, Limits::default()))
+        .unwrap();
+    let err = runner.call(&batch(&["a", "boom"])).unwrap_err();
+    assert_eq!(err.kind, GuestErrorKind::Trap);
+    assert!(
+        err.message.contains("misbehave panicked on purpose"),
+        "the panic message from the guest's stderr is kept: {}",
+        err.message
+    );
+    assert_eq!(
+        outputs(runner.call(&batch(&["a", "b"])).unwrap()),
+        ["a", "b"]
+    );
+    assert_eq!(runner.instances_started(), 2);
+}
+
+#[test]
+fn an_endless_loop_is_cut_off_by_the_timeout_and_by_fuel() {
+    let host = host();
+    let plugin = host.load(&guest("misbehave")).unwrap();
+    let limits = Limits {
+        timeout: Some(Duration::from_millis(100)),
+        ..Limits::default()
+    };
+    let mut runner = plugin
+        .runner(settings(r#"{"behaviour":"loop"}"#, limits))
+        .unwrap();
+    let started = Instant::now();
+    let err = runner.call(&batch(&["boom"])).unwrap_err();
+    assert_eq!(err.kind, GuestErrorKind::Timeout, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    let limits = Limits {
+        fuel: Some(5_000_000),
+        timeout: None,
+        ..Limits::default()
+    };
+    let mut runner = plugin
+        .runner(settings(r#"{"behaviour":"loop"}"#, limits))
+        .unwrap();
+    let err = runner.call(&batch(&["boom"])).unwrap_err();
+    assert_eq!(err.kind, GuestErrorKind::FuelExhausted, "{err}");
+    // Fuel is per call: ordinary batches after the failure still run.
+    assert_eq!(outputs(runner.call(&batch(&["x"])).unwrap()), ["x"]);
+}
+
+#[test]
+fn unbounded_allocation_hits_the_memory_cap() {
+    let host = host();
+    let plugin = host.load(&guest("misbehave")).unwrap();
+    let limits = Limits {
+        memory: 16 << 20,
+        ..Limits::default()
+    };
+    let mut runner = plugin
+        .runner(settings(r#"{"behaviour":"alloc"}"#, limits))
+        .unwrap();
+    let err = runner.call(&batch(&["boom"])).unwrap_err();
+    assert_eq!(err.kind, GuestErrorKind::MemoryLimit, "{err}");
+    assert_eq!(outputs(runner.call(&batch(&["y"])).unwrap()), ["y"]);
+}
+
+#[test]
+fn deep_recursion_traps_instead_of_crashing_the_host() {
+    let host = host();
+    let plugin = host.load(&guest("misbehave")).unwrap();
+    let mut runner = plugin
+        .runner(settings(r#"{"behaviour":"recurse"}"#, Limits::default()))
+        .unwrap();
+    let err = runner.call(&batch(&["boom"])).unwrap_err();
+    assert_eq!(err.kind, GuestErrorKind::Trap, "{err}");
+}
+
+#[test]
+fn a_wrong_number_of_outcomes_is_invalid_output() {
+    let host = host();
+    let plugin = host.load(&guest("misbehave")).unwrap();
+    let mut runner = plugin
+        .runner(settings(
+            r#"{"behaviour":"wrong-count"}"#,
+            Limits::default(),
+        ))
+        .unwrap();
+    let err = runner.call(&batch(&["a", "boom", "c"])).unwrap_err();
+    assert_eq!(err.kind, GuestErrorKind::InvalidOutput);
+    assert!(
+        err.message.contains("returned 2 results for a batch of 3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_rejected_config_fails_the_start_with_the_guests_message() {
+    let host = host();
+    let plugin = host.load(&guest("misbehave")).unwrap();
+    let err = plugin
+        .runner(settings(r#"{"behaviour":"reject"}"#, Limits::default()))
+        .err()
+        .expect("rejected");
+    assert!(matches!(err, Error::ConfigRejected { .. }));
+    assert!(
+        err.to_string().contains("rejecting this config on purpose"),
+        "{err}"
+    );
+    let plugin = host.load(&guest("redact")).unwrap();
+    let err = plugin
+        .runner(settings(r#"{"fieldz":["a"]}"#, Limits::default()))
+        .err()
+        .expect("rejected");
+    assert!(err.to_string().contains("unknown field `fieldz`"), "{err}");
+}
+
+#[test]
+fn files_and_environment_are_denied_unless_granted() {
+    let host = host();
+    let plugin = host.load(&guest("misbehave")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret.txt"), "granted contents").unwrap();
+    let file = dir.path().join("secret.txt").display().to_string();
+    let config = format!(r#"{{"behaviour":"read-file","path":"{file}"}}"#);
+
+    let mut denied = plugin.runner(settings(&config, Limits::default())).unwrap();
+    let out = outputs(denied.call(&batch(&["boom"])).unwrap());
+    assert!(out[0].starts_with("<failed: cannot read"), "{out:?}");
+
+    let mut s = settings(&config, Limits::default());
+    s.grants.dirs = vec![(dir.path().to_owned(), dir.path().display().to_string())];
+    let mut granted = plugin.runner(s).unwrap();
+    assert_eq!(
+        outputs(granted.call(&batch(&["boom"])).unwrap()),
+        ["granted contents"]
+    );
+
+    let config = r#"{"behaviour":"env","path":"WEIR_TEST_SECRET"}"#;
+    let mut denied = plugin.runner(settings(config, Limits::default())).unwrap();
+    assert!(outputs(denied.call(&batch(&["boom"])).unwrap())[0].starts_with("<failed: no $"));
+    let mut s = settings(config, Limits::default());
+    s.grants.env = vec![("WEIR_TEST_SECRET".into(), "hunter2".into())];
+    let mut granted = plugin.runner(s).unwrap();
+    assert_eq!(
+        outputs(granted.call(&batch(&["boom"])).unwrap()),
+        ["hunter2"]
+    );
+}
+
+#[test]
+fn filters_return_one_decision_per_record() {
+    let host = host();
+    let plugin = host.load(&guest("filter-json")).unwrap();
+    assert_eq!(plugin.kind(), PluginKind::Filter);
+    let mut runner = plugin
+        .runner(settings(r#"{"field":"k","equals":1}"#, Limits::default()))
+        .unwrap();
+    let Verdicts::Filter(d) = runner
+        .call(&batch(&[r#"{"k":1}"#, r#"{"k":2}"#, "nope"]))
+        .unwrap()
+    else {
+        panic!("expected a filter")
+    };
+    assert!(matches!(d[0], Decision::Keep));
+    assert!(matches!(d[1], Decision::Drop));
+    assert!(matches!(&d[2], Decision::Failed(m) if m.contains("not JSON")));
+}
+
+#[test]
+fn compiled_components_are_cached_on_disk_by_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = || {
+        Host::new(HostOptions {
+            cache: Some(CompileCache::new(dir.path())),
+        })
+        .unwrap()
+    };
+    assert!(host().load(&guest("identity")).unwrap().was_compiled());
+    assert!(!host().load(&guest("identity")).unwrap().was_compiled());
+    let cached: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(cached.len(), 1);
+    // A corrupt artifact is recompiled, not trusted.
+    let file = cached[0].as_ref().unwrap().path();
+    std::fs::write(&file, b"garbage").unwrap();
+    assert!(host().load(&guest("identity")).unwrap().was_compiled());
+}
+
+#[test]
+fn a_non_component_is_a_clear_error() {
+    let host = host();
+    let err = host
+        .load_bytes(std::path::Path::new("junk.wasm"), b"\0asm\x01\0\0\0")
+        .err()
+        .expect("a core module is not a component");
+    assert!(
+        err.to_string()
+            .starts_with("junk.wasm is not a valid WebAssembly component"),
+        "{err}"
+    );
+}

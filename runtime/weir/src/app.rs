@@ -1,0 +1,75 @@
+//! Wiring: from parsed pipeline files to engine plans.
+
+use std::path::Path;
+
+use weir_wasm::Host;
+
+use crate::config::{ErrorsConfig, PipelineFile, ProcessConfig, SinkConfig, SourceConfig};
+use crate::engine::{Output, PipelinePlan};
+use crate::process::wasm::WasmProcessor;
+use crate::process::Processor;
+use crate::sink::default_errors;
+
+/// Builds a pipeline: loads and compiles its modules and starts their first instances, so that
+/// a module that does not load or a config a guest rejects fails here, before any record moves.
+pub fn build(file: &PipelineFile, host: &Host) -> Result<PipelinePlan, String> {
+    let processors = processors(file, host)?;
+    let errors = file
+        .spec
+        .errors
+        .clone()
+        .unwrap_or_else(|| default_errors(&file.spec.sink));
+    Ok(PipelinePlan {
+        name: file.name.clone(),
+        source: file.spec.source.clone(),
+        batch: file.spec.pipeline.batch,
+        processors,
+        sink: Output::Config(file.spec.sink.clone()),
+        errors: Output::Config(errors),
+    })
+}
+
+/// The processors of a pipeline, started.
+pub fn processors(file: &PipelineFile, host: &Host) -> Result<Vec<Box<dyn Processor>>, String> {
+    let mut out: Vec<Box<dyn Processor>> = Vec::new();
+    for (i, step) in file.spec.process.iter().enumerate() {
+        match step {
+            ProcessConfig::Wasm(w) => {
+                let processor = WasmProcessor::start(host, w, &file.name)
+                    .map_err(|e| format!("{}: process[{i}]: {e}", file.path.display()))?;
+                out.push(Box::new(processor));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A short description of where a pipeline's records go, for the run summary.
+pub fn describe_sink(sink: &SinkConfig) -> String {
+    match sink {
+        SinkConfig::File(f) => format!("files under {}", f.path.display()),
+        SinkConfig::Stdout(_) => "stdout".into(),
+    }
+}
+
+pub fn describe_errors(errors: &ErrorsConfig) -> String {
+    match errors {
+        ErrorsConfig::File(f) => format!("files under {}", f.path.display()),
+        ErrorsConfig::Stderr(_) => "stderr".into(),
+    }
+}
+
+/// Whether the pipeline reads standard input (only one pipeline of a run may).
+pub fn reads_stdin(file: &PipelineFile) -> bool {
+    matches!(file.spec.source, SourceConfig::Stdin(_))
+}
+
+/// Displays a path relative to the current directory when it is inside it.
+pub fn show(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
+}

@@ -1,0 +1,198 @@
+//! `weir bench`: throughput of the Wasm path against native code, measured in the same run.
+//!
+//! `wasm` compares, for batch sizes 1, 100 and 500 and 100-byte JSON records:
+//! - the `redact` transform compiled natively (a [`Processor`] calling the `redact` crate) and as
+//!   a guest (the `redact.wasm` component through the Wasm processor), and
+//! - the `identity` guest, whose cost per record is the price of crossing the boundary (packing,
+//!   copying in and out, unpacking).
+//!
+//! Each figure is the median of several samples of at least `min_records` records each.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use weir_wasm::{Host, HostOptions, Settings};
+
+use crate::process::wasm::WasmProcessor;
+use crate::process::{Processed, Processor};
+use crate::record::{ErrorOutputType, FailedRecord, Record};
+
+/// The `redact` transform, compiled into the host: the baseline.
+pub struct NativeRedact {
+    config: redact::Config,
+}
+
+impl NativeRedact {
+    pub fn new(config_json: &str) -> Result<Self, String> {
+        Ok(NativeRedact {
+            config: redact::Config::from_json(config_json)?,
+        })
+    }
+}
+
+impl Processor for NativeRedact {
+    fn name(&self) -> &str {
+        "native-redact"
+    }
+
+    fn process(&mut self, batch: Vec<Record>, now_ms: i64) -> Processed {
+        let mut out = Processed {
+            records: Vec::with_capacity(batch.len()),
+            ..Processed::default()
+        };
+        for mut record in batch {
+            let mut data = Vec::with_capacity(record.data.len());
+            match redact::redact(&record.data, &self.config, &mut data) {
+                Ok(()) => {
+                    record.data = data;
+                    out.records.push(record);
+                }
+                Err(message) => out.failed.push(FailedRecord {
+                    record,
+                    output_type: ErrorOutputType::ProcessingFailed,
+                    code: "Native.ProcessingFailed".into(),
+                    message,
+                    stage: "native-redact".into(),
+                    attempts: 1,
+                    failed_at_ms: now_ms,
+                }),
+            }
+        }
+        out
+    }
+}
+
+/// 100-byte JSON records with fields to redact.
+pub fn sample_records(n: usize) -> Vec<Record> {
+    let source: Arc<str> = "bench".into();
+    (0..n)
+        .map(|i| {
+            let mut text = format!(
+                r#"{{"id":{i:08},"email":"user{:06}@example.com","ip":"10.0.{}.{}","page":"/p","pad":""}}"#,
+                i % 1_000_000,
+                (i / 256) % 256,
+                i % 256
+            );
+            let pad = 100usize.saturating_sub(text.len());
+            text.insert_str(text.len() - 2, &"x".repeat(pad));
+            let mut r = Record::new(text.into_bytes(), source.clone(), 0);
+            r.partition_key = i.to_string();
+            r.sequence_number = Some(i.to_string());
+            r
+        })
+        .collect()
+}
+
+/// Records per second through `processor` at this batch size: the median of `samples` samples.
+pub fn measure(
+    processor: &mut dyn Processor,
+    records: &[Record],
+    batch: usize,
+    min_records: usize,
+    samples: usize,
+) -> f64 {
+    let batches: Vec<Vec<Record>> = records.chunks(batch).map(<[Record]>::to_vec).collect();
+    let per_sample = min_records.div_ceil(batch);
+    let mut rates = Vec::with_capacity(samples);
+    // One warm-up pass so that first-call costs (instantiation, page faults) are not counted.
+    std::hint::black_box(processor.process(batches[0].clone(), 0));
+    for _ in 0..samples {
+        let inputs: Vec<Vec<Record>> = batches.iter().cycle().take(per_sample).cloned().collect();
+        let count: usize = inputs.iter().map(Vec::len).sum();
+        let started = Instant::now();
+        for input in inputs {
+            let out = processor.process(input, 0);
+            assert!(
+                out.failed.is_empty(),
+                "bench records must not fail: {:?}",
+                out.failed.first().map(|f| &f.message)
+            );
+            std::hint::black_box(out);
+        }
+        rates.push(count as f64 / started.elapsed().as_secs_f64());
+    }
+    median(&mut rates)
+}
+
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+/// One row of the report.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub batch: usize,
+    pub native: f64,
+    pub wasm: f64,
+    pub identity: f64,
+}
+
+/// Runs the Wasm-vs-native comparison with the guests in `modules` (`redact.wasm`,
+/// `identity.wasm`).
+pub fn wasm_vs_native(
+    modules: &Path,
+    batch_sizes: &[usize],
+    min_records: usize,
+    samples: usize,
+) -> Result<Vec<Row>, String> {
+    let host = Host::new(HostOptions::default()).map_err(|e| e.to_string())?;
+    let config = r#"{"fields":["email","ip"]}"#;
+    let start = |name: &str, config: &str| -> Result<WasmProcessor, String> {
+        let plugin = host
+            .load(&modules.join(name))
+            .map_err(|e| format!("{e} (build the guests first: guests/build.sh)"))?;
+        let settings = Settings {
+            config_json: config.to_string(),
+            label: "bench".into(),
+            ..Settings::default()
+        };
+        plugin
+            .runner(settings)
+            .map(WasmProcessor::from_runner)
+            .map_err(|e| e.to_string())
+    };
+    let mut guest = start("redact.wasm", config)?;
+    let mut identity = start("identity.wasm", "{}")?;
+    let mut native = NativeRedact::new(config)?;
+    let records = sample_records(5_000);
+
+    // The outputs must agree before their speeds are compared.
+    let a = native.process(records[..10].to_vec(), 0).records;
+    let b = guest.process(records[..10].to_vec(), 0).records;
+    if a != b {
+        return Err("native and guest redact disagree on the sample records".into());
+    }
+
+    let mut rows = Vec::new();
+    for &batch in batch_sizes {
+        // Interleave the three so that drift in machine speed hits them alike.
+        rows.push(Row {
+            batch,
+            native: measure(&mut native, &records, batch, min_records, samples),
+            wasm: measure(&mut guest, &records, batch, min_records, samples),
+            identity: measure(&mut identity, &records, batch, min_records, samples),
+        });
+    }
+    Ok(rows)
+}
+
+/// Formats the rows as the table `weir bench wasm` prints.
+pub fn format_rows(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "batch   native redact   wasm redact     wasm/native   identity guest   boundary ns/record\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{:<7} {:>10.0} r/s  {:>10.0} r/s  {:>8.2}x     {:>10.0} r/s   {:>8.0}\n",
+            r.batch,
+            r.native,
+            r.wasm,
+            r.wasm / r.native,
+            r.identity,
+            Duration::from_secs_f64(1.0 / r.identity).as_nanos()
+        ));
+    }
+    out
+}

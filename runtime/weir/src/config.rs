@@ -1,0 +1,796 @@
+//! Pipeline files: one TOML file describes one pipeline.
+//!
+//! Invariants:
+//! - Every key is known: a misspelled key, a wrong type or a bad value is an error naming the
+//!   file, the line, the column and the key path (`source.pth`), never a silent default.
+//! - `${VAR}` is replaced by the environment variable `VAR` before parsing (`$${` writes a literal
+//!   `${`); an unset variable is an error at its line. Lines that are only a comment are left alone.
+//! - Relative paths inside a pipeline file are resolved against the file's own directory, so a
+//!   pipeline means the same thing whatever directory `weir` is started from.
+//!
+//! Parsing is two passes. The first reads only the `type` key of each component table; the second
+//! deserializes each table straight into the struct for that type. This keeps toml's spans and
+//! the key path intact (serde's internally tagged enums buffer the table and lose both).
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer};
+
+use crate::units::{ByteSize, HumanDuration};
+
+/// A config error, already located in its file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{location}: {message}")]
+    Invalid { location: Location, message: String },
+}
+
+/// `file:line:column`, with the key path when known.
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub key: Option<String>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.path.display(), self.line, self.column)?;
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        Ok(())
+    }
+}
+
+/// A parsed pipeline file.
+#[derive(Debug, Clone)]
+pub struct PipelineFile {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Its pipeline name: `[pipeline] name`, or the file name without `.toml`.
+    pub name: String,
+    pub spec: PipelineSpec,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    #[serde(default)]
+    pub pipeline: PipelineSection,
+    pub source: SourceConfig,
+    #[serde(default)]
+    pub process: Vec<ProcessConfig>,
+    pub sink: SinkConfig,
+    #[serde(default)]
+    pub errors: Option<ErrorsConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub batch: BatchConfig,
+}
+
+/// How records are grouped into batches between the source and the processors.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Most records in a batch.
+    #[serde(default = "default_batch_records")]
+    pub records: usize,
+    /// Most bytes of record data in a batch (a single larger record still makes a batch).
+    #[serde(default = "default_batch_bytes")]
+    pub bytes: ByteSize,
+    /// How long a partial batch may wait for more records.
+    #[serde(default = "default_linger")]
+    pub linger: HumanDuration,
+}
+
+fn default_batch_records() -> usize {
+    500
+}
+fn default_batch_bytes() -> ByteSize {
+    ByteSize(4 << 20)
+}
+fn default_linger() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_millis(100))
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            records: default_batch_records(),
+            bytes: default_batch_bytes(),
+            linger: default_linger(),
+        }
+    }
+}
+
+/// How a line-oriented source turns lines into records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LineFormat {
+    /// Each line is one JSON value; a line that is not goes to the error output.
+    Json,
+    /// Each line is a record, as is.
+    #[default]
+    Lines,
+}
+
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    File(FileSourceConfig),
+    Stdin(StdinSourceConfig),
+    Generator(GeneratorConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceConfig {
+    #[serde(rename = "type")]
+    _type: String,
+    pub path: PathBuf,
+    #[serde(default)]
+    pub format: LineFormat,
+    /// Keep reading lines appended to the file until shutdown (like `tail -f`).
+    #[serde(default)]
+    pub follow: bool,
+}
+
+impl FileSourceConfig {
+    pub fn new(path: PathBuf, format: LineFormat) -> Self {
+        FileSourceConfig {
+            _type: "file".into(),
+            path,
+            format,
+            follow: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdinSourceConfig {
+    #[serde(rename = "type")]
+    _type: String,
+    #[serde(default)]
+    pub format: LineFormat,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorConfig {
+    #[serde(rename = "type")]
+    _type: String,
+    /// The record template; see `source::generator` for its `{{...}}` placeholders.
+    pub template: String,
+    /// Partition key template; defaults to the record's sequence number.
+    #[serde(default)]
+    pub partition_key: Option<String>,
+    /// Records per second; unlimited when absent.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// How many records to make; endless when absent.
+    #[serde(default)]
+    pub count: Option<u64>,
+    /// Seed for the `random`/`pick` placeholders, for repeatable output.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ProcessConfig {
+    Wasm(WasmStepConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasmStepConfig {
+    #[serde(rename = "type")]
+    _type: String,
+    /// Path to the component (`.wasm`).
+    pub module: PathBuf,
+    /// Handed to the guest as JSON through `host.config`.
+    #[serde(default)]
+    pub config: Option<toml::Table>,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub grants: GrantsConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Fuel per batch call; no fuel budget when absent.
+    pub fuel: Option<u64>,
+    /// Memory cap per instance (default 64MiB).
+    pub memory: Option<ByteSize>,
+    /// Wall-clock budget per batch call (default 1s); `"0s"` for none.
+    pub timeout: Option<HumanDuration>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantsConfig {
+    /// Environment variables the guest may read.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Directories the guest may read, visible inside the guest at the path written here.
+    #[serde(default)]
+    pub dirs: Vec<PathBuf>,
+    /// Outgoing network access.
+    #[serde(default)]
+    pub network: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum SinkConfig {
+    File(FileSinkConfig),
+    Stdout(StdoutSinkConfig),
+}
+
+/// Compression of delivered objects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    #[default]
+    None,
+    Gzip,
+}
+
+/// What separates records inside a delivered object.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delimiter {
+    /// A newline after every record (JSON lines).
+    #[default]
+    Newline,
+    /// Records back to back, as Firehose writes them by default.
+    None,
+}
+
+/// Firehose buffering hints: an object is delivered when either is reached.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BufferConfig {
+    /// Bytes of record data before compression (default 5MiB).
+    #[serde(default = "default_buffer_size")]
+    pub size: ByteSize,
+    /// Age of the oldest buffered record (default 300s; `"0s"` delivers every batch at once).
+    #[serde(default = "default_buffer_interval")]
+    pub interval: HumanDuration,
+}
+
+fn default_buffer_size() -> ByteSize {
+    ByteSize(5 << 20)
+}
+fn default_buffer_interval() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(300))
+}
+
+impl Default for BufferConfig {
+    fn default() -> Self {
+        BufferConfig {
+            size: default_buffer_size(),
+            interval: default_buffer_interval(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSinkConfig {
+    #[serde(rename = "type")]
+    _type: String,
+    /// The directory objects are written under.
+    pub path: PathBuf,
+    /// Literal text put before the `YYYY/MM/dd/HH/` time path.
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default)]
+    pub buffer: BufferConfig,
+    #[serde(default)]
+    pub compression: Compression,
+    #[serde(default)]
+    pub delimiter: Delimiter,
+}
+
+impl FileSinkConfig {
+    pub fn new(path: PathBuf) -> Self {
+        FileSinkConfig {
+            _type: "file".into(),
+            path,
+            prefix: String::new(),
+            buffer: BufferConfig::default(),
+            compression: Compression::None,
+            delimiter: Delimiter::Newline,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdoutSinkConfig {
+    #[serde(rename = "type")]
+    _type: String,
+}
+
+/// Where failed records go.
+#[derive(Debug, Clone)]
+pub enum ErrorsConfig {
+    File(FileSinkConfig),
+    Stderr(StdoutSinkConfig),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two-pass parsing: the first pass records each component's `type`; the `Deserialize` impls of
+// the component enums then read it back from this thread-local while the second pass runs.
+
+#[derive(Default)]
+struct Kinds {
+    single: HashMap<&'static str, String>,
+    process: VecDeque<String>,
+}
+
+thread_local! {
+    static KINDS: RefCell<Option<Kinds>> = const { RefCell::new(None) };
+}
+
+fn take_kind<E: serde::de::Error>(slot: &'static str) -> Result<String, E> {
+    KINDS.with(|k| {
+        let mut k = k.borrow_mut();
+        let kinds = k
+            .as_mut()
+            .ok_or_else(|| E::custom("pipeline config must be parsed with config::parse"))?;
+        let kind = if slot == "process" {
+            kinds.process.pop_front()
+        } else {
+            kinds.single.remove(slot)
+        };
+        kind.ok_or_else(|| E::custom(format!("[{slot}] needs a `type` key")))
+    })
+}
+
+impl<'de> Deserialize<'de> for SourceConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match take_kind::<D::Error>("source")?.as_str() {
+            "file" => FileSourceConfig::deserialize(d).map(SourceConfig::File),
+            "stdin" => StdinSourceConfig::deserialize(d).map(SourceConfig::Stdin),
+            "generator" => GeneratorConfig::deserialize(d).map(SourceConfig::Generator),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown source type `{other}`"
+            ))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ProcessConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match take_kind::<D::Error>("process")?.as_str() {
+            "wasm" => WasmStepConfig::deserialize(d).map(ProcessConfig::Wasm),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown process type `{other}`"
+            ))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SinkConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match take_kind::<D::Error>("sink")?.as_str() {
+            "file" => FileSinkConfig::deserialize(d).map(SinkConfig::File),
+            "stdout" => StdoutSinkConfig::deserialize(d).map(SinkConfig::Stdout),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown sink type `{other}`"
+            ))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorsConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match take_kind::<D::Error>("errors")?.as_str() {
+            "file" => FileSinkConfig::deserialize(d).map(ErrorsConfig::File),
+            "stderr" => StdoutSinkConfig::deserialize(d).map(ErrorsConfig::Stderr),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown errors type `{other}`"
+            ))),
+        }
+    }
+}
+
+/// The known `type` values of each component table, for the first pass's messages.
+const SOURCE_TYPES: &[&str] = &["file", "stdin", "generator"];
+const PROCESS_TYPES: &[&str] = &["wasm"];
+const SINK_TYPES: &[&str] = &["file", "stdout"];
+const ERRORS_TYPES: &[&str] = &["file", "stderr"];
+
+#[derive(Deserialize)]
+struct TypeOnly {
+    #[serde(rename = "type")]
+    kind: Option<toml::Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+struct FirstPass {
+    source: Option<toml::Spanned<TypeOnly>>,
+    sink: Option<toml::Spanned<TypeOnly>>,
+    errors: Option<toml::Spanned<TypeOnly>>,
+    #[serde(default)]
+    process: Vec<toml::Spanned<TypeOnly>>,
+}
+
+/// Reads and parses a pipeline file.
+pub fn load(path: &Path) -> Result<PipelineFile, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(path, &text, &|name| std::env::var(name).ok())
+}
+
+/// Parses pipeline text; `path` is used for messages and to resolve relative paths, `env` looks
+/// up `${VAR}` references.
+pub fn parse(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<PipelineFile, ConfigError> {
+    let text = interpolate(path, text, env)?;
+    let invalid = |offset: usize, key: Option<String>, message: String| {
+        let (line, column) = line_col(&text, offset);
+        ConfigError::Invalid {
+            location: Location {
+                path: path.to_owned(),
+                line,
+                column,
+                key,
+            },
+            message,
+        }
+    };
+    let toml_err = |e: toml::de::Error, key: Option<String>| {
+        let offset = e.span().map(|s| s.start).unwrap_or(0);
+        invalid(offset, key, e.message().trim().to_string())
+    };
+
+    let first: FirstPass = toml::from_str(&text).map_err(|e| toml_err(e, None))?;
+    let mut kinds = Kinds::default();
+    let check = |slot: &'static str,
+                 table: &toml::Spanned<TypeOnly>,
+                 known: &[&str]|
+     -> Result<String, ConfigError> {
+        let Some(kind) = &table.get_ref().kind else {
+            return Err(invalid(
+                table.span().start,
+                Some(format!("{slot}.type")),
+                format!("[{slot}] needs a `type` key, one of: {}", known.join(", ")),
+            ));
+        };
+        if !known.contains(&kind.get_ref().as_str()) {
+            return Err(invalid(
+                kind.span().start,
+                Some(format!("{slot}.type")),
+                format!(
+                    "unknown {slot} type `{}`, expected one of: {}",
+                    kind.get_ref(),
+                    known.join(", ")
+                ),
+            ));
+        }
+        Ok(kind.get_ref().clone())
+    };
+    match &first.source {
+        Some(t) => {
+            kinds
+                .single
+                .insert("source", check("source", t, SOURCE_TYPES)?);
+        }
+        None => return Err(invalid(0, None, "missing [source] table".into())),
+    }
+    match &first.sink {
+        Some(t) => {
+            kinds.single.insert("sink", check("sink", t, SINK_TYPES)?);
+        }
+        None => return Err(invalid(0, None, "missing [sink] table".into())),
+    }
+    if let Some(t) = &first.errors {
+        kinds
+            .single
+            .insert("errors", check("errors", t, ERRORS_TYPES)?);
+    }
+    for t in &first.process {
+        kinds.process.push_back(check("process", t, PROCESS_TYPES)?);
+    }
+
+    KINDS.with(|k| *k.borrow_mut() = Some(kinds));
+    let second = serde_path_to_error::deserialize::<_, PipelineSpec>(
+        toml::Deserializer::parse(&text).map_err(|e| toml_err(e, None))?,
+    );
+    KINDS.with(|k| *k.borrow_mut() = None);
+    let mut spec = second.map_err(|e| {
+        let key = e.path().to_string();
+        toml_err(e.into_inner(), (key != ".").then_some(key))
+    })?;
+
+    let base = path.parent().unwrap_or(Path::new("."));
+    resolve_paths(&mut spec, base);
+    let name = spec.pipeline.name.clone().unwrap_or_else(|| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "pipeline".into())
+    });
+    if name.is_empty() || name.contains(['/', '\\']) {
+        return Err(invalid(
+            0,
+            Some("pipeline.name".into()),
+            format!("pipeline name `{name}` must be non-empty and contain no slashes"),
+        ));
+    }
+    Ok(PipelineFile {
+        path: path.to_owned(),
+        name,
+        spec,
+    })
+}
+
+fn resolve(base: &Path, p: &mut PathBuf) {
+    if p.is_relative() {
+        *p = normalize(&base.join(&*p));
+    }
+}
+
+/// Removes `.` and `..` components lexically (`pipelines/../out` becomes `out`), so messages
+/// show paths as a user would write them. Symlinks are not resolved.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
+                    out.pop();
+                } else if !out.has_root() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+fn resolve_paths(spec: &mut PipelineSpec, base: &Path) {
+    if let SourceConfig::File(f) = &mut spec.source {
+        resolve(base, &mut f.path);
+    }
+    for step in &mut spec.process {
+        match step {
+            ProcessConfig::Wasm(w) => {
+                resolve(base, &mut w.module);
+                for dir in &mut w.grants.dirs {
+                    resolve(base, dir);
+                }
+            }
+        }
+    }
+    if let SinkConfig::File(f) = &mut spec.sink {
+        resolve(base, &mut f.path);
+    }
+    if let Some(ErrorsConfig::File(f)) = &mut spec.errors {
+        resolve(base, &mut f.path);
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Replaces `${VAR}` with the variable's value; `$${` stays a literal `${`.
+fn interpolate(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(text.len());
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        if line.trim_start().starts_with('#') || !line.contains("${") {
+            out.push_str(line);
+            continue;
+        }
+        let mut rest = line;
+        while let Some(at) = rest.find("${") {
+            if at > 0 && rest.as_bytes()[at - 1] == b'$' {
+                out.push_str(&rest[..at - 1]);
+                out.push_str("${");
+                rest = &rest[at + 2..];
+                continue;
+            }
+            out.push_str(&rest[..at]);
+            let column = line.len() - rest.len() + at + 1;
+            let Some(end) = rest[at..].find('}') else {
+                return Err(ConfigError::Invalid {
+                    location: Location {
+                        path: path.to_owned(),
+                        line: n + 1,
+                        column,
+                        key: None,
+                    },
+                    message: "unterminated `${` (write `$${` for a literal `${`)".into(),
+                });
+            };
+            let name = &rest[at + 2..at + end];
+            match env(name) {
+                Some(value) => out.push_str(&value),
+                None => {
+                    return Err(ConfigError::Invalid {
+                        location: Location {
+                            path: path.to_owned(),
+                            line: n + 1,
+                            column,
+                            key: None,
+                        },
+                        message: format!("environment variable `{name}` is not set"),
+                    })
+                }
+            }
+            rest = &rest[at + end + 1..];
+        }
+        out.push_str(rest);
+    }
+    Ok(out)
+}
+
+/// Finds the pipeline files among `paths`: files as given, and the `*.toml` files of
+/// directories (not recursive), sorted by name.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigError> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let entries = std::fs::read_dir(p).map_err(|source| ConfigError::Read {
+                path: p.clone(),
+                source,
+            })?;
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "toml") && f.is_file())
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<PipelineFile, ConfigError> {
+        parse(Path::new("dir/p.toml"), text, &|n| {
+            (n == "TOKEN").then(|| "s3cret".to_string())
+        })
+    }
+
+    const GOOD: &str = r#"
+[pipeline]
+name = "clicks"
+batch = { records = 100, bytes = "1MiB", linger = "50ms" }
+
+[source]
+type = "file"
+path = "data/clicks.jsonl"
+format = "json"
+
+[[process]]
+type = "wasm"
+module = "../guests/dist/redact.wasm"
+config = { fields = ["email"], token = "${TOKEN}" }
+limits = { fuel = 50_000_000, memory = "64MiB", timeout = "200ms" }
+
+[sink]
+type = "file"
+path = "out/"
+buffer = { size = "5MiB", interval = "60s" }
+compression = "gzip"
+"#;
+
+    #[test]
+    fn parses_a_full_pipeline_and_resolves_paths_against_the_file() {
+        let p = parse_str(GOOD).unwrap();
+        assert_eq!(p.name, "clicks");
+        assert_eq!(p.spec.pipeline.batch.records, 100);
+        let SourceConfig::File(f) = &p.spec.source else {
+            panic!("file source")
+        };
+        assert_eq!(f.path, PathBuf::from("dir/data/clicks.jsonl"));
+        assert_eq!(f.format, LineFormat::Json);
+        let ProcessConfig::Wasm(w) = &p.spec.process[0];
+        assert_eq!(w.module, PathBuf::from("guests/dist/redact.wasm"));
+        assert_eq!(w.limits.memory, Some(ByteSize(64 << 20)));
+        assert_eq!(w.config.as_ref().unwrap()["token"].as_str(), Some("s3cret"));
+        let SinkConfig::File(s) = &p.spec.sink else {
+            panic!("file sink")
+        };
+        assert_eq!(s.compression, Compression::Gzip);
+        assert_eq!(s.buffer.interval.0, std::time::Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_misspelled_key_names_file_line_and_key() {
+        let text = GOOD.replace("format = \"json\"", "formatt = \"json\"");
+        let err = parse_str(&text).unwrap_err().to_string();
+        assert!(
+            err.starts_with("dir/p.toml:9:1: key `source.formatt`"),
+            "{err}"
+        );
+        assert!(err.contains("unknown field `formatt`"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_line_and_key() {
+        let text = GOOD.replace("timeout = \"200ms\"", "timeout = \"soon\"");
+        let err = parse_str(&text).unwrap_err().to_string();
+        assert!(err.starts_with("dir/p.toml:15:"), "{err}");
+        assert!(err.contains("process[0].limits.timeout"), "{err}");
+        assert!(err.contains("invalid duration `soon`"), "{err}");
+        let text = GOOD.replace("records = 100", "records = \"many\"");
+        let err = parse_str(&text).unwrap_err().to_string();
+        assert!(err.starts_with("dir/p.toml:4:"), "{err}");
+        assert!(err.contains("pipeline.batch.records"), "{err}");
+    }
+
+    #[test]
+    fn unknown_types_and_unset_variables_are_located() {
+        let err = parse_str(&GOOD.replace(
+            "type = \"file\"\npath = \"data",
+            "type = \"fiel\"\npath = \"data",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("dir/p.toml:7:8: key `source.type`: unknown source type `fiel`"),
+            "{err}"
+        );
+        let err = parse_str(&GOOD.replace("${TOKEN}", "${NOPE}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("dir/p.toml:14:"), "{err}");
+        assert!(err.contains("`NOPE` is not set"), "{err}");
+        let p = parse_str(&GOOD.replace("${TOKEN}", "$${TOKEN}")).unwrap();
+        let ProcessConfig::Wasm(w) = &p.spec.process[0];
+        assert_eq!(
+            w.config.as_ref().unwrap()["token"].as_str(),
+            Some("${TOKEN}")
+        );
+    }
+
+    #[test]
+    fn name_defaults_to_the_file_stem() {
+        let p = parse_str("[source]\ntype = \"stdin\"\n[sink]\ntype = \"stdout\"\n").unwrap();
+        assert_eq!(p.name, "p");
+        assert!(p.spec.process.is_empty());
+    }
+}

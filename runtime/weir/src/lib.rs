@@ -1,0 +1,20 @@
+//! Weir: a stream processor runtime extended with WebAssembly.
+//!
+//! Layers, each knowing only those below it:
+//! - [`config`], [`units`]: pipeline files.
+//! - [`source`], [`sink`]: where records come from and go to; they know nothing of Wasm.
+//! - [`process`]: the processor trait, and the adapter from `weir-wasm` runners to it.
+//! - [`engine`]: connects a source, processors and a sink with bounded channels.
+//! - [`app`]: turns parsed pipeline files into engine plans (what the `weir` binary runs).
+
+pub mod app;
+pub mod bench;
+pub mod clock;
+pub mod config;
+pub mod engine;
+pub mod process;
+pub mod record;
+pub mod sink;
+pub mod source;
+pub mod stats;
+pub mod units;

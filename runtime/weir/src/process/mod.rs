@@ -1,0 +1,25 @@
+//! Processors: the stages between source and sink. The engine only sees this trait; the Wasm
+//! adapter that implements it lives in [`wasm`], so sources, sinks and the engine stay free of
+//! Wasm.
+//!
+//! Invariant: every input record is accounted for in the result: it became output records, was
+//! dropped on purpose, or failed (and goes to the error output).
+
+pub mod wasm;
+
+use crate::record::{FailedRecord, Record};
+
+/// What a processor made of a batch.
+#[derive(Debug, Default)]
+pub struct Processed {
+    pub records: Vec<Record>,
+    pub failed: Vec<FailedRecord>,
+    pub dropped: usize,
+}
+
+/// A stage that takes a whole batch at a time. Runs on its own thread, so it may block.
+pub trait Processor: Send + 'static {
+    /// Names the stage in logs and in the error output.
+    fn name(&self) -> &str;
+    fn process(&mut self, batch: Vec<Record>, now_ms: i64) -> Processed;
+}

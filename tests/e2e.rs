@@ -1,0 +1,501 @@
+//! End-to-end tests: the `weir` binary run on real pipeline files, with the real guests from
+//! `guests/` (built by `guests/build.sh`, which `scripts/test` runs first).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn guest(name: &str) -> String {
+    let path = root().join("guests/dist").join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: build the guests with guests/build.sh (scripts/test does)",
+        path.display()
+    );
+    path.canonicalize().unwrap().display().to_string()
+}
+
+fn weir() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+    let cache = std::env::var_os("WEIR_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("weir-e2e-cache"));
+    cmd.env("WEIR_CACHE_DIR", cache).env("RUST_LOG", "warn");
+    cmd
+}
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "weir failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Every object under `dir` (not descending into `skip`), sorted by path, decompressed if gzip.
+fn objects(dir: &Path, skip: Option<&str>) -> Vec<(PathBuf, String)> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                if skip.is_some_and(|s| p.file_name().unwrap() == s) {
+                    continue;
+                }
+                stack.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                let text = if p.extension().is_some_and(|x| x == "gz") {
+                    let mut s = String::new();
+                    flate2::read::MultiGzDecoder::new(&bytes[..])
+                        .read_to_string(&mut s)
+                        .unwrap();
+                    s
+                } else {
+                    String::from_utf8(bytes).unwrap()
+                };
+                found.push((p, text));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn lines(objects: &[(PathBuf, String)]) -> Vec<String> {
+    objects
+        .iter()
+        .flat_map(|(_, t)| t.lines().map(str::to_string))
+        .collect()
+}
+
+fn error_records(dir: &Path) -> Vec<serde_json::Value> {
+    lines(&objects(dir, None))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn raw(error: &serde_json::Value) -> String {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(error["rawData"].as_str().unwrap())
+        .unwrap();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn file_through_two_rust_guests_and_a_python_guest_to_gzip_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        [
+            r#"{"kind":"view","email":"a@x.io","ip":"1.1.1.1","n":1}"#,
+            r#"{"kind":"click","email":"b@x.io","n":2}"#,
+            "this line is not json",
+            r#"{"kind":"purchase","user":{"email":"c@x.io"},"n":3}"#,
+            r#"{"kind":"view","email":"d@x.io","n":4,"test":true}"#,
+            r#"{"kind":"view","email":"e@x.io","n":5}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let pipeline = dir.path().join("clicks.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"
+[pipeline]
+name = "clicks"
+[source]
+type = "file"
+path = "in.jsonl"
+format = "json"
+[[process]]
+type = "wasm"
+module = "{filter}"
+config = {{ field = "kind", one_of = ["view", "purchase"] }}
+[[process]]
+type = "wasm"
+module = "{redact}"
+config = {{ fields = ["email", "ip"], mask = "REDACTED" }}
+[[process]]
+type = "wasm"
+module = "{enrich}"
+config = {{ add = {{ env = "prod" }}, drop_when = "test" }}
+limits = {{ memory = "128MiB", timeout = "5s" }}
+[sink]
+type = "file"
+path = "out"
+compression = "gzip"
+"#,
+            filter = guest("filter-json"),
+            redact = guest("redact"),
+            enrich = guest("enrich"),
+        ),
+    )
+    .unwrap();
+    let out = run_ok(weir().args(["run", "--progress", "0s"]).arg(&pipeline));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("6 records in, 3 out, 2 dropped, 1 failed"),
+        "{stderr}"
+    );
+
+    let delivered = objects(&dir.path().join("out"), Some("errors"));
+    assert_eq!(
+        delivered.len(),
+        1,
+        "one object, flushed at the end of input"
+    );
+    let name = delivered[0].0.strip_prefix(dir.path().join("out")).unwrap();
+    let name = name.display().to_string();
+    let re = regex_lite::Regex::new(
+        r"^\d{4}/\d{2}/\d{2}/\d{2}/clicks-1-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-[0-9a-f-]{36}\.gz$",
+    )
+    .unwrap();
+    assert!(re.is_match(&name), "Firehose object name: {name}");
+    assert_eq!(
+        lines(&delivered),
+        [
+            r#"{"kind":"view","email":"REDACTED","ip":"REDACTED","n":1,"env":"prod"}"#,
+            r#"{"kind":"purchase","user":{"email":"REDACTED"},"n":3,"env":"prod"}"#,
+            r#"{"kind":"view","email":"REDACTED","n":5,"env":"prod"}"#,
+        ]
+    );
+
+    let errors = error_records(&dir.path().join("out/errors/source-failed"));
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["errorCode"], "Source.InvalidJson");
+    assert_eq!(errors[0]["sequenceNumber"], "3");
+    assert_eq!(raw(&errors[0]), "this line is not json");
+    assert!(errors[0]["errorMessage"]
+        .as_str()
+        .unwrap()
+        .contains("line 3: not JSON"));
+}
+
+#[test]
+fn hostile_guests_cost_only_their_own_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(
+        &input,
+        "ok 1\nLOOP\nok 2\nALLOC\nok 3\nTRAP\nok 4\nPANIC\nok 5\n",
+    )
+    .unwrap();
+    let step = |behaviour: &str, trigger: &str| {
+        format!(
+            "[[process]]\ntype = \"wasm\"\nmodule = \"{}\"\nconfig = {{ behaviour = \"{behaviour}\", trigger = \"{trigger}\" }}\nlimits = {{ memory = \"32MiB\", timeout = \"300ms\" }}\n",
+            guest("misbehave")
+        )
+    };
+    let pipeline = dir.path().join("hostile.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "[pipeline]\nbatch = {{ records = 1 }}\n[source]\ntype = \"file\"\npath = \"in.txt\"\n{}{}{}{}[sink]\ntype = \"file\"\npath = \"out\"\n",
+            step("loop", "LOOP"),
+            step("alloc", "ALLOC"),
+            step("trap", "TRAP"),
+            step("panic", "PANIC"),
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = run_ok(weir().args(["run", "--progress", "0s"]).arg(&pipeline));
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("9 records in, 5 out, 0 dropped, 4 failed"),
+        "{stderr}"
+    );
+
+    assert_eq!(
+        lines(&objects(&dir.path().join("out"), Some("errors"))),
+        ["ok 1", "ok 2", "ok 3", "ok 4", "ok 5"]
+    );
+    let mut errors = error_records(&dir.path().join("out/errors/processing-failed"));
+    errors.sort_by_key(|e| {
+        e["sequenceNumber"]
+            .as_str()
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+    });
+    let got: Vec<(String, String)> = errors
+        .iter()
+        .map(|e| (raw(e), e["errorCode"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("LOOP".to_string(), "Wasm.Timeout".to_string()),
+            ("ALLOC".into(), "Wasm.MemoryLimit".into()),
+            ("TRAP".into(), "Wasm.Trap".into()),
+            ("PANIC".into(), "Wasm.Trap".into()),
+        ]
+    );
+    assert!(errors[0]["errorMessage"]
+        .as_str()
+        .unwrap()
+        .contains("timeout of 300ms"));
+    assert!(errors[1]["errorMessage"]
+        .as_str()
+        .unwrap()
+        .contains("memory cap of 33554432"));
+    assert!(errors[3]["errorMessage"]
+        .as_str()
+        .unwrap()
+        .contains("misbehave panicked on purpose"));
+    assert!(errors[0]["stage"]
+        .as_str()
+        .unwrap()
+        .ends_with("misbehave.wasm"));
+}
+
+#[test]
+fn a_misspelled_key_fails_with_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("bad.toml");
+    std::fs::write(
+        &pipeline,
+        "[source]\ntype = \"stdin\"\n\n[sink]\ntype = \"file\"\npth = \"out\"\n",
+    )
+    .unwrap();
+    let out = weir().arg("validate").arg(&pipeline).output().unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("bad.toml:6:1: key `sink.pth`: unknown field `pth`"),
+        "{stdout}"
+    );
+    let out = weir().arg("run").arg(&pipeline).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.toml:6:1: key `sink.pth`"), "{stderr}");
+}
+
+#[test]
+fn a_config_the_guest_rejects_stops_the_pipeline_from_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "[source]\ntype = \"stdin\"\n[[process]]\ntype = \"wasm\"\nmodule = \"{}\"\nconfig = {{ behaviour = \"reject\" }}\n[sink]\ntype = \"stdout\"\n",
+            guest("misbehave")
+        ),
+    )
+    .unwrap();
+    let out = weir()
+        .arg("run")
+        .arg(&pipeline)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("process[0]"), "{stderr}");
+    assert!(
+        stderr.contains("misbehave: rejecting this config on purpose"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_mid_buffer_flushes_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("gen.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"
+[pipeline]
+name = "gen"
+[source]
+type = "generator"
+template = '{{"n":{{{{seq}}}},"email":"x@y.z"}}'
+rate = 2000
+[[process]]
+type = "wasm"
+module = "{}"
+config = {{ fields = ["email"] }}
+[sink]
+type = "file"
+path = "out"
+compression = "gzip"
+buffer = {{ size = "128MiB", interval = "900s" }}
+"#,
+            guest("redact")
+        ),
+    )
+    .unwrap();
+    let mut child = weir()
+        .args(["run", "--progress", "0s"])
+        .arg(&pipeline)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let records pile up in the sink's buffer (its hints would hold them for 15 minutes).
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        objects(&dir.path().join("out"), None).is_empty(),
+        "nothing delivered before shutdown"
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let got = lines(&objects(&dir.path().join("out"), Some("errors")));
+    assert!(got.len() > 100, "records were generated: {}", got.len());
+    for (i, line) in got.iter().enumerate() {
+        assert_eq!(
+            line,
+            &format!(r#"{{"n":{i},"email":"***"}}"#),
+            "no gap, no duplicate"
+        );
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{n} records in, {n} out", n = got.len())),
+        "everything read was delivered: {stderr}"
+    );
+}
+
+#[test]
+fn weir_test_prints_outputs_and_failures_of_the_example_pipeline() {
+    let out = weir()
+        .current_dir(root())
+        .args([
+            "test",
+            "pipelines/clicks.toml",
+            "--input",
+            "pipelines/data/clicks.jsonl",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed record makes the exit code 1: {stdout}"
+    );
+    assert!(stdout.contains(r#"ok      #1     {"kind":"view","user":"ana","email":"***","ip":"***","page":"/","env":"prod","pipeline":"clicks"}"#), "{stdout}");
+    assert!(
+        stdout.contains("failed  #5     Source.InvalidJson"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("6 in, 3 out, 2 dropped, 1 failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn every_example_pipeline_validates() {
+    let out = run_ok(weir().current_dir(root()).args(["validate", "pipelines"]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ok: pipelines/quickstart.toml"), "{stdout}");
+    assert!(stdout.contains("ok: pipelines/clicks.toml"), "{stdout}");
+}
+
+#[test]
+fn stdin_to_stdout_with_errors_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("pipe.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "[source]\ntype = \"stdin\"\nformat = \"json\"\n[[process]]\ntype = \"wasm\"\nmodule = \"{}\"\nconfig = {{ fields = [\"pw\"] }}\n[sink]\ntype = \"stdout\"\n",
+            guest("redact")
+        ),
+    )
+    .unwrap();
+    let mut child = weir()
+        .args(["run", "--progress", "0s"])
+        .arg(&pipeline)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"u\":1,\"pw\":\"x\"}\n[1,\n{\"u\":2}\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"u\":1,\"pw\":\"***\"}\n{\"u\":2}\n"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let error_line = stderr
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .expect("the failed record is written to stderr as JSON");
+    let error: serde_json::Value = serde_json::from_str(error_line).unwrap();
+    assert_eq!(error["errorCode"], "Source.InvalidJson");
+    assert_eq!(raw(&error), "[1,");
+}
+
+#[test]
+fn quickstart_delivers_redacted_records() {
+    let out_dir = root().join("out/quickstart");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let out = run_ok(weir().current_dir(root()).args([
+        "run",
+        "--progress",
+        "0s",
+        "pipelines/quickstart.toml",
+    ]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("5000 records in, 5000 out, 0 dropped, 0 failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("output: "),
+        "says where the output went: {stderr}"
+    );
+    let records = lines(&objects(&out_dir, Some("errors")));
+    assert_eq!(records.len(), 5000);
+    let mut seen: Vec<u64> = records
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["email"], "***");
+            assert_eq!(v["ip"], "***");
+            v["id"].as_u64().unwrap()
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..5000).collect::<Vec<_>>());
+}
