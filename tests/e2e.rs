@@ -43,7 +43,8 @@ fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
-/// Every object under `dir` (not descending into `skip`), sorted by path, decompressed if gzip.
+/// Every object under `dir` (not descending into `skip`), in the order they were written
+/// (object names only order by the second), decompressed if gzip.
 fn objects(dir: &Path, skip: Option<&str>) -> Vec<(PathBuf, String)> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -69,12 +70,13 @@ fn objects(dir: &Path, skip: Option<&str>) -> Vec<(PathBuf, String)> {
                 } else {
                     String::from_utf8(bytes).unwrap()
                 };
-                found.push((p, text));
+                let written = std::fs::metadata(&p).unwrap().modified().unwrap();
+                found.push((written, p, text));
             }
         }
     }
     found.sort();
-    found
+    found.into_iter().map(|(_, p, t)| (p, t)).collect()
 }
 
 fn lines(objects: &[(PathBuf, String)]) -> Vec<String> {
@@ -346,7 +348,7 @@ buffer = {{ size = "128MiB", interval = "900s" }}
         ),
     )
     .unwrap();
-    let mut child = weir()
+    let child = weir()
         .args(["run", "--progress", "0s"])
         .arg(&pipeline)
         .stderr(Stdio::piped())
@@ -498,4 +500,63 @@ fn quickstart_delivers_redacted_records() {
         .collect();
     seen.sort_unstable();
     assert_eq!(seen, (0..5000).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_followed_file_delivers_appended_lines_until_sigterm() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("app.log");
+    std::fs::write(&input, "first\nsecond\n").unwrap();
+    let pipeline = dir.path().join("tail.toml");
+    std::fs::write(
+        &pipeline,
+        "[pipeline]\nbatch = { linger = \"10ms\" }\n[source]\ntype = \"file\"\npath = \"app.log\"\nfollow = true\n[sink]\ntype = \"file\"\npath = \"out\"\nbuffer = { interval = \"0s\" }\n",
+    )
+    .unwrap();
+    let child = weir()
+        .args(["run", "--progress", "0s"])
+        .arg(&pipeline)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wait_for = |n: usize| {
+        let started = Instant::now();
+        loop {
+            let got = lines(&objects(&dir.path().join("out"), Some("errors")));
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "waiting for {n} lines, have {got:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert_eq!(wait_for(2), ["first", "second"]);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&input)
+        .unwrap();
+    // A line written in two parts is one record, delivered once its newline arrives.
+    file.write_all(b"thi").unwrap();
+    file.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    file.write_all(b"rd\nfourth\n").unwrap();
+    assert_eq!(wait_for(4), ["first", "second", "third", "fourth"]);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        lines(&objects(&dir.path().join("out"), Some("errors"))).len(),
+        4
+    );
 }

@@ -33,8 +33,10 @@ class WitWorld(wit_world.WitWorld):
         DROP_WHEN = config.get("drop_when")
         host.log(types.Level.INFO, "enrich ready", [("fields", ",".join(sorted(ADD)))])
 
-    def transform(self, batch: types.Batch) -> list:
+    def transform(self, batch: types.Batch) -> types.Transformed:
         outcomes = []
+        data = bytearray()
+        ends = []
         start = 0
         for end in batch.data_ends:
             raw = batch.data[start:end]
@@ -51,8 +53,7 @@ class WitWorld(wit_world.WitWorld):
                 outcomes.append(types.Outcome_Dropped())
                 continue
             record.update(ADD)
-            data = json.dumps(record, separators=(",", ":")).encode()
-            outcomes.append(
-                types.Outcome_Ok(types.Transformed([types.OutputRecord(data, None)], []))
-            )
-        return outcomes
+            data += json.dumps(record, separators=(",", ":")).encode()
+            ends.append(len(data))
+            outcomes.append(types.Outcome_Ok(1))
+        return types.Transformed(outcomes, bytes(data), ends, [], [])

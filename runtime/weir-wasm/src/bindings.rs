@@ -19,5 +19,6 @@ pub(crate) mod filter {
 }
 
 pub use transform::weir::plugin::types::{
-    Attribute, Batch, Decision, Level, Outcome, OutputRecord, RecordMeta, Transformed,
+    Attribute, Batch, Decision, Level, NewKey, Outcome, PartitionKey, SourceRun, SubSequence,
+    Transformed,
 };

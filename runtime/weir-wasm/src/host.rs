@@ -10,7 +10,7 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::bindings::{filter, transform, Batch, Decision, Level, Outcome};
+use crate::bindings::{filter, transform, Batch, Decision, Level, Outcome, Transformed};
 use crate::cache::CompileCache;
 use crate::error::{Error, GuestError, GuestErrorKind};
 use crate::limits::{Grants, Limits, MemoryCap};
@@ -33,23 +33,23 @@ impl Default for HostOptions {
     }
 }
 
-/// The wasm engine, shared by every plugin of a runtime.
-pub struct Host {
+/// An engine and the linker of the host's imports for it.
+struct Engines {
     engine: Engine,
-    cache: Option<CompileCache>,
     linker: Arc<Linker<GuestState>>,
-    ticker: Option<JoinHandle<()>>,
-    stop: Arc<AtomicBool>,
 }
 
-impl Host {
-    pub fn new(options: HostOptions) -> Result<Self, Error> {
+impl Engines {
+    fn new(fuel: bool) -> Result<Self, Error> {
         let mut config = Config::new();
         config.wasm_component_model(true);
-        config.consume_fuel(true);
+        config.consume_fuel(fuel);
         config.epoch_interruption(true);
+        if std::env::var_os("WEIR_PERFMAP").is_some() {
+            // Lets `perf` name JIT-compiled guest functions (/tmp/perf-<pid>.map).
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;
-
         let mut linker = Linker::<GuestState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::Engine(e.to_string()))?;
@@ -58,50 +58,75 @@ impl Host {
             |state| state,
         )
         .map_err(|e| Error::Engine(e.to_string()))?;
+        Ok(Engines {
+            engine,
+            linker: Arc::new(linker),
+        })
+    }
+}
 
+/// The wasm engines, shared by every plugin of a runtime.
+///
+/// Fuel metering slows all guest code down (by about a fifth), so there are two engines: plugins
+/// whose steps set a fuel budget are compiled with metering, the others without. Both use epoch
+/// interruption for timeouts.
+pub struct Host {
+    plain: Engines,
+    metered: Engines,
+    cache: Option<CompileCache>,
+    ticker: Option<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Host {
+    pub fn new(options: HostOptions) -> Result<Self, Error> {
+        let plain = Engines::new(false)?;
+        let metered = Engines::new(true)?;
         let stop = Arc::new(AtomicBool::new(false));
         let ticker = {
-            let engine = engine.clone();
+            let engines = [plain.engine.clone(), metered.engine.clone()];
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("weir-epoch".into())
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(TICK);
-                        engine.increment_epoch();
+                        engines.iter().for_each(Engine::increment_epoch);
                     }
                 })
                 .map_err(|e| Error::Engine(e.to_string()))?
         };
         Ok(Host {
-            engine,
+            plain,
+            metered,
             cache: options.cache,
-            linker: Arc::new(linker),
             ticker: Some(ticker),
             stop,
         })
     }
 
-    /// Reads, compiles (or loads from the cache) and links a component.
-    pub fn load(&self, path: &Path) -> Result<Plugin, Error> {
+    /// Reads, compiles (or loads from the cache) and links a component. `metered`: compile it
+    /// for fuel metering, which runners with a fuel budget need.
+    pub fn load(&self, path: &Path, metered: bool) -> Result<Plugin, Error> {
         let wasm = std::fs::read(path).map_err(|source| Error::Read {
             path: path.to_owned(),
             source,
         })?;
-        self.load_bytes(path, &wasm)
+        self.load_bytes(path, &wasm, metered)
     }
 
     /// As [`Host::load`], for bytes already in memory; `path` names the module in messages.
-    pub fn load_bytes(&self, path: &Path, wasm: &[u8]) -> Result<Plugin, Error> {
+    pub fn load_bytes(&self, path: &Path, wasm: &[u8], metered: bool) -> Result<Plugin, Error> {
         let started = Instant::now();
+        let engines = if metered { &self.metered } else { &self.plain };
         let compile_err = |e: wasmtime::Error| Error::Compile {
             path: path.to_owned(),
             reason: format!("{e:#}"),
         };
         let (component, compiled) = match &self.cache {
-            Some(cache) => cache.load(&self.engine, wasm).map_err(compile_err)?,
+            Some(cache) => cache.load(&engines.engine, wasm).map_err(compile_err)?,
             None => (
-                wasmtime::component::Component::new(&self.engine, wasm).map_err(compile_err)?,
+                wasmtime::component::Component::new(&engines.engine, wasm).map_err(compile_err)?,
                 true,
             ),
         };
@@ -109,7 +134,7 @@ impl Host {
 
         let exports: Vec<String> = component
             .component_type()
-            .exports(&self.engine)
+            .exports(&engines.engine)
             .map(|(name, _)| name.to_string())
             .collect();
         let has = |name: &str| exports.iter().any(|e| e == name);
@@ -137,7 +162,10 @@ impl Host {
             path: path.to_owned(),
             reason: format!("{e:#}"),
         };
-        let pre = self.linker.instantiate_pre(&component).map_err(link_err)?;
+        let pre = engines
+            .linker
+            .instantiate_pre(&component)
+            .map_err(link_err)?;
         let pre = match kind {
             PluginKind::Transform => {
                 Pre::Transform(transform::TransformPre::new(pre).map_err(link_err)?)
@@ -146,7 +174,8 @@ impl Host {
         };
         Ok(Plugin {
             inner: Arc::new(PluginInner {
-                engine: self.engine.clone(),
+                engine: engines.engine.clone(),
+                metered,
                 path: path.to_owned(),
                 kind,
                 pre,
@@ -179,6 +208,7 @@ enum Pre {
 
 struct PluginInner {
     engine: Engine,
+    metered: bool,
     path: PathBuf,
     kind: PluginKind,
     pre: Pre,
@@ -208,6 +238,12 @@ impl Plugin {
     /// Starts an instance with these settings and runs the guest's `init`. A config the guest
     /// rejects is an error here, so a pipeline fails at start rather than on its first batch.
     pub fn runner(&self, settings: Settings) -> Result<Runner, Error> {
+        if settings.limits.fuel.is_some() && !self.inner.metered {
+            return Err(Error::Engine(format!(
+                "{} was loaded without fuel metering but its limits set a fuel budget",
+                self.inner.path.display()
+            )));
+        }
         let mut runner = Runner {
             plugin: self.clone(),
             settings,
@@ -243,7 +279,8 @@ pub struct Settings {
 /// The answers of one call.
 #[derive(Debug)]
 pub enum Verdicts {
-    Transform(Vec<Outcome>),
+    /// Checked: one outcome per record, and the output records the outcomes announce.
+    Transform(Transformed),
     Filter(Vec<Decision>),
 }
 
@@ -447,16 +484,12 @@ impl Runner {
                 return Err(err);
             }
         };
-        let answered = match &verdicts {
-            Verdicts::Transform(v) => v.len(),
-            Verdicts::Filter(v) => v.len(),
-        };
-        if answered != records {
+        if let Err(message) = check(&verdicts, records) {
             // A guest that loses track of records cannot be trusted with the next batch either.
             self.live = None;
             return Err(GuestError {
                 kind: GuestErrorKind::InvalidOutput,
-                message: format!("returned {answered} results for a batch of {records} records"),
+                message,
             });
         }
         Ok(verdicts)
@@ -469,9 +502,67 @@ impl Runner {
     }
 }
 
+/// Checks that an answer accounts for every record of a batch of `records`, so that callers can
+/// index it without further checks.
+fn check(verdicts: &Verdicts, records: usize) -> Result<(), String> {
+    let answered = match verdicts {
+        Verdicts::Transform(t) => t.outcomes.len(),
+        Verdicts::Filter(d) => d.len(),
+    };
+    if answered != records {
+        return Err(format!(
+            "returned {answered} results for a batch of {records} records"
+        ));
+    }
+    let Verdicts::Transform(t) = verdicts else {
+        return Ok(());
+    };
+    let announced: u64 = t
+        .outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Ok(n) => u64::from(*n),
+            _ => 0,
+        })
+        .sum();
+    let outputs = t.data_ends.len();
+    if announced != outputs as u64 {
+        return Err(format!(
+            "its outcomes announce {announced} output records but it returned {outputs}"
+        ));
+    }
+    let mut start = 0u32;
+    for &end in &t.data_ends {
+        if end < start || end as usize > t.data.len() {
+            return Err(format!(
+                "output data offsets are not increasing within the {} data bytes",
+                t.data.len()
+            ));
+        }
+        start = end;
+    }
+    if let Some(k) = t.keys.iter().find(|k| k.index as usize >= outputs) {
+        return Err(format!(
+            "a new key names output record {} of {outputs}",
+            k.index
+        ));
+    }
+    if let Some(k) = t
+        .partition_keys
+        .iter()
+        .find(|k| k.index as usize >= records)
+    {
+        return Err(format!(
+            "a partition key names input record {} of {records}",
+            k.index
+        ));
+    }
+    Ok(())
+}
+
 /// Gives a store its per-call budget.
 fn arm(store: &mut Store<GuestState>, limits: &Limits) {
-    // Fuel is always metered (it is an engine-wide setting); no budget means an unreachable one.
+    // On the metered engine, no budget means an unreachable one; the plain engine has no fuel.
     let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
     let ticks = match limits.timeout {
         Some(t) => (t.as_nanos() / TICK.as_nanos()) as u64 + 1,

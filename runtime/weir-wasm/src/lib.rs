@@ -21,7 +21,8 @@ mod limits;
 mod stderr;
 
 pub use bindings::{
-    Attribute, Batch, Decision, Level, Outcome, OutputRecord, RecordMeta, Transformed,
+    Attribute, Batch, Decision, Level, NewKey, Outcome, PartitionKey, SourceRun, SubSequence,
+    Transformed,
 };
 pub use cache::CompileCache;
 pub use error::{Error, GuestError, GuestErrorKind};

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use weir_wasm::{
     Batch, CompileCache, Decision, Error, GuestErrorKind, Host, HostOptions, Limits, Outcome,
-    PluginKind, RecordMeta, Settings, Verdicts,
+    PluginKind, Settings, SourceRun, Verdicts,
 };
 
 fn guest(name: &str) -> PathBuf {
@@ -38,8 +38,12 @@ fn batch(records: &[&str]) -> Batch {
         key_ends: Vec::new(),
         sequence_numbers: String::new(),
         sequence_number_ends: Vec::new(),
-        meta: Vec::new(),
-        sources: vec!["test".into()],
+        arrival_timestamps: Vec::new(),
+        sub_sequence_numbers: Vec::new(),
+        sources: vec![SourceRun {
+            start: 0,
+            name: "test".into(),
+        }],
         attributes: Vec::new(),
     };
     for (i, r) in records.iter().enumerate() {
@@ -48,11 +52,7 @@ fn batch(records: &[&str]) -> Batch {
         b.keys.push_str(&i.to_string());
         b.key_ends.push(b.keys.len() as u32);
         b.sequence_number_ends.push(0);
-        b.meta.push(RecordMeta {
-            arrival_timestamp_ms: 0,
-            sub_sequence_number: None,
-            source: 0,
-        });
+        b.arrival_timestamps.push(0);
     }
     b
 }
@@ -66,17 +66,26 @@ fn settings(config: &str, limits: Limits) -> Settings {
     }
 }
 
+/// One line per input record: its output records joined by `|`, or what happened to it.
 fn outputs(v: Verdicts) -> Vec<String> {
-    let Verdicts::Transform(outcomes) = v else {
+    let Verdicts::Transform(t) = v else {
         panic!("expected a transform")
     };
-    outcomes
+    let mut data = t
+        .data_ends
+        .iter()
+        .scan(0usize, |start, &end| {
+            let s = String::from_utf8_lossy(&t.data[*start..end as usize]).into_owned();
+            *start = end as usize;
+            Some(s)
+        })
+        .collect::<Vec<_>>()
+        .into_iter();
+    t.outcomes
         .into_iter()
         .map(|o| match o {
-            Outcome::Ok(t) => t
-                .records
-                .iter()
-                .map(|r| String::from_utf8_lossy(&r.data).into_owned())
+            Outcome::Ok(n) => (0..n)
+                .map(|_| data.next().unwrap())
                 .collect::<Vec<_>>()
                 .join("|"),
             Outcome::Dropped => "<dropped>".into(),
@@ -88,7 +97,7 @@ fn outputs(v: Verdicts) -> Vec<String> {
 #[test]
 fn a_trapping_guest_fails_its_batch_and_the_next_batch_gets_a_fresh_instance() {
     let host = host();
-    let plugin = host.load(&guest("misbehave")).unwrap();
+    let plugin = host.load(&guest("misbehave"), false).unwrap();
     assert_eq!(plugin.kind(), PluginKind::Transform);
     let mut runner = plugin
         .runner(settings(r#"{"behaviour":"panic"}"#, Limits::default()))
@@ -110,7 +119,7 @@ fn a_trapping_guest_fails_its_batch_and_the_next_batch_gets_a_fresh_instance() {
 #[test]
 fn an_endless_loop_is_cut_off_by_the_timeout_and_by_fuel() {
     let host = host();
-    let plugin = host.load(&guest("misbehave")).unwrap();
+    let plugin = host.load(&guest("misbehave"), false).unwrap();
     let limits = Limits {
         timeout: Some(Duration::from_millis(100)),
         ..Limits::default()
@@ -128,6 +137,11 @@ fn an_endless_loop_is_cut_off_by_the_timeout_and_by_fuel() {
         timeout: None,
         ..Limits::default()
     };
+    // A fuel budget needs the module compiled for metering.
+    assert!(plugin
+        .runner(settings(r#"{"behaviour":"loop"}"#, limits.clone()))
+        .is_err());
+    let plugin = host.load(&guest("misbehave"), true).unwrap();
     let mut runner = plugin
         .runner(settings(r#"{"behaviour":"loop"}"#, limits))
         .unwrap();
@@ -140,7 +154,7 @@ fn an_endless_loop_is_cut_off_by_the_timeout_and_by_fuel() {
 #[test]
 fn unbounded_allocation_hits_the_memory_cap() {
     let host = host();
-    let plugin = host.load(&guest("misbehave")).unwrap();
+    let plugin = host.load(&guest("misbehave"), false).unwrap();
     let limits = Limits {
         memory: 16 << 20,
         ..Limits::default()
@@ -156,7 +170,7 @@ fn unbounded_allocation_hits_the_memory_cap() {
 #[test]
 fn deep_recursion_traps_instead_of_crashing_the_host() {
     let host = host();
-    let plugin = host.load(&guest("misbehave")).unwrap();
+    let plugin = host.load(&guest("misbehave"), false).unwrap();
     let mut runner = plugin
         .runner(settings(r#"{"behaviour":"recurse"}"#, Limits::default()))
         .unwrap();
@@ -167,7 +181,7 @@ fn deep_recursion_traps_instead_of_crashing_the_host() {
 #[test]
 fn a_wrong_number_of_outcomes_is_invalid_output() {
     let host = host();
-    let plugin = host.load(&guest("misbehave")).unwrap();
+    let plugin = host.load(&guest("misbehave"), false).unwrap();
     let mut runner = plugin
         .runner(settings(
             r#"{"behaviour":"wrong-count"}"#,
@@ -185,7 +199,7 @@ fn a_wrong_number_of_outcomes_is_invalid_output() {
 #[test]
 fn a_rejected_config_fails_the_start_with_the_guests_message() {
     let host = host();
-    let plugin = host.load(&guest("misbehave")).unwrap();
+    let plugin = host.load(&guest("misbehave"), false).unwrap();
     let err = plugin
         .runner(settings(r#"{"behaviour":"reject"}"#, Limits::default()))
         .err()
@@ -195,7 +209,7 @@ fn a_rejected_config_fails_the_start_with_the_guests_message() {
         err.to_string().contains("rejecting this config on purpose"),
         "{err}"
     );
-    let plugin = host.load(&guest("redact")).unwrap();
+    let plugin = host.load(&guest("redact"), false).unwrap();
     let err = plugin
         .runner(settings(r#"{"fieldz":["a"]}"#, Limits::default()))
         .err()
@@ -206,7 +220,7 @@ fn a_rejected_config_fails_the_start_with_the_guests_message() {
 #[test]
 fn files_and_environment_are_denied_unless_granted() {
     let host = host();
-    let plugin = host.load(&guest("misbehave")).unwrap();
+    let plugin = host.load(&guest("misbehave"), false).unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("secret.txt"), "granted contents").unwrap();
     let file = dir.path().join("secret.txt").display().to_string();
@@ -239,7 +253,7 @@ fn files_and_environment_are_denied_unless_granted() {
 #[test]
 fn filters_return_one_decision_per_record() {
     let host = host();
-    let plugin = host.load(&guest("filter-json")).unwrap();
+    let plugin = host.load(&guest("filter-json"), false).unwrap();
     assert_eq!(plugin.kind(), PluginKind::Filter);
     let mut runner = plugin
         .runner(settings(r#"{"field":"k","equals":1}"#, Limits::default()))
@@ -264,21 +278,30 @@ fn compiled_components_are_cached_on_disk_by_content() {
         })
         .unwrap()
     };
-    assert!(host().load(&guest("identity")).unwrap().was_compiled());
-    assert!(!host().load(&guest("identity")).unwrap().was_compiled());
+    assert!(host()
+        .load(&guest("identity"), false)
+        .unwrap()
+        .was_compiled());
+    assert!(!host()
+        .load(&guest("identity"), false)
+        .unwrap()
+        .was_compiled());
     let cached: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(cached.len(), 1);
     // A corrupt artifact is recompiled, not trusted.
     let file = cached[0].as_ref().unwrap().path();
     std::fs::write(&file, b"garbage").unwrap();
-    assert!(host().load(&guest("identity")).unwrap().was_compiled());
+    assert!(host()
+        .load(&guest("identity"), false)
+        .unwrap()
+        .was_compiled());
 }
 
 #[test]
 fn a_non_component_is_a_clear_error() {
     let host = host();
     let err = host
-        .load_bytes(std::path::Path::new("junk.wasm"), b"\0asm\x01\0\0\0")
+        .load_bytes(std::path::Path::new("junk.wasm"), b"\0asm\x01\0\0\0", false)
         .err()
         .expect("a core module is not a component");
     assert!(

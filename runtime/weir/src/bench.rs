@@ -3,14 +3,14 @@
 //! `wasm` compares, for batch sizes 1, 100 and 500 and 100-byte JSON records:
 //! - the `redact` transform compiled natively (a [`Processor`] calling the `redact` crate) and as
 //!   a guest (the `redact.wasm` component through the Wasm processor), and
-//! - the `identity` guest, whose cost per record is the price of crossing the boundary (packing,
-//!   copying in and out, unpacking).
+//! - the `identity` guest against a native identity processor: the difference per record is the
+//!   price of crossing the boundary (packing, copying in and out, unpacking).
 //!
 //! Each figure is the median of several samples of at least `min_records` records each.
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use weir_wasm::{Host, HostOptions, Settings};
 
@@ -45,7 +45,7 @@ impl Processor for NativeRedact {
             let mut data = Vec::with_capacity(record.data.len());
             match redact::redact(&record.data, &self.config, &mut data) {
                 Ok(()) => {
-                    record.data = data;
+                    record.data = data.into();
                     out.records.push(record);
                 }
                 Err(message) => out.failed.push(FailedRecord {
@@ -63,13 +63,30 @@ impl Processor for NativeRedact {
     }
 }
 
+/// Returns every record as it is: the native twin of the `identity` guest.
+pub struct NativeIdentity;
+
+impl Processor for NativeIdentity {
+    fn name(&self) -> &str {
+        "native-identity"
+    }
+
+    fn process(&mut self, batch: Vec<Record>, _now_ms: i64) -> Processed {
+        Processed {
+            records: batch,
+            ..Processed::default()
+        }
+    }
+}
+
 /// 100-byte JSON records with fields to redact.
 pub fn sample_records(n: usize) -> Vec<Record> {
     let source: Arc<str> = "bench".into();
     (0..n)
         .map(|i| {
             let mut text = format!(
-                r#"{{"id":{i:08},"email":"user{:06}@example.com","ip":"10.0.{}.{}","page":"/p","pad":""}}"#,
+                r#"{{"id":{},"email":"user{:06}@example.com","ip":"10.0.{}.{}","page":"/p","pad":""}}"#,
+                10_000_000 + i,
                 i % 1_000_000,
                 (i / 256) % 256,
                 i % 256
@@ -84,35 +101,46 @@ pub fn sample_records(n: usize) -> Vec<Record> {
         .collect()
 }
 
-/// Records per second through `processor` at this batch size: the median of `samples` samples.
+/// Runs `per_sample` batches through a processor; returns records per second.
+fn sample(processor: &mut dyn Processor, batches: &[Vec<Record>], per_sample: usize) -> f64 {
+    let inputs: Vec<Vec<Record>> = batches.iter().cycle().take(per_sample).cloned().collect();
+    let count: usize = inputs.iter().map(Vec::len).sum();
+    let started = Instant::now();
+    for input in inputs {
+        let out = processor.process(input, 0);
+        assert!(
+            out.failed.is_empty(),
+            "bench records must not fail: {:?}",
+            out.failed.first().map(|f| &f.message)
+        );
+        std::hint::black_box(out);
+    }
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Records per second through each processor at this batch size: the median of `samples`
+/// samples of at least `min_records` records. Samples of the processors alternate, so that a
+/// change in machine speed during the run hits them all alike.
 pub fn measure(
-    processor: &mut dyn Processor,
+    processors: &mut [&mut dyn Processor],
     records: &[Record],
     batch: usize,
     min_records: usize,
     samples: usize,
-) -> f64 {
+) -> Vec<f64> {
     let batches: Vec<Vec<Record>> = records.chunks(batch).map(<[Record]>::to_vec).collect();
     let per_sample = min_records.div_ceil(batch);
-    let mut rates = Vec::with_capacity(samples);
-    // One warm-up pass so that first-call costs (instantiation, page faults) are not counted.
-    std::hint::black_box(processor.process(batches[0].clone(), 0));
-    for _ in 0..samples {
-        let inputs: Vec<Vec<Record>> = batches.iter().cycle().take(per_sample).cloned().collect();
-        let count: usize = inputs.iter().map(Vec::len).sum();
-        let started = Instant::now();
-        for input in inputs {
-            let out = processor.process(input, 0);
-            assert!(
-                out.failed.is_empty(),
-                "bench records must not fail: {:?}",
-                out.failed.first().map(|f| &f.message)
-            );
-            std::hint::black_box(out);
-        }
-        rates.push(count as f64 / started.elapsed().as_secs_f64());
+    let mut rates = vec![Vec::with_capacity(samples); processors.len()];
+    for p in processors.iter_mut() {
+        // Warm up, so that first-call costs (instantiation, page faults) are not counted.
+        std::hint::black_box(p.process(batches[0].clone(), 0));
     }
-    median(&mut rates)
+    for _ in 0..samples {
+        for (p, r) in processors.iter_mut().zip(&mut rates) {
+            r.push(sample(&mut **p, &batches, per_sample));
+        }
+    }
+    rates.iter_mut().map(|r| median(r)).collect()
 }
 
 pub fn median(values: &mut [f64]) -> f64 {
@@ -124,9 +152,20 @@ pub fn median(values: &mut [f64]) -> f64 {
 #[derive(Debug, Clone)]
 pub struct Row {
     pub batch: usize,
+    /// Records per second.
     pub native: f64,
     pub wasm: f64,
+    pub native_identity: f64,
     pub identity: f64,
+}
+
+impl Row {
+    /// What crossing into the guest and back adds per record, in nanoseconds: the identity
+    /// guest's time per record less the native identity's (which pays for the same record
+    /// handling around the call).
+    pub fn boundary_ns(&self) -> f64 {
+        1e9 / self.identity - 1e9 / self.native_identity
+    }
 }
 
 /// Runs the Wasm-vs-native comparison with the guests in `modules` (`redact.wasm`,
@@ -141,7 +180,7 @@ pub fn wasm_vs_native(
     let config = r#"{"fields":["email","ip"]}"#;
     let start = |name: &str, config: &str| -> Result<WasmProcessor, String> {
         let plugin = host
-            .load(&modules.join(name))
+            .load(&modules.join(name), false)
             .map_err(|e| format!("{e} (build the guests first: guests/build.sh)"))?;
         let settings = Settings {
             config_json: config.to_string(),
@@ -167,12 +206,19 @@ pub fn wasm_vs_native(
 
     let mut rows = Vec::new();
     for &batch in batch_sizes {
-        // Interleave the three so that drift in machine speed hits them alike.
+        let rates = measure(
+            &mut [&mut native, &mut guest, &mut NativeIdentity, &mut identity],
+            &records,
+            batch,
+            min_records,
+            samples,
+        );
         rows.push(Row {
             batch,
-            native: measure(&mut native, &records, batch, min_records, samples),
-            wasm: measure(&mut guest, &records, batch, min_records, samples),
-            identity: measure(&mut identity, &records, batch, min_records, samples),
+            native: rates[0],
+            wasm: rates[1],
+            native_identity: rates[2],
+            identity: rates[3],
         });
     }
     Ok(rows)
@@ -181,17 +227,18 @@ pub fn wasm_vs_native(
 /// Formats the rows as the table `weir bench wasm` prints.
 pub fn format_rows(rows: &[Row]) -> String {
     let mut out = String::from(
-        "batch   native redact   wasm redact     wasm/native   identity guest   boundary ns/record\n",
+        "batch  redact native   redact wasm  wasm/native | identity native  identity wasm  boundary ns/record\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "{:<7} {:>10.0} r/s  {:>10.0} r/s  {:>8.2}x     {:>10.0} r/s   {:>8.0}\n",
+            "{:<6} {:>9.0} r/s {:>9.0} r/s  {:>9.2}x | {:>11.0} r/s {:>10.0} r/s  {:>10.0}\n",
             r.batch,
             r.native,
             r.wasm,
             r.wasm / r.native,
+            r.native_identity,
             r.identity,
-            Duration::from_secs_f64(1.0 / r.identity).as_nanos()
+            r.boundary_ns(),
         ));
     }
     out

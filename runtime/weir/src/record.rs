@@ -3,12 +3,15 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
+use bytes::Bytes;
 
 /// One record. Sources create them; processors replace `data` (and may re-key them); sinks
 /// write `data`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
-    pub data: Vec<u8>,
+    /// The payload. `Bytes`, so that the records a transform returns share the one buffer
+    /// they crossed the Wasm boundary in, and cloning a record does not copy its data.
+    pub data: Bytes,
     pub partition_key: String,
     /// Decimal sequence number (Kinesis) or line number (files); `None` when the source has none.
     pub sequence_number: Option<String>,
@@ -24,9 +27,9 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn new(data: Vec<u8>, source: Arc<str>, arrival_ms: i64) -> Self {
+    pub fn new(data: impl Into<Bytes>, source: Arc<str>, arrival_ms: i64) -> Self {
         Record {
-            data,
+            data: data.into(),
             partition_key: String::new(),
             sequence_number: None,
             sub_sequence_number: None,

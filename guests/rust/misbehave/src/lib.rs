@@ -33,18 +33,14 @@ mod guest {
     wit_bindgen::generate!({ path: "../../../wit", world: "transform" });
 
     use weir::plugin::host::{self, Level};
-    use weir::plugin::types::{OutputRecord, Transformed};
+    use weir::plugin::types::Outcome;
+    use weir_guest::Packer;
 
     static CONFIG: OnceLock<super::Config> = OnceLock::new();
 
-    fn ok(data: Vec<u8>) -> Outcome {
-        Outcome::Ok(Transformed {
-            records: vec![OutputRecord {
-                data,
-                partition_key: None,
-            }],
-            partition_keys: Vec::new(),
-        })
+    fn ok(out: &mut Packer, data: &[u8]) -> Outcome {
+        out.push(data);
+        Outcome::Ok(1)
     }
 
     #[inline(never)]
@@ -72,14 +68,15 @@ mod guest {
             Ok(())
         }
 
-        fn transform(batch: Batch) -> Vec<Outcome> {
+        fn transform(batch: Batch) -> Transformed {
             let config = CONFIG.get().expect("init runs before transform");
             let trigger = config.trigger.as_bytes();
             let mut outcomes: Vec<Outcome> = Vec::new();
+            let mut out = Packer::default();
             for data in weir_guest::slices(&batch.data, &batch.data_ends) {
                 let triggered = data.windows(trigger.len()).any(|w| w == trigger);
                 if !triggered {
-                    outcomes.push(ok(data.to_vec()));
+                    outcomes.push(ok(&mut out, data));
                     continue;
                 }
                 match config.behaviour.as_str() {
@@ -99,17 +96,18 @@ mod guest {
                     "trap" => core::arch::wasm32::unreachable(),
                     "panic" => panic!("misbehave panicked on purpose"),
                     "recurse" => {
-                        outcomes.push(ok(recurse(0).to_string().into_bytes()));
+                        let depth = recurse(0).to_string();
+                        outcomes.push(ok(&mut out, depth.as_bytes()));
                     }
                     "wrong-count" => {}
                     "read-file" => outcomes.push(match std::fs::read(&config.path) {
-                        Ok(bytes) => ok(bytes),
+                        Ok(bytes) => ok(&mut out, &bytes),
                         Err(e) => {
                             Outcome::ProcessingFailed(format!("cannot read {}: {e}", config.path))
                         }
                     }),
                     "env" => outcomes.push(match std::env::var(&config.path) {
-                        Ok(v) => ok(v.into_bytes()),
+                        Ok(v) => ok(&mut out, v.as_bytes()),
                         Err(e) => Outcome::ProcessingFailed(format!("no ${}: {e}", config.path)),
                     }),
                     other => outcomes.push(Outcome::ProcessingFailed(format!(
@@ -117,7 +115,13 @@ mod guest {
                     ))),
                 }
             }
-            outcomes
+            Transformed {
+                outcomes,
+                data: out.data,
+                data_ends: out.ends,
+                keys: Vec::new(),
+                partition_keys: Vec::new(),
+            }
         }
     }
 

@@ -5,13 +5,12 @@
 //! input record's metadata; failed records (guest-reported or a failed call) go to the error
 //! output unchanged, with the reason.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
 use weir_wasm::{
-    Attribute, Batch, Decision, Grants, GuestError, Host, Limits, Outcome, Plugin, RecordMeta,
-    Runner, Settings, Verdicts,
+    Attribute, Batch, Decision, Grants, GuestError, Host, Limits, Outcome, Plugin, Runner,
+    Settings, SourceRun, SubSequence, Verdicts,
 };
 
 use super::{Processed, Processor};
@@ -70,7 +69,10 @@ pub struct WasmProcessor {
 impl WasmProcessor {
     /// Loads the module and starts its first instance (running the guest's `init`).
     pub fn start(host: &Host, step: &WasmStepConfig, pipeline: &str) -> Result<Self, String> {
-        let plugin: Plugin = host.load(&step.module).map_err(|e| e.to_string())?;
+        let metered = step.limits.fuel.is_some();
+        let plugin: Plugin = host
+            .load(&step.module, metered)
+            .map_err(|e| e.to_string())?;
         let settings = settings(step, pipeline)?;
         let runner = plugin.runner(settings).map_err(|e| e.to_string())?;
         Ok(WasmProcessor {
@@ -99,12 +101,16 @@ pub fn pack(records: &[Record]) -> Batch {
         key_ends: Vec::with_capacity(n),
         sequence_numbers: String::new(),
         sequence_number_ends: Vec::with_capacity(n),
-        meta: Vec::with_capacity(n),
+        arrival_timestamps: Vec::with_capacity(n),
+        sub_sequence_numbers: Vec::new(),
         sources: Vec::new(),
         attributes: Vec::new(),
     };
-    let mut source_index: HashMap<*const u8, u32> = HashMap::new();
+    // Records of a batch usually share one `Arc<str>` source: a new run starts only where the
+    // source changes.
+    let mut last_source: Option<&std::sync::Arc<str>> = None;
     for (i, r) in records.iter().enumerate() {
+        let index = i as u32;
         batch.data.extend_from_slice(&r.data);
         batch.data_ends.push(batch.data.len() as u32);
         batch.keys.push_str(&r.partition_key);
@@ -115,19 +121,22 @@ pub fn pack(records: &[Record]) -> Batch {
         batch
             .sequence_number_ends
             .push(batch.sequence_numbers.len() as u32);
-        // Records of a batch share a handful of `Arc<str>` sources; index them by pointer.
-        let source = *source_index.entry(r.source.as_ptr()).or_insert_with(|| {
-            batch.sources.push(r.source.to_string());
-            (batch.sources.len() - 1) as u32
-        });
-        batch.meta.push(RecordMeta {
-            arrival_timestamp_ms: r.arrival_ms,
-            sub_sequence_number: r.sub_sequence_number,
-            source,
-        });
+        batch.arrival_timestamps.push(r.arrival_ms);
+        if let Some(number) = r.sub_sequence_number {
+            batch
+                .sub_sequence_numbers
+                .push(SubSequence { index, number });
+        }
+        if last_source.is_none_or(|s| !std::sync::Arc::ptr_eq(s, &r.source) && **s != *r.source) {
+            batch.sources.push(SourceRun {
+                start: index,
+                name: r.source.to_string(),
+            });
+            last_source = Some(&r.source);
+        }
         for (key, value) in &r.attributes {
             batch.attributes.push(Attribute {
-                index: i as u32,
+                index,
                 key: key.clone(),
                 value: value.clone(),
             });
@@ -182,31 +191,64 @@ impl Processor for WasmProcessor {
             ..Processed::default()
         };
         match verdicts {
-            Verdicts::Transform(outcomes) => {
-                for (record, outcome) in batch.into_iter().zip(outcomes) {
+            Verdicts::Transform(t)
+                if t.keys.is_empty()
+                    && t.partition_keys.is_empty()
+                    && t.outcomes.iter().all(|o| matches!(o, Outcome::Ok(1))) =>
+            {
+                // The common case, a record-for-record map: swap the data in place rather than
+                // rebuilding the batch.
+                let data = bytes::Bytes::from(t.data);
+                let mut start = 0usize;
+                let mut batch = batch;
+                for (record, &end) in batch.iter_mut().zip(&t.data_ends) {
+                    record.data = data.slice(start..end as usize);
+                    start = end as usize;
+                }
+                out.records = batch;
+            }
+            Verdicts::Transform(t) => {
+                // `Runner::call` checked that the outcomes announce exactly the output records
+                // and that every index is in range.
+                let (mut keys, mut partition_keys) = (t.keys, t.partition_keys);
+                keys.sort_by_key(|k| k.index);
+                partition_keys.sort_by_key(|k| k.index);
+                let mut keys = keys.into_iter().peekable();
+                let mut partition_keys = partition_keys.into_iter().peekable();
+                let mut ends = t.data_ends.iter().copied();
+                let data = bytes::Bytes::from(t.data);
+                let (mut output, mut start) = (0u32, 0usize);
+                for (i, (record, outcome)) in batch.into_iter().zip(t.outcomes).enumerate() {
+                    let mut partition_values = Vec::new();
+                    while let Some(pk) = partition_keys.next_if(|k| k.index as usize <= i) {
+                        if pk.index as usize == i {
+                            partition_values.push((pk.name, pk.value));
+                        }
+                    }
                     match outcome {
-                        Outcome::Ok(t) => {
-                            let partition_values = t.partition_keys;
-                            if t.records.is_empty() {
-                                out.dropped += 1;
-                                continue;
-                            }
-                            let mut outputs = t.records.into_iter().peekable();
+                        Outcome::Ok(0) => out.dropped += 1,
+                        Outcome::Ok(n) => {
                             let mut input = Some(record);
-                            while let Some(o) = outputs.next() {
+                            for k in 0..n {
                                 // The last output takes the input record itself; only a record
                                 // split into several is cloned.
-                                let mut r = match outputs.peek() {
-                                    None => input.take().expect("taken once, at the last output"),
-                                    Some(_) => {
-                                        input.clone().expect("present until the last output")
-                                    }
+                                let mut r = if k + 1 == n {
+                                    input.take().expect("taken once, at the last output")
+                                } else {
+                                    input.clone().expect("present until the last output")
                                 };
-                                r.data = o.data;
-                                if let Some(key) = o.partition_key {
-                                    r.partition_key = key;
+                                let end = ends.next().expect("checked count") as usize;
+                                r.data = data.slice(start..end);
+                                start = end;
+                                while let Some(nk) = keys.next_if(|nk| nk.index <= output) {
+                                    if nk.index == output {
+                                        r.partition_key = nk.key;
+                                    }
                                 }
-                                r.partition_values.clone_from(&partition_values);
+                                if !partition_values.is_empty() {
+                                    r.partition_values.clone_from(&partition_values);
+                                }
+                                output += 1;
                                 out.records.push(r);
                             }
                         }
@@ -236,5 +278,44 @@ impl Processor for WasmProcessor {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_lays_out_columns_and_runs_of_sources() {
+        let a: std::sync::Arc<str> = "file:a".into();
+        let b: std::sync::Arc<str> = "file:b".into();
+        let mut r1 = Record::new(b"one".to_vec(), a.clone(), 10);
+        r1.partition_key = "k1".into();
+        r1.sequence_number = Some("7".into());
+        r1.attributes = vec![("x".into(), "y".into())];
+        let mut r2 = Record::new(b"".to_vec(), b.clone(), 11);
+        r2.sub_sequence_number = Some(2);
+        let r3 = Record::new(b"three".to_vec(), a, 12);
+        let batch = pack(&[r1, r2, r3]);
+        assert_eq!(batch.data, b"onethree");
+        assert_eq!(batch.data_ends, [3, 3, 8]);
+        assert_eq!(
+            (batch.keys.as_str(), &batch.key_ends[..]),
+            ("k1", &[2, 2, 2][..])
+        );
+        assert_eq!(batch.sequence_numbers, "7");
+        assert_eq!(batch.sequence_number_ends, [1, 1, 1]);
+        let runs: Vec<(u32, &str)> = batch
+            .sources
+            .iter()
+            .map(|r| (r.start, r.name.as_str()))
+            .collect();
+        assert_eq!(runs, [(0, "file:a"), (1, "file:b"), (2, "file:a")]);
+        assert_eq!(batch.arrival_timestamps, [10, 11, 12]);
+        assert_eq!(batch.sub_sequence_numbers.len(), 1);
+        assert_eq!(batch.sub_sequence_numbers[0].index, 1);
+        assert_eq!(batch.sub_sequence_numbers[0].number, 2);
+        assert_eq!(batch.attributes.len(), 1);
+        assert_eq!(batch.attributes[0].index, 0);
     }
 }

@@ -134,3 +134,98 @@ pub(super) async fn run_errors(
     }
     Ok(delivered)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::config::{BufferConfig, Compression};
+    use crate::stats::Stats;
+    use crate::units::{ByteSize, HumanDuration};
+
+    fn objects(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn gunzip(path: &std::path::Path) -> String {
+        let mut s = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    }
+
+    #[tokio::test]
+    async fn objects_are_cut_by_interval_by_size_and_at_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let mut config = FileSinkConfig::new(dir.path().to_owned());
+        config.compression = Compression::Gzip;
+        config.buffer = BufferConfig {
+            size: ByteSize(20),
+            interval: HumanDuration(Duration::from_millis(200)),
+        };
+        let ctx = SinkContext {
+            pipeline: "p".into(),
+            clock: Arc::new(FixedClock(at)),
+            stats: Arc::new(Stats::default()),
+        };
+        let stats = ctx.stats.clone();
+        let (tx, rx) = mpsc::channel(4);
+        let sink = tokio::spawn(run(config, rx, ctx));
+        let rec = |s: &str| Record::new(s.as_bytes().to_vec(), "t".into(), 0);
+
+        // Under the size hint: delivered when the interval runs out, not before.
+        tx.send(vec![rec("a"), rec("b")]).await.unwrap();
+        assert!(objects(dir.path()).is_empty());
+        let waited = std::time::Instant::now();
+        while objects(dir.path()).is_empty() {
+            assert!(waited.elapsed() < Duration::from_secs(5), "interval flush");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(waited.elapsed() >= Duration::from_millis(150));
+        // 25 bytes: over the size hint, delivered at once; then a remainder flushed at shutdown.
+        tx.send(vec![rec("0123456789"), rec("0123456789abcde"), rec("tail")])
+            .await
+            .unwrap();
+        drop(tx);
+        let delivered = sink.await.unwrap().unwrap();
+        assert_eq!(delivered.object_count, 3);
+        let files = objects(dir.path());
+        let contents: Vec<String> = files.iter().map(|f| gunzip(f)).collect();
+        let mut sorted = contents.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            ["0123456789\n0123456789abcde\n", "a\nb\n", "tail\n"]
+        );
+        for f in &files {
+            let name = f.strip_prefix(dir.path()).unwrap().display().to_string();
+            assert!(
+                name.starts_with("2026/01/02/03/p-1-2026-01-02-03-04-05-"),
+                "{name}"
+            );
+            assert!(name.ends_with(".gz"), "{name}");
+        }
+        assert_eq!(stats.snapshot().records_out, 5);
+    }
+}

@@ -69,7 +69,7 @@ pub async fn run(
 ) -> Result<Delivered, SinkError> {
     match config {
         SinkConfig::File(c) => file::run(c, rx, ctx).await,
-        SinkConfig::Stdout(_) => run_stream(rx, ctx, "stdout", |r| r.data.clone()).await,
+        SinkConfig::Stdout(_) => run_stream(rx, ctx, "stdout", |r| r.data.to_vec()).await,
     }
 }
 
