@@ -418,7 +418,7 @@ impl Runner {
         };
         let mut store = Store::new(&inner.engine, state);
         store.limiter(|s| &mut s.cap);
-        arm(&mut store, &self.settings.limits);
+        arm(&mut store, &self.settings.limits, inner.metered);
         let bindings = match &inner.pre {
             Pre::Transform(pre) => pre.instantiate(&mut store).map(Bindings::Transform),
             Pre::Filter(pre) => pre.instantiate(&mut store).map(Bindings::Filter),
@@ -468,7 +468,11 @@ impl Runner {
             })?;
         }
         let live = self.live.as_mut().expect("started above");
-        arm(&mut live.store, &self.settings.limits);
+        arm(
+            &mut live.store,
+            &self.settings.limits,
+            self.plugin.inner.metered,
+        );
         let records = batch.data_ends.len();
         let result = match &live.bindings {
             Bindings::Transform(b) => b
@@ -561,9 +565,12 @@ fn check(verdicts: &Verdicts, records: usize) -> Result<(), String> {
 }
 
 /// Gives a store its per-call budget.
-fn arm(store: &mut Store<GuestState>, limits: &Limits) {
-    // On the metered engine, no budget means an unreachable one; the plain engine has no fuel.
-    let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
+fn arm(store: &mut Store<GuestState>, limits: &Limits, metered: bool) {
+    // On the metered engine no budget means an unreachable one; the plain engine has no fuel
+    // (and `Plugin::runner` refuses a budget there).
+    if metered {
+        let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
+    }
     let ticks = match limits.timeout {
         Some(t) => (t.as_nanos() / TICK.as_nanos()) as u64 + 1,
         None => u64::MAX / 2,
