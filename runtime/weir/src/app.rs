@@ -12,7 +12,8 @@ use crate::sink::default_errors;
 
 /// Builds a pipeline: loads and compiles its modules and starts their first instances, so that
 /// a module that does not load or a config a guest rejects fails here, before any record moves.
-pub fn build(file: &PipelineFile, host: &Host) -> Result<PipelinePlan, String> {
+pub fn build(file: &PipelineFile, host: &Host, state_dir: &Path) -> Result<PipelinePlan, String> {
+    check_source(file)?;
     let processors = processors(file, host)?;
     let errors = file
         .spec
@@ -21,12 +22,23 @@ pub fn build(file: &PipelineFile, host: &Host) -> Result<PipelinePlan, String> {
         .unwrap_or_else(|| default_errors(&file.spec.sink));
     Ok(PipelinePlan {
         name: file.name.clone(),
+        state_dir: state_dir.to_path_buf(),
         source: file.spec.source.clone(),
         batch: file.spec.pipeline.batch,
         processors,
         sink: Output::Config(file.spec.sink.clone()),
         errors: Output::Config(errors),
     })
+}
+
+/// Rejects source settings this release cannot honour.
+pub fn check_source(file: &PipelineFile) -> Result<(), String> {
+    match &file.spec.source {
+        SourceConfig::Kinesis(k) => k
+            .check()
+            .map_err(|e| format!("{}: source: {e}", file.path.display())),
+        _ => Ok(()),
+    }
 }
 
 /// The processors of a pipeline, started.
@@ -49,6 +61,7 @@ pub fn describe_sink(sink: &SinkConfig) -> String {
     match sink {
         SinkConfig::File(f) => format!("files under {}", f.path.display()),
         SinkConfig::Stdout(_) => "stdout".into(),
+        SinkConfig::Kinesis(k) => format!("Kinesis stream {}", k.stream),
     }
 }
 

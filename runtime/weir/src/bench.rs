@@ -10,7 +10,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use weir_wasm::{Host, HostOptions, Settings};
 
@@ -242,4 +242,196 @@ pub fn format_rows(rows: &[Row]) -> String {
         ));
     }
     out
+}
+
+/// Throughput of reading one pre-filled stream: a bare GetRecords loop and a Weir pipeline
+/// (kinesis source, no processors) in the same run, in records per second.
+#[derive(Debug, Clone, Copy)]
+pub struct KinesisRow {
+    pub bare: f64,
+    pub weir: f64,
+}
+
+/// Fills a new stream on `endpoint` with `records` 100-byte records over `shards` shards, then
+/// reads it `samples` times each way, alternating.
+pub async fn kinesis(
+    endpoint: &str,
+    region: &str,
+    records: usize,
+    shards: i32,
+    samples: usize,
+) -> Result<Vec<KinesisRow>, String> {
+    use aws_sdk_kinesis::error::DisplayErrorContext;
+    use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamStatus};
+
+    let client = crate::source::kinesis::client(Some(region), Some(endpoint)).await;
+    let stream = format!("weir-bench-{}", chrono::Utc::now().timestamp_millis());
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    client
+        .create_stream()
+        .stream_name(&stream)
+        .shard_count(shards)
+        .send()
+        .await
+        .map_err(|e| err(&DisplayErrorContext(&e)))?;
+    loop {
+        let d = client
+            .describe_stream_summary()
+            .stream_name(&stream)
+            .send()
+            .await
+            .map_err(|e| err(&DisplayErrorContext(&e)))?;
+        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let data = sample_records(records);
+    for chunk in data.chunks(500) {
+        let entries = chunk
+            .iter()
+            .map(|r| {
+                PutRecordsRequestEntry::builder()
+                    .partition_key(&r.partition_key)
+                    .data(aws_sdk_kinesis::primitives::Blob::new(r.data.to_vec()))
+                    .build()
+                    .expect("key and data are set")
+            })
+            .collect();
+        let out = client
+            .put_records()
+            .stream_name(&stream)
+            .set_records(Some(entries))
+            .send()
+            .await
+            .map_err(|e| err(&DisplayErrorContext(&e)))?;
+        if out.failed_record_count().unwrap_or(0) > 0 {
+            return Err("the stream refused records while filling it".into());
+        }
+    }
+    let mut rows = Vec::new();
+    for _ in 0..samples {
+        let bare = bare_loop(&client, &stream, records).await?;
+        let weir = weir_pipeline(endpoint, region, &stream, records).await?;
+        rows.push(KinesisRow { bare, weir });
+    }
+    let _ = client.delete_stream().stream_name(&stream).send().await;
+    Ok(rows)
+}
+
+/// The baseline: every shard read from its start with back-to-back GetRecords calls.
+async fn bare_loop(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+    records: usize,
+) -> Result<f64, String> {
+    use aws_sdk_kinesis::error::DisplayErrorContext;
+    use aws_sdk_kinesis::types::ShardIteratorType;
+
+    let started = Instant::now();
+    let listed = client
+        .list_shards()
+        .stream_name(stream)
+        .send()
+        .await
+        .map_err(|e| DisplayErrorContext(&e).to_string())?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for shard in listed.shards() {
+        let (client, stream, shard) = (
+            client.clone(),
+            stream.to_string(),
+            shard.shard_id().to_string(),
+        );
+        tasks.spawn(async move {
+            let mut it = client
+                .get_shard_iterator()
+                .stream_name(&stream)
+                .shard_id(&shard)
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .map_err(|e| DisplayErrorContext(&e).to_string())?
+                .shard_iterator
+                .unwrap_or_default();
+            let mut count = 0usize;
+            loop {
+                let r = client
+                    .get_records()
+                    .shard_iterator(&it)
+                    .limit(10_000)
+                    .send()
+                    .await
+                    .map_err(|e| DisplayErrorContext(&e).to_string())?;
+                if r.records().is_empty() {
+                    return Ok::<usize, String>(count);
+                }
+                count += r.records().len();
+                std::hint::black_box(r.records());
+                match r.next_shard_iterator() {
+                    Some(next) => it = next.to_string(),
+                    None => return Ok(count),
+                }
+            }
+        });
+    }
+    let mut total = 0;
+    while let Some(done) = tasks.join_next().await {
+        total += done.map_err(|e| e.to_string())??;
+    }
+    if total != records {
+        return Err(format!(
+            "the bare loop read {total} records, expected {records}"
+        ));
+    }
+    Ok(records as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The figure: the same stream through a pipeline with a kinesis source and no processors.
+async fn weir_pipeline(
+    endpoint: &str,
+    region: &str,
+    stream: &str,
+    records: usize,
+) -> Result<f64, String> {
+    use crate::config::{KinesisSourceConfig, SourceConfig, StartPosition};
+    use crate::engine::{Output, PipelinePlan};
+    use crate::units::HumanDuration;
+
+    let state = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut source = KinesisSourceConfig::new(stream);
+    source.endpoint = Some(endpoint.to_string());
+    source.region = Some(region.to_string());
+    source.start = StartPosition::TrimHorizon;
+    source.idle_interval = HumanDuration(Duration::from_millis(50));
+    let plan = PipelinePlan {
+        name: "bench".into(),
+        state_dir: state.path().to_owned(),
+        source: SourceConfig::Kinesis(source),
+        batch: crate::config::BatchConfig::default(),
+        processors: Vec::new(),
+        sink: Output::Collect,
+        errors: Output::Collect,
+    };
+    let stats = std::sync::Arc::new(crate::stats::Stats::default());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let started = Instant::now();
+    let run = tokio::spawn(crate::engine::run(
+        plan,
+        std::sync::Arc::new(crate::clock::SystemClock),
+        stats.clone(),
+        shutdown.clone(),
+    ));
+    while (stats.snapshot().records_out as usize) < records {
+        if run.is_finished() {
+            return Err("the pipeline stopped before reading the stream".into());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let elapsed = started.elapsed();
+    shutdown.cancel();
+    run.await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok(records as f64 / elapsed.as_secs_f64())
 }

@@ -134,6 +134,170 @@ pub enum SourceConfig {
     File(FileSourceConfig),
     Stdin(StdinSourceConfig),
     Generator(GeneratorConfig),
+    Kinesis(KinesisSourceConfig),
+}
+
+/// Where a Kinesis shard without a checkpoint starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum StartPosition {
+    /// New records only (the KCL's default).
+    #[default]
+    Latest,
+    /// The oldest record the stream keeps.
+    TrimHorizon,
+    /// The first record at or after this time.
+    AtTimestamp(chrono::DateTime<chrono::Utc>),
+}
+
+impl<'de> Deserialize<'de> for StartPosition {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = StartPosition;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    r#""latest", "trim_horizon" or { at_timestamp = "2026-11-26T10:00:00Z" }"#,
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StartPosition, E> {
+                match v {
+                    "latest" => Ok(StartPosition::Latest),
+                    "trim_horizon" => Ok(StartPosition::TrimHorizon),
+                    other => Err(E::custom(format!(
+                        "unknown start `{other}`, expected \"latest\", \"trim_horizon\" or {{ at_timestamp = \"...\" }}"
+                    ))),
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<StartPosition, A::Error> {
+                let mut at = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key != "at_timestamp" {
+                        return Err(serde::de::Error::unknown_field(&key, &["at_timestamp"]));
+                    }
+                    let text: String = map.next_value()?;
+                    let parsed = chrono::DateTime::parse_from_rfc3339(&text).map_err(|e| {
+                        serde::de::Error::custom(format!("invalid at_timestamp `{text}`: {e} (use RFC 3339, e.g. 2026-11-26T10:00:00Z)"))
+                    })?;
+                    at = Some(parsed.with_timezone(&chrono::Utc));
+                }
+                at.map(StartPosition::AtTimestamp)
+                    .ok_or_else(|| serde::de::Error::missing_field("at_timestamp"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// How shards are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsumerMode {
+    /// GetRecords loops, shared throughput.
+    #[default]
+    Polling,
+    /// Enhanced fan-out (SubscribeToShard).
+    Efo,
+}
+
+/// Where checkpoints are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointsConfig {
+    /// `local` (files in the state directory) or `dynamodb` (KCL lease table).
+    pub store: String,
+    /// The DynamoDB table, for `store = "dynamodb"`.
+    #[serde(default)]
+    pub table: Option<String>,
+}
+
+impl Default for CheckpointsConfig {
+    fn default() -> Self {
+        CheckpointsConfig {
+            store: "local".into(),
+            table: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KinesisSourceConfig {
+    #[serde(rename = "type")]
+    _type: String,
+    /// Stream name or ARN.
+    pub stream: String,
+    /// AWS region; default from the environment (`AWS_REGION`, profile).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Endpoint URL, for Kinesis-compatible services; default AWS's (or `AWS_ENDPOINT_URL*`).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub start: StartPosition,
+    #[serde(default)]
+    pub consumer: ConsumerMode,
+    #[serde(default)]
+    pub checkpoints: CheckpointsConfig,
+    /// Most records per GetRecords call (1 to 10000).
+    #[serde(default = "default_max_records")]
+    pub max_records: u32,
+    /// Wait after an empty GetRecords response.
+    #[serde(default = "default_idle_interval")]
+    pub idle_interval: HumanDuration,
+    /// How often ListShards looks for new shards.
+    #[serde(default = "default_discovery_interval")]
+    pub discovery_interval: HumanDuration,
+}
+
+fn default_max_records() -> u32 {
+    10_000
+}
+fn default_idle_interval() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_millis(500))
+}
+fn default_discovery_interval() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(10))
+}
+
+impl KinesisSourceConfig {
+    /// A polling source with local checkpoints and the defaults of a pipeline file.
+    pub fn new(stream: &str) -> Self {
+        KinesisSourceConfig {
+            _type: "kinesis".into(),
+            stream: stream.to_string(),
+            region: None,
+            endpoint: None,
+            start: StartPosition::default(),
+            consumer: ConsumerMode::default(),
+            checkpoints: CheckpointsConfig::default(),
+            max_records: default_max_records(),
+            idle_interval: default_idle_interval(),
+            discovery_interval: default_discovery_interval(),
+        }
+    }
+
+    /// Rejects settings this release cannot honour, rather than silently doing something else.
+    pub fn check(&self) -> Result<(), String> {
+        if self.consumer == ConsumerMode::Efo {
+            return Err("kinesis source: consumer = \"efo\" (enhanced fan-out) is not supported yet; use \"polling\"".into());
+        }
+        if self.checkpoints.store != "local" {
+            return Err(format!(
+                "kinesis source: checkpoints store `{}` is not supported yet; use \"local\"",
+                self.checkpoints.store
+            ));
+        }
+        if !(1..=10_000).contains(&self.max_records) {
+            return Err(format!(
+                "kinesis source: max_records must be 1 to 10000, not {}",
+                self.max_records
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -240,6 +404,76 @@ pub struct GrantsConfig {
 pub enum SinkConfig {
     File(FileSinkConfig),
     Stdout(StdoutSinkConfig),
+    Kinesis(KinesisSinkConfig),
+}
+
+/// Where the Kinesis sink takes each record's partition key from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PartitionKeyFrom {
+    /// The record's own key (from its source, or set by a transform).
+    #[default]
+    Source,
+    /// A JSON field of the record, by dotted path.
+    Field(String),
+    /// The same fixed key for every record.
+    Value(String),
+}
+
+impl<'de> Deserialize<'de> for PartitionKeyFrom {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            field: Option<String>,
+            value: Option<String>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Table(Table),
+        }
+        match Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                r#"expected "source", { field = "a.b" } or { value = "fixed" }"#,
+            )
+        })? {
+            Raw::Text(t) if t == "source" => Ok(PartitionKeyFrom::Source),
+            Raw::Table(Table {
+                field: Some(f),
+                value: None,
+            }) => Ok(PartitionKeyFrom::Field(f)),
+            Raw::Table(Table {
+                field: None,
+                value: Some(v),
+            }) => Ok(PartitionKeyFrom::Value(v)),
+            _ => Err(serde::de::Error::custom(
+                r#"expected "source", { field = "a.b" } or { value = "fixed" }"#,
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KinesisSinkConfig {
+    #[serde(rename = "type")]
+    _type: String,
+    /// Stream name or ARN.
+    pub stream: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub partition_key: PartitionKeyFrom,
+    /// Attempts per record before it goes to the error output.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_max_attempts() -> u32 {
+    8
 }
 
 /// Compression of delivered objects.
@@ -328,6 +562,20 @@ pub struct StdoutSinkConfig {
     _type: String,
 }
 
+impl StdoutSinkConfig {
+    pub fn new() -> Self {
+        StdoutSinkConfig {
+            _type: "stdout".into(),
+        }
+    }
+}
+
+impl Default for StdoutSinkConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Where failed records go.
 #[derive(Debug, Clone)]
 pub enum ErrorsConfig {
@@ -370,6 +618,7 @@ impl<'de> Deserialize<'de> for SourceConfig {
             "file" => FileSourceConfig::deserialize(d).map(SourceConfig::File),
             "stdin" => StdinSourceConfig::deserialize(d).map(SourceConfig::Stdin),
             "generator" => GeneratorConfig::deserialize(d).map(SourceConfig::Generator),
+            "kinesis" => KinesisSourceConfig::deserialize(d).map(SourceConfig::Kinesis),
             other => Err(serde::de::Error::custom(format!(
                 "unknown source type `{other}`"
             ))),
@@ -393,6 +642,7 @@ impl<'de> Deserialize<'de> for SinkConfig {
         match take_kind::<D::Error>("sink")?.as_str() {
             "file" => FileSinkConfig::deserialize(d).map(SinkConfig::File),
             "stdout" => StdoutSinkConfig::deserialize(d).map(SinkConfig::Stdout),
+            "kinesis" => KinesisSinkConfig::deserialize(d).map(SinkConfig::Kinesis),
             other => Err(serde::de::Error::custom(format!(
                 "unknown sink type `{other}`"
             ))),
@@ -413,9 +663,9 @@ impl<'de> Deserialize<'de> for ErrorsConfig {
 }
 
 /// The known `type` values of each component table, for the first pass's messages.
-const SOURCE_TYPES: &[&str] = &["file", "stdin", "generator"];
+const SOURCE_TYPES: &[&str] = &["file", "stdin", "generator", "kinesis"];
 const PROCESS_TYPES: &[&str] = &["wasm"];
-const SINK_TYPES: &[&str] = &["file", "stdout"];
+const SINK_TYPES: &[&str] = &["file", "stdout", "kinesis"];
 const ERRORS_TYPES: &[&str] = &["file", "stderr"];
 
 #[derive(Deserialize)]

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::ack::Poison;
 use crate::clock::Clock;
 use crate::config::{BatchConfig, ErrorsConfig, SinkConfig, SourceConfig};
 use crate::process::Processor;
@@ -36,6 +37,8 @@ pub enum Output<C> {
 /// Everything needed to run one pipeline, already built (modules loaded, instances started).
 pub struct PipelinePlan {
     pub name: String,
+    /// Where the source keeps its checkpoints.
+    pub state_dir: std::path::PathBuf,
     pub source: SourceConfig,
     pub batch: BatchConfig,
     pub processors: Vec<Box<dyn Processor>>,
@@ -70,6 +73,7 @@ pub async fn run(
 ) -> Result<PipelineReport, EngineError> {
     let started = std::time::Instant::now();
     let name = plan.name.clone();
+    let poison = Poison::default();
     let (chunk_tx, chunk_rx) = mpsc::channel::<Vec<Record>>(CHANNEL_BATCHES);
     let (err_tx, err_rx) = mpsc::channel::<Vec<FailedRecord>>(CHANNEL_BATCHES * 4);
 
@@ -82,6 +86,8 @@ pub async fn run(
             clock: clock.clone(),
             shutdown: shutdown.clone(),
             stats: stats.clone(),
+            poison: poison.clone(),
+            state_dir: plan.state_dir,
         },
     ));
 
@@ -92,7 +98,8 @@ pub async fn run(
     for mut processor in plan.processors {
         let (tx, next_rx) = mpsc::channel::<Vec<Record>>(CHANNEL_BATCHES);
         let mut input = std::mem::replace(&mut rx, next_rx);
-        let (err_tx, clock, stats) = (err_tx.clone(), clock.clone(), stats.clone());
+        let (err_tx, clock, stats, poison) =
+            (err_tx.clone(), clock.clone(), stats.clone(), poison.clone());
         let stage = processor.name().to_string();
         let thread = std::thread::Builder::new()
             .name(format!("weir-{name}-process"))
@@ -102,13 +109,19 @@ pub async fn run(
                     Stats::add(&stats.records_dropped, processed.dropped as u64);
                     if !processed.failed.is_empty() {
                         Stats::add(&stats.records_failed, processed.failed.len() as u64);
-                        if err_tx.blocking_send(processed.failed).is_err() {
+                        if let Err(unsent) = err_tx.blocking_send(processed.failed) {
+                            // Poison before the records are dropped, so none counts as delivered.
+                            poison.set();
+                            drop(unsent);
                             return Err(format!("{stage}: the error output stopped"));
                         }
                     }
-                    if !processed.records.is_empty() && tx.blocking_send(processed.records).is_err()
-                    {
-                        return Err(format!("{stage}: the sink stopped"));
+                    if !processed.records.is_empty() {
+                        if let Err(unsent) = tx.blocking_send(processed.records) {
+                            poison.set();
+                            drop(unsent);
+                            return Err(format!("{stage}: the sink stopped"));
+                        }
                     }
                 }
                 Ok(())
@@ -119,30 +132,40 @@ pub async fn run(
             })?;
         threads.push(thread);
     }
-    drop(err_tx);
-
     let ctx = SinkContext {
         pipeline: name.clone(),
         clock: clock.clone(),
         stats: stats.clone(),
+        poison: poison.clone(),
+        errors: Some(err_tx.clone()),
     };
+    // From here the error output ends when the last processor and the sink are done.
+    drop(err_tx);
     let sink_task = match plan.sink {
         Output::Config(config) => {
             tokio::spawn(async move { sink::run(config, rx, ctx).await.map(|d| (d, Vec::new())) })
         }
-        Output::Collect => tokio::spawn(async move {
-            let mut all = Vec::new();
-            while let Some(batch) = rx.recv().await {
-                Stats::add(&ctx.stats.records_out, batch.len() as u64);
-                all.extend(batch);
-            }
-            Ok((Delivered::default(), all))
-        }),
+        Output::Collect => {
+            // Keep only the counters: the context's error sender must go now, or the error
+            // output would wait for it forever.
+            let stats = ctx.stats.clone();
+            drop(ctx);
+            tokio::spawn(async move {
+                let mut all = Vec::new();
+                while let Some(batch) = rx.recv().await {
+                    Stats::add(&stats.records_out, batch.len() as u64);
+                    all.extend(batch);
+                }
+                Ok((Delivered::default(), all))
+            })
+        }
     };
     let ctx = SinkContext {
         pipeline: name.clone(),
         clock,
         stats: stats.clone(),
+        poison: poison.clone(),
+        errors: None,
     };
     let errors_task = match plan.errors {
         Output::Config(config) => tokio::spawn(async move {
@@ -201,6 +224,7 @@ pub async fn run(
     if problems.is_empty() {
         Ok(report)
     } else {
+        poison.set();
         Err(EngineError::Stage {
             pipeline: name,
             message: problems.join("; "),

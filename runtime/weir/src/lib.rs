@@ -7,8 +7,10 @@
 //! - [`engine`]: connects a source, processors and a sink with bounded channels.
 //! - [`app`]: turns parsed pipeline files into engine plans (what the `weir` binary runs).
 
+pub mod ack;
 pub mod app;
 pub mod bench;
+pub mod checkpoint;
 pub mod clock;
 pub mod config;
 pub mod engine;

@@ -31,6 +31,9 @@ struct Cli {
     /// Directory for compiled modules (default: $WEIR_CACHE_DIR, else ~/.cache/weir).
     #[arg(long, global = true, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// Directory for source checkpoints (default: $WEIR_STATE_DIR, else ~/.local/state/weir).
+    #[arg(long, global = true, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -67,6 +70,23 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Reading a pre-filled Kinesis stream: a pipeline with no processors vs a bare
+    /// GetRecords loop, in the same run. Creates (and deletes) a stream on ENDPOINT.
+    Kinesis {
+        /// A Kinesis endpoint, e.g. kinesalite: `node tests/peers/kinesalite.js 4567`.
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        /// Records to fill the stream with (100 bytes each).
+        #[arg(long, default_value_t = 50_000)]
+        records: usize,
+        #[arg(long, default_value_t = 2)]
+        shards: i32,
+        /// Reads each way (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        samples: usize,
+    },
     /// The redact transform as a Wasm guest vs compiled natively, and the identity guest.
     Wasm {
         /// Directory holding redact.wasm and identity.wasm (built by guests/build.sh).
@@ -142,9 +162,45 @@ fn load_all(paths: &[PathBuf]) -> anyhow::Result<Vec<PipelineFile>> {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run { paths, progress } => run(paths, progress, cli.cache_dir).await,
+        Command::Run { paths, progress } => {
+            let state_dir = cli
+                .state_dir
+                .unwrap_or_else(weir::checkpoint::LocalStore::default_dir);
+            run(paths, progress, cli.cache_dir, state_dir).await
+        }
         Command::Validate { paths } => validate(paths, cli.cache_dir),
         Command::Test { pipeline, input } => test(pipeline, input, cli.cache_dir).await,
+        Command::Bench {
+            what:
+                BenchCommand::Kinesis {
+                    endpoint,
+                    region,
+                    records,
+                    shards,
+                    samples,
+                },
+        } => {
+            let rows = weir::bench::kinesis(&endpoint, &region, records, shards, samples.max(1))
+                .await
+                .map_err(anyhow::Error::msg)?;
+            let mut bare: Vec<f64> = rows.iter().map(|r| r.bare).collect();
+            let mut pipeline: Vec<f64> = rows.iter().map(|r| r.weir).collect();
+            for (i, r) in rows.iter().enumerate() {
+                println!(
+                    "sample {i}: bare GetRecords loop {:.0} r/s, weir pipeline {:.0} r/s",
+                    r.bare, r.weir
+                );
+            }
+            let (b, w) = (
+                weir::bench::median(&mut bare),
+                weir::bench::median(&mut pipeline),
+            );
+            println!(
+                "median: bare {b:.0} r/s, weir {w:.0} r/s, weir/bare {:.2}x ({records} records, {shards} shards)",
+                w / b
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench {
             what:
                 BenchCommand::Wasm {
@@ -175,6 +231,7 @@ fn validate(paths: Vec<PathBuf>, cache_dir: Option<PathBuf>) -> anyhow::Result<E
     for path in files {
         let result = config::load(&path)
             .map_err(|e| e.to_string())
+            .and_then(|file| app::check_source(&file).map(|()| file))
             .and_then(|file| app::processors(&file, &host).map(|_| file));
         match result {
             Ok(file) => println!("ok: {} (pipeline `{}`)", app::show(&path), file.name),
@@ -222,6 +279,7 @@ async fn run(
     paths: Vec<PathBuf>,
     progress: Duration,
     cache_dir: Option<PathBuf>,
+    state_dir: PathBuf,
 ) -> anyhow::Result<ExitCode> {
     let files = load_all(&paths)?;
     let host = host(cache_dir)?;
@@ -231,7 +289,7 @@ async fn run(
 
     let mut plans = Vec::new();
     for file in &files {
-        let plan = app::build(file, &host).map_err(anyhow::Error::msg)?;
+        let plan = app::build(file, &host, &state_dir).map_err(anyhow::Error::msg)?;
         let errors = match &plan.errors {
             Output::Config(e) => app::describe_errors(e),
             Output::Collect => "memory".into(),
@@ -347,11 +405,13 @@ async fn test(
     let format = match &file.spec.source {
         SourceConfig::File(f) => f.format,
         SourceConfig::Stdin(s) => s.format,
-        SourceConfig::Generator(_) => LineFormat::Lines,
+        SourceConfig::Generator(_) | SourceConfig::Kinesis(_) => LineFormat::Lines,
     };
     let processors = app::processors(&file, &host).map_err(anyhow::Error::msg)?;
     let plan = engine::PipelinePlan {
         name: file.name.clone(),
+        // A file source keeps no checkpoints.
+        state_dir: std::env::temp_dir(),
         source: SourceConfig::File(FileSourceConfig::new(input, format)),
         batch: file.spec.pipeline.batch,
         processors,

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use base64::Engine as _;
 use bytes::Bytes;
 
+use crate::ack::Ack;
+
 /// One record. Sources create them; processors replace `data` (and may re-key them); sinks
 /// write `data`.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +26,8 @@ pub struct Record {
     pub attributes: Vec<(String, String)>,
     /// Dynamic-partitioning keys returned by a transform (`metadata.partitionKeys`).
     pub partition_values: Vec<(String, String)>,
+    /// Tells the source when the record is safe (see [`crate::ack`]).
+    pub ack: Ack,
 }
 
 impl Record {
@@ -37,6 +41,7 @@ impl Record {
             source,
             attributes: Vec::new(),
             partition_values: Vec::new(),
+            ack: Ack::none(),
         }
     }
 

@@ -29,17 +29,23 @@ async fn flush(
     ctx: &SinkContext,
     count_out: bool,
 ) -> Result<(), SinkError> {
-    let Some((body, records, opened_at)) = buffer.take() else {
+    let Some(mut taken) = buffer.take() else {
         return Ok(());
     };
-    let bytes = body.len() as u64;
-    let path = writer
-        .write(body, opened_at)
-        .await
-        .map_err(|source| SinkError::Write {
-            dir: writer.dir.clone(),
-            source,
-        })?;
+    let (bytes, records) = (taken.body.len() as u64, taken.records);
+    let path = match writer.write(taken.body, taken.opened_at).await {
+        Ok(path) => path,
+        Err(source) => {
+            ctx.poison.set();
+            taken.acks.fail();
+            return Err(SinkError::Write {
+                dir: writer.dir.clone(),
+                source,
+            });
+        }
+    };
+    // Durably written: now the sources may move their checkpoints past these records.
+    taken.acks.release();
     tracing::debug!(path = %path.display(), records, "Delivered object");
     delivered.note(path, records);
     Stats::add(&ctx.stats.objects_written, 1);
@@ -67,7 +73,7 @@ pub(super) async fn run(
             batch = rx.recv() => {
                 let Some(batch) = batch else { break };
                 for record in &batch {
-                    buffer.push(&record.data, &*ctx.clock);
+                    buffer.push(&record.data, &record.ack, &*ctx.clock);
                     if buffer.over_size() {
                         flush(&writer, &mut buffer, &mut delivered, &ctx, true).await?;
                     }
@@ -113,7 +119,7 @@ pub(super) async fn run_errors(
                         // Error lines carry their own newline.
                         (writer(&config, &ctx, prefix), Buffer::new(config.buffer, Delimiter::None))
                     });
-                    b.push(&failed.to_json_line(&ctx.pipeline), &*ctx.clock);
+                    b.push(&failed.to_json_line(&ctx.pipeline), &failed.record.ack, &*ctx.clock);
                     if b.is_full() {
                         flush(w, b, &mut delivered, &ctx, false).await?;
                     }
@@ -188,6 +194,8 @@ mod tests {
             pipeline: "p".into(),
             clock: Arc::new(FixedClock(at)),
             stats: Arc::new(Stats::default()),
+            poison: Default::default(),
+            errors: None,
         };
         let stats = ctx.stats.clone();
         let (tx, rx) = mpsc::channel(4);

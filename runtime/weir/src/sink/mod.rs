@@ -5,6 +5,7 @@
 //! error); `records_out` counts records once their object is durably written.
 
 mod file;
+mod kinesis;
 pub mod objects;
 
 use std::io::Write;
@@ -13,8 +14,9 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use crate::ack::{Ack, Poison};
 use crate::clock::Clock;
-use crate::config::{ErrorsConfig, FileSinkConfig, SinkConfig};
+use crate::config::{ErrorsConfig, FileSinkConfig, SinkConfig, StdoutSinkConfig};
 use crate::record::{FailedRecord, Record};
 use crate::stats::Stats;
 
@@ -38,6 +40,11 @@ pub struct SinkContext {
     pub pipeline: String,
     pub clock: Arc<dyn Clock>,
     pub stats: Arc<Stats>,
+    /// Set before a sink gives up, so that nothing it drops counts as delivered.
+    pub poison: Poison,
+    /// The error output, for sinks that give up on single records (none for the error output
+    /// itself).
+    pub errors: Option<mpsc::Sender<Vec<FailedRecord>>>,
 }
 
 /// Where a sink's output went, for the run summary.
@@ -70,6 +77,7 @@ pub async fn run(
     match config {
         SinkConfig::File(c) => file::run(c, rx, ctx).await,
         SinkConfig::Stdout(_) => run_stream(rx, ctx, "stdout", |r| r.data.to_vec()).await,
+        SinkConfig::Kinesis(c) => kinesis::run(c, rx, ctx).await,
     }
 }
 
@@ -103,17 +111,25 @@ pub fn default_errors(sink: &SinkConfig) -> ErrorsConfig {
             ErrorsConfig::File(errors)
         }
         SinkConfig::Stdout(s) => ErrorsConfig::Stderr(s.clone()),
+        SinkConfig::Kinesis(_) => ErrorsConfig::Stderr(StdoutSinkConfig::new()),
     }
 }
 
 trait Counted {
     const IS_ERROR: bool;
+    fn ack(&self) -> &Ack;
 }
 impl Counted for Record {
     const IS_ERROR: bool = false;
+    fn ack(&self) -> &Ack {
+        &self.ack
+    }
 }
 impl Counted for FailedRecord {
     const IS_ERROR: bool = true;
+    fn ack(&self) -> &Ack {
+        &self.record.ack
+    }
 }
 
 /// stdout / stderr: one line per record, flushed after every batch.
@@ -141,7 +157,11 @@ async fn run_stream<T: Counted + Send + 'static>(
         })
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
-        result.map_err(|source| SinkError::Stream { what, source })?;
+        if let Err(source) = result {
+            ctx.poison.set();
+            batch.iter().for_each(|item| item.ack().fail());
+            return Err(SinkError::Stream { what, source });
+        }
         delivered.records += batch.len() as u64;
         if !T::IS_ERROR {
             Stats::add(&ctx.stats.records_out, batch.len() as u64);

@@ -16,6 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use flate2::write::GzEncoder;
 
+use crate::ack::{Ack, Held};
 use crate::clock::Clock;
 use crate::config::{BufferConfig, Compression, Delimiter};
 
@@ -110,6 +111,17 @@ pub struct Buffer {
     data_bytes: u64,
     records: u64,
     opened: Option<(DateTime<Utc>, tokio::time::Instant)>,
+    acks: Held,
+}
+
+/// The contents of a buffer on their way to becoming an object.
+pub struct Taken {
+    pub body: Vec<u8>,
+    pub records: u64,
+    /// When the first record was buffered.
+    pub opened_at: DateTime<Utc>,
+    /// Released once the object is durably written; failed if it never is.
+    pub acks: Held,
 }
 
 impl Buffer {
@@ -121,10 +133,12 @@ impl Buffer {
             data_bytes: 0,
             records: 0,
             opened: None,
+            acks: Held::default(),
         }
     }
 
-    pub fn push(&mut self, data: &[u8], clock: &dyn Clock) {
+    pub fn push(&mut self, data: &[u8], ack: &Ack, clock: &dyn Clock) {
+        self.acks.hold(ack);
         if self.opened.is_none() {
             self.opened = Some((clock.now(), tokio::time::Instant::now()));
         }
@@ -156,13 +170,16 @@ impl Buffer {
         self.opened.map(|(_, at)| at + self.hints.interval.0)
     }
 
-    /// Empties the buffer: (body, record count, time of the first record).
-    pub fn take(&mut self) -> Option<(Vec<u8>, u64, DateTime<Utc>)> {
+    /// Empties the buffer.
+    pub fn take(&mut self) -> Option<Taken> {
         let (opened_at, _) = self.opened.take()?;
-        let body = std::mem::take(&mut self.body);
-        let records = std::mem::take(&mut self.records);
         self.data_bytes = 0;
-        Some((body, records, opened_at))
+        Some(Taken {
+            body: std::mem::take(&mut self.body),
+            records: std::mem::take(&mut self.records),
+            opened_at,
+            acks: std::mem::take(&mut self.acks),
+        })
     }
 }
 
@@ -199,13 +216,17 @@ mod tests {
             interval: crate::units::HumanDuration(Duration::from_secs(60)),
         };
         let mut b = Buffer::new(hints, Delimiter::Newline);
-        b.push(b"12345", &clock);
-        b.push(b"1234", &clock);
+        let none = Ack::none();
+        b.push(b"12345", &none, &clock);
+        b.push(b"1234", &none, &clock);
         assert!(!b.is_full(), "9 data bytes (11 with newlines) is under 10");
-        b.push(b"1", &clock);
+        b.push(b"1", &none, &clock);
         assert!(b.is_full());
-        let (body, n, _) = b.take().unwrap();
-        assert_eq!((body, n), (b"12345\n1234\n1\n".to_vec(), 3));
+        let taken = b.take().unwrap();
+        assert_eq!(
+            (taken.body, taken.records),
+            (b"12345\n1234\n1\n".to_vec(), 3)
+        );
         assert!(b.is_empty() && b.deadline().is_none());
     }
 }

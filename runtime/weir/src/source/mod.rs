@@ -7,12 +7,15 @@
 
 mod file;
 mod generator;
+pub mod kinesis;
+pub mod kpl;
 
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::ack::Poison;
 use crate::clock::Clock;
 use crate::config::SourceConfig;
 use crate::record::{FailedRecord, Record};
@@ -34,6 +37,12 @@ pub enum SourceError {
     },
     #[error("generator template: {0}")]
     Template(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("kinesis: {0}")]
+    Kinesis(String),
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
 }
 
 /// What a running source is given.
@@ -45,6 +54,10 @@ pub struct SourceContext {
     pub clock: Arc<dyn Clock>,
     pub shutdown: CancellationToken,
     pub stats: Arc<Stats>,
+    /// For the acks of a source that checkpoints (see [`crate::ack::Acker`]).
+    pub poison: Poison,
+    /// Where checkpointing sources keep their checkpoints.
+    pub state_dir: std::path::PathBuf,
 }
 
 impl SourceContext {
@@ -76,5 +89,6 @@ pub async fn run(config: SourceConfig, ctx: SourceContext) -> Result<(), SourceE
         SourceConfig::File(c) => file::run_file(c, ctx).await,
         SourceConfig::Stdin(c) => file::run_stdin(c, ctx).await,
         SourceConfig::Generator(c) => generator::run(c, ctx).await,
+        SourceConfig::Kinesis(c) => kinesis::run(c, ctx).await,
     }
 }
