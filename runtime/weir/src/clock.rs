@@ -29,3 +29,12 @@ impl Clock for FixedClock {
         self.0
     }
 }
+
+/// Sleeps until `deadline`, or forever when there is none: for `select!` arms that wait on an
+/// optional timer (a buffer's interval, a batch's linger).
+pub async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

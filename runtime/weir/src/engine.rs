@@ -14,8 +14,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::ack::Poison;
-use crate::clock::Clock;
+use crate::ack::{Ack, Poison};
+use crate::clock::{sleep_until, Clock};
 use crate::config::{BatchConfig, ErrorsConfig, SinkConfig, SourceConfig};
 use crate::process::Processor;
 use crate::record::{FailedRecord, Record};
@@ -154,7 +154,12 @@ pub async fn run(
                 let mut all = Vec::new();
                 while let Some(batch) = rx.recv().await {
                     Stats::add(&stats.records_out, batch.len() as u64);
-                    all.extend(batch);
+                    // Collected is delivered: release the acks now, as the source may wait for
+                    // them before it ends, and so before this collection is handed over.
+                    all.extend(batch.into_iter().map(|mut r| {
+                        r.ack = Ack::none();
+                        r
+                    }));
                 }
                 Ok((Delivered::default(), all))
             })
@@ -177,7 +182,10 @@ pub async fn run(
             let mut rx = err_rx;
             let mut all = Vec::new();
             while let Some(batch) = rx.recv().await {
-                all.extend(batch);
+                all.extend(batch.into_iter().map(|mut f| {
+                    f.record.ack = Ack::none();
+                    f
+                }));
             }
             Ok((Delivered::default(), all))
         }),
@@ -239,17 +247,12 @@ async fn batcher(
     output: mpsc::Sender<Vec<Record>>,
     config: BatchConfig,
 ) {
-    let max_records = config.records.max(1);
-    let mut pending: Vec<Record> = Vec::with_capacity(max_records);
-    let mut pending_bytes = 0u64;
-    let mut deadline: Option<tokio::time::Instant> = None;
+    let mut pending = Pending::new(config.records.max(1));
     loop {
         let chunk = tokio::select! {
             chunk = input.recv() => chunk,
-            _ = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => {
-                deadline = None;
-                pending_bytes = 0;
-                if output.send(std::mem::replace(&mut pending, Vec::with_capacity(max_records))).await.is_err() {
+            _ = sleep_until(pending.deadline), if pending.deadline.is_some() => {
+                if output.send(pending.take()).await.is_err() {
                     return;
                 }
                 continue;
@@ -258,45 +261,53 @@ async fn batcher(
         let Some(chunk) = chunk else { break };
         for record in chunk {
             let size = record.data.len() as u64;
-            if !pending.is_empty()
-                && (pending.len() >= max_records || pending_bytes + size > config.bytes.0)
-            {
-                pending_bytes = 0;
-                deadline = None;
-                if output
-                    .send(std::mem::replace(
-                        &mut pending,
-                        Vec::with_capacity(max_records),
-                    ))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            if pending.is_empty() {
-                deadline = Some(tokio::time::Instant::now() + config.linger.0);
-            }
-            pending_bytes += size;
-            pending.push(record);
-        }
-        if pending.len() >= max_records {
-            pending_bytes = 0;
-            deadline = None;
-            if output
-                .send(std::mem::replace(
-                    &mut pending,
-                    Vec::with_capacity(max_records),
-                ))
-                .await
-                .is_err()
+            if !pending.records.is_empty()
+                && (pending.records.len() >= pending.max_records
+                    || pending.bytes + size > config.bytes.0)
+                && output.send(pending.take()).await.is_err()
             {
                 return;
             }
+            if pending.records.is_empty() {
+                pending.deadline = Some(tokio::time::Instant::now() + config.linger.0);
+            }
+            pending.bytes += size;
+            pending.records.push(record);
+        }
+        if pending.records.len() >= pending.max_records
+            && output.send(pending.take()).await.is_err()
+        {
+            return;
         }
     }
-    if !pending.is_empty() {
-        let _ = output.send(pending).await;
+    if !pending.records.is_empty() {
+        let _ = output.send(pending.take()).await;
+    }
+}
+
+/// The batch the batcher is filling.
+struct Pending {
+    records: Vec<Record>,
+    bytes: u64,
+    /// When the batch goes out even if not full: `linger` after its first record.
+    deadline: Option<tokio::time::Instant>,
+    max_records: usize,
+}
+
+impl Pending {
+    fn new(max_records: usize) -> Self {
+        Pending {
+            records: Vec::with_capacity(max_records),
+            bytes: 0,
+            deadline: None,
+            max_records,
+        }
+    }
+
+    fn take(&mut self) -> Vec<Record> {
+        self.bytes = 0;
+        self.deadline = None;
+        std::mem::replace(&mut self.records, Vec::with_capacity(self.max_records))
     }
 }
 

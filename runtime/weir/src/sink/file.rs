@@ -7,6 +7,7 @@ use tokio::sync::mpsc;
 
 use super::objects::{Buffer, ObjectWriter};
 use super::{Delivered, SinkContext, SinkError};
+use crate::clock::sleep_until;
 use crate::config::{Delimiter, FileSinkConfig};
 use crate::record::{ErrorOutputType, FailedRecord, Record};
 use crate::stats::Stats;
@@ -89,13 +90,6 @@ pub(super) async fn run(
     }
     flush(&writer, &mut buffer, &mut delivered, &ctx, true).await?;
     Ok(delivered)
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 pub(super) async fn run_errors(

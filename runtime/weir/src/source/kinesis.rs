@@ -589,10 +589,17 @@ impl Reader {
                     )))
                 }
             };
-            if let Some(behind) = response.millis_behind_latest() {
-                tracing::debug!(shard = %self.shard, millis_behind_latest = behind, records = response.records().len(), "GetRecords");
+            let aws_sdk_kinesis::operation::get_records::GetRecordsOutput {
+                records: fetched,
+                next_shard_iterator,
+                millis_behind_latest,
+                ..
+            } = response;
+            let empty = fetched.is_empty();
+            if let Some(behind) = millis_behind_latest {
+                tracing::debug!(shard = %self.shard, millis_behind_latest = behind, records = fetched.len(), "GetRecords");
             }
-            let (records, failed, last) = self.convert(response.records(), &mut skip);
+            let (records, failed, last) = self.convert(fetched, &mut skip);
             if let Some(checkpoint) = last {
                 let token = self.tokens.fetch_add(1, Ordering::Relaxed);
                 // The coordinator learns of the token before its ack can possibly resolve.
@@ -613,8 +620,8 @@ impl Reader {
                 }
                 resume = Resume::From(checkpoint);
             }
-            match response.next_shard_iterator() {
-                Some(next) => iterator = next.to_string(),
+            match next_shard_iterator {
+                Some(next) => iterator = next,
                 None => {
                     let _ = self.events.send(Event::Ended {
                         shard: self.shard.clone(),
@@ -622,7 +629,7 @@ impl Reader {
                     return Ok(());
                 }
             }
-            if response.records().is_empty() {
+            if empty {
                 tokio::select! {
                     _ = tokio::time::sleep(self.idle) => {}
                     _ = self.ctx.shutdown.cancelled() => return Ok(()),
@@ -635,7 +642,7 @@ impl Reader {
     /// them, the corrupt aggregates, and the checkpoint after the last one.
     fn convert(
         &self,
-        input: &[aws_sdk_kinesis::types::Record],
+        input: Vec<aws_sdk_kinesis::types::Record>,
         skip: &mut Option<(String, u64)>,
     ) -> (Vec<Record>, Vec<FailedRecord>, Option<Checkpoint>) {
         let mut records = Vec::with_capacity(input.len());
@@ -647,17 +654,18 @@ impl Reader {
                 .approximate_arrival_timestamp()
                 .and_then(|t| t.to_millis().ok())
                 .unwrap_or_else(|| self.ctx.clock.now_ms());
-            let key = k.partition_key().unwrap_or_default().to_string();
-            let data = k.data().as_ref();
+            let key = k.partition_key.unwrap_or_default();
+            // Owned, so that a plain record's data moves into the pipeline without a copy.
+            let data = k.data.into_inner();
             let base = |payload: Vec<u8>, key: String| {
                 let mut r = Record::new(payload, self.source.clone(), arrival);
                 r.partition_key = key;
                 r.sequence_number = Some(sequence.clone());
                 r
             };
-            match kpl::deaggregate(data) {
+            match kpl::deaggregate(&data) {
                 Ok(None) => {
-                    records.push(base(data.to_vec(), key));
+                    records.push(base(data, key));
                     last = Some(Checkpoint::At {
                         sequence: sequence.clone(),
                         sub_sequence: None,
@@ -687,7 +695,7 @@ impl Reader {
                     });
                 }
                 Err(e) => {
-                    let record = base(data.to_vec(), key);
+                    let record = base(data, key);
                     failed.push(FailedRecord {
                         message: format!("{} #{sequence}: {e}", self.source),
                         record,
