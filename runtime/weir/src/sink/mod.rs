@@ -76,7 +76,9 @@ pub async fn run(
 ) -> Result<Delivered, SinkError> {
     match config {
         SinkConfig::File(c) => file::run(c, rx, ctx).await,
-        SinkConfig::Stdout(_) => run_stream(rx, ctx, "stdout", |r| r.data.to_vec()).await,
+        SinkConfig::Stdout(_) => {
+            run_stream(rx, ctx, "stdout", |r, out| out.extend_from_slice(&r.data)).await
+        }
         SinkConfig::Kinesis(c) => kinesis::run(c, rx, ctx).await,
     }
 }
@@ -91,10 +93,9 @@ pub async fn run_errors(
     match config {
         ErrorsConfig::File(c) => file::run_errors(c, rx, ctx).await,
         ErrorsConfig::Stderr(_) => {
-            run_stream(rx, ctx, "stderr", move |f| {
-                let mut line = f.to_json_line(&pipeline);
-                line.pop();
-                line
+            run_stream(rx, ctx, "stderr", move |f, out| {
+                let line = f.to_json_line(&pipeline);
+                out.extend_from_slice(&line[..line.len() - 1]);
             })
             .await
         }
@@ -137,13 +138,13 @@ async fn run_stream<T: Counted + Send + 'static>(
     mut rx: mpsc::Receiver<Vec<T>>,
     ctx: SinkContext,
     what: &'static str,
-    line: impl Fn(&T) -> Vec<u8> + Send + 'static,
+    write_line: impl Fn(&T, &mut Vec<u8>) + Send + 'static,
 ) -> Result<Delivered, SinkError> {
     let mut delivered = Delivered::default();
     while let Some(batch) = rx.recv().await {
         let mut out = Vec::new();
         for item in &batch {
-            out.extend_from_slice(&line(item));
+            write_line(item, &mut out);
             out.push(b'\n');
         }
         let result = tokio::task::spawn_blocking(move || {
