@@ -142,7 +142,7 @@ async fn put(client: &Client, stream: &str, records: &[(String, Vec<u8>)]) {
 
 fn weir(dir: &Path, endpoint: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
-    cmd.args(["run", "--progress", "0s"])
+    cmd.arg("run")
         .arg(dir.join("p.toml"))
         .env("WEIR_STATE_DIR", dir.join("state"))
         .env("AWS_ACCESS_KEY_ID", "test")
@@ -404,10 +404,28 @@ fn kpl_aggregates_come_out_as_their_user_records() {
     });
     let dir = tempfile::tempdir().unwrap();
     pipeline(dir.path(), "kpl", "");
-    let child = weir(dir.path(), &endpoint).spawn().unwrap();
+    let child = weir(dir.path(), &endpoint)
+        .args(["--progress", "200ms"])
+        .env("RUST_LOG", "info")
+        .spawn()
+        .unwrap();
     assert_eq!(wait_for(dir.path(), "out", 4), ["r1", "r2", "r3", "plain"]);
     let errors = wait_for(dir.path(), "out/errors", 1);
-    stop(child);
+    std::thread::sleep(Duration::from_millis(500));
+    let stderr = stop(child);
+    // Per-shard metrics in the progress lines: 3 Kinesis records read, none behind.
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains("Shard progress"))
+        .unwrap_or_else(|| panic!("no shard progress in: {stderr}"));
+    assert!(
+        line.contains("shard=kinesis:kpl/shardId-000000000000"),
+        "{line}"
+    );
+    assert!(line.contains("records=3"), "{line}");
+    assert!(line.contains("millis_behind_latest=0"), "{line}");
+    assert!(line.contains("iterator_age_ms="), "{line}");
     let error: serde_json::Value = serde_json::from_str(&errors[0]).unwrap();
     assert_eq!(error["errorCode"], "Kinesis.CorruptAggregate");
     assert!(error["errorMessage"].as_str().unwrap().contains("MD5"));

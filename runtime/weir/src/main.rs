@@ -353,6 +353,17 @@ fn spawn_progress(name: String, stats: Arc<Stats>, every: Duration) -> tokio::ta
                 failed_per_s = format!("{:.0}", rate(now.records_failed, last.records_failed)),
                 "Progress"
             );
+            for (shard, m) in stats.shard_metrics() {
+                tracing::info!(
+                    pipeline = %name,
+                    shard = %shard,
+                    records = m.records,
+                    bytes = m.bytes,
+                    millis_behind_latest = m.millis_behind_latest.unwrap_or(-1),
+                    iterator_age_ms = m.iterator_age_ms.unwrap_or(-1),
+                    "Shard progress"
+                );
+            }
             last = now;
         }
     })

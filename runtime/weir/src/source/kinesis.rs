@@ -596,9 +596,20 @@ impl Reader {
                 ..
             } = response;
             let empty = fetched.is_empty();
-            if let Some(behind) = millis_behind_latest {
-                tracing::debug!(shard = %self.shard, millis_behind_latest = behind, records = fetched.len(), "GetRecords");
-            }
+            let now = self.ctx.clock.now_ms();
+            let newest = fetched
+                .last()
+                .and_then(|r| r.approximate_arrival_timestamp())
+                .and_then(|t| t.to_millis().ok());
+            let bytes: usize = fetched.iter().map(|r| r.data.as_ref().len()).sum();
+            self.ctx.stats.shard(&self.source, |m| {
+                m.records += fetched.len() as u64;
+                m.bytes += bytes as u64;
+                m.millis_behind_latest = millis_behind_latest;
+                if let Some(arrival) = newest {
+                    m.iterator_age_ms = Some((now - arrival).max(0));
+                }
+            });
             let (records, failed, last) = self.convert(fetched, &mut skip);
             if let Some(checkpoint) = last {
                 let token = self.tokens.fetch_add(1, Ordering::Relaxed);
