@@ -536,3 +536,39 @@ fn assert_ordered_by_n_per_user(records: &[(String, String)]) {
         }
     }
 }
+
+#[test]
+fn a_failing_sink_stops_the_pipeline_and_no_checkpoint_moves() {
+    let rt = runtime();
+    let (_peer, endpoint) = kinesalite();
+    let client = rt.block_on(client(&endpoint));
+    rt.block_on(async {
+        create_stream(&client, "stuck", 1).await;
+        put(&client, "stuck", &records(2, 5, 0)).await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    pipeline(dir.path(), "stuck", "");
+    // The sink's directory is a file: every object write fails.
+    std::fs::write(dir.path().join("out"), "not a directory").unwrap();
+    let started = Instant::now();
+    let out = weir(dir.path(), &endpoint).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the pipeline stops by itself"
+    );
+    assert!(stderr.contains("cannot write object"), "{stderr}");
+    let saved: Vec<String> = std::fs::read_dir(dir.path().join("state/kin"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        saved.is_empty(),
+        "no checkpoint moved past undelivered records: {saved:?}"
+    );
+}

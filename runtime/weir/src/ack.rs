@@ -10,6 +10,7 @@
 //!
 //! A pipeline stage that fails sets the pipeline's [`Poison`] before it lets go of anything: from
 //! then on every ack of that pipeline resolves as not delivered, however its records were let go.
+//! An ack let go by a panicking thread poisons the pipeline itself.
 //!
 //! Invariant: an ack resolves as delivered only after every copy of every record that carried it
 //! was durably written (to the sink or the error output) or deliberately dropped, in a pipeline
@@ -30,15 +31,20 @@ pub struct Resolved {
 
 /// Set when a stage of the pipeline fails; shared by all of the pipeline's acks.
 #[derive(Debug, Clone, Default)]
-pub struct Poison(Arc<AtomicBool>);
+pub struct Poison(tokio_util::sync::CancellationToken);
 
 impl Poison {
     pub fn set(&self) {
-        self.0.store(true, Ordering::Release);
+        self.0.cancel();
     }
 
     pub fn is_set(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.is_cancelled()
+    }
+
+    /// Resolves once the pipeline is poisoned.
+    pub async fn wait(&self) {
+        self.0.cancelled().await
     }
 }
 
@@ -74,6 +80,11 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // Dropped while a thread unwinds from a panic: the records went nowhere, and the
+        // pipeline is as good as failed.
+        if std::thread::panicking() {
+            self.poison.set();
+        }
         let _ = self.tx.send(Resolved {
             token: self.token,
             delivered: !self.failed.load(Ordering::Acquire) && !self.poison.is_set(),
@@ -186,6 +197,21 @@ mod tests {
         drop(ack);
         held.fail();
         assert!(!rx.try_recv().unwrap().delivered);
+    }
+
+    #[test]
+    fn an_ack_dropped_by_a_panicking_thread_is_not_delivered_and_poisons() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let poison = Poison::default();
+        let ack = Acker::new(tx, poison.clone()).ack(3);
+        let crashed = std::thread::spawn(move || {
+            let _held = ack;
+            panic!("a processor crashed");
+        })
+        .join();
+        assert!(crashed.is_err());
+        assert!(!rx.try_recv().unwrap().delivered);
+        assert!(poison.is_set());
     }
 
     #[test]

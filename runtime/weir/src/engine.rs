@@ -74,6 +74,8 @@ pub async fn run(
     let started = std::time::Instant::now();
     let name = plan.name.clone();
     let poison = Poison::default();
+    // Stops this pipeline's source: on shutdown, or when the engine cannot finish building it.
+    let stop = shutdown.child_token();
     let (chunk_tx, chunk_rx) = mpsc::channel::<Vec<Record>>(CHANNEL_BATCHES);
     let (err_tx, err_rx) = mpsc::channel::<Vec<FailedRecord>>(CHANNEL_BATCHES * 4);
 
@@ -84,7 +86,7 @@ pub async fn run(
             out: chunk_tx,
             errors: err_tx.clone(),
             clock: clock.clone(),
-            shutdown: shutdown.clone(),
+            shutdown: stop.clone(),
             stats: stats.clone(),
             poison: poison.clone(),
             state_dir: plan.state_dir,
@@ -92,13 +94,23 @@ pub async fn run(
     ));
 
     let (batch_tx, mut rx) = mpsc::channel::<Vec<Record>>(CHANNEL_BATCHES);
-    let batcher_task = tokio::spawn(batcher(chunk_rx, batch_tx, plan.batch));
+    // A failed stage stops the source too: a quiet source would otherwise never notice.
+    let watcher = {
+        let (poison, stop) = (poison.clone(), stop.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = poison.wait() => stop.cancel(),
+                _ = stop.cancelled() => {}
+            }
+        })
+    };
+    let batcher_task = tokio::spawn(batcher(chunk_rx, batch_tx, plan.batch, poison.clone()));
 
     let mut threads = Vec::new();
     for mut processor in plan.processors {
         let (tx, next_rx) = mpsc::channel::<Vec<Record>>(CHANNEL_BATCHES);
         let mut input = std::mem::replace(&mut rx, next_rx);
-        let (err_tx, clock, stats, poison) =
+        let (err_tx, clock, stats, stage_poison) =
             (err_tx.clone(), clock.clone(), stats.clone(), poison.clone());
         let stage = processor.name().to_string();
         let thread = std::thread::Builder::new()
@@ -111,14 +123,14 @@ pub async fn run(
                         Stats::add(&stats.records_failed, processed.failed.len() as u64);
                         if let Err(unsent) = err_tx.blocking_send(processed.failed) {
                             // Poison before the records are dropped, so none counts as delivered.
-                            poison.set();
+                            stage_poison.set();
                             drop(unsent);
                             return Err(format!("{stage}: the error output stopped"));
                         }
                     }
                     if !processed.records.is_empty() {
                         if let Err(unsent) = tx.blocking_send(processed.records) {
-                            poison.set();
+                            stage_poison.set();
                             drop(unsent);
                             return Err(format!("{stage}: the sink stopped"));
                         }
@@ -126,9 +138,14 @@ pub async fn run(
                 }
                 Ok(())
             })
-            .map_err(|e| EngineError::Stage {
-                pipeline: name.clone(),
-                message: format!("cannot start a processor thread: {e}"),
+            .map_err(|e| {
+                // The source is already running: stop it, and let nothing count as delivered.
+                poison.set();
+                stop.cancel();
+                EngineError::Stage {
+                    pipeline: name.clone(),
+                    message: format!("cannot start a processor thread: {e}"),
+                }
             })?;
         threads.push(thread);
     }
@@ -227,6 +244,7 @@ pub async fn run(
         Ok(Err(e)) => problems.push(format!("error output: {e}")),
         Err(e) => problems.push(format!("error output task: {e}")),
     }
+    watcher.abort();
     report.stats = stats.snapshot();
     report.elapsed = started.elapsed();
     if problems.is_empty() {
@@ -246,13 +264,28 @@ async fn batcher(
     mut input: mpsc::Receiver<Vec<Record>>,
     output: mpsc::Sender<Vec<Record>>,
     config: BatchConfig,
+    poison: Poison,
 ) {
+    // A failed send means a later stage is gone: poison before the batch is dropped.
+    let send = |batch: Vec<Record>| {
+        let (output, poison) = (&output, &poison);
+        async move {
+            match output.send(batch).await {
+                Ok(()) => true,
+                Err(unsent) => {
+                    poison.set();
+                    drop(unsent);
+                    false
+                }
+            }
+        }
+    };
     let mut pending = Pending::new(config.records.max(1));
     loop {
         let chunk = tokio::select! {
             chunk = input.recv() => chunk,
             _ = sleep_until(pending.deadline), if pending.deadline.is_some() => {
-                if output.send(pending.take()).await.is_err() {
+                if !send(pending.take()).await {
                     return;
                 }
                 continue;
@@ -264,7 +297,7 @@ async fn batcher(
             if !pending.records.is_empty()
                 && (pending.records.len() >= pending.max_records
                     || pending.bytes + size > config.bytes.0)
-                && output.send(pending.take()).await.is_err()
+                && !send(pending.take()).await
             {
                 return;
             }
@@ -274,14 +307,12 @@ async fn batcher(
             pending.bytes += size;
             pending.records.push(record);
         }
-        if pending.records.len() >= pending.max_records
-            && output.send(pending.take()).await.is_err()
-        {
+        if pending.records.len() >= pending.max_records && !send(pending.take()).await {
             return;
         }
     }
     if !pending.records.is_empty() {
-        let _ = output.send(pending.take()).await;
+        send(pending.take()).await;
     }
 }
 
@@ -331,7 +362,7 @@ mod tests {
             bytes: ByteSize(25),
             linger: HumanDuration(Duration::from_secs(60)),
         };
-        let task = tokio::spawn(batcher(in_rx, out_tx, config));
+        let task = tokio::spawn(batcher(in_rx, out_tx, config, Poison::default()));
         in_tx
             .send((0..4).map(|n| rec(n, 1)).collect())
             .await
@@ -362,7 +393,7 @@ mod tests {
             bytes: ByteSize(1 << 20),
             linger: HumanDuration(Duration::from_millis(200)),
         };
-        tokio::spawn(batcher(in_rx, out_tx, config));
+        tokio::spawn(batcher(in_rx, out_tx, config, Poison::default()));
         in_tx.send(vec![rec(0, 5)]).await.unwrap();
         let batch = tokio::time::timeout(Duration::from_secs(1), out_rx.recv())
             .await

@@ -197,6 +197,28 @@ async fn put(
             .collect()
     };
     match req.send().await {
+        Ok(out) if out.records().len() != call.len() => {
+            // Never pair results with the wrong records: treat the call as failed.
+            tracing::warn!(
+                sent = call.len(),
+                answered = out.records().len(),
+                "PutRecords answered for a different number of records; retrying them all"
+            );
+            let attempts = call.iter().map(|p| p.attempts).max().unwrap_or(0);
+            if attempts < config.max_attempts {
+                (call, 0, Vec::new())
+            } else {
+                (
+                    Vec::new(),
+                    0,
+                    give_up(
+                        call,
+                        "Kinesis.MalformedResponse",
+                        "PutRecords answered for a different number of records",
+                    ),
+                )
+            }
+        }
         Ok(out) => {
             let mut retry = Vec::new();
             let mut failed = Vec::new();

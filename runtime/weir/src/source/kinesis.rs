@@ -369,7 +369,7 @@ fn start_ready(
     shards: &mut HashMap<String, Shard>,
     readers: &mut JoinSet<Result<(), SourceError>>,
 ) -> Result<(), SourceError> {
-    let done: HashSet<String> = shards
+    let mut done: HashSet<String> = shards
         .iter()
         .filter(|(_, s)| s.state == State::Done)
         .map(|(id, _)| id.clone())
@@ -385,6 +385,7 @@ fn start_ready(
         let saved = load(stream, store, &id)?;
         if saved == Some(Checkpoint::End { shard_end: true }) {
             shard.state = State::Done;
+            done.insert(id);
             continue;
         }
         let parents = &shard.info.parents;
@@ -532,14 +533,7 @@ impl Reader {
         let Some(mut iterator) = self.iterator(&resume).await? else {
             return Ok(());
         };
-        // User records of the aggregate at the checkpoint that were already delivered.
-        let mut skip = match &resume {
-            Resume::From(Checkpoint::At {
-                sequence,
-                sub_sequence: Some(sub),
-            }) => Some((sequence.clone(), *sub)),
-            _ => None,
-        };
+        let mut skip = skip_of(&resume);
         let mut backoff = MIN_CALL_GAP;
         let mut last_call = tokio::time::Instant::now() - MIN_CALL_GAP;
         loop {
@@ -569,6 +563,7 @@ impl Reader {
                         Some(it) => iterator = it,
                         None => return Ok(()),
                     }
+                    skip = skip_of(&resume);
                     continue;
                 }
                 Err(e) if retryable(e.code(), e.as_service_error().is_none()) => {
@@ -625,9 +620,11 @@ impl Reader {
                 records.iter_mut().for_each(|r| r.ack = ack.clone());
                 failed.iter_mut().for_each(|f| f.record.ack = ack.clone());
                 drop(ack);
-                self.ctx.fail(failed).await;
-                if !self.ctx.emit(records).await {
-                    return Ok(());
+                if !self.ctx.fail(failed).await || !self.ctx.emit(records).await {
+                    return Err(SourceError::Kinesis(format!(
+                        "{}: the pipeline stopped downstream",
+                        self.shard
+                    )));
                 }
                 resume = Resume::From(checkpoint);
             }
@@ -724,6 +721,18 @@ impl Reader {
             }
         }
         (records, failed, last)
+    }
+}
+
+/// The user records of the aggregate at a resume point that were already delivered: the
+/// iterator starts AT that aggregate, and these are skipped.
+fn skip_of(resume: &Resume) -> Option<(String, u64)> {
+    match resume {
+        Resume::From(Checkpoint::At {
+            sequence,
+            sub_sequence: Some(sub),
+        }) => Some((sequence.clone(), *sub)),
+        _ => None,
     }
 }
 

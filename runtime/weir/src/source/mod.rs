@@ -69,17 +69,32 @@ impl SourceContext {
         let bytes: usize = chunk.iter().map(|r| r.data.len()).sum();
         Stats::add(&self.stats.records_in, chunk.len() as u64);
         Stats::add(&self.stats.bytes_in, bytes as u64);
-        self.out.send(chunk).await.is_ok()
+        match self.out.send(chunk).await {
+            Ok(()) => true,
+            Err(unsent) => {
+                // Downstream is gone: poison before the records are dropped.
+                self.poison.set();
+                drop(unsent);
+                false
+            }
+        }
     }
 
-    async fn fail(&self, failed: Vec<FailedRecord>) {
+    /// Sends failed records to the error output; `false` when it is gone.
+    async fn fail(&self, failed: Vec<FailedRecord>) -> bool {
         if failed.is_empty() {
-            return;
+            return true;
         }
         Stats::add(&self.stats.records_in, failed.len() as u64);
         Stats::add(&self.stats.records_failed, failed.len() as u64);
-        // The error sink outlives the source, so this only fails if the pipeline is torn down.
-        let _ = self.errors.send(failed).await;
+        match self.errors.send(failed).await {
+            Ok(()) => true,
+            Err(unsent) => {
+                self.poison.set();
+                drop(unsent);
+                false
+            }
+        }
     }
 }
 
