@@ -46,6 +46,19 @@ impl Poison {
     pub async fn wait(&self) {
         self.0.cancelled().await
     }
+
+    /// Sends `value` downstream; if the next stage is gone, poisons the pipeline before the
+    /// value (and the acks of its records) is dropped, and returns `false`.
+    pub async fn send<T>(&self, tx: &mpsc::Sender<T>, value: T) -> bool {
+        match tx.send(value).await {
+            Ok(()) => true,
+            Err(unsent) => {
+                self.set();
+                drop(unsent);
+                false
+            }
+        }
+    }
 }
 
 /// Makes acks for one source: they report on `tx`, and resolve as not delivered once the

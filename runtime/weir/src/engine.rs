@@ -266,20 +266,7 @@ async fn batcher(
     config: BatchConfig,
     poison: Poison,
 ) {
-    // A failed send means a later stage is gone: poison before the batch is dropped.
-    let send = |batch: Vec<Record>| {
-        let (output, poison) = (&output, &poison);
-        async move {
-            match output.send(batch).await {
-                Ok(()) => true,
-                Err(unsent) => {
-                    poison.set();
-                    drop(unsent);
-                    false
-                }
-            }
-        }
-    };
+    let send = |batch: Vec<Record>| poison.send(&output, batch);
     let mut pending = Pending::new(config.records.max(1));
     loop {
         let chunk = tokio::select! {

@@ -86,9 +86,7 @@ pub(super) async fn run(
         if !failed.is_empty() {
             Stats::add(&ctx.stats.records_failed, failed.len() as u64);
             if let Some(errors) = &ctx.errors {
-                if let Err(unsent) = errors.send(failed).await {
-                    ctx.poison.set();
-                    drop(unsent);
+                if !ctx.poison.send(errors, failed).await {
                     return Err(SinkError::Stream {
                         what: "the error output",
                         source: std::io::Error::other("closed"),

@@ -69,15 +69,7 @@ impl SourceContext {
         let bytes: usize = chunk.iter().map(|r| r.data.len()).sum();
         Stats::add(&self.stats.records_in, chunk.len() as u64);
         Stats::add(&self.stats.bytes_in, bytes as u64);
-        match self.out.send(chunk).await {
-            Ok(()) => true,
-            Err(unsent) => {
-                // Downstream is gone: poison before the records are dropped.
-                self.poison.set();
-                drop(unsent);
-                false
-            }
-        }
+        self.poison.send(&self.out, chunk).await
     }
 
     /// Sends failed records to the error output; `false` when it is gone.
@@ -87,14 +79,7 @@ impl SourceContext {
         }
         Stats::add(&self.stats.records_in, failed.len() as u64);
         Stats::add(&self.stats.records_failed, failed.len() as u64);
-        match self.errors.send(failed).await {
-            Ok(()) => true,
-            Err(unsent) => {
-                self.poison.set();
-                drop(unsent);
-                false
-            }
-        }
+        self.poison.send(&self.errors, failed).await
     }
 }
 
