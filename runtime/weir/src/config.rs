@@ -202,22 +202,49 @@ pub enum ConsumerMode {
     Efo,
 }
 
-/// Where checkpoints are kept.
+/// Which checkpoint store a Kinesis source uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// Files in the state directory; this process reads every shard.
+    #[default]
+    Local,
+    /// A KCL-style lease table in DynamoDB, shared by every process of the application.
+    Dynamodb,
+}
+
+/// Where checkpoints are kept, and (for DynamoDB) how leases are held.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckpointsConfig {
-    /// `local` (files in the state directory) or `dynamodb` (KCL lease table).
-    pub store: String,
-    /// The DynamoDB table, for `store = "dynamodb"`.
+    pub store: StoreKind,
+    /// The DynamoDB lease table, for `store = "dynamodb"`; created if missing.
     #[serde(default)]
     pub table: Option<String>,
+    /// DynamoDB endpoint URL, for DynamoDB-compatible services; default AWS's (or
+    /// `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL`).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// This process's name in `leaseOwner`; default `<host>-<pid>-<random>`.
+    #[serde(default)]
+    pub worker_id: Option<String>,
+    /// A lease whose counter has not moved for this long is taken over (KCL's failover time).
+    #[serde(default = "default_lease_timeout")]
+    pub lease_timeout: HumanDuration,
+}
+
+fn default_lease_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(10))
 }
 
 impl Default for CheckpointsConfig {
     fn default() -> Self {
         CheckpointsConfig {
-            store: "local".into(),
+            store: StoreKind::Local,
             table: None,
+            endpoint: None,
+            worker_id: None,
+            lease_timeout: default_lease_timeout(),
         }
     }
 }
@@ -250,6 +277,16 @@ pub struct KinesisSourceConfig {
     /// How often ListShards looks for new shards.
     #[serde(default = "default_discovery_interval")]
     pub discovery_interval: HumanDuration,
+    /// Enhanced fan-out consumer name; default the pipeline's name.
+    #[serde(default)]
+    pub consumer_name: Option<String>,
+    /// Enhanced fan-out: a subscription silent for this long is dead and is replaced.
+    #[serde(default = "default_heartbeat_timeout")]
+    pub heartbeat_timeout: HumanDuration,
+    /// Enhanced fan-out: re-subscribe after this long, before Kinesis ends the subscription at
+    /// 5 minutes.
+    #[serde(default = "default_resubscribe_interval")]
+    pub resubscribe_interval: HumanDuration,
 }
 
 fn default_max_records() -> u32 {
@@ -260,6 +297,12 @@ fn default_idle_interval() -> HumanDuration {
 }
 fn default_discovery_interval() -> HumanDuration {
     HumanDuration(std::time::Duration::from_secs(10))
+}
+fn default_heartbeat_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(35))
+}
+fn default_resubscribe_interval() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(290))
 }
 
 impl KinesisSourceConfig {
@@ -276,19 +319,33 @@ impl KinesisSourceConfig {
             max_records: default_max_records(),
             idle_interval: default_idle_interval(),
             discovery_interval: default_discovery_interval(),
+            consumer_name: None,
+            heartbeat_timeout: default_heartbeat_timeout(),
+            resubscribe_interval: default_resubscribe_interval(),
         }
     }
 
     /// Rejects settings this release cannot honour, rather than silently doing something else.
     pub fn check(&self) -> Result<(), String> {
-        if self.consumer == ConsumerMode::Efo {
-            return Err("kinesis source: consumer = \"efo\" (enhanced fan-out) is not supported yet; use \"polling\"".into());
+        match (self.checkpoints.store, &self.checkpoints.table) {
+            (StoreKind::Dynamodb, None) => {
+                return Err(
+                    "kinesis source: checkpoints with store = \"dynamodb\" need a `table`".into(),
+                )
+            }
+            (StoreKind::Local, Some(_)) => {
+                return Err(
+                    "kinesis source: checkpoints `table` only applies to store = \"dynamodb\""
+                        .into(),
+                )
+            }
+            _ => {}
         }
-        if self.checkpoints.store != "local" {
-            return Err(format!(
-                "kinesis source: checkpoints store `{}` is not supported yet; use \"local\"",
-                self.checkpoints.store
-            ));
+        if self.checkpoints.lease_timeout.0 < std::time::Duration::from_millis(300) {
+            return Err("kinesis source: checkpoints lease_timeout must be at least 300ms".into());
+        }
+        if self.consumer == ConsumerMode::Polling && self.consumer_name.is_some() {
+            return Err("kinesis source: consumer_name only applies to consumer = \"efo\"".into());
         }
         if !(1..=10_000).contains(&self.max_records) {
             return Err(format!(

@@ -1,49 +1,63 @@
-//! `kinesis`: reads a Kinesis data stream as the Kinesis Client Library does, with polling
-//! consumers (GetRecords), through the official `aws-sdk-kinesis`.
+//! `kinesis`: reads a Kinesis data stream as the Kinesis Client Library does, through the
+//! official `aws-sdk-kinesis`: polling consumers (GetRecords) or enhanced fan-out
+//! (SubscribeToShard), checkpoints in local files or in a KCL-style DynamoDB lease table.
 //!
 //! Invariants:
-//! - **At least once.** Every chunk of records (one GetRecords response of one shard) carries an
-//!   [`Ack`]; a shard's checkpoint moves to the end of a chunk only when that chunk and every
-//!   earlier chunk of the shard are delivered (written by the sink, or by the error output). A
-//!   restart resumes after the checkpoint, so records are never skipped; the ones after it may
-//!   come again.
+//! - **At least once.** Every chunk of records (one GetRecords response or one fan-out event of
+//!   one shard) carries an [`Ack`](crate::ack::Ack); a shard's checkpoint moves to the end of a
+//!   chunk only when that chunk and every earlier chunk of the shard are delivered (written by
+//!   the sink, or by the error output). A restart, or a new lease owner, resumes after the
+//!   checkpoint, so records are never skipped; the ones after it may come again.
 //! - **Parents first.** A shard whose parents (from ListShards' `ParentShardId` and
-//!   `AdjacentParentShardId`) are still in the stream starts only once every parent is read to
-//!   its end and checkpointed `SHARD_END`, so records of one partition key keep their order
-//!   across splits and merges.
+//!   `AdjacentParentShardId`, or from `ChildShards` at a parent's end) are still in the stream
+//!   starts only once every parent is read to its end and checkpointed `SHARD_END`, so records
+//!   of one partition key keep their order across splits and merges.
+//! - **One reader per shard.** With local checkpoints this process reads every shard. With
+//!   DynamoDB leases it reads the shards it holds a lease on; a lost lease stops that shard's
+//!   reader, and everything it emitted afterwards is ignored by the coordinator (reader ids).
 //! - **KPL.** Aggregated records become their user records, with sub-sequence numbers; the
 //!   checkpoint remembers the sub-sequence number, and a resume skips the user records of a
 //!   partly delivered aggregate that were delivered. A corrupt aggregate goes to the error output.
 //!
-//! Checkpoint format (one file per shard in the local store, key `<stream>/<shard id>`):
+//! Checkpoint format in the local store (one file per shard, key `<stream>/<shard id>`):
 //! `{"sequence":"4968...","sub_sequence":2}` after a delivered record, `{"shard_end":true}` once
-//! a closed shard is fully delivered.
+//! a closed shard is fully delivered. In DynamoDB: the KCL's `checkpoint` and
+//! `checkpointSubSequenceNumber` (see [`super::leases`]).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_kinesis::primitives::DateTime as AwsDateTime;
-use aws_sdk_kinesis::types::ShardIteratorType;
+use aws_sdk_kinesis::types::error::SubscribeToShardEventStreamError;
+use aws_sdk_kinesis::types::{
+    ConsumerStatus, ShardIteratorType, StartingPosition, SubscribeToShardEventStream,
+};
 use aws_sdk_kinesis::Client;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use super::kpl;
+use super::leases::{self, Candidate, LeaseTable, NewLease};
 use super::{SourceContext, SourceError};
 use crate::ack::Acker;
 use crate::checkpoint::{LocalStore, Tracker};
-use crate::config::{KinesisSourceConfig, StartPosition};
+use crate::config::{ConsumerMode, KinesisSourceConfig, StartPosition, StoreKind};
 use crate::record::{ErrorOutputType, FailedRecord, Record};
 
 /// Kinesis allows five GetRecords calls per second per shard.
 const MIN_CALL_GAP: Duration = Duration::from_millis(200);
 /// Longest back-off after throttling or transient errors.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Kinesis refuses a second SubscribeToShard of one shard within 5 seconds.
+const RESUBSCRIBE_GAP: Duration = Duration::from_secs(5);
+/// How often an idle fan-out reader of a closed shard asks GetRecords whether it is at the end.
+const END_PROBE_GAP: Duration = Duration::from_secs(1);
 
 /// Where a shard resumes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,9 +73,9 @@ pub enum Checkpoint {
     End { shard_end: bool },
 }
 
-/// Builds a client for the configured region and endpoint, with the standard credential chain
+/// The AWS SDK configuration for a region and endpoint, with the standard credential chain
 /// (environment, profile, ...) and rustls.
-pub async fn client(region: Option<&str>, endpoint: Option<&str>) -> Client {
+pub async fn sdk_config(region: Option<&str>, endpoint: Option<&str>) -> aws_config::SdkConfig {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
@@ -74,7 +88,12 @@ pub async fn client(region: Option<&str>, endpoint: Option<&str>) -> Client {
     if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);
     }
-    Client::new(&loader.load().await)
+    loader.load().await
+}
+
+/// A Kinesis client for the configured region and endpoint.
+pub async fn client(region: Option<&str>, endpoint: Option<&str>) -> Client {
+    Client::new(&sdk_config(region, endpoint).await)
 }
 
 /// Names a stream in requests: by ARN when given one, else by name.
@@ -105,106 +124,194 @@ impl Stream {
 #[derive(Debug, Clone)]
 struct ShardInfo {
     parents: Vec<String>,
+    /// ListShards gave the shard an ending sequence number: it takes no more records.
+    closed: bool,
+    hash_range: Option<(String, String)>,
 }
 
-/// What shard readers tell the coordinator.
+/// What shard readers tell the coordinator. `reader` names the reader, so that the coordinator
+/// can ignore one that was stopped (its lease lost) while it was still talking.
 enum Event {
     /// A chunk was sent downstream with ack `token`; `checkpoint` is where to resume after it.
     Emitted {
         shard: String,
+        reader: u64,
         token: u64,
         checkpoint: Checkpoint,
     },
-    /// The shard is closed and every record of it was emitted.
-    Ended { shard: String },
+    /// The shard is closed and every record of it was emitted; `children` as Kinesis named
+    /// them (with their parents), when it did.
+    Ended {
+        shard: String,
+        reader: u64,
+        children: Vec<(String, Vec<String>)>,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq)]
 enum State {
-    Waiting,
     Reading,
     /// Read to its end; waiting for the last acks before `SHARD_END` is saved.
     Draining,
-    Done,
 }
 
+/// A shard this process reads.
 struct Shard {
-    info: ShardInfo,
+    reader: u64,
     state: State,
     tracker: Tracker<Checkpoint>,
+    /// Stops this shard's reader alone (a lost lease).
+    cancel: CancellationToken,
+    closed: Arc<AtomicBool>,
+}
+
+/// Where positions are kept.
+enum Store {
+    Local(LocalStore),
+    Leases(Box<LeaseTable>),
 }
 
 /// Runs the source until shutdown, then waits for the records it emitted to be delivered (or
-/// the pipeline to fail) and saves the final checkpoints.
+/// the pipeline to fail), saves the final checkpoints and gives its leases up.
 pub(super) async fn run(
     config: KinesisSourceConfig,
     ctx: SourceContext,
 ) -> Result<(), SourceError> {
     config.check().map_err(SourceError::Unsupported)?;
-    let client = client(config.region.as_deref(), config.endpoint.as_deref()).await;
+    let sdk = sdk_config(config.region.as_deref(), config.endpoint.as_deref()).await;
+    let client = Client::new(&sdk);
     let stream = Stream::new(&config.stream);
-    let store = LocalStore::new(&ctx.state_dir, &ctx.pipeline);
+    let store = match config.checkpoints.store {
+        StoreKind::Local => Store::Local(LocalStore::new(&ctx.state_dir, &ctx.pipeline)),
+        StoreKind::Dynamodb => {
+            let mut builder = aws_sdk_dynamodb::config::Builder::from(&sdk);
+            // The Kinesis endpoint is not DynamoDB's: only the lease table's own setting, or
+            // the SDK's environment variables, name a DynamoDB endpoint.
+            builder.set_endpoint_url(config.checkpoints.endpoint.clone());
+            if config.checkpoints.endpoint.is_none() {
+                if let Some(url) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+                    .ok()
+                    .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+                {
+                    builder.set_endpoint_url(Some(url));
+                }
+            }
+            let table = LeaseTable::new(
+                aws_sdk_dynamodb::Client::from_conf(builder.build()),
+                config.checkpoints.table.as_deref().expect("checked"),
+                &config
+                    .checkpoints
+                    .worker_id
+                    .clone()
+                    .unwrap_or_else(default_worker_id),
+                config.checkpoints.lease_timeout.0,
+            );
+            table
+                .ensure_table()
+                .await
+                .map_err(|e| SourceError::Checkpoint(e.to_string()))?;
+            tracing::info!(table = %config.checkpoints.table.as_deref().unwrap_or_default(), worker = %table.worker(), "Sharing shards through the lease table");
+            Store::Leases(Box::new(table))
+        }
+    };
+    let efo = match config.consumer {
+        ConsumerMode::Polling => None,
+        ConsumerMode::Efo => {
+            let name = config
+                .consumer_name
+                .clone()
+                .unwrap_or_else(|| ctx.pipeline.clone());
+            Some(register_consumer(&client, &stream, &name, &ctx.shutdown).await?)
+        }
+    };
     let (ack_tx, mut acks) = mpsc::unbounded_channel();
-    let acker = Acker::new(ack_tx, ctx.poison.clone());
     let (event_tx, mut events) = mpsc::unbounded_channel::<Event>();
-    let tokens = Arc::new(AtomicU64::new(1));
-    let mut shards: HashMap<String, Shard> = HashMap::new();
-    let mut acks_of = Acks::default();
     // Readers stop on shutdown, or when one of them fails. They are never aborted: a reader
     // dropped while handing over a chunk would let that chunk's ack resolve as delivered.
     let stop = ctx.shutdown.child_token();
-    let reader_ctx = SourceContext {
-        shutdown: stop.clone(),
-        ..ctx.clone()
+    let mut c = Coordinator {
+        handles: Some(Handles {
+            acker: Acker::new(ack_tx, ctx.poison.clone()),
+            reader_ctx: SourceContext {
+                shutdown: stop.clone(),
+                ..ctx.clone()
+            },
+            events: event_tx,
+        }),
+        config,
+        client,
+        stream,
+        store,
+        efo,
+        tokens: Arc::new(AtomicU64::new(1)),
+        next_reader: 1,
+        known: HashMap::new(),
+        created: HashSet::new(),
+        shards: HashMap::new(),
+        done: HashSet::new(),
+        acks: Acks::default(),
+        readers: JoinSet::new(),
     };
-    let mut readers: JoinSet<Result<(), SourceError>> = JoinSet::new();
-    let mut discovery = tokio::time::interval(config.discovery_interval.0);
+    let mut discovery = tokio::time::interval(c.config.discovery_interval.0);
+    let lease_timeout = c.config.checkpoints.lease_timeout.0;
+    let mut renewal = tokio::time::interval(lease_timeout / 3);
+    let mut balance = tokio::time::interval(lease_timeout / 2);
+    let leases = matches!(c.store, Store::Leases(_));
     let mut failure = None;
 
     loop {
         tokio::select! {
             _ = ctx.shutdown.cancelled() => break,
             _ = discovery.tick() => {
-                match list_shards(&client, &stream).await {
-                    Ok(listed) => {
-                        for (id, info) in listed {
-                            shards.entry(id.clone()).or_insert_with(|| Shard {
-                                info,
-                                state: State::Waiting,
-                                tracker: Tracker::default(),
-                            });
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(stream = %stream.id, error = %e, "ListShards failed; retrying at the next discovery");
-                        continue;
-                    }
+                if let Err(e) = c.discover().await {
+                    tracing::warn!(stream = %c.stream.id, error = %e, "Shard discovery failed; retrying at the next one");
+                    continue;
                 }
-                if let Err(e) = start_ready(&config, &reader_ctx, &client, &stream, &store, &acker, &event_tx, &tokens, &mut shards, &mut readers) {
+                match leases {
+                    true => if let Err(e) = c.balance().await {
+                        tracing::warn!(error = %e, "Cannot read the lease table; retrying");
+                    },
+                    false => if let Err(e) = c.start_local() {
+                        failure = Some(e);
+                        break;
+                    },
+                }
+            }
+            // A lease table that cannot be reached is retried: leases this process cannot
+            // renew expire, and their shards go to workers that can.
+            _ = renewal.tick(), if leases => {
+                if let Err(e) = c.renew().await {
+                    tracing::warn!(error = %e, "Cannot renew leases; retrying");
+                }
+            }
+            _ = balance.tick(), if leases && !c.known.is_empty() => {
+                if let Err(e) = c.balance().await {
+                    tracing::warn!(error = %e, "Cannot read the lease table; retrying");
+                }
+            }
+            Some(event) = events.recv() => {
+                let ended = matches!(event, Event::Ended { .. });
+                if let Err(e) = c.event(event).await {
                     failure = Some(e);
                     break;
                 }
-            }
-            Some(event) = events.recv() => match event {
-                Event::Emitted { shard, token, checkpoint } => {
-                    acks_of.emitted(&stream, &store, &mut shards, shard, token, checkpoint)?;
-                }
-                Event::Ended { shard } => {
-                    if let Some(s) = shards.get_mut(&shard) {
-                        s.state = State::Draining;
-                    }
-                    finish_drained(&stream, &store, &mut shards)?;
-                    // Children may be startable now, and ListShards may not show them yet.
+                if ended {
+                    // Children may be startable now.
                     discovery.reset_immediately();
                 }
-            },
+            }
             Some(resolved) = acks.recv() => {
-                acks_of.resolved(&stream, &store, &mut shards, resolved.token, resolved.delivered)?;
-                if finish_drained(&stream, &store, &mut shards)? {
-                    discovery.reset_immediately();
+                let finished = match c.resolved(resolved.token, resolved.delivered).await {
+                    Ok(()) => c.finish_drained().await,
+                    Err(e) => Err(e),
+                };
+                match finished {
+                    Ok(true) => discovery.reset_immediately(),
+                    Ok(false) => {}
+                    Err(e) => { failure = Some(e); break; }
                 }
             }
-            Some(done) = readers.join_next(), if !readers.is_empty() => {
+            Some(done) = c.readers.join_next(), if !c.readers.is_empty() => {
                 match done {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => { failure = Some(e); break; }
@@ -216,111 +323,428 @@ pub(super) async fn run(
 
     // Stop reading, let the pipeline drain, and checkpoint what it delivers.
     stop.cancel();
-    while let Some(done) = readers.join_next().await {
+    while let Some(done) = c.readers.join_next().await {
         if let (Ok(Err(e)), None) = (done, &failure) {
             failure = Some(e);
         }
     }
-    drop(acker);
-    drop(event_tx);
-    drop(reader_ctx);
+    // Only the outstanding chunks' acks keep these channels open now.
+    c.handles = None;
+    let SourceContext { out, errors, .. } = ctx;
+    drop((out, errors));
     while let Some(event) = events.recv().await {
-        if let Event::Emitted {
-            shard,
-            token,
-            checkpoint,
-        } = event
-        {
-            acks_of.emitted(&stream, &store, &mut shards, shard, token, checkpoint)?;
+        if let e @ Event::Emitted { .. } = event {
+            c.event(e).await?;
         }
     }
-    let SourceContext { out, errors, .. } = ctx;
-    drop(out);
-    drop(errors);
     while let Some(resolved) = acks.recv().await {
-        acks_of.resolved(
-            &stream,
-            &store,
-            &mut shards,
-            resolved.token,
-            resolved.delivered,
-        )?;
+        c.resolved(resolved.token, resolved.delivered).await?;
     }
-    finish_drained(&stream, &store, &mut shards)?;
+    c.finish_drained().await?;
+    c.release_all().await;
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
     }
 }
 
-/// Which shard each outstanding ack belongs to. Readers announce a chunk before they send it,
-/// but the announcement and the ack travel on different channels, so an ack can arrive first:
-/// it waits in `early` until its chunk is announced.
-#[derive(Default)]
-struct Acks {
-    shard_of: HashMap<u64, String>,
-    early: HashMap<u64, bool>,
+/// `<host>-<pid>-<random>`: unique per process, readable in the lease table.
+fn default_worker_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "weir".into());
+    format!(
+        "{host}-{}-{:06x}",
+        std::process::id(),
+        rand::rng().random_range(0..0x100_0000u32)
+    )
 }
 
-impl Acks {
-    fn emitted(
-        &mut self,
-        stream: &Stream,
-        store: &LocalStore,
-        shards: &mut HashMap<String, Shard>,
-        shard: String,
-        token: u64,
-        checkpoint: Checkpoint,
-    ) -> Result<(), SourceError> {
-        if let Some(s) = shards.get_mut(&shard) {
-            s.tracker.push(token, checkpoint);
-        }
-        self.shard_of.insert(token, shard);
-        match self.early.remove(&token) {
-            Some(delivered) => self.resolved(stream, store, shards, token, delivered),
-            None => Ok(()),
-        }
-    }
+struct Handles {
+    acker: Acker,
+    /// The pipeline's channels and the readers' stop token.
+    reader_ctx: SourceContext,
+    events: mpsc::UnboundedSender<Event>,
+}
 
-    /// Saves the checkpoint an ack lets its shard move to.
-    fn resolved(
-        &mut self,
-        stream: &Stream,
-        store: &LocalStore,
-        shards: &mut HashMap<String, Shard>,
-        token: u64,
-        delivered: bool,
-    ) -> Result<(), SourceError> {
-        let Some(id) = self.shard_of.remove(&token) else {
-            self.early.insert(token, delivered);
-            return Ok(());
-        };
-        let Some(shard) = shards.get_mut(&id) else {
-            return Ok(());
-        };
-        if let Some(checkpoint) = shard.tracker.resolve(token, delivered) {
-            save(stream, store, &id, &checkpoint)?;
+struct Coordinator {
+    config: KinesisSourceConfig,
+    client: Client,
+    stream: Stream,
+    store: Store,
+    /// The enhanced fan-out consumer's ARN, when reading by fan-out.
+    efo: Option<String>,
+    /// What readers are given; dropped once they are all done, so that the channels close.
+    handles: Option<Handles>,
+    tokens: Arc<AtomicU64>,
+    next_reader: u64,
+    /// Every shard ListShards (or ChildShards) named.
+    known: HashMap<String, ShardInfo>,
+    /// Shards whose lease item exists (DynamoDB).
+    created: HashSet<String>,
+    /// The shards this process reads.
+    shards: HashMap<String, Shard>,
+    /// Shards read to their end (local store).
+    done: HashSet<String>,
+    acks: Acks,
+    readers: JoinSet<Result<(), SourceError>>,
+}
+
+impl Coordinator {
+    /// Lists the stream's shards; with leases, creates the lease of every new one.
+    async fn discover(&mut self) -> Result<(), String> {
+        for (id, info) in list_shards(&self.client, &self.stream).await? {
+            if let Some(s) = self.shards.get(&id) {
+                s.closed.store(info.closed, Ordering::Relaxed);
+            }
+            self.known.insert(id, info);
+        }
+        if let Store::Leases(table) = &self.store {
+            let mut new = Vec::new();
+            for (id, info) in &self.known {
+                if self.created.contains(id) {
+                    continue;
+                }
+                // A child is read from its start, or records between its parents' end and
+                // the configured start position would be lost.
+                let checkpoint = if info.parents.iter().any(|p| self.known.contains_key(p)) {
+                    "TRIM_HORIZON"
+                } else {
+                    match self.config.start {
+                        StartPosition::Latest => "LATEST",
+                        StartPosition::TrimHorizon => "TRIM_HORIZON",
+                        StartPosition::AtTimestamp(_) => "AT_TIMESTAMP",
+                    }
+                };
+                let lease = NewLease {
+                    key: id.clone(),
+                    checkpoint: checkpoint.into(),
+                    parents: info.parents.clone(),
+                    hash_range: info.hash_range.clone(),
+                };
+                table.create(&lease).await.map_err(|e| e.to_string())?;
+                new.push(id.clone());
+            }
+            self.created.extend(new);
         }
         Ok(())
     }
-}
 
-/// Marks drained shards done, saving `SHARD_END`; returns whether any was.
-fn finish_drained(
-    stream: &Stream,
-    store: &LocalStore,
-    shards: &mut HashMap<String, Shard>,
-) -> Result<bool, SourceError> {
-    let mut any = false;
-    for (id, shard) in shards.iter_mut() {
-        if shard.state == State::Draining && shard.tracker.outstanding() == 0 {
-            save(stream, store, id, &Checkpoint::End { shard_end: true })?;
-            shard.state = State::Done;
-            tracing::info!(stream = %stream.id, shard = %id, "Shard read to its end");
-            any = true;
+    /// Local store: starts a reader for every shard whose parents are done (or gone from the
+    /// stream).
+    fn start_local(&mut self) -> Result<(), SourceError> {
+        let Store::Local(store) = &self.store else {
+            return Ok(());
+        };
+        let waiting: Vec<String> = self
+            .known
+            .keys()
+            .filter(|id| !self.shards.contains_key(*id) && !self.done.contains(*id))
+            .cloned()
+            .collect();
+        let mut ready = Vec::new();
+        for id in waiting {
+            let saved = load(&self.stream, store, &id)?;
+            if saved == Some(Checkpoint::End { shard_end: true }) {
+                self.done.insert(id);
+                continue;
+            }
+            ready.push((id, saved));
+        }
+        for (id, saved) in ready {
+            let parents = &self.known[&id].parents;
+            if !parents
+                .iter()
+                .all(|p| self.done.contains(p) || !self.known.contains_key(p))
+            {
+                continue;
+            }
+            let has_live_parent = parents.iter().any(|p| self.known.contains_key(p));
+            let resume = match saved {
+                Some(checkpoint) => Resume::From(checkpoint),
+                None if has_live_parent => Resume::Start(StartPosition::TrimHorizon),
+                None => Resume::Start(self.config.start.clone()),
+            };
+            self.start_reader(id, resume);
+        }
+        Ok(())
+    }
+
+    /// Leases: drops the leases another worker took, then takes this worker's share of the
+    /// free, expired or (one at a time) over-held ones, and reads them.
+    async fn balance(&mut self) -> Result<(), SourceError> {
+        let Store::Leases(table) = &mut self.store else {
+            return Ok(());
+        };
+        let all = table.scan().await.map_err(lease_error)?;
+        let now = tokio::time::Instant::now();
+        let ended: HashSet<&str> = all
+            .iter()
+            .filter(|l| l.ended())
+            .map(|l| l.key.as_str())
+            .collect();
+        let mut lost = Vec::new();
+        for lease in &all {
+            if self.shards.contains_key(&lease.key)
+                && lease.owner.as_deref() != Some(table.worker())
+            {
+                lost.push(lease.key.clone());
+            }
+        }
+        let open: Vec<Candidate> = all
+            .iter()
+            .filter(|l| !l.ended())
+            .map(|l| Candidate {
+                key: l.key.clone(),
+                owner: l.owner.clone(),
+                expired: table.expired(l, now),
+                ready: l
+                    .parents
+                    .iter()
+                    .all(|p| ended.contains(p.as_str()) || !self.known.contains_key(p)),
+            })
+            .collect();
+        let wanted = leases::plan(table.worker(), &open);
+        let mut taken = Vec::new();
+        for key in wanted {
+            let lease = all.iter().find(|l| l.key == key).expect("planned from all");
+            if table.take(lease).await.map_err(lease_error)? {
+                tracing::info!(shard = %key, from = ?lease.owner, worker = %table.worker(), "Lease taken");
+                taken.push(lease.clone());
+            }
+        }
+        for key in lost {
+            self.lose(&key);
+        }
+        for lease in taken {
+            let resume = match lease.checkpoint.as_str() {
+                "TRIM_HORIZON" => Resume::Start(StartPosition::TrimHorizon),
+                "LATEST" => Resume::Start(StartPosition::Latest),
+                "AT_TIMESTAMP" => Resume::Start(match &self.config.start {
+                    at @ StartPosition::AtTimestamp(_) => at.clone(),
+                    _ => StartPosition::TrimHorizon,
+                }),
+                // KCL meaning: up to and including this user record (a plain record is 0).
+                sequence => Resume::From(Checkpoint::At {
+                    sequence: sequence.to_string(),
+                    sub_sequence: Some(lease.sub_sequence),
+                }),
+            };
+            self.known
+                .entry(lease.key.clone())
+                .or_insert_with(|| ShardInfo {
+                    parents: lease.parents.clone(),
+                    closed: false,
+                    hash_range: None,
+                });
+            self.start_reader(lease.key, resume);
+        }
+        Ok(())
+    }
+
+    /// Leases: renews every held lease; stops reading the ones that were lost.
+    async fn renew(&mut self) -> Result<(), SourceError> {
+        let Store::Leases(table) = &self.store else {
+            return Ok(());
+        };
+        let mut lost = Vec::new();
+        for id in self.shards.keys() {
+            if !table.renew(id).await.map_err(lease_error)? {
+                lost.push(id.clone());
+            }
+        }
+        for id in lost {
+            self.lose(&id);
+        }
+        Ok(())
+    }
+
+    /// Another worker holds the shard now: stop reading it and forget what is in flight (its
+    /// checkpoints can no longer be saved; the new owner replays from the last saved one).
+    fn lose(&mut self, id: &str) {
+        if let Some(shard) = self.shards.remove(id) {
+            shard.cancel.cancel();
+            tracing::info!(shard = %id, "Lease lost to another worker; stopped reading the shard");
         }
     }
-    Ok(any)
+
+    /// Leases: gives every held lease up at shutdown, so that another worker continues at once.
+    async fn release_all(&mut self) {
+        let Store::Leases(table) = &self.store else {
+            return;
+        };
+        for id in self.shards.keys() {
+            if let Err(e) = table.release(id).await {
+                tracing::warn!(shard = %id, error = %e, "Cannot release the lease; it expires instead");
+            }
+        }
+    }
+
+    fn start_reader(&mut self, id: String, resume: Resume) {
+        let Some(handles) = &self.handles else {
+            return;
+        };
+        let reader = self.next_reader;
+        self.next_reader += 1;
+        let cancel = handles.reader_ctx.shutdown.child_token();
+        let closed = Arc::new(AtomicBool::new(
+            self.known.get(&id).is_some_and(|i| i.closed),
+        ));
+        tracing::info!(stream = %self.stream.id, shard = %id, resume = ?resume, "Reading shard");
+        let task = Reader {
+            client: self.client.clone(),
+            stream: self.stream.clone(),
+            shard: id.clone(),
+            reader,
+            source: format!("kinesis:{}/{id}", self.stream.name()).into(),
+            max_records: self.config.max_records,
+            idle: self.config.idle_interval.0,
+            efo: self.efo.clone().map(|arn| EfoSettings {
+                consumer_arn: arn,
+                heartbeat: self.config.heartbeat_timeout.0,
+                resubscribe: self.config.resubscribe_interval.0,
+            }),
+            closed: closed.clone(),
+            acker: handles.acker.clone(),
+            events: handles.events.clone(),
+            tokens: self.tokens.clone(),
+            ctx: SourceContext {
+                shutdown: cancel.clone(),
+                ..handles.reader_ctx.clone()
+            },
+        };
+        self.readers.spawn(task.run(resume));
+        self.shards.insert(
+            id,
+            Shard {
+                reader,
+                state: State::Reading,
+                tracker: Tracker::default(),
+                cancel,
+                closed,
+            },
+        );
+    }
+
+    async fn event(&mut self, event: Event) -> Result<(), SourceError> {
+        match event {
+            Event::Emitted {
+                shard,
+                reader,
+                token,
+                checkpoint,
+            } => {
+                let current = self.shards.get_mut(&shard).filter(|s| s.reader == reader);
+                if let Some(s) = current {
+                    s.tracker.push(token, checkpoint);
+                }
+                self.acks.shard_of.insert(token, (shard, reader));
+                match self.acks.early.remove(&token) {
+                    Some(delivered) => self.resolved(token, delivered).await,
+                    None => Ok(()),
+                }
+            }
+            Event::Ended {
+                shard,
+                reader,
+                children,
+            } => {
+                for (child, parents) in children {
+                    self.known.entry(child).or_insert(ShardInfo {
+                        parents,
+                        closed: false,
+                        hash_range: None,
+                    });
+                }
+                if let Some(s) = self.shards.get_mut(&shard).filter(|s| s.reader == reader) {
+                    s.state = State::Draining;
+                }
+                self.finish_drained().await.map(|_| ())
+            }
+        }
+    }
+
+    /// Saves the checkpoint an ack lets its shard move to. Readers announce a chunk before
+    /// they send it, but the announcement and the ack travel on different channels, so an ack
+    /// can arrive first: it waits in `early` until its chunk is announced.
+    async fn resolved(&mut self, token: u64, delivered: bool) -> Result<(), SourceError> {
+        let Some((id, reader)) = self.acks.shard_of.remove(&token) else {
+            self.acks.early.insert(token, delivered);
+            return Ok(());
+        };
+        let Some(shard) = self.shards.get_mut(&id).filter(|s| s.reader == reader) else {
+            return Ok(());
+        };
+        if let Some(checkpoint) = shard.tracker.resolve(token, delivered) {
+            self.save(&id, &checkpoint).await?;
+        }
+        Ok(())
+    }
+
+    /// Saves a shard's checkpoint; with leases, a lease found lost stops the shard.
+    async fn save(&mut self, id: &str, checkpoint: &Checkpoint) -> Result<(), SourceError> {
+        match &self.store {
+            Store::Local(store) => save(&self.stream, store, id, checkpoint),
+            Store::Leases(table) => {
+                let (value, sub) = match checkpoint {
+                    Checkpoint::At {
+                        sequence,
+                        sub_sequence,
+                    } => (sequence.as_str(), sub_sequence.unwrap_or(0)),
+                    Checkpoint::End { .. } => (leases::SHARD_END, 0),
+                };
+                if !table
+                    .checkpoint(id, value, sub)
+                    .await
+                    .map_err(lease_error)?
+                {
+                    self.lose(id);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Saves `SHARD_END` for drained shards (and gives their leases up); returns whether any
+    /// was.
+    async fn finish_drained(&mut self) -> Result<bool, SourceError> {
+        let drained: Vec<String> = self
+            .shards
+            .iter()
+            .filter(|(_, s)| s.state == State::Draining && s.tracker.outstanding() == 0)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &drained {
+            self.save(id, &Checkpoint::End { shard_end: true }).await?;
+            if self.shards.remove(id).is_none() {
+                continue; // the lease was lost just now
+            }
+            match &self.store {
+                Store::Local(_) => {
+                    self.done.insert(id.clone());
+                }
+                Store::Leases(table) => {
+                    table.release(id).await.map_err(lease_error)?;
+                }
+            }
+            tracing::info!(stream = %self.stream.id, shard = %id, "Shard read to its end");
+        }
+        Ok(!drained.is_empty())
+    }
+}
+
+fn lease_error(e: leases::LeaseError) -> SourceError {
+    SourceError::Checkpoint(e.to_string())
+}
+
+/// Which shard (and reader) each outstanding ack belongs to.
+#[derive(Default)]
+struct Acks {
+    shard_of: HashMap<u64, (String, u64)>,
+    early: HashMap<u64, bool>,
 }
 
 fn key(stream: &Stream, shard: &str) -> String {
@@ -355,73 +779,6 @@ fn load(
     .transpose()
 }
 
-/// Starts a reader for every waiting shard whose parents are done (or gone from the stream).
-#[allow(clippy::too_many_arguments)]
-fn start_ready(
-    config: &KinesisSourceConfig,
-    ctx: &SourceContext,
-    client: &Client,
-    stream: &Stream,
-    store: &LocalStore,
-    acker: &Acker,
-    events: &mpsc::UnboundedSender<Event>,
-    tokens: &Arc<AtomicU64>,
-    shards: &mut HashMap<String, Shard>,
-    readers: &mut JoinSet<Result<(), SourceError>>,
-) -> Result<(), SourceError> {
-    let mut done: HashSet<String> = shards
-        .iter()
-        .filter(|(_, s)| s.state == State::Done)
-        .map(|(id, _)| id.clone())
-        .collect();
-    let known: HashSet<String> = shards.keys().cloned().collect();
-    let waiting: Vec<String> = shards
-        .iter()
-        .filter(|(_, s)| s.state == State::Waiting)
-        .map(|(id, _)| id.clone())
-        .collect();
-    for id in waiting {
-        let shard = shards.get_mut(&id).expect("listed above");
-        let saved = load(stream, store, &id)?;
-        if saved == Some(Checkpoint::End { shard_end: true }) {
-            shard.state = State::Done;
-            done.insert(id);
-            continue;
-        }
-        let parents = &shard.info.parents;
-        if !parents
-            .iter()
-            .all(|p| done.contains(p) || !known.contains(p))
-        {
-            continue;
-        }
-        let has_live_parent = parents.iter().any(|p| known.contains(p));
-        let resume = match saved {
-            Some(checkpoint) => Resume::From(checkpoint),
-            // A child must be read from its start, or records between the parent's end and the
-            // configured start position would be lost.
-            None if has_live_parent => Resume::Start(StartPosition::TrimHorizon),
-            None => Resume::Start(config.start.clone()),
-        };
-        shard.state = State::Reading;
-        tracing::info!(stream = %stream.id, shard = %id, resume = ?resume, "Reading shard");
-        let reader = Reader {
-            client: client.clone(),
-            stream: stream.clone(),
-            shard: id.clone(),
-            source: format!("kinesis:{}/{id}", stream.name()).into(),
-            max_records: config.max_records,
-            idle: config.idle_interval.0,
-            acker: acker.clone(),
-            events: events.clone(),
-            tokens: tokens.clone(),
-            ctx: ctx.clone(),
-        };
-        readers.spawn(reader.run(resume));
-    }
-    Ok(())
-}
-
 async fn list_shards(client: &Client, stream: &Stream) -> Result<Vec<(String, ShardInfo)>, String> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
@@ -442,11 +799,118 @@ async fn list_shards(client: &Client, stream: &Stream) -> Result<Vec<(String, Sh
                 .flatten()
                 .map(str::to_string)
                 .collect();
-            out.push((s.shard_id().to_string(), ShardInfo { parents }));
+            let closed = s
+                .sequence_number_range()
+                .and_then(|r| r.ending_sequence_number())
+                .is_some();
+            let hash_range = s.hash_key_range().map(|r| {
+                (
+                    r.starting_hash_key().to_string(),
+                    r.ending_hash_key().to_string(),
+                )
+            });
+            out.push((
+                s.shard_id().to_string(),
+                ShardInfo {
+                    parents,
+                    closed,
+                    hash_range,
+                },
+            ));
         }
         match page.next_token() {
             Some(t) => token = Some(t.to_string()),
             None => return Ok(out),
+        }
+    }
+}
+
+/// Registers the enhanced fan-out consumer (or finds it, if it exists) and waits until it is
+/// active; returns its ARN.
+async fn register_consumer(
+    client: &Client,
+    stream: &Stream,
+    name: &str,
+    shutdown: &CancellationToken,
+) -> Result<String, SourceError> {
+    let fail = |what: &str, e: String| {
+        SourceError::Kinesis(format!("{what} (consumer `{name}` of {}): {e}", stream.id))
+    };
+    let stream_arn = if stream.is_arn {
+        stream.id.clone()
+    } else {
+        client
+            .describe_stream_summary()
+            .stream_name(&stream.id)
+            .send()
+            .await
+            .map_err(|e| fail("DescribeStreamSummary", DisplayErrorContext(&e).to_string()))?
+            .stream_description_summary()
+            .map(|d| d.stream_arn().to_string())
+            .ok_or_else(|| fail("DescribeStreamSummary", "no stream description".into()))?
+    };
+    let registered = client
+        .register_stream_consumer()
+        .stream_arn(&stream_arn)
+        .consumer_name(name)
+        .send()
+        .await;
+    let consumer_arn = match registered {
+        Ok(out) => {
+            tracing::info!(consumer = %name, stream = %stream.id, "Registered the enhanced fan-out consumer");
+            out.consumer()
+                .map(|c| c.consumer_arn().to_string())
+                .ok_or_else(|| fail("RegisterStreamConsumer", "no consumer in the answer".into()))?
+        }
+        Err(e) if e.code() == Some("ResourceInUseException") => client
+            .describe_stream_consumer()
+            .stream_arn(&stream_arn)
+            .consumer_name(name)
+            .send()
+            .await
+            .map_err(|e| {
+                fail(
+                    "DescribeStreamConsumer",
+                    DisplayErrorContext(&e).to_string(),
+                )
+            })?
+            .consumer_description()
+            .map(|c| c.consumer_arn().to_string())
+            .ok_or_else(|| fail("DescribeStreamConsumer", "no consumer in the answer".into()))?,
+        Err(e) => {
+            return Err(fail(
+                "RegisterStreamConsumer",
+                DisplayErrorContext(&e).to_string(),
+            ))
+        }
+    };
+    let started = tokio::time::Instant::now();
+    loop {
+        let status = client
+            .describe_stream_consumer()
+            .consumer_arn(&consumer_arn)
+            .send()
+            .await
+            .map_err(|e| {
+                fail(
+                    "DescribeStreamConsumer",
+                    DisplayErrorContext(&e).to_string(),
+                )
+            })?
+            .consumer_description()
+            .map(|c| c.consumer_status().clone());
+        if status == Some(ConsumerStatus::Active) {
+            return Ok(consumer_arn);
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            return Err(fail(
+                "RegisterStreamConsumer",
+                format!("still {status:?} after 2 minutes"),
+            ));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = shutdown.cancelled() => return Err(fail("RegisterStreamConsumer", "shut down while waiting for the consumer".into())),
         }
     }
 }
@@ -457,22 +921,69 @@ enum Resume {
     From(Checkpoint),
 }
 
+#[derive(Debug, Clone)]
+struct EfoSettings {
+    consumer_arn: String,
+    heartbeat: Duration,
+    resubscribe: Duration,
+}
+
 struct Reader {
     client: Client,
     stream: Stream,
     shard: String,
+    reader: u64,
     source: Arc<str>,
     max_records: u32,
     idle: Duration,
+    efo: Option<EfoSettings>,
+    /// Set by discovery once ListShards shows the shard closed.
+    closed: Arc<AtomicBool>,
     acker: Acker,
     events: mpsc::UnboundedSender<Event>,
     tokens: Arc<AtomicU64>,
     ctx: SourceContext,
 }
 
-/// Back-off with full jitter: a random wait up to `base`, which doubles up to [`MAX_BACKOFF`].
+/// Back-off with jitter: a random wait between half of `base` and `base`.
 fn jittered(base: Duration) -> Duration {
     base.mul_f64(rand::rng().random_range(0.5..=1.0))
+}
+
+/// What one read of a shard gave.
+struct Fetched {
+    records: Vec<aws_sdk_kinesis::types::Record>,
+    millis_behind: Option<i64>,
+    /// The shard is closed and this was its last read.
+    ended: bool,
+    children: Vec<(String, Vec<String>)>,
+}
+
+/// Polling reads: GetRecords from a shard iterator.
+struct Polling {
+    iterator: Option<String>,
+    backoff: Duration,
+    last_call: tokio::time::Instant,
+    /// The wait before the next call, after empty responses: the idle interval, doubled on
+    /// every further empty response up to [`MAX_IDLE_FACTOR`] times it, so that idle shards
+    /// cost fewer calls while a busy one is read back to back.
+    idle_wait: Option<Duration>,
+}
+
+const MAX_IDLE_FACTOR: u32 = 4;
+
+/// Enhanced fan-out reads: events of a SubscribeToShard subscription.
+struct Fanout {
+    settings: EfoSettings,
+    subscription: Option<(
+        aws_sdk_kinesis::operation::subscribe_to_shard::SubscribeToShardOutput,
+        tokio::time::Instant,
+    )>,
+    /// Where the last event left off; the next subscription starts after it.
+    continuation: Option<String>,
+    backoff: Duration,
+    last_subscribe: Option<tokio::time::Instant>,
+    last_probe: Option<tokio::time::Instant>,
 }
 
 impl Reader {
@@ -511,9 +1022,8 @@ impl Reader {
                 Ok(out) => return Ok(out.shard_iterator),
                 Err(e) if retryable(e.code(), e.as_service_error().is_none()) => {
                     tracing::warn!(shard = %self.shard, error = %DisplayErrorContext(&e), "GetShardIterator failed; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(jittered(backoff)) => {}
-                        _ = self.ctx.shutdown.cancelled() => return Ok(None),
+                    if !self.pause(jittered(backoff)).await {
+                        return Ok(None);
                     }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
@@ -529,68 +1039,44 @@ impl Reader {
         }
     }
 
+    /// Sleeps unless stopped first; `false` when stopped.
+    async fn pause(&self, d: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => true,
+            _ = self.ctx.shutdown.cancelled() => false,
+        }
+    }
+
     async fn run(self, mut resume: Resume) -> Result<(), SourceError> {
-        let Some(mut iterator) = self.iterator(&resume).await? else {
-            return Ok(());
+        let mut skip = None;
+        let mut polling = Polling {
+            iterator: None,
+            backoff: MIN_CALL_GAP,
+            last_call: tokio::time::Instant::now() - MIN_CALL_GAP,
+            idle_wait: None,
         };
-        let mut skip = skip_of(&resume);
-        let mut backoff = MIN_CALL_GAP;
-        let mut last_call = tokio::time::Instant::now() - MIN_CALL_GAP;
+        let mut fanout = self.efo.clone().map(|settings| Fanout {
+            settings,
+            subscription: None,
+            continuation: None,
+            backoff: MIN_CALL_GAP,
+            last_subscribe: None,
+            last_probe: None,
+        });
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(last_call + MIN_CALL_GAP) => {}
-                _ = self.ctx.shutdown.cancelled() => return Ok(()),
-            }
-            last_call = tokio::time::Instant::now();
-            let response = self
-                .client
-                .get_records()
-                .shard_iterator(&iterator)
-                .limit(self.max_records as i32)
-                .send()
-                .await;
-            let response = match response {
-                Ok(r) => {
-                    backoff = MIN_CALL_GAP;
-                    r
-                }
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_expired_iterator_exception()) =>
-                {
-                    tracing::info!(shard = %self.shard, "Shard iterator expired; getting a new one from the last position read");
-                    match self.iterator(&resume).await? {
-                        Some(it) => iterator = it,
-                        None => return Ok(()),
-                    }
-                    skip = skip_of(&resume);
-                    continue;
-                }
-                Err(e) if retryable(e.code(), e.as_service_error().is_none()) => {
-                    tracing::warn!(shard = %self.shard, error = %DisplayErrorContext(&e), "GetRecords failed; backing off");
-                    tokio::select! {
-                        _ = tokio::time::sleep(jittered(backoff)) => {}
-                        _ = self.ctx.shutdown.cancelled() => return Ok(()),
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    continue;
-                }
-                Err(e) => {
-                    return Err(SourceError::Kinesis(format!(
-                        "GetRecords {}/{}: {}",
-                        self.stream.id,
-                        self.shard,
-                        DisplayErrorContext(&e)
-                    )))
-                }
+            let fetched = match &mut fanout {
+                Some(f) => self.next_event(f, &resume, &mut skip).await?,
+                None => self.next_records(&mut polling, &resume, &mut skip).await?,
             };
-            let aws_sdk_kinesis::operation::get_records::GetRecordsOutput {
+            let Some(Fetched {
                 records: fetched,
-                next_shard_iterator,
-                millis_behind_latest,
-                ..
-            } = response;
-            let empty = fetched.is_empty();
+                millis_behind,
+                ended,
+                children,
+            }) = fetched
+            else {
+                return Ok(());
+            };
             let now = self.ctx.clock.now_ms();
             let newest = fetched
                 .last()
@@ -600,7 +1086,7 @@ impl Reader {
             self.ctx.stats.shard(&self.source, |m| {
                 m.records += fetched.len() as u64;
                 m.bytes += bytes as u64;
-                m.millis_behind_latest = millis_behind_latest;
+                m.millis_behind_latest = millis_behind;
                 if let Some(arrival) = newest {
                     m.iterator_age_ms = Some((now - arrival).max(0));
                 }
@@ -611,6 +1097,7 @@ impl Reader {
                 // The coordinator learns of the token before its ack can possibly resolve.
                 let _ = self.events.send(Event::Emitted {
                     shard: self.shard.clone(),
+                    reader: self.reader,
                     token,
                     checkpoint: checkpoint.clone(),
                 });
@@ -628,20 +1115,320 @@ impl Reader {
                 }
                 resume = Resume::From(checkpoint);
             }
-            match next_shard_iterator {
-                Some(next) => iterator = next,
-                None => {
-                    let _ = self.events.send(Event::Ended {
-                        shard: self.shard.clone(),
-                    });
-                    return Ok(());
+            if ended {
+                let _ = self.events.send(Event::Ended {
+                    shard: self.shard.clone(),
+                    reader: self.reader,
+                    children,
+                });
+                return Ok(());
+            }
+        }
+    }
+
+    /// Polling: the next GetRecords response; `None` once stopped.
+    async fn next_records(
+        &self,
+        p: &mut Polling,
+        resume: &Resume,
+        skip: &mut Option<(String, u64)>,
+    ) -> Result<Option<Fetched>, SourceError> {
+        loop {
+            let iterator = match p.iterator.take() {
+                Some(it) => it,
+                None => match self.iterator(resume).await? {
+                    Some(it) => {
+                        *skip = skip_of(resume);
+                        it
+                    }
+                    None => return Ok(None),
+                },
+            };
+            if let Some(wait) = p.idle_wait {
+                if !self.pause(wait).await {
+                    return Ok(None);
                 }
             }
-            if empty {
-                tokio::select! {
-                    _ = tokio::time::sleep(self.idle) => {}
-                    _ = self.ctx.shutdown.cancelled() => return Ok(()),
+            let gap =
+                (p.last_call + MIN_CALL_GAP).saturating_duration_since(tokio::time::Instant::now());
+            if !self.pause(gap).await {
+                return Ok(None);
+            }
+            p.last_call = tokio::time::Instant::now();
+            let response = self
+                .client
+                .get_records()
+                .shard_iterator(&iterator)
+                .limit(self.max_records as i32)
+                .send()
+                .await;
+            match response {
+                Ok(r) => {
+                    p.backoff = MIN_CALL_GAP;
+                    p.idle_wait = match (r.records.is_empty(), p.idle_wait) {
+                        (false, _) => None,
+                        (true, None) => Some(self.idle),
+                        (true, Some(w)) => Some((w * 2).min(self.idle * MAX_IDLE_FACTOR)),
+                    };
+                    let ended = r.next_shard_iterator.is_none();
+                    p.iterator = r.next_shard_iterator;
+                    let children = r
+                        .child_shards
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|c| (c.shard_id, c.parent_shards))
+                        .collect();
+                    return Ok(Some(Fetched {
+                        records: r.records,
+                        millis_behind: r.millis_behind_latest,
+                        ended,
+                        children,
+                    }));
                 }
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_expired_iterator_exception()) =>
+                {
+                    tracing::info!(shard = %self.shard, "Shard iterator expired; getting a new one from the last position read");
+                }
+                Err(e) if retryable(e.code(), e.as_service_error().is_none()) => {
+                    tracing::warn!(shard = %self.shard, error = %DisplayErrorContext(&e), "GetRecords failed; backing off");
+                    p.iterator = Some(iterator);
+                    p.idle_wait = None;
+                    if !self.pause(jittered(p.backoff)).await {
+                        return Ok(None);
+                    }
+                    p.backoff = (p.backoff * 2).min(MAX_BACKOFF);
+                }
+                Err(e) => {
+                    return Err(SourceError::Kinesis(format!(
+                        "GetRecords {}/{}: {}",
+                        self.stream.id,
+                        self.shard,
+                        DisplayErrorContext(&e)
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Where a new subscription starts: after the last event's continuation number, else at
+    /// the resume point (and the skip that goes with it).
+    fn starting_position(
+        &self,
+        f: &Fanout,
+        resume: &Resume,
+        skip: &mut Option<(String, u64)>,
+    ) -> Option<StartingPosition> {
+        let (kind, sequence, at) = match (&f.continuation, resume) {
+            (Some(c), _) => (
+                ShardIteratorType::AfterSequenceNumber,
+                Some(c.clone()),
+                None,
+            ),
+            (None, Resume::Start(StartPosition::Latest)) => (ShardIteratorType::Latest, None, None),
+            (None, Resume::Start(StartPosition::TrimHorizon)) => {
+                (ShardIteratorType::TrimHorizon, None, None)
+            }
+            (None, Resume::Start(StartPosition::AtTimestamp(t))) => (
+                ShardIteratorType::AtTimestamp,
+                None,
+                Some(AwsDateTime::from_millis(t.timestamp_millis())),
+            ),
+            (
+                None,
+                Resume::From(Checkpoint::At {
+                    sequence,
+                    sub_sequence: Some(_),
+                }),
+            ) => (
+                ShardIteratorType::AtSequenceNumber,
+                Some(sequence.clone()),
+                None,
+            ),
+            (None, Resume::From(Checkpoint::At { sequence, .. })) => (
+                ShardIteratorType::AfterSequenceNumber,
+                Some(sequence.clone()),
+                None,
+            ),
+            (None, Resume::From(Checkpoint::End { .. })) => return None,
+        };
+        *skip = match f.continuation {
+            Some(_) => None,
+            None => skip_of(resume),
+        };
+        Some(
+            StartingPosition::builder()
+                .r#type(kind)
+                .set_sequence_number(sequence)
+                .set_timestamp(at)
+                .build()
+                .expect("type is set"),
+        )
+    }
+
+    /// Enhanced fan-out: the next event with records (or an empty one, which still reports
+    /// progress); re-subscribes when a subscription ends, goes silent or grows old. `None` once
+    /// stopped.
+    async fn next_event(
+        &self,
+        f: &mut Fanout,
+        resume: &Resume,
+        skip: &mut Option<(String, u64)>,
+    ) -> Result<Option<Fetched>, SourceError> {
+        loop {
+            let stale = f
+                .subscription
+                .as_ref()
+                .is_some_and(|(_, since)| since.elapsed() >= f.settings.resubscribe);
+            if f.subscription.is_none() || stale {
+                f.subscription = None;
+                if let Some(last) = f.last_subscribe {
+                    let wait = (last + RESUBSCRIBE_GAP)
+                        .saturating_duration_since(tokio::time::Instant::now());
+                    if !self.pause(wait).await {
+                        return Ok(None);
+                    }
+                }
+                let Some(position) = self.starting_position(f, resume, skip) else {
+                    return Ok(None);
+                };
+                f.last_subscribe = Some(tokio::time::Instant::now());
+                let subscribed = self
+                    .client
+                    .subscribe_to_shard()
+                    .consumer_arn(&f.settings.consumer_arn)
+                    .shard_id(&self.shard)
+                    .starting_position(position)
+                    .send()
+                    .await;
+                match subscribed {
+                    Ok(out) => {
+                        tracing::debug!(shard = %self.shard, "Subscribed");
+                        f.subscription = Some((out, tokio::time::Instant::now()));
+                    }
+                    Err(e)
+                        if retryable(e.code(), e.as_service_error().is_none())
+                            || e.as_service_error()
+                                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+                    {
+                        tracing::warn!(shard = %self.shard, error = %brief(&e), "SubscribeToShard failed; retrying");
+                        if !self.pause(jittered(f.backoff)).await {
+                            return Ok(None);
+                        }
+                        f.backoff = (f.backoff * 2).min(MAX_BACKOFF);
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(SourceError::Kinesis(format!(
+                            "SubscribeToShard {}/{}: {}",
+                            self.stream.id,
+                            self.shard,
+                            DisplayErrorContext(&e)
+                        )))
+                    }
+                }
+            }
+            let (subscription, _) = f.subscription.as_mut().expect("subscribed above");
+            let received = tokio::select! {
+                r = tokio::time::timeout(f.settings.heartbeat, subscription.event_stream.recv()) => r,
+                _ = self.ctx.shutdown.cancelled() => return Ok(None),
+            };
+            let event = match received {
+                Err(_) => {
+                    tracing::warn!(shard = %self.shard, silent_for = ?f.settings.heartbeat, "Subscription went silent; subscribing again");
+                    f.subscription = None;
+                    continue;
+                }
+                // Kinesis ends every subscription after 5 minutes.
+                Ok(Ok(None)) => {
+                    f.subscription = None;
+                    continue;
+                }
+                Ok(Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(e)))) => e,
+                Ok(Ok(Some(_))) => continue,
+                Ok(Err(e))
+                    if retryable(e.code(), e.as_service_error().is_none())
+                        || matches!(
+                            e.as_service_error(),
+                            Some(
+                                SubscribeToShardEventStreamError::ResourceInUseException(_)
+                                    | SubscribeToShardEventStreamError::InternalFailureException(_)
+                                    | SubscribeToShardEventStreamError::KmsThrottlingException(_)
+                            )
+                        ) =>
+                {
+                    tracing::warn!(shard = %self.shard, error = %brief(&e), "Subscription failed; subscribing again");
+                    f.subscription = None;
+                    if !self.pause(jittered(f.backoff)).await {
+                        return Ok(None);
+                    }
+                    f.backoff = (f.backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    return Err(SourceError::Kinesis(format!(
+                        "SubscribeToShard {}/{}: {}",
+                        self.stream.id,
+                        self.shard,
+                        DisplayErrorContext(&e)
+                    )))
+                }
+            };
+            f.backoff = MIN_CALL_GAP;
+            if !event.continuation_sequence_number.is_empty() {
+                f.continuation = Some(event.continuation_sequence_number.clone());
+            }
+            let children: Vec<(String, Vec<String>)> = event
+                .child_shards
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| (c.shard_id, c.parent_shards))
+                .collect();
+            let mut ended = !children.is_empty();
+            // Endpoints that never send ChildShards: once the shard is closed and the
+            // subscription has nothing more, ask GetRecords whether this is the end.
+            if !ended
+                && event.records.is_empty()
+                && self.closed.load(Ordering::Relaxed)
+                && f.last_probe.is_none_or(|t| t.elapsed() >= END_PROBE_GAP)
+            {
+                f.last_probe = Some(tokio::time::Instant::now());
+                ended = self.at_end(f, resume).await;
+            }
+            return Ok(Some(Fetched {
+                records: event.records,
+                millis_behind: Some(event.millis_behind_latest),
+                ended,
+                children,
+            }));
+        }
+    }
+
+    /// Whether a closed shard has no records after the fan-out reader's position.
+    async fn at_end(&self, f: &Fanout, resume: &Resume) -> bool {
+        let position = match &f.continuation {
+            Some(c) => Resume::From(Checkpoint::At {
+                sequence: c.clone(),
+                sub_sequence: None,
+            }),
+            None => resume.clone(),
+        };
+        let Ok(Some(iterator)) = self.iterator(&position).await else {
+            return false;
+        };
+        match self
+            .client
+            .get_records()
+            .shard_iterator(iterator)
+            .limit(1)
+            .send()
+            .await
+        {
+            Ok(r) => r.records.is_empty() && r.next_shard_iterator.is_none(),
+            Err(e) => {
+                tracing::debug!(shard = %self.shard, error = %DisplayErrorContext(&e), "End-of-shard probe failed");
+                false
             }
         }
     }
@@ -671,7 +1458,19 @@ impl Reader {
                 r.sequence_number = Some(sequence.clone());
                 r
             };
+            // A resume point inside or at this record: its delivered part is skipped.
+            let skip_to = match skip.take() {
+                Some((seq, sub)) if seq == sequence => Some(sub),
+                _ => None,
+            };
             match kpl::deaggregate(&data) {
+                // A checkpoint in the KCL's form (sub-sequence 0 of a plain record) includes it.
+                Ok(None) if skip_to.is_some() => {
+                    last = Some(Checkpoint::At {
+                        sequence: sequence.clone(),
+                        sub_sequence: None,
+                    });
+                }
                 Ok(None) => {
                     records.push(base(data, key));
                     last = Some(Checkpoint::At {
@@ -680,10 +1479,6 @@ impl Reader {
                     });
                 }
                 Ok(Some(users)) => {
-                    let skip_to = match skip.take() {
-                        Some((seq, sub)) if seq == sequence => Some(sub),
-                        _ => None,
-                    };
                     let count = users.len() as u64;
                     for (sub, user) in users.into_iter().enumerate() {
                         let sub = sub as u64;
@@ -733,6 +1528,18 @@ fn skip_of(resume: &Resume) -> Option<(String, u64)> {
             sub_sequence: Some(sub),
         }) => Some((sequence.clone(), *sub)),
         _ => None,
+    }
+}
+
+/// A service error as its code and message; anything else with its whole chain of causes.
+fn brief<E, R>(e: &aws_sdk_kinesis::error::SdkError<E, R>) -> String
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match e.as_service_error() {
+        Some(s) => s.to_string(),
+        None => DisplayErrorContext(e).to_string(),
     }
 }
 

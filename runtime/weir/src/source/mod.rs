@@ -9,6 +9,7 @@ mod file;
 mod generator;
 pub mod kinesis;
 pub mod kpl;
+pub mod leases;
 
 use std::sync::Arc;
 
