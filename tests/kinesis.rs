@@ -2,37 +2,17 @@
 //! each test (`scripts/test` installs them): kinesalite and kinesis-local (npm, into
 //! tests/peers/node_modules) for Kinesis, moto server (PyPI, into .venv) for DynamoDB leases.
 
+mod common;
+
 use std::collections::{BTreeMap, HashSet};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamStatus};
 use aws_sdk_kinesis::Client;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A peer process, killed when the test ends however it ends.
-struct Peer(Child);
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{free_port, moto, root, runtime, stop, wait_port, Peer, Start};
 
 fn kinesalite() -> (Peer, String) {
     let script = root().join("tests/peers/kinesalite.js");
@@ -57,17 +37,6 @@ fn kinesalite() -> (Peer, String) {
         std::thread::sleep(Duration::from_millis(50));
     }
     (peer, format!("http://127.0.0.1:{port}"))
-}
-
-fn wait_port(port: u16, what: &str) {
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{what} did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// kinesis-local (kinesis-mock): enhanced fan-out, ChildShards, ON_DEMAND streams. It binds
@@ -102,33 +71,6 @@ fn kinesis_local() -> (Peer, String) {
     let peer = Peer(cmd.spawn().expect("node runs"));
     wait_port(plain, "kinesis-local");
     (peer, format!("http://127.0.0.1:{plain}"))
-}
-
-/// moto server, for DynamoDB.
-fn moto() -> (Peer, String) {
-    let bin = root().join(".venv/bin/moto_server");
-    assert!(
-        bin.exists(),
-        "moto is missing: run `.venv/bin/pip install 'moto[server]'` (scripts/test does)"
-    );
-    let port = free_port();
-    let peer = Peer(
-        Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server runs"),
-    );
-    wait_port(port, "moto_server");
-    (peer, format!("http://127.0.0.1:{port}"))
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 async fn client(endpoint: &str) -> Client {
@@ -295,53 +237,6 @@ fn wait_for(dir: &Path, sub: &str, n: usize) -> Vec<String> {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// A `weir` process, killed if the test ends before stopping it.
-struct Running(Option<Child>);
-
-impl std::ops::Deref for Running {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        self.0.as_ref().expect("running")
-    }
-}
-
-impl std::ops::DerefMut for Running {
-    fn deref_mut(&mut self) -> &mut Child {
-        self.0.as_mut().expect("running")
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-trait Start {
-    fn start(&mut self) -> Running;
-}
-
-impl Start for Command {
-    fn start(&mut self) -> Running {
-        Running(Some(self.spawn().expect("weir starts")))
-    }
-}
-
-fn stop(mut running: Running) -> String {
-    let child = running.0.take().expect("running");
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{stderr}");
-    stderr
 }
 
 /// (key, n) of a test record.

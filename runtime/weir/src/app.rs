@@ -28,6 +28,7 @@ pub fn build(file: &PipelineFile, host: &Host, state_dir: &Path) -> Result<Pipel
         processors,
         sink: Output::Config(file.spec.sink.clone()),
         errors: Output::Config(errors),
+        backup: file.spec.backup.clone(),
     })
 }
 
@@ -60,14 +61,18 @@ pub fn processors(file: &PipelineFile, host: &Host) -> Result<Vec<Box<dyn Proces
 pub fn describe_sink(sink: &SinkConfig) -> String {
     match sink {
         SinkConfig::File(f) => format!("files under {}", f.path.display()),
+        SinkConfig::S3(s) => format!("s3://{}/{}", s.bucket, s.objects.prefix_text),
         SinkConfig::Stdout(_) => "stdout".into(),
         SinkConfig::Kinesis(k) => format!("Kinesis stream {}", k.stream),
+        SinkConfig::Firehose(f) => format!("Firehose delivery stream {}", f.delivery_stream),
+        SinkConfig::Http(h) => format!("HTTP endpoint {}", h.url),
     }
 }
 
 pub fn describe_errors(errors: &ErrorsConfig) -> String {
     match errors {
         ErrorsConfig::File(f) => format!("files under {}", f.path.display()),
+        ErrorsConfig::S3(s) => format!("s3://{}", s.bucket),
         ErrorsConfig::Stderr(_) => "stderr".into(),
     }
 }

@@ -412,6 +412,7 @@ async fn weir_pipeline(
         processors: Vec::new(),
         sink: Output::Collect,
         errors: Output::Collect,
+        backup: None,
     };
     let stats = std::sync::Arc::new(crate::stats::Stats::default());
     let shutdown = tokio_util::sync::CancellationToken::new();

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ack::{Ack, Poison};
 use crate::clock::{sleep_until, Clock};
-use crate::config::{BatchConfig, ErrorsConfig, SinkConfig, SourceConfig};
+use crate::config::{BackupConfig, BatchConfig, ErrorsConfig, SinkConfig, SourceConfig};
 use crate::process::Processor;
 use crate::record::{FailedRecord, Record};
 use crate::sink::{self, Delivered, SinkContext};
@@ -44,6 +44,8 @@ pub struct PipelinePlan {
     pub processors: Vec<Box<dyn Processor>>,
     pub sink: Output<SinkConfig>,
     pub errors: Output<ErrorsConfig>,
+    /// A copy of every source record, before processing.
+    pub backup: Option<BackupConfig>,
 }
 
 /// How a pipeline run went.
@@ -53,6 +55,7 @@ pub struct PipelineReport {
     pub stats: Snapshot,
     pub delivered: Delivered,
     pub errors: Delivered,
+    pub backup: Delivered,
     pub collected: Vec<Record>,
     pub collected_errors: Vec<FailedRecord>,
     pub elapsed: Duration,
@@ -103,6 +106,35 @@ pub async fn run(
                 _ = stop.cancelled() => {}
             }
         })
+    };
+    // The backup gets every chunk as the source emitted it. Both copies hold the chunk's
+    // acks, so a checkpoint moves only once the backup and the sink both have the records.
+    let (chunk_rx, backup_task) = match plan.backup {
+        None => (chunk_rx, None),
+        Some(config) => {
+            let (tee_tx, tee_rx) = mpsc::channel::<Vec<Record>>(CHANNEL_BATCHES);
+            let (backup_tx, backup_rx) = mpsc::channel::<Vec<Record>>(CHANNEL_BATCHES);
+            let tee_poison = poison.clone();
+            let mut chunks = chunk_rx;
+            tokio::spawn(async move {
+                while let Some(chunk) = chunks.recv().await {
+                    if !tee_poison.send(&backup_tx, chunk.clone()).await
+                        || !tee_poison.send(&tee_tx, chunk).await
+                    {
+                        return;
+                    }
+                }
+            });
+            let ctx = SinkContext {
+                pipeline: name.clone(),
+                clock: clock.clone(),
+                stats: Arc::new(Stats::default()),
+                poison: poison.clone(),
+                errors: Some(err_tx.clone()),
+            };
+            let task = tokio::spawn(sink::run_backup(config, backup_rx, ctx));
+            (tee_rx, Some(task))
+        }
     };
     let batcher_task = tokio::spawn(batcher(chunk_rx, batch_tx, plan.batch, poison.clone()));
 
@@ -235,6 +267,13 @@ pub async fn run(
         }
         Ok(Err(e)) => problems.push(format!("sink: {e}")),
         Err(e) => problems.push(format!("sink task: {e}")),
+    }
+    if let Some(task) = backup_task {
+        match task.await {
+            Ok(Ok(delivered)) => report.backup = delivered,
+            Ok(Err(e)) => problems.push(format!("backup: {e}")),
+            Err(e) => problems.push(format!("backup task: {e}")),
+        }
     }
     match errors_task.await {
         Ok(Ok((delivered, collected))) => {

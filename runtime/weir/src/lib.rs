@@ -1,7 +1,7 @@
 //! Weir: a stream processor runtime extended with WebAssembly.
 //!
 //! Layers, each knowing only those below it:
-//! - [`config`], [`units`]: pipeline files.
+//! - [`config`], [`units`], [`expr`]: pipeline files and the expressions inside them.
 //! - [`source`], [`sink`]: where records come from and go to; they know nothing of Wasm.
 //! - [`process`]: the processor trait, and the adapter from `weir-wasm` runners to it.
 //! - [`engine`]: connects a source, processors and a sink with bounded channels.
@@ -14,6 +14,7 @@ pub mod checkpoint;
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod expr;
 pub mod process;
 pub mod record;
 pub mod sink;

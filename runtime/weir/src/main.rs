@@ -381,26 +381,26 @@ fn print_summary(report: &PipelineReport) {
         report.elapsed
     );
     let d = &report.delivered;
-    if let Some(dir) = &d.dir {
+    if let Some(location) = &d.location {
         eprintln!(
             "  output: {} object(s) under {}/",
             d.object_count,
-            app::show(dir).trim_end_matches('/')
+            location.trim_end_matches('/')
         );
         for object in &d.objects {
-            eprintln!("    {}", app::show(object));
+            eprintln!("    {object}");
         }
     }
     let e = &report.errors;
     if e.object_count > 0 {
-        if let Some(dir) = &e.dir {
+        if let Some(location) = &e.location {
             eprintln!(
                 "  errors: {} object(s) under {}/",
                 e.object_count,
-                app::show(dir).trim_end_matches('/')
+                location.trim_end_matches('/')
             );
             for object in &e.objects {
-                eprintln!("    {}", app::show(object));
+                eprintln!("    {object}");
             }
         }
     }
@@ -428,6 +428,7 @@ async fn test(
         processors,
         sink: Output::Collect,
         errors: Output::Collect,
+        backup: None,
     };
     let stats = Arc::new(Stats::default());
     let report = engine::run(plan, Arc::new(SystemClock), stats, CancellationToken::new()).await?;

@@ -63,6 +63,10 @@ pub enum ErrorOutputType {
     SourceFailed,
     /// A sink gave up delivering it.
     DeliveryFailed,
+    /// It could not be converted to the destination's record format (Parquet).
+    FormatConversionFailed,
+    /// The HTTP endpoint refused it, or kept failing until the retry duration ran out.
+    HttpEndpointFailed,
 }
 
 impl ErrorOutputType {
@@ -71,6 +75,8 @@ impl ErrorOutputType {
             ErrorOutputType::ProcessingFailed => "processing-failed",
             ErrorOutputType::SourceFailed => "source-failed",
             ErrorOutputType::DeliveryFailed => "delivery-failed",
+            ErrorOutputType::FormatConversionFailed => "format-conversion-failed",
+            ErrorOutputType::HttpEndpointFailed => "http-endpoint-failed",
         }
     }
 }

@@ -4,29 +4,33 @@
 //! Invariant: a sink returns only after every record it received is written (or it reports an
 //! error); `records_out` counts records once their object is durably written.
 
+pub mod compress;
 mod file;
+mod firehose;
+mod http;
 mod kinesis;
 pub mod objects;
+pub mod parquet;
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
 use crate::ack::{Ack, Poison};
 use crate::clock::Clock;
-use crate::config::{ErrorsConfig, FileSinkConfig, SinkConfig, StdoutSinkConfig};
+use crate::config::{
+    BackupConfig, ErrorsConfig, ObjectOptions, S3SinkConfig, SinkConfig, StdoutSinkConfig,
+};
 use crate::record::{FailedRecord, Record};
 use crate::stats::Stats;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("cannot write object under {dir}: {source}")]
-    Write {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot write object under {location}: {message}")]
+    Object { location: String, message: String },
+    #[error("{0}")]
+    Config(String),
     #[error("cannot write to {what}: {source}")]
     Stream {
         what: &'static str,
@@ -50,22 +54,48 @@ pub struct SinkContext {
 /// Where a sink's output went, for the run summary.
 #[derive(Debug, Clone, Default)]
 pub struct Delivered {
-    /// The sink's directory, for file sinks.
-    pub dir: Option<PathBuf>,
+    /// Where an object sink writes (a directory or `s3://bucket`).
+    pub location: Option<String>,
     /// Objects written, in order (the first few are kept).
-    pub objects: Vec<PathBuf>,
+    pub objects: Vec<String>,
     pub object_count: u64,
     pub records: u64,
 }
 
 impl Delivered {
-    fn note(&mut self, path: PathBuf, records: u64) {
+    fn note(&mut self, path: String, records: u64) {
         self.object_count += 1;
         self.records += records;
         if self.objects.len() < 3 {
             self.objects.push(path);
         }
     }
+}
+
+/// An S3 client for an S3 sink's region, endpoint and addressing style.
+pub async fn s3_store(c: &S3SinkConfig) -> objects::S3Store {
+    let sdk = crate::source::kinesis::sdk_config(c.region.as_deref(), c.endpoint.as_deref()).await;
+    let conf = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(c.force_path_style)
+        .build();
+    objects::S3Store {
+        client: aws_sdk_s3::Client::from_conf(conf),
+        bucket: c.bucket.clone(),
+        multipart_threshold: c.multipart_threshold,
+        part_size: c.part_size,
+    }
+}
+
+/// The object destination of a file or S3 configuration.
+async fn objects_for(
+    store: objects::Store,
+    options: &ObjectOptions,
+    ctx: &SinkContext,
+    errors: bool,
+    count_out: bool,
+) -> Result<objects::Objects, SinkError> {
+    objects::Objects::new(store, options.clone(), &ctx.pipeline, errors, count_out)
+        .map_err(SinkError::Config)
 }
 
 /// Runs the pipeline's sink until its input closes.
@@ -75,12 +105,49 @@ pub async fn run(
     ctx: SinkContext,
 ) -> Result<Delivered, SinkError> {
     match config {
-        SinkConfig::File(c) => file::run(c, rx, ctx).await,
+        SinkConfig::File(c) => {
+            let store = objects::Store::Dir(c.path.clone());
+            let o = objects_for(store, &c.objects, &ctx, false, true).await?;
+            file::run(o, rx, ctx).await
+        }
+        SinkConfig::S3(c) => {
+            let store = objects::Store::S3(Arc::new(s3_store(&c).await));
+            let o = objects_for(store, &c.objects, &ctx, false, true).await?;
+            file::run(o, rx, ctx).await
+        }
         SinkConfig::Stdout(_) => {
             run_stream(rx, ctx, "stdout", |r, out| out.extend_from_slice(&r.data)).await
         }
         SinkConfig::Kinesis(c) => kinesis::run(c, rx, ctx).await,
+        SinkConfig::Firehose(c) => firehose::run(c, rx, ctx).await,
+        SinkConfig::Http(c) => http::run(c, rx, ctx).await,
     }
+}
+
+/// Runs the backup copy until its input closes: source records as they came, never counted
+/// as the pipeline's output.
+pub async fn run_backup(
+    config: BackupConfig,
+    rx: mpsc::Receiver<Vec<Record>>,
+    ctx: SinkContext,
+) -> Result<Delivered, SinkError> {
+    let o = match &config {
+        BackupConfig::File(c) => {
+            objects_for(
+                objects::Store::Dir(c.path.clone()),
+                &c.objects,
+                &ctx,
+                false,
+                false,
+            )
+            .await?
+        }
+        BackupConfig::S3(c) => {
+            let store = objects::Store::S3(Arc::new(s3_store(c).await));
+            objects_for(store, &c.objects, &ctx, false, false).await?
+        }
+    };
+    file::run(o, rx, ctx).await
 }
 
 /// Runs the error output until every sender is gone.
@@ -91,7 +158,16 @@ pub async fn run_errors(
 ) -> Result<Delivered, SinkError> {
     let pipeline = ctx.pipeline.clone();
     match config {
-        ErrorsConfig::File(c) => file::run_errors(c, rx, ctx).await,
+        ErrorsConfig::File(c) => {
+            let store = objects::Store::Dir(c.path.clone());
+            let o = objects_for(store, &c.objects, &ctx, true, false).await?;
+            file::run_errors(o, rx, ctx).await
+        }
+        ErrorsConfig::S3(c) => {
+            let store = objects::Store::S3(Arc::new(s3_store(&c).await));
+            let o = objects_for(store, &c.objects, &ctx, true, false).await?;
+            file::run_errors(o, rx, ctx).await
+        }
         ErrorsConfig::Stderr(_) => {
             run_stream(rx, ctx, "stderr", move |f, out| {
                 let line = f.to_json_line(&pipeline);
@@ -102,17 +178,16 @@ pub async fn run_errors(
     }
 }
 
-/// The default error output: next to a file sink's objects, else stderr.
+/// The default error output: an object sink's own destination, under its error prefix (as
+/// Firehose does); stderr for the others.
 pub fn default_errors(sink: &SinkConfig) -> ErrorsConfig {
     match sink {
-        SinkConfig::File(f) => {
-            let mut errors = FileSinkConfig::new(f.path.join("errors"));
-            errors.buffer = f.buffer;
-            errors.compression = f.compression;
-            ErrorsConfig::File(errors)
-        }
+        SinkConfig::File(f) => ErrorsConfig::File(f.clone()),
+        SinkConfig::S3(s) => ErrorsConfig::S3(s.clone()),
         SinkConfig::Stdout(s) => ErrorsConfig::Stderr(s.clone()),
-        SinkConfig::Kinesis(_) => ErrorsConfig::Stderr(StdoutSinkConfig::new()),
+        SinkConfig::Kinesis(_) | SinkConfig::Firehose(_) | SinkConfig::Http(_) => {
+            ErrorsConfig::Stderr(StdoutSinkConfig::new())
+        }
     }
 }
 

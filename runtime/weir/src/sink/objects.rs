@@ -1,112 +1,243 @@
-//! Firehose-style objects: buffering hints, object keys and durable writes, shared by the `file`
-//! sink and the file error output.
+//! Firehose-style objects, shared by the `file` and `s3` sinks, the error outputs and the
+//! backup: buffering hints, custom prefixes, dynamic partitioning, compression, Parquet, and
+//! durable writes to a directory or an S3 bucket.
 //!
-//! Object key: `<prefix>YYYY/MM/dd/HH/<pipeline>-<version>-<yyyy-MM-dd-HH-mm-ss>-<uuid>[.gz]`, in
-//! UTC, where the time is when the object's first record entered the buffer.
+//! Object key: `<evaluated prefix><pipeline>-<version>-<yyyy-MM-dd-HH-mm-ss>-<uuid><ext>`, where
+//! the time is when the object's oldest record entered its buffer (in the configured time
+//! zone, UTC by default).
 //!
-//! Durability: an object is written to a hidden temporary file in its final directory, synced,
-//! and renamed into place; readers never see a partial object, and an object that exists holds
-//! every record that was counted as delivered in it.
+//! Invariants:
+//! - One buffer per partition (the values of the prefix's partition keys, or the error output
+//!   type); at most `max_partitions` buffer at once, and a record of a new partition beyond that
+//!   goes to the error output.
+//! - A record whose partition keys cannot be extracted, or that does not convert to Parquet,
+//!   goes to the error output with the reason; its ack travels with it, so it still counts as
+//!   delivered only once written somewhere.
+//! - An object's acks are released only after the object is durably stored: a directory
+//!   object is written to a hidden temporary file, synced and renamed (readers never see a
+//!   partial object); an S3 object is stored once PutObject (or CompleteMultipartUpload)
+//!   succeeds.
 
-use std::io::Write;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use flate2::write::GzEncoder;
 
+use super::compress::compress;
+use super::parquet::{Row, Schema};
+use super::{Delivered, SinkContext, SinkError};
 use crate::ack::{Ack, Held};
 use crate::clock::Clock;
-use crate::config::{BufferConfig, Compression, Delimiter};
+use crate::config::{BufferConfig, Delimiter, Format, ObjectOptions};
+use crate::expr::prefix::{Prefix, Values};
+use crate::record::{ErrorOutputType, FailedRecord};
+use crate::stats::Stats;
 
 /// How a failed object write is retried before the pipeline gives up.
 const WRITE_ATTEMPTS: u32 = 6;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 
-/// Where and how objects are written.
+/// Where objects are stored.
 #[derive(Clone)]
-pub struct ObjectWriter {
-    pub dir: PathBuf,
-    pub prefix: String,
-    pub pipeline: String,
-    /// Firehose's configuration version: counts changes of the pipeline, from 1.
-    pub version: u32,
-    pub compression: Compression,
-    pub clock: Arc<dyn Clock>,
+pub enum Store {
+    Dir(PathBuf),
+    S3(Arc<S3Store>),
 }
 
-impl ObjectWriter {
-    /// The object's key, relative to `dir`.
-    pub fn key(&self, opened_at: DateTime<Utc>, id: uuid::Uuid) -> String {
-        let ext = match self.compression {
-            Compression::None => "",
-            Compression::Gzip => ".gz",
-        };
-        format!(
-            "{}{}{}-{}-{}-{}{}",
-            self.prefix,
-            opened_at.format("%Y/%m/%d/%H/"),
-            self.pipeline,
-            self.version,
-            opened_at.format("%Y-%m-%d-%H-%M-%S"),
-            id,
-            ext
-        )
+/// An S3 bucket, with multipart uploads for large objects.
+pub struct S3Store {
+    pub client: aws_sdk_s3::Client,
+    pub bucket: String,
+    pub multipart_threshold: u64,
+    pub part_size: u64,
+}
+
+/// A path as a user reads it: relative to the working directory when under it.
+fn show(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+impl Store {
+    /// Where the store is, for messages and the run summary.
+    pub fn location(&self) -> String {
+        match self {
+            Store::Dir(dir) => show(dir),
+            Store::S3(s) => format!("s3://{}", s.bucket),
+        }
     }
 
-    /// Compresses and writes one object durably, retrying with back-off; returns its path.
-    pub async fn write(&self, body: Vec<u8>, opened_at: DateTime<Utc>) -> std::io::Result<PathBuf> {
-        let path = self.dir.join(self.key(opened_at, uuid::Uuid::new_v4()));
-        let compression = self.compression;
-        let body = Arc::new(body);
+    fn object_location(&self, key: &str) -> String {
+        match self {
+            Store::Dir(dir) => show(&dir.join(key)),
+            Store::S3(s) => format!("s3://{}/{key}", s.bucket),
+        }
+    }
+
+    /// Stores one object durably, retrying with back-off; returns its location.
+    pub async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        encoding: Option<&'static str>,
+    ) -> Result<String, String> {
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
-            let (p, b) = (path.clone(), body.clone());
-            let result = tokio::task::spawn_blocking(move || write_object(&p, &b, compression))
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+            let result = match self {
+                Store::Dir(dir) => {
+                    let (path, b) = (dir.join(key), body.clone());
+                    tokio::task::spawn_blocking(move || write_file(&path, &b))
+                        .await
+                        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+                        .map_err(|e| e.to_string())
+                }
+                Store::S3(s3) => s3.put(key, body.clone(), encoding).await,
+            };
             match result {
-                Ok(()) => return Ok(path),
+                Ok(()) => return Ok(self.object_location(key)),
                 Err(err) if attempt < WRITE_ATTEMPTS => {
-                    tracing::warn!(path = %path.display(), attempt, error = %err, "Object write failed; retrying");
+                    tracing::warn!(object = %self.object_location(key), attempt, error = %err, "Object write failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff *= 2;
                     attempt += 1;
                 }
-                Err(err) => return Err(err),
+                Err(err) => return Err(format!("{}: {err}", self.object_location(key))),
             }
         }
     }
 }
 
-fn write_object(path: &Path, body: &[u8], compression: Compression) -> std::io::Result<()> {
+fn write_file(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
     let dir = path.parent().expect("object keys have a directory");
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".weir-")
         .suffix(".tmp")
         .tempfile_in(dir)?;
-    match compression {
-        Compression::None => tmp.write_all(body)?,
-        Compression::Gzip => {
-            let mut gz = GzEncoder::new(&mut tmp, flate2::Compression::default());
-            gz.write_all(body)?;
-            gz.finish()?;
-        }
-    }
+    tmp.write_all(body)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     // Make the rename itself durable.
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// Records waiting to become an object.
+impl S3Store {
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        encoding: Option<&'static str>,
+    ) -> Result<(), String> {
+        use aws_sdk_s3::error::DisplayErrorContext;
+        use aws_sdk_s3::primitives::ByteStream;
+        if (body.len() as u64) < self.multipart_threshold {
+            return self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .set_content_encoding(encoding.map(str::to_string))
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("PutObject: {}", DisplayErrorContext(&e)));
+        }
+        let upload = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_content_encoding(encoding.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| format!("CreateMultipartUpload: {}", DisplayErrorContext(&e)))?;
+        let id = upload
+            .upload_id()
+            .ok_or("CreateMultipartUpload gave no upload id")?
+            .to_string();
+        let result = self.upload_parts(key, &id, body).await;
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // Leave no parts behind to be billed for.
+                let _ = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(&id)
+                    .send()
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn upload_parts(&self, key: &str, id: &str, body: Bytes) -> Result<(), String> {
+        use aws_sdk_s3::error::DisplayErrorContext;
+        use aws_sdk_s3::primitives::ByteStream;
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        let mut parts = Vec::new();
+        let size = self.part_size as usize;
+        for (i, start) in (0..body.len()).step_by(size).enumerate() {
+            let number = i as i32 + 1;
+            let chunk = body.slice(start..(start + size).min(body.len()));
+            let out = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(id)
+                .part_number(number)
+                .body(ByteStream::from(chunk))
+                .send()
+                .await
+                .map_err(|e| format!("UploadPart {number}: {}", DisplayErrorContext(&e)))?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(out.e_tag().map(str::to_string))
+                    .build(),
+            );
+        }
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("CompleteMultipartUpload: {}", DisplayErrorContext(&e)))
+    }
+}
+
+/// The buffered contents of one object.
+enum Content {
+    Bytes(Vec<u8>),
+    Rows(Vec<Row>),
+}
+
+/// Records waiting to become one object.
 pub struct Buffer {
-    pub hints: BufferConfig,
-    pub delimiter: Delimiter,
-    body: Vec<u8>,
+    hints: BufferConfig,
+    delimiter: Delimiter,
+    content: Content,
     /// Bytes of record data, before delimiters and compression (what the size hint counts).
     data_bytes: u64,
     records: u64,
@@ -114,22 +245,16 @@ pub struct Buffer {
     acks: Held,
 }
 
-/// The contents of a buffer on their way to becoming an object.
-pub struct Taken {
-    pub body: Vec<u8>,
-    pub records: u64,
-    /// When the first record was buffered.
-    pub opened_at: DateTime<Utc>,
-    /// Released once the object is durably written; failed if it never is.
-    pub acks: Held,
-}
-
 impl Buffer {
-    pub fn new(hints: BufferConfig, delimiter: Delimiter) -> Self {
+    fn new(hints: BufferConfig, delimiter: Delimiter, rows: bool) -> Self {
         Buffer {
             hints,
             delimiter,
-            body: Vec::new(),
+            content: if rows {
+                Content::Rows(Vec::new())
+            } else {
+                Content::Bytes(Vec::new())
+            },
             data_bytes: 0,
             records: 0,
             opened: None,
@@ -137,49 +262,359 @@ impl Buffer {
         }
     }
 
-    pub fn push(&mut self, data: &[u8], ack: &Ack, clock: &dyn Clock) {
+    fn open(&mut self, data_len: usize, ack: &Ack, clock: &dyn Clock) {
         self.acks.hold(ack);
         if self.opened.is_none() {
             self.opened = Some((clock.now(), tokio::time::Instant::now()));
         }
-        self.body.extend_from_slice(data);
-        if self.delimiter == Delimiter::Newline {
-            self.body.push(b'\n');
-        }
-        self.data_bytes += data.len() as u64;
+        self.data_bytes += data_len as u64;
         self.records += 1;
     }
 
-    pub fn is_empty(&self) -> bool {
+    fn push(&mut self, data: &[u8], ack: &Ack, clock: &dyn Clock) {
+        self.open(data.len(), ack, clock);
+        if let Content::Bytes(body) = &mut self.content {
+            body.extend_from_slice(data);
+            if self.delimiter == Delimiter::Newline {
+                body.push(b'\n');
+            }
+        }
+    }
+
+    fn push_row(&mut self, row: Row, data_len: usize, ack: &Ack, clock: &dyn Clock) {
+        self.open(data_len, ack, clock);
+        if let Content::Rows(rows) = &mut self.content {
+            rows.push(row);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
         self.records == 0
     }
 
     /// The size hint is reached, or the interval is zero (deliver at once).
-    pub fn is_full(&self) -> bool {
+    fn is_full(&self) -> bool {
         !self.is_empty()
             && (self.data_bytes >= self.hints.size.0 || self.hints.interval.0.is_zero())
     }
 
-    /// The size hint alone is reached.
-    pub fn over_size(&self) -> bool {
-        !self.is_empty() && self.data_bytes >= self.hints.size.0
-    }
-
     /// When the interval hint runs out, if anything is buffered.
-    pub fn deadline(&self) -> Option<tokio::time::Instant> {
+    fn deadline(&self) -> Option<tokio::time::Instant> {
         self.opened.map(|(_, at)| at + self.hints.interval.0)
     }
+}
 
-    /// Empties the buffer.
-    pub fn take(&mut self) -> Option<Taken> {
-        let (opened_at, _) = self.opened.take()?;
-        self.data_bytes = 0;
-        Some(Taken {
-            body: std::mem::take(&mut self.body),
-            records: std::mem::take(&mut self.records),
-            opened_at,
-            acks: std::mem::take(&mut self.acks),
+/// What distinguishes one partition's buffer from another's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct PartitionId {
+    query: BTreeMap<String, String>,
+    lambda: BTreeMap<String, String>,
+    error_type: Option<&'static str>,
+}
+
+/// A record that could not be placed in an object.
+pub struct Rejected {
+    pub output_type: ErrorOutputType,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Objects being built for one destination.
+pub struct Objects {
+    pub store: Store,
+    options: ObjectOptions,
+    /// The prefix objects are named with: the records' or the error prefix.
+    prefix: Arc<Prefix>,
+    schema: Option<Arc<Schema>>,
+    pipeline: String,
+    version: u32,
+    partitions: HashMap<PartitionId, Buffer>,
+    pub delivered: Delivered,
+    /// Whether written records count as the pipeline's output (not for errors and backups).
+    count_out: bool,
+}
+
+impl Objects {
+    /// Objects named with the records' prefix (`errors = false`) or the error prefix.
+    pub fn new(
+        store: Store,
+        options: ObjectOptions,
+        pipeline: &str,
+        errors: bool,
+        count_out: bool,
+    ) -> Result<Objects, String> {
+        let schema = match &options.format {
+            Format::Json => None,
+            Format::Parquet { schema } => Some(Arc::new(Schema::load(schema)?)),
+        };
+        let prefix = if errors {
+            options.error_prefix.clone()
+        } else {
+            options.prefix.clone()
+        };
+        Ok(Objects {
+            delivered: Delivered {
+                location: Some(store.location()),
+                ..Delivered::default()
+            },
+            store,
+            options,
+            prefix,
+            schema: if errors { None } else { schema },
+            pipeline: pipeline.to_string(),
+            version: 1,
+            partitions: HashMap::new(),
+            count_out,
         })
+    }
+
+    /// The earliest interval deadline of any buffer.
+    pub fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.partitions.values().filter_map(Buffer::deadline).min()
+    }
+
+    /// Adds a record to its partition's buffer (writing the buffer if that fills it).
+    /// `lambda` holds the partition keys a transform returned.
+    pub async fn push(
+        &mut self,
+        data: &[u8],
+        ack: &Ack,
+        lambda: &[(String, String)],
+        error_type: Option<ErrorOutputType>,
+        ctx: &SinkContext,
+    ) -> Result<Result<(), Rejected>, SinkError> {
+        let reject = |output_type, code, message| {
+            Ok(Err(Rejected {
+                output_type,
+                code,
+                message,
+            }))
+        };
+        let mut id = PartitionId {
+            query: BTreeMap::new(),
+            lambda: BTreeMap::new(),
+            error_type: error_type.map(ErrorOutputType::as_str),
+        };
+        // Error records are partitioned by their error output type only.
+        if error_type.is_none() && !self.options.partition_keys.is_empty() {
+            let value: serde_json::Value = match serde_json::from_slice(data) {
+                Ok(v) => v,
+                Err(e) => {
+                    return reject(
+                        ErrorOutputType::ProcessingFailed,
+                        "DynamicPartitioning.MetadataExtractionFailed",
+                        format!(
+                            "the record is not JSON ({e}), so partition keys cannot be queried"
+                        ),
+                    )
+                }
+            };
+            for (key, query) in &self.options.partition_keys {
+                match query.eval(&value) {
+                    Ok(v) => {
+                        id.query.insert(key.clone(), v);
+                    }
+                    Err(e) => {
+                        return reject(
+                            ErrorOutputType::ProcessingFailed,
+                            "DynamicPartitioning.MetadataExtractionFailed",
+                            format!("partition key `{key}`: {e}"),
+                        )
+                    }
+                }
+            }
+        }
+        for key in self.prefix.lambda_keys() {
+            match lambda.iter().find(|(k, _)| k == key) {
+                Some((_, v)) => {
+                    id.lambda.insert(key.to_string(), v.clone());
+                }
+                None => {
+                    return reject(
+                        ErrorOutputType::ProcessingFailed,
+                        "DynamicPartitioning.MetadataExtractionFailed",
+                        format!("the transform returned no partition key `{key}`"),
+                    )
+                }
+            }
+        }
+        let row = match &self.schema {
+            Some(schema) => match schema.convert(data) {
+                Ok(row) => Some(row),
+                Err(e) => {
+                    return reject(
+                        ErrorOutputType::FormatConversionFailed,
+                        "DataFormatConversion.InvalidRecord",
+                        e,
+                    )
+                }
+            },
+            None => None,
+        };
+        if !self.partitions.contains_key(&id) {
+            if self.partitions.len() >= self.options.max_partitions {
+                return reject(
+                    ErrorOutputType::ProcessingFailed,
+                    "DynamicPartitioning.ActivePartitionsLimitExceeded",
+                    format!(
+                        "{} partitions are already buffering (max_partitions)",
+                        self.partitions.len()
+                    ),
+                );
+            }
+            // The prefix must evaluate (keys present, at most 512 characters) before a
+            // record is accepted into a buffer that would otherwise fail as a whole.
+            if let Err(e) = self.render(&id, ctx.clock.now()) {
+                return reject(
+                    ErrorOutputType::ProcessingFailed,
+                    "DynamicPartitioning.InvalidPrefix",
+                    e,
+                );
+            }
+            let rows = self.schema.is_some();
+            self.partitions.insert(
+                id.clone(),
+                Buffer::new(self.options.buffer, self.options.delimiter, rows),
+            );
+        }
+        let buffer = self.partitions.get_mut(&id).expect("inserted above");
+        match row {
+            Some(row) => buffer.push_row(row, data.len(), ack, &*ctx.clock),
+            None => buffer.push(data, ack, &*ctx.clock),
+        }
+        if buffer.is_full() {
+            self.flush(&id, ctx).await?;
+        }
+        Ok(Ok(()))
+    }
+
+    fn render(&self, id: &PartitionId, time: DateTime<Utc>) -> Result<String, String> {
+        self.prefix.render(&Values {
+            time,
+            zone: self.options.time_zone,
+            error_output_type: id.error_type,
+            query: &id.query,
+            lambda: &id.lambda,
+        })
+    }
+
+    /// The object's key.
+    fn key(&self, id: &PartitionId, opened_at: DateTime<Utc>) -> Result<String, String> {
+        let ext = if self.schema.is_some() {
+            ".parquet"
+        } else {
+            self.options.compression.extension()
+        };
+        let local = opened_at.with_timezone(&self.options.time_zone);
+        Ok(format!(
+            "{}{}-{}-{}-{}{}",
+            self.render(id, opened_at)?,
+            self.pipeline,
+            self.version,
+            local.format("%Y-%m-%d-%H-%M-%S"),
+            uuid::Uuid::new_v4(),
+            ext
+        ))
+    }
+
+    async fn flush(&mut self, id: &PartitionId, ctx: &SinkContext) -> Result<(), SinkError> {
+        let Some(buffer) = self.partitions.remove(id) else {
+            return Ok(());
+        };
+        let Some((opened_at, _)) = buffer.opened else {
+            return Ok(());
+        };
+        let mut acks = buffer.acks;
+        let records = buffer.records;
+        let fail = |acks: &mut Held, message: String| {
+            ctx.poison.set();
+            acks.fail();
+            SinkError::Object {
+                location: self.store.location(),
+                message,
+            }
+        };
+        let key = match self.key(id, opened_at) {
+            Ok(k) => k,
+            Err(e) => return Err(fail(&mut acks, e)),
+        };
+        let compression = self.options.compression;
+        let schema = self.schema.clone();
+        let content = buffer.content;
+        let entry = key
+            .rsplit('/')
+            .next()
+            .unwrap_or(&key)
+            .trim_end_matches(".zip")
+            .to_string();
+        let encoded = tokio::task::spawn_blocking(move || match content {
+            Content::Bytes(body) => compress(&body, compression, &entry).map_err(|e| e.to_string()),
+            Content::Rows(rows) => schema.expect("rows have a schema").write(&rows),
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        let body = match encoded {
+            Ok(b) => Bytes::from(b),
+            Err(e) => return Err(fail(&mut acks, e)),
+        };
+        let bytes = body.len() as u64;
+        let encoding = if self.schema.is_some() {
+            None
+        } else {
+            compression.content_encoding()
+        };
+        let location = match self.store.put(&key, body, encoding).await {
+            Ok(l) => l,
+            Err(e) => return Err(fail(&mut acks, e)),
+        };
+        // Durably stored: now the sources may move their checkpoints past these records.
+        acks.release();
+        tracing::debug!(object = %location, records, "Delivered object");
+        self.delivered.note(location, records);
+        Stats::add(&ctx.stats.objects_written, 1);
+        if self.count_out {
+            Stats::add(&ctx.stats.records_out, records);
+            Stats::add(&ctx.stats.bytes_out, bytes);
+        }
+        Ok(())
+    }
+
+    /// Writes every buffer whose interval ran out.
+    pub async fn flush_due(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
+        let now = tokio::time::Instant::now();
+        let due: Vec<PartitionId> = self
+            .partitions
+            .iter()
+            .filter(|(_, b)| b.deadline().is_some_and(|d| d <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            self.flush(&id, ctx).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes every buffer (at the end of the input).
+    pub async fn flush_all(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
+        let mut all: Vec<PartitionId> = self.partitions.keys().cloned().collect();
+        all.sort();
+        for id in all {
+            self.flush(&id, ctx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A record the sink could not place, for the error output.
+pub fn failed(record: crate::record::Record, r: Rejected, ctx: &SinkContext) -> FailedRecord {
+    FailedRecord {
+        record,
+        output_type: r.output_type,
+        code: r.code.into(),
+        message: r.message,
+        stage: "sink".into(),
+        attempts: 1,
+        failed_at_ms: ctx.clock.now_ms(),
     }
 }
 
@@ -187,46 +622,83 @@ impl Buffer {
 mod tests {
     use super::*;
     use crate::clock::FixedClock;
+    use crate::config::objects::{ObjectOptions, RawObjectKeys, S3_ERROR_PREFIX};
 
-    #[test]
-    fn object_keys_follow_firehose_naming_in_utc() {
-        let at = DateTime::parse_from_rfc3339("2026-11-26T09:05:07.250+02:00")
-            .unwrap()
-            .with_timezone(&Utc);
-        let writer = ObjectWriter {
-            dir: PathBuf::from("out"),
-            prefix: "clicks/".into(),
-            pipeline: "quickstart".into(),
-            version: 1,
-            compression: Compression::Gzip,
+    fn ctx(at: DateTime<Utc>) -> SinkContext {
+        SinkContext {
+            pipeline: "clicks".into(),
             clock: Arc::new(FixedClock(at)),
-        };
-        let id = uuid::Uuid::from_u128(0x1234);
-        assert_eq!(
-            writer.key(at, id),
-            "clicks/2026/11/26/07/quickstart-1-2026-11-26-07-05-07-00000000-0000-0000-0000-000000001234.gz"
-        );
+            stats: Arc::new(Stats::default()),
+            poison: crate::ack::Poison::default(),
+            errors: None,
+        }
     }
 
-    #[test]
-    fn buffer_is_full_at_the_size_hint_counting_data_bytes_only() {
-        let clock = FixedClock(Utc::now());
-        let hints = BufferConfig {
-            size: crate::units::ByteSize(10),
-            interval: crate::units::HumanDuration(Duration::from_secs(60)),
-        };
-        let mut b = Buffer::new(hints, Delimiter::Newline);
-        let none = Ack::none();
-        b.push(b"12345", &none, &clock);
-        b.push(b"1234", &none, &clock);
-        assert!(!b.is_full(), "9 data bytes (11 with newlines) is under 10");
-        b.push(b"1", &none, &clock);
-        assert!(b.is_full());
-        let taken = b.take().unwrap();
+    #[tokio::test]
+    async fn golden_object_keys_with_an_injected_clock() {
+        let at = DateTime::parse_from_rfc3339("2026-11-26T23:59:58Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let dir = tempfile::tempdir().unwrap();
+        let options = ObjectOptions::build(
+            RawObjectKeys {
+                prefix: "c=!{partitionKeyFromQuery:c}/!{timestamp:yyyy/MM/dd/HH}/".into(),
+                error_prefix: Some("e/!{firehose:error-output-type}/".into()),
+                partition_keys: [("c".to_string(), ".c".to_string())].into(),
+                time_zone: Some("Asia/Tokyo".into()),
+                compression: crate::config::Compression::Gzip,
+                ..RawObjectKeys::default()
+            },
+            S3_ERROR_PREFIX,
+        )
+        .unwrap();
+        let mut objects = Objects::new(
+            Store::Dir(dir.path().into()),
+            options,
+            "clicks",
+            false,
+            true,
+        )
+        .unwrap();
+        let ctx = ctx(at);
+        for data in [&br#"{"c":"a"}"#[..], br#"{"c":"b"}"#, br#"{"c":"a"}"#] {
+            assert!(objects
+                .push(data, &Ack::none(), &[], None, &ctx)
+                .await
+                .unwrap()
+                .is_ok());
+        }
+        let rejected = objects
+            .push(b"{}", &Ack::none(), &[], None, &ctx)
+            .await
+            .unwrap()
+            .unwrap_err();
         assert_eq!(
-            (taken.body, taken.records),
-            (b"12345\n1234\n1\n".to_vec(), 3)
+            rejected.code,
+            "DynamicPartitioning.MetadataExtractionFailed"
         );
-        assert!(b.is_empty() && b.deadline().is_none());
+        objects.flush_all(&ctx).await.unwrap();
+        let mut keys: Vec<String> = objects
+            .delivered
+            .objects
+            .iter()
+            .map(|o| {
+                let rel = o.rsplit_once("/c=").unwrap().1;
+                // The uuid varies: compare the rest.
+                format!(
+                    "c={}",
+                    &rel[..rel.len() - "00000000-0000-0000-0000-000000000000.gz".len()]
+                )
+            })
+            .collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "c=a/2026/11/27/08/clicks-1-2026-11-27-08-59-58-",
+                "c=b/2026/11/27/08/clicks-1-2026-11-27-08-59-58-",
+            ]
+        );
+        assert_eq!(objects.delivered.records, 3);
     }
 }

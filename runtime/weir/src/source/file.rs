@@ -4,13 +4,23 @@
 //! `follow = true` the file source keeps reading what is appended until shutdown; a partial last
 //! line waits for its newline. Without it, the source ends at end of file (a last line without a
 //! newline still counts).
+//!
+//! With `checkpoint = true` every chunk of lines carries an ack, and the file's checkpoint
+//! (`{"offset":<bytes>,"line":<n>,"inode":<i>}` in the local store, key `file/<path>`) moves past
+//! a chunk only once it and every earlier chunk are delivered. A restart resumes at the
+//! checkpoint's offset if the file is the same one (same inode, at least that long); a replaced
+//! or truncated file is read from its start.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncSeekExt, BufReader};
+use tokio::sync::mpsc;
 
 use super::{SourceContext, SourceError};
+use crate::ack::{Ack, Acker};
+use crate::checkpoint::{LocalStore, Tracker};
 use crate::config::{FileSourceConfig, LineFormat, StdinSourceConfig};
 use crate::record::{ErrorOutputType, FailedRecord, Record};
 
@@ -19,26 +29,152 @@ const CHUNK: usize = 512;
 /// How often a followed file is checked for new lines.
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
 
+/// Where a file resumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Position {
+    offset: u64,
+    line: u64,
+    inode: u64,
+}
+
+fn inode(meta: &std::fs::Metadata) -> u64 {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::MetadataExt::ino(meta)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        0
+    }
+}
+
+/// The acks of a checkpointing file source: chunks are registered before they are emitted, and
+/// a task saves the checkpoint as their acks resolve.
+struct Checkpoints {
+    acker: Acker,
+    tracker: Arc<Mutex<Tracker<Position>>>,
+    next: u64,
+    inode: u64,
+}
+
+impl Checkpoints {
+    fn ack(&mut self, offset: u64, line: u64) -> Ack {
+        self.next += 1;
+        self.tracker.lock().expect("tracker lock").push(
+            self.next,
+            Position {
+                offset,
+                line,
+                inode: self.inode,
+            },
+        );
+        self.acker.ack(self.next)
+    }
+}
+
 pub(super) async fn run_file(
     config: FileSourceConfig,
     ctx: SourceContext,
 ) -> Result<(), SourceError> {
     let path = config.path.display().to_string();
-    let file = tokio::fs::File::open(&config.path)
+    let mut file = tokio::fs::File::open(&config.path)
         .await
         .map_err(|source| SourceError::Open {
             path: path.clone(),
             source,
         })?;
+    if !config.checkpoint {
+        let reader = BufReader::with_capacity(64 * 1024, file);
+        return read_lines(
+            reader,
+            &format!("file:{path}"),
+            config.format,
+            config.follow,
+            &ctx,
+            None,
+            0,
+            0,
+        )
+        .await;
+    }
+    let meta = file.metadata().await.map_err(|source| SourceError::Open {
+        path: path.clone(),
+        source,
+    })?;
+    let store = LocalStore::new(&ctx.state_dir, &ctx.pipeline);
+    let key = format!("file/{path}");
+    let saved: Option<Position> = store
+        .load(&key)
+        .map_err(|e| SourceError::Checkpoint(format!("cannot read checkpoint of {path}: {e}")))?
+        .map(|t| {
+            serde_json::from_str(&t).map_err(|e| {
+                SourceError::Checkpoint(format!("checkpoint of {path} is unreadable ({e}): {t}"))
+            })
+        })
+        .transpose()?;
+    let (offset, line) = match saved {
+        Some(p) if p.inode == inode(&meta) && p.offset <= meta.len() => (p.offset, p.line),
+        Some(_) => {
+            tracing::warn!(file = %path, "The file was replaced or truncated since its checkpoint; reading it from the start");
+            (0, 0)
+        }
+        None => (0, 0),
+    };
+    if offset > 0 {
+        tracing::info!(file = %path, offset, line, "Resuming after the checkpoint");
+        file.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(|source| SourceError::Read {
+                path: path.clone(),
+                source,
+            })?;
+    }
+    let (ack_tx, mut acks) = mpsc::unbounded_channel::<crate::ack::Resolved>();
+    let tracker = Arc::new(Mutex::new(Tracker::default()));
+    let saver = {
+        let (tracker, store, key, path) =
+            (tracker.clone(), store.clone(), key.clone(), path.clone());
+        tokio::spawn(async move {
+            while let Some(r) = acks.recv().await {
+                let position = tracker
+                    .lock()
+                    .expect("tracker lock")
+                    .resolve(r.token, r.delivered);
+                if let Some(p) = position {
+                    let text = serde_json::to_string(&p).expect("positions serialize");
+                    store.save(&key, &text).map_err(|e| {
+                        SourceError::Checkpoint(format!("cannot save checkpoint of {path}: {e}"))
+                    })?;
+                }
+            }
+            Ok::<(), SourceError>(())
+        })
+    };
+    let checkpoints = Checkpoints {
+        acker: Acker::new(ack_tx, ctx.poison.clone()),
+        tracker,
+        next: 0,
+        inode: inode(&meta),
+    };
     let reader = BufReader::with_capacity(64 * 1024, file);
-    read_lines(
+    let read = read_lines(
         reader,
         &format!("file:{path}"),
         config.format,
         config.follow,
         &ctx,
+        Some(checkpoints),
+        offset,
+        line,
     )
-    .await
+    .await;
+    // Let the pipeline drain: the last checkpoint is saved when the sink has the last chunk.
+    drop(ctx);
+    let saved = saver
+        .await
+        .unwrap_or_else(|e| Err(SourceError::Checkpoint(format!("checkpoint task: {e}"))));
+    read.and(saved)
 }
 
 pub(super) async fn run_stdin(
@@ -46,18 +182,41 @@ pub(super) async fn run_stdin(
     ctx: SourceContext,
 ) -> Result<(), SourceError> {
     let reader = BufReader::with_capacity(64 * 1024, tokio::io::stdin());
-    read_lines(reader, "stdin", config.format, false, &ctx).await
+    read_lines(reader, "stdin", config.format, false, &ctx, None, 0, 0).await
 }
 
+/// Reads lines from `offset` (line `line_no` done) until the end, or shutdown when following.
+#[allow(clippy::too_many_arguments)]
 async fn read_lines<R: AsyncRead + Unpin>(
     mut reader: BufReader<R>,
     name: &str,
     format: LineFormat,
     follow: bool,
     ctx: &SourceContext,
+    mut checkpoints: Option<Checkpoints>,
+    mut offset: u64,
+    mut line_no: u64,
 ) -> Result<(), SourceError> {
     let source: Arc<str> = name.into();
-    let mut line_no: u64 = 0;
+    // Hands a chunk (and the lines that failed in it) over, with one ack for both.
+    let mut hand_over = async |chunk: &mut Vec<Record>,
+                               failed: &mut Vec<FailedRecord>,
+                               offset: u64,
+                               line_no: u64|
+           -> bool {
+        if let Some(c) = checkpoints.as_mut() {
+            if chunk.is_empty() && failed.is_empty() {
+                return true;
+            }
+            let ack = c.ack(offset, line_no);
+            chunk.iter_mut().for_each(|r| r.ack = ack.clone());
+            failed.iter_mut().for_each(|f| f.record.ack = ack.clone());
+        }
+        ctx.fail(std::mem::take(failed)).await
+            && ctx
+                .emit(std::mem::replace(chunk, Vec::with_capacity(CHUNK)))
+                .await
+    };
     let mut line = Vec::new();
     let mut chunk = Vec::with_capacity(CHUNK);
     let mut failed = Vec::new();
@@ -75,11 +234,7 @@ async fn read_lines<R: AsyncRead + Unpin>(
         let complete = line.last() == Some(&b'\n');
         if n == 0 || (!complete && follow) {
             // End of input for now: hand over what we have.
-            ctx.fail(std::mem::take(&mut failed)).await;
-            if !ctx
-                .emit(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
-                .await
-            {
+            if !hand_over(&mut chunk, &mut failed, offset, line_no).await {
                 return Ok(());
             }
             if !follow {
@@ -91,6 +246,7 @@ async fn read_lines<R: AsyncRead + Unpin>(
             }
         }
         line_no += 1;
+        offset += line.len() as u64;
         let mut data = std::mem::take(&mut line);
         if complete {
             data.pop();
@@ -123,17 +279,12 @@ async fn read_lines<R: AsyncRead + Unpin>(
             }
         }
         // Hand over a full chunk, or whatever is read when the reader would have to wait.
-        if chunk.len() >= CHUNK || reader.buffer().is_empty() {
-            ctx.fail(std::mem::take(&mut failed)).await;
-            if !ctx
-                .emit(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
-                .await
-            {
-                return Ok(());
-            }
+        if (chunk.len() >= CHUNK || reader.buffer().is_empty())
+            && !hand_over(&mut chunk, &mut failed, offset, line_no).await
+        {
+            return Ok(());
         }
     }
-    ctx.fail(failed).await;
-    ctx.emit(chunk).await;
+    hand_over(&mut chunk, &mut failed, offset, line_no).await;
     Ok(())
 }

@@ -163,6 +163,8 @@ struct Shard {
     /// Stops this shard's reader alone (a lost lease).
     cancel: CancellationToken,
     closed: Arc<AtomicBool>,
+    /// When its lease was last renewed (or taken).
+    renewed: tokio::time::Instant,
 }
 
 /// Where positions are kept.
@@ -280,9 +282,7 @@ pub(super) async fn run(
             // A lease table that cannot be reached is retried: leases this process cannot
             // renew expire, and their shards go to workers that can.
             _ = renewal.tick(), if leases => {
-                if let Err(e) = c.renew().await {
-                    tracing::warn!(error = %e, "Cannot renew leases; retrying");
-                }
+                c.renew().await?;
             }
             _ = balance.tick(), if leases && !c.known.is_empty() => {
                 if let Err(e) = c.balance().await {
@@ -332,15 +332,25 @@ pub(super) async fn run(
     c.handles = None;
     let SourceContext { out, errors, .. } = ctx;
     drop((out, errors));
-    while let Some(event) = events.recv().await {
-        if let e @ Event::Emitted { .. } = event {
-            c.event(e).await?;
+    // Errors here are kept for the result, but the drain goes on: every delivered chunk still
+    // gets its checkpoint, and the leases are given up whatever happens.
+    let keep = |r: Result<(), SourceError>, failure: &mut Option<SourceError>| {
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "While draining");
+            failure.get_or_insert(e);
         }
+    };
+    while let Some(event) = events.recv().await {
+        keep(c.event(event).await, &mut failure);
     }
     while let Some(resolved) = acks.recv().await {
-        c.resolved(resolved.token, resolved.delivered).await?;
+        keep(
+            c.resolved(resolved.token, resolved.delivered).await,
+            &mut failure,
+        );
+        keep(c.finish_drained().await.map(|_| ()), &mut failure);
     }
-    c.finish_drained().await?;
+    keep(c.finish_drained().await.map(|_| ()), &mut failure);
     c.release_all().await;
     match failure {
         Some(e) => Err(e),
@@ -499,7 +509,11 @@ impl Coordinator {
             .filter(|l| !l.ended())
             .map(|l| Candidate {
                 key: l.key.clone(),
-                owner: l.owner.clone(),
+                // Owned by this worker's id but not read here: left from before a restart.
+                owner: l
+                    .owner
+                    .clone()
+                    .filter(|o| o != table.worker() || self.shards.contains_key(&l.key)),
                 expired: table.expired(l, now),
                 ready: l
                     .parents
@@ -508,18 +522,24 @@ impl Coordinator {
             })
             .collect();
         let wanted = leases::plan(table.worker(), &open);
-        let mut taken = Vec::new();
-        for key in wanted {
-            let lease = all.iter().find(|l| l.key == key).expect("planned from all");
-            if table.take(lease).await.map_err(lease_error)? {
-                tracing::info!(shard = %key, from = ?lease.owner, worker = %table.worker(), "Lease taken");
-                taken.push(lease.clone());
-            }
-        }
         for key in lost {
             self.lose(&key);
         }
-        for lease in taken {
+        for key in wanted {
+            let Store::Leases(table) = &self.store else {
+                unreachable!("checked above")
+            };
+            let lease = all.iter().find(|l| l.key == key).expect("planned from all");
+            match table.take(lease).await {
+                Ok(true) => {
+                    tracing::info!(shard = %key, from = ?lease.owner, worker = %table.worker(), "Lease taken");
+                }
+                Ok(false) => continue, // someone else changed it first
+                Err(e) => {
+                    tracing::warn!(shard = %key, error = %e, "Cannot take the lease; trying again at the next balance");
+                    continue;
+                }
+            }
             let resume = match lease.checkpoint.as_str() {
                 "TRIM_HORIZON" => Resume::Start(StartPosition::TrimHorizon),
                 "LATEST" => Resume::Start(StartPosition::Latest),
@@ -540,20 +560,30 @@ impl Coordinator {
                     closed: false,
                     hash_range: None,
                 });
-            self.start_reader(lease.key, resume);
+            self.start_reader(lease.key.clone(), resume);
         }
         Ok(())
     }
 
-    /// Leases: renews every held lease; stops reading the ones that were lost.
+    /// Leases: renews every held lease; stops reading the ones that were lost, and the ones
+    /// it could not renew for a whole lease timeout (another worker may hold them by now).
     async fn renew(&mut self) -> Result<(), SourceError> {
         let Store::Leases(table) = &self.store else {
             return Ok(());
         };
+        let timeout = self.config.checkpoints.lease_timeout.0;
         let mut lost = Vec::new();
-        for id in self.shards.keys() {
-            if !table.renew(id).await.map_err(lease_error)? {
-                lost.push(id.clone());
+        for (id, shard) in self.shards.iter_mut() {
+            match table.renew(id).await {
+                Ok(true) => shard.renewed = tokio::time::Instant::now(),
+                Ok(false) => lost.push(id.clone()),
+                Err(e) if shard.renewed.elapsed() > timeout => {
+                    tracing::warn!(shard = %id, error = %e, "Lease not renewed for a whole lease timeout; stopping the shard");
+                    lost.push(id.clone());
+                }
+                Err(e) => {
+                    tracing::warn!(shard = %id, error = %e, "Cannot renew the lease; retrying")
+                }
             }
         }
         for id in lost {
@@ -625,6 +655,7 @@ impl Coordinator {
                 tracker: Tracker::default(),
                 cancel,
                 closed,
+                renewed: tokio::time::Instant::now(),
             },
         );
     }
@@ -696,12 +727,14 @@ impl Coordinator {
                     } => (sequence.as_str(), sub_sequence.unwrap_or(0)),
                     Checkpoint::End { .. } => (leases::SHARD_END, 0),
                 };
-                if !table
-                    .checkpoint(id, value, sub)
-                    .await
-                    .map_err(lease_error)?
-                {
-                    self.lose(id);
+                match table.checkpoint(id, value, sub).await {
+                    Ok(true) => {}
+                    Ok(false) => self.lose(id),
+                    // The next delivered chunk saves a later checkpoint; until one is saved, a
+                    // new owner replays a little more.
+                    Err(e) => {
+                        tracing::warn!(shard = %id, error = %e, "Cannot save the checkpoint; the next one will")
+                    }
                 }
                 Ok(())
             }
@@ -727,7 +760,9 @@ impl Coordinator {
                     self.done.insert(id.clone());
                 }
                 Store::Leases(table) => {
-                    table.release(id).await.map_err(lease_error)?;
+                    if let Err(e) = table.release(id).await {
+                        tracing::warn!(shard = %id, error = %e, "Cannot give the ended lease up");
+                    }
                 }
             }
             tracing::info!(stream = %self.stream.id, shard = %id, "Shard read to its end");
@@ -915,7 +950,7 @@ async fn register_consumer(
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Resume {
     Start(StartPosition),
     From(Checkpoint),
@@ -1048,6 +1083,19 @@ impl Reader {
     }
 
     async fn run(self, mut resume: Resume) -> Result<(), SourceError> {
+        // LATEST is resolved once. Should the position have to be found again before a record
+        // arrives (an expired iterator, a new subscription), it is the time reading began, so
+        // records that arrived in between are not skipped.
+        let first = resume.clone();
+        let pinned = match &resume {
+            Resume::Start(StartPosition::Latest) => {
+                Some(Resume::Start(StartPosition::AtTimestamp(
+                    chrono::DateTime::from_timestamp_millis(self.ctx.clock.now_ms())
+                        .unwrap_or_else(chrono::Utc::now),
+                )))
+            }
+            _ => None,
+        };
         let mut skip = None;
         let mut polling = Polling {
             iterator: None,
@@ -1068,6 +1116,11 @@ impl Reader {
                 Some(f) => self.next_event(f, &resume, &mut skip).await?,
                 None => self.next_records(&mut polling, &resume, &mut skip).await?,
             };
+            if let Some(pin) = &pinned {
+                if resume == first {
+                    resume = pin.clone();
+                }
+            }
             let Some(Fetched {
                 records: fetched,
                 millis_behind,
@@ -1338,11 +1391,17 @@ impl Reader {
                 Err(_) => {
                     tracing::warn!(shard = %self.shard, silent_for = ?f.settings.heartbeat, "Subscription went silent; subscribing again");
                     f.subscription = None;
+                    if let Some(end) = self.probe_end(f, resume).await {
+                        return Ok(Some(end));
+                    }
                     continue;
                 }
                 // Kinesis ends every subscription after 5 minutes.
                 Ok(Ok(None)) => {
                     f.subscription = None;
+                    if let Some(end) = self.probe_end(f, resume).await {
+                        return Ok(Some(end));
+                    }
                     continue;
                 }
                 Ok(Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(e)))) => e,
@@ -1405,6 +1464,21 @@ impl Reader {
         }
     }
 
+    /// A subscription of a closed shard ended or went silent: if the shard has nothing more,
+    /// the end (an empty, final read).
+    async fn probe_end(&self, f: &mut Fanout, resume: &Resume) -> Option<Fetched> {
+        if !self.closed.load(Ordering::Relaxed) {
+            return None;
+        }
+        f.last_probe = Some(tokio::time::Instant::now());
+        self.at_end(f, resume).await.then(|| Fetched {
+            records: Vec::new(),
+            millis_behind: None,
+            ended: true,
+            children: Vec::new(),
+        })
+    }
+
     /// Whether a closed shard has no records after the fan-out reader's position.
     async fn at_end(&self, f: &Fanout, resume: &Resume) -> bool {
         let position = match &f.continuation {
@@ -1427,7 +1501,7 @@ impl Reader {
         {
             Ok(r) => r.records.is_empty() && r.next_shard_iterator.is_none(),
             Err(e) => {
-                tracing::debug!(shard = %self.shard, error = %DisplayErrorContext(&e), "End-of-shard probe failed");
+                tracing::warn!(shard = %self.shard, error = %brief(&e), "End-of-shard probe failed");
                 false
             }
         }

@@ -34,7 +34,10 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     pub key: String,
+    /// The owner, `None` when free (absent, empty, or the KCL's `"NULL"`).
     pub owner: Option<String>,
+    /// `leaseOwner` exactly as stored, for the condition of a take.
+    pub stored_owner: Option<String>,
     pub counter: u64,
     pub checkpoint: String,
     pub sub_sequence: u64,
@@ -268,7 +271,7 @@ impl LeaseTable {
             .expression_attribute_values(":me", s(&self.worker))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":counter", n(lease.counter));
-        req = match &lease.owner {
+        req = match &lease.stored_owner {
             Some(owner) => req
                 .condition_expression("leaseCounter = :counter AND leaseOwner = :owner")
                 .expression_attribute_values(":owner", s(owner)),
@@ -362,6 +365,7 @@ fn parse(item: &HashMap<String, AttributeValue>) -> Option<Lease> {
         key: text("leaseKey")?,
         // The KCL writes the literal "NULL" into leaseOwner in some versions when it evicts.
         owner: text("leaseOwner").filter(|o| !o.is_empty() && o != "NULL"),
+        stored_owner: text("leaseOwner"),
         counter: number("leaseCounter"),
         checkpoint: text("checkpoint").unwrap_or_else(|| "TRIM_HORIZON".into()),
         sub_sequence: number("checkpointSubSequenceNumber"),
@@ -385,8 +389,9 @@ pub struct Candidate {
 
 /// Which leases this worker should take now, KCL-style: a fair share is the open leases divided
 /// by the live workers (rounded up); free and expired leases are taken first, up to the share;
-/// with none left, one lease is stolen from the most loaded worker if it holds more than the
-/// share. Ended leases count for nobody.
+/// with none left, one lease is stolen from the most loaded worker if it holds at least two
+/// more than this one. Ended leases count for nobody. The caller passes leases this worker
+/// owns but does not read (left from before a restart) as free.
 pub fn plan(me: &str, open: &[Candidate]) -> Vec<String> {
     let mut load: HashMap<&str, usize> = HashMap::new();
     load.insert(me, 0);
@@ -416,8 +421,9 @@ pub fn plan(me: &str, open: &[Candidate]) -> Vec<String> {
         .iter()
         .filter(|(w, _)| **w != me)
         .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)));
+    // Steal only across a gap of two or more, so that a steal never just moves the imbalance.
     match busiest {
-        Some((worker, &count)) if count > share => open
+        Some((worker, &count)) if count > mine + 1 => open
             .iter()
             .filter(|c| c.ready && c.owner.as_deref() == Some(*worker) && !c.expired)
             .map(|c| c.key.clone())
@@ -478,6 +484,17 @@ mod tests {
     }
 
     #[test]
+    fn three_workers_on_four_shards_leave_nobody_idle() {
+        let open = [
+            c("s0", Some("a"), false),
+            c("s1", Some("a"), false),
+            c("s2", Some("b"), false),
+            c("s3", Some("b"), false),
+        ];
+        assert_eq!(plan("c", &open).len(), 1);
+    }
+
+    #[test]
     fn children_wait_for_their_parents() {
         let mut child = c("s1", None, false);
         child.ready = false;
@@ -505,6 +522,11 @@ mod tests {
         .collect();
         let lease = parse(&item).unwrap();
         assert_eq!(lease.owner, None, "\"NULL\" means free");
+        assert_eq!(
+            lease.stored_owner.as_deref(),
+            Some("NULL"),
+            "and is the take's condition"
+        );
         assert_eq!(lease.counter, 7);
         assert_eq!(lease.sub_sequence, 2);
         assert_eq!(lease.parents, ["shardId-000000000000"]);

@@ -21,6 +21,9 @@ use serde::{Deserialize, Deserializer};
 
 use crate::units::{ByteSize, HumanDuration};
 
+pub mod objects;
+pub use objects::{FileSinkConfig, Format, ObjectOptions, S3SinkConfig};
+
 /// A config error, already located in its file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -73,6 +76,9 @@ pub struct PipelineSpec {
     pub sink: SinkConfig,
     #[serde(default)]
     pub errors: Option<ErrorsConfig>,
+    /// A copy of every source record, before processing (Firehose's S3 backup, all data).
+    #[serde(default)]
+    pub backup: Option<BackupConfig>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -344,6 +350,19 @@ impl KinesisSourceConfig {
         if self.checkpoints.lease_timeout.0 < std::time::Duration::from_millis(300) {
             return Err("kinesis source: checkpoints lease_timeout must be at least 300ms".into());
         }
+        if let Some(w) = &self.checkpoints.worker_id {
+            if w.trim().is_empty() || w == "NULL" {
+                return Err(format!(
+                    "kinesis source: checkpoints worker_id `{w}` cannot name a worker (empty and \"NULL\" mean no owner)"
+                ));
+            }
+        }
+        if self.heartbeat_timeout.0 < std::time::Duration::from_secs(1) {
+            return Err("kinesis source: heartbeat_timeout must be at least 1s".into());
+        }
+        if self.resubscribe_interval.0 > std::time::Duration::from_secs(300) {
+            return Err("kinesis source: resubscribe_interval must be at most 5m (Kinesis ends subscriptions then)".into());
+        }
         if self.consumer == ConsumerMode::Polling && self.consumer_name.is_some() {
             return Err("kinesis source: consumer_name only applies to consumer = \"efo\"".into());
         }
@@ -368,6 +387,9 @@ pub struct FileSourceConfig {
     /// Keep reading lines appended to the file until shutdown (like `tail -f`).
     #[serde(default)]
     pub follow: bool,
+    /// Remember how far the sink has the file, and resume there after a restart.
+    #[serde(default)]
+    pub checkpoint: bool,
 }
 
 impl FileSourceConfig {
@@ -377,6 +399,7 @@ impl FileSourceConfig {
             path,
             format,
             follow: false,
+            checkpoint: false,
         }
     }
 }
@@ -460,8 +483,11 @@ pub struct GrantsConfig {
 #[derive(Debug, Clone)]
 pub enum SinkConfig {
     File(FileSinkConfig),
+    S3(S3SinkConfig),
     Stdout(StdoutSinkConfig),
     Kinesis(KinesisSinkConfig),
+    Firehose(FirehoseSinkConfig),
+    Http(HttpSinkConfig),
 }
 
 /// Where the Kinesis sink takes each record's partition key from.
@@ -533,13 +559,108 @@ fn default_max_attempts() -> u32 {
     8
 }
 
-/// Compression of delivered objects.
+/// Compression of delivered objects (Firehose's spellings are accepted too).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    #[default]
+    #[serde(alias = "UNCOMPRESSED")]
+    None,
+    #[serde(alias = "GZIP")]
+    Gzip,
+    #[serde(alias = "ZIP")]
+    Zip,
+    /// The Snappy framing format.
+    #[serde(alias = "Snappy")]
+    Snappy,
+    /// Hadoop's Snappy block framing.
+    #[serde(alias = "HADOOP_SNAPPY")]
+    HadoopSnappy,
+}
+
+/// `[sink] type = "firehose"`: an existing Firehose delivery stream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirehoseSinkConfig {
+    #[serde(rename = "type")]
+    _type: String,
+    /// The delivery stream's name.
+    pub delivery_stream: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Attempts per record before it goes to the error output.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+/// Content encoding of HTTP endpoint requests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Compression {
+pub enum ContentEncoding {
     #[default]
     None,
     Gzip,
+}
+
+/// `[sink] type = "http"`: Firehose's HTTP endpoint delivery, protocol 1.0.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSinkConfig {
+    #[serde(rename = "type")]
+    _type: String,
+    /// The endpoint URL (`https://` or `http://`).
+    pub url: String,
+    /// Sent verbatim in `X-Amz-Firehose-Access-Key`.
+    #[serde(default)]
+    pub access_key: Option<String>,
+    /// Sent in `X-Amz-Firehose-Common-Attributes`.
+    #[serde(default)]
+    pub common_attributes: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub content_encoding: ContentEncoding,
+    /// Buffering hints (Firehose's HTTP range: 1–64 MiB, 0–900 s; default 5MiB / 300s).
+    #[serde(default)]
+    pub buffer: BufferConfig,
+    /// How long a request is retried before its records go to the error output (0–7200 s).
+    #[serde(default = "default_retry_duration")]
+    pub retry_duration: HumanDuration,
+    /// How long the endpoint has to answer one request (default 180s, Firehose's 3 minutes).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: HumanDuration,
+    /// Sent in `X-Amz-Firehose-Source-Arn`; default a made-up ARN naming the pipeline.
+    #[serde(default)]
+    pub source_arn: Option<String>,
+}
+
+fn default_retry_duration() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(300))
+}
+fn default_request_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(180))
+}
+
+impl HttpSinkConfig {
+    pub fn check(&self) -> Result<(), String> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(format!(
+                "url `{}` must start with http:// or https://",
+                self.url
+            ));
+        }
+        if !(1 << 20..=64 << 20).contains(&self.buffer.size.0) {
+            return Err(format!(
+                "buffer.size must be 1MiB to 64MiB for HTTP endpoints (Firehose's range), not {}",
+                self.buffer.size
+            ));
+        }
+        objects::check_buffer(&self.buffer)?;
+        if self.retry_duration.0 > std::time::Duration::from_secs(7200) {
+            return Err("retry_duration must be 0s to 7200s (Firehose's range)".into());
+        }
+        Ok(())
+    }
 }
 
 /// What separates records inside a delivered object.
@@ -583,37 +704,6 @@ impl Default for BufferConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileSinkConfig {
-    #[serde(rename = "type")]
-    _type: String,
-    /// The directory objects are written under.
-    pub path: PathBuf,
-    /// Literal text put before the `YYYY/MM/dd/HH/` time path.
-    #[serde(default)]
-    pub prefix: String,
-    #[serde(default)]
-    pub buffer: BufferConfig,
-    #[serde(default)]
-    pub compression: Compression,
-    #[serde(default)]
-    pub delimiter: Delimiter,
-}
-
-impl FileSinkConfig {
-    pub fn new(path: PathBuf) -> Self {
-        FileSinkConfig {
-            _type: "file".into(),
-            path,
-            prefix: String::new(),
-            buffer: BufferConfig::default(),
-            compression: Compression::None,
-            delimiter: Delimiter::Newline,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct StdoutSinkConfig {
     #[serde(rename = "type")]
     _type: String,
@@ -637,7 +727,15 @@ impl Default for StdoutSinkConfig {
 #[derive(Debug, Clone)]
 pub enum ErrorsConfig {
     File(FileSinkConfig),
+    S3(S3SinkConfig),
     Stderr(StdoutSinkConfig),
+}
+
+/// Where the backup copy of every source record goes.
+#[derive(Debug, Clone)]
+pub enum BackupConfig {
+    File(FileSinkConfig),
+    S3(S3SinkConfig),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -697,9 +795,19 @@ impl<'de> Deserialize<'de> for ProcessConfig {
 impl<'de> Deserialize<'de> for SinkConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match take_kind::<D::Error>("sink")?.as_str() {
-            "file" => FileSinkConfig::deserialize(d).map(SinkConfig::File),
+            "file" => objects::RawFileSink::deserialize(d)
+                .and_then(|r| FileSinkConfig::try_from(r).map_err(serde::de::Error::custom))
+                .map(SinkConfig::File),
+            "s3" => objects::RawS3Sink::deserialize(d)
+                .and_then(|r| S3SinkConfig::try_from(r).map_err(serde::de::Error::custom))
+                .map(SinkConfig::S3),
             "stdout" => StdoutSinkConfig::deserialize(d).map(SinkConfig::Stdout),
             "kinesis" => KinesisSinkConfig::deserialize(d).map(SinkConfig::Kinesis),
+            "firehose" => FirehoseSinkConfig::deserialize(d).map(SinkConfig::Firehose),
+            "http" => HttpSinkConfig::deserialize(d).and_then(|c| {
+                c.check().map_err(serde::de::Error::custom)?;
+                Ok(SinkConfig::Http(c))
+            }),
             other => Err(serde::de::Error::custom(format!(
                 "unknown sink type `{other}`"
             ))),
@@ -710,7 +818,12 @@ impl<'de> Deserialize<'de> for SinkConfig {
 impl<'de> Deserialize<'de> for ErrorsConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match take_kind::<D::Error>("errors")?.as_str() {
-            "file" => FileSinkConfig::deserialize(d).map(ErrorsConfig::File),
+            "file" => objects::RawFileSink::deserialize(d)
+                .and_then(|r| FileSinkConfig::errors_from(r).map_err(serde::de::Error::custom))
+                .map(ErrorsConfig::File),
+            "s3" => objects::RawS3Sink::deserialize(d)
+                .and_then(|r| S3SinkConfig::errors_from(r).map_err(serde::de::Error::custom))
+                .map(ErrorsConfig::S3),
             "stderr" => StdoutSinkConfig::deserialize(d).map(ErrorsConfig::Stderr),
             other => Err(serde::de::Error::custom(format!(
                 "unknown errors type `{other}`"
@@ -719,11 +832,28 @@ impl<'de> Deserialize<'de> for ErrorsConfig {
     }
 }
 
+impl<'de> Deserialize<'de> for BackupConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match take_kind::<D::Error>("backup")?.as_str() {
+            "file" => objects::RawFileSink::deserialize(d)
+                .and_then(|r| FileSinkConfig::try_from(r).map_err(serde::de::Error::custom))
+                .map(BackupConfig::File),
+            "s3" => objects::RawS3Sink::deserialize(d)
+                .and_then(|r| S3SinkConfig::try_from(r).map_err(serde::de::Error::custom))
+                .map(BackupConfig::S3),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown backup type `{other}`"
+            ))),
+        }
+    }
+}
+
 /// The known `type` values of each component table, for the first pass's messages.
 const SOURCE_TYPES: &[&str] = &["file", "stdin", "generator", "kinesis"];
 const PROCESS_TYPES: &[&str] = &["wasm"];
-const SINK_TYPES: &[&str] = &["file", "stdout", "kinesis"];
-const ERRORS_TYPES: &[&str] = &["file", "stderr"];
+const SINK_TYPES: &[&str] = &["file", "s3", "stdout", "kinesis", "firehose", "http"];
+const ERRORS_TYPES: &[&str] = &["file", "s3", "stderr"];
+const BACKUP_TYPES: &[&str] = &["file", "s3"];
 
 #[derive(Deserialize)]
 struct TypeOnly {
@@ -736,6 +866,7 @@ struct FirstPass {
     source: Option<toml::Spanned<TypeOnly>>,
     sink: Option<toml::Spanned<TypeOnly>>,
     errors: Option<toml::Spanned<TypeOnly>>,
+    backup: Option<toml::Spanned<TypeOnly>>,
     #[serde(default)]
     process: Vec<toml::Spanned<TypeOnly>>,
 }
@@ -819,6 +950,11 @@ pub fn parse(
             .single
             .insert("errors", check("errors", t, ERRORS_TYPES)?);
     }
+    if let Some(t) = &first.backup {
+        kinds
+            .single
+            .insert("backup", check("backup", t, BACKUP_TYPES)?);
+    }
     for t in &first.process {
         kinds.process.push_back(check("process", t, PROCESS_TYPES)?);
     }
@@ -898,8 +1034,26 @@ fn resolve_paths(spec: &mut PipelineSpec, base: &Path) {
             }
         }
     }
-    if let SinkConfig::File(f) = &mut spec.sink {
-        resolve(base, &mut f.path);
+    let objects = |o: &mut ObjectOptions| {
+        if let Format::Parquet { schema } = &mut o.format {
+            resolve(base, schema);
+        }
+    };
+    match &mut spec.sink {
+        SinkConfig::File(f) => {
+            resolve(base, &mut f.path);
+            objects(&mut f.objects);
+        }
+        SinkConfig::S3(s) => objects(&mut s.objects),
+        _ => {}
+    }
+    match &mut spec.backup {
+        Some(BackupConfig::File(f)) => {
+            resolve(base, &mut f.path);
+            objects(&mut f.objects);
+        }
+        Some(BackupConfig::S3(s)) => objects(&mut s.objects),
+        None => {}
     }
     if let Some(ErrorsConfig::File(f)) = &mut spec.errors {
         resolve(base, &mut f.path);
@@ -1041,8 +1195,11 @@ compression = "gzip"
         let SinkConfig::File(s) = &p.spec.sink else {
             panic!("file sink")
         };
-        assert_eq!(s.compression, Compression::Gzip);
-        assert_eq!(s.buffer.interval.0, std::time::Duration::from_secs(60));
+        assert_eq!(s.objects.compression, Compression::Gzip);
+        assert_eq!(
+            s.objects.buffer.interval.0,
+            std::time::Duration::from_secs(60)
+        );
     }
 
     #[test]
