@@ -436,3 +436,181 @@ async fn weir_pipeline(
         .map_err(|e| e.to_string())?;
     Ok(records as f64 / elapsed.as_secs_f64())
 }
+
+/// One row of the delivery benchmark.
+#[derive(Debug, Clone)]
+pub struct DeliveryRow {
+    pub destination: &'static str,
+    pub record_size: usize,
+    pub records: usize,
+    /// Records per second through the sink (buffering, object naming, durable writes).
+    pub weir_rps: f64,
+    pub weir_mbps: f64,
+    /// The same bytes written raw to the same destination: one file write and sync, or one
+    /// PutObject.
+    pub raw_mbps: f64,
+}
+
+/// Delivery throughput of the `file` sink (and the `s3` sink, given an S3 endpoint), for
+/// 100-byte and 10-KiB records, beside the raw write speed of the same destination in the
+/// same run. Samples alternate between the sink and the raw write; medians are reported.
+pub async fn delivery(
+    s3_endpoint: Option<&str>,
+    small_records: usize,
+    large_records: usize,
+    samples: usize,
+) -> Result<Vec<DeliveryRow>, String> {
+    use crate::config::objects::{
+        ObjectOptions, RawObjectKeys, FILE_ERROR_PREFIX, S3_ERROR_PREFIX,
+    };
+    use crate::config::{BufferConfig, FileSinkConfig, S3SinkConfig, SinkConfig};
+    use crate::units::{ByteSize, HumanDuration};
+
+    let options = |error_prefix: &str| {
+        ObjectOptions::build(
+            RawObjectKeys {
+                prefix: "bench/".into(),
+                buffer: BufferConfig {
+                    size: ByteSize(64 << 20),
+                    interval: HumanDuration(Duration::from_secs(900)),
+                },
+                ..RawObjectKeys::default()
+            },
+            error_prefix,
+        )
+        .expect("valid bench options")
+    };
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut destinations: Vec<(&'static str, SinkConfig)> = vec![(
+        "file",
+        SinkConfig::File(FileSinkConfig {
+            path: dir.path().join("sink"),
+            objects: options(FILE_ERROR_PREFIX),
+        }),
+    )];
+    let mut s3 = None;
+    if let Some(endpoint) = s3_endpoint {
+        let config = S3SinkConfig {
+            bucket: "weir-bench".into(),
+            region: Some("us-east-1".into()),
+            endpoint: Some(endpoint.to_string()),
+            force_path_style: true,
+            multipart_threshold: 16 << 20,
+            part_size: 8 << 20,
+            objects: options(S3_ERROR_PREFIX),
+        };
+        let store = crate::sink::s3_store(&config).await;
+        let _ = store
+            .client
+            .create_bucket()
+            .bucket("weir-bench")
+            .send()
+            .await;
+        s3 = Some(store);
+        destinations.push(("s3", SinkConfig::S3(config)));
+    }
+    let mut rows = Vec::new();
+    for (destination, config) in &destinations {
+        for (size, count) in [(100usize, small_records), (10 << 10, large_records)] {
+            let body: Vec<u8> = (0..size - 1).map(|i| b'a' + (i % 26) as u8).collect();
+            let bytes = (size * count) as f64;
+            let (mut weir, mut raw) = (Vec::new(), Vec::new());
+            for _ in 0..samples {
+                let records: Vec<Record> = (0..count)
+                    .map(|_| Record::new(body.clone(), Arc::from("bench"), 0))
+                    .collect();
+                let started = Instant::now();
+                let (tx, rx) = tokio::sync::mpsc::channel(4);
+                let ctx = crate::sink::SinkContext {
+                    pipeline: "bench".into(),
+                    clock: Arc::new(crate::clock::SystemClock),
+                    stats: Arc::new(crate::stats::Stats::default()),
+                    poison: crate::ack::Poison::default(),
+                    errors: None,
+                };
+                let sink = tokio::spawn(crate::sink::run(config.clone(), rx, ctx));
+                let mut records = records.into_iter();
+                loop {
+                    let batch: Vec<Record> = records.by_ref().take(500).collect();
+                    if batch.is_empty() {
+                        break;
+                    }
+                    tx.send(batch)
+                        .await
+                        .map_err(|_| "the sink stopped".to_string())?;
+                }
+                drop(tx);
+                sink.await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                weir.push(started.elapsed().as_secs_f64());
+
+                // The same bytes, newline-delimited as the sink writes them, in one write.
+                let mut all = Vec::with_capacity(size * count);
+                for _ in 0..count {
+                    all.extend_from_slice(&body);
+                    all.push(b'\n');
+                }
+                let started = Instant::now();
+                match (destination, &s3) {
+                    (&"s3", Some(store)) => {
+                        store
+                            .client
+                            .put_object()
+                            .bucket("weir-bench")
+                            .key("raw/one-put")
+                            .body(aws_sdk_s3::primitives::ByteStream::from(all))
+                            .send()
+                            .await
+                            .map_err(|e| format!("PutObject: {e}"))?;
+                    }
+                    _ => {
+                        let path = dir.path().join("raw.bin");
+                        tokio::task::spawn_blocking(move || {
+                            use std::io::Write;
+                            let mut f = std::fs::File::create(&path)?;
+                            f.write_all(&all)?;
+                            f.sync_all()
+                        })
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map_err(|e| e.to_string())?;
+                    }
+                }
+                raw.push(started.elapsed().as_secs_f64());
+            }
+            let (w, r) = (median(&mut weir), median(&mut raw));
+            rows.push(DeliveryRow {
+                destination,
+                record_size: size,
+                records: count,
+                weir_rps: count as f64 / w,
+                weir_mbps: bytes / w / 1e6,
+                raw_mbps: bytes / r / 1e6,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+pub fn format_delivery(rows: &[DeliveryRow]) -> String {
+    let mut out =
+        String::from("destination  record  records   weir r/s    weir MB/s  raw MB/s  weir/raw\n");
+    for r in rows {
+        out.push_str(&format!(
+            "{:<11}  {:>6}  {:>7}  {:>10.0}  {:>10.1}  {:>8.1}  {:>7.2}x\n",
+            r.destination,
+            if r.record_size >= 1024 {
+                format!("{}KiB", r.record_size >> 10)
+            } else {
+                format!("{}B", r.record_size)
+            },
+            r.records,
+            r.weir_rps,
+            r.weir_mbps,
+            r.raw_mbps,
+            r.weir_mbps / r.raw_mbps
+        ));
+    }
+    out
+}

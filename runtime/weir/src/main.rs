@@ -87,6 +87,22 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         samples: usize,
     },
+    /// Delivery to the file sink (and the s3 sink, with --s3-endpoint): 100-byte and 10-KiB
+    /// records, beside a raw write of the same bytes to the same destination.
+    Delivery {
+        /// An S3 endpoint (e.g. moto server) to measure the s3 sink too.
+        #[arg(long)]
+        s3_endpoint: Option<String>,
+        /// 100-byte records per sample.
+        #[arg(long, default_value_t = 200_000)]
+        small_records: usize,
+        /// 10-KiB records per sample.
+        #[arg(long, default_value_t = 4_000)]
+        large_records: usize,
+        /// Samples each way (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        samples: usize,
+    },
     /// The redact transform as a Wasm guest vs compiled natively, and the identity guest.
     Wasm {
         /// Directory holding redact.wasm and identity.wasm (built by guests/build.sh).
@@ -199,6 +215,29 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 "median: bare {b:.0} r/s, weir {w:.0} r/s, weir/bare {:.2}x ({records} records, {shards} shards)",
                 w / b
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what:
+                BenchCommand::Delivery {
+                    s3_endpoint,
+                    small_records,
+                    large_records,
+                    samples,
+                },
+        } => {
+            if cfg!(debug_assertions) {
+                eprintln!("warning: this is a debug build; measure with `cargo run --release -- bench ...`");
+            }
+            let rows = weir::bench::delivery(
+                s3_endpoint.as_deref(),
+                small_records,
+                large_records,
+                samples.max(1),
+            )
+            .await
+            .map_err(anyhow::Error::msg)?;
+            print!("{}", weir::bench::format_delivery(&rows));
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {

@@ -834,12 +834,31 @@ impl<'de> Deserialize<'de> for ErrorsConfig {
 
 impl<'de> Deserialize<'de> for BackupConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // The backup holds source records as they came: nothing to partition or convert.
+        let plain = |keys: objects::RawObjectKeys| -> Result<(), String> {
+            if !keys.partition_keys.is_empty()
+                || keys.prefix.contains("!{partitionKeyFrom")
+                || keys.format != Format::Json
+            {
+                return Err(
+                    "a backup takes source records as they came: no partition keys and no format"
+                        .into(),
+                );
+            }
+            Ok(())
+        };
         match take_kind::<D::Error>("backup")?.as_str() {
             "file" => objects::RawFileSink::deserialize(d)
-                .and_then(|r| FileSinkConfig::try_from(r).map_err(serde::de::Error::custom))
+                .and_then(|r| {
+                    plain(r.object_keys()).map_err(serde::de::Error::custom)?;
+                    FileSinkConfig::try_from(r).map_err(serde::de::Error::custom)
+                })
                 .map(BackupConfig::File),
             "s3" => objects::RawS3Sink::deserialize(d)
-                .and_then(|r| S3SinkConfig::try_from(r).map_err(serde::de::Error::custom))
+                .and_then(|r| {
+                    plain(r.object_keys()).map_err(serde::de::Error::custom)?;
+                    S3SinkConfig::try_from(r).map_err(serde::de::Error::custom)
+                })
                 .map(BackupConfig::S3),
             other => Err(serde::de::Error::custom(format!(
                 "unknown backup type `{other}`"

@@ -98,7 +98,9 @@ impl ObjectOptions {
             Some(text) => {
                 let p = Prefix::parse(text, PrefixKind::Errors)
                     .map_err(|e| format!("error_prefix `{text}`: {e}"))?;
-                if Prefix::has_expressions(&raw.prefix) && !p.has_error_output_type() {
+                let expressions =
+                    Prefix::has_expressions(&raw.prefix) || Prefix::has_expressions(text);
+                if expressions && !p.has_error_output_type() {
                     return Err(format!(
                         "error_prefix `{text}` must contain `!{{firehose:error-output-type}}` when prefix uses expressions (Firehose's rule)"
                     ));

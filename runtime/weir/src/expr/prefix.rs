@@ -200,7 +200,8 @@ pub fn random_string() -> String {
 }
 
 /// Translates a Java `DateTimeFormatter` pattern into a chrono format string. Supports the
-/// letters prefixes use: `y` `u` `M` `d` `D` `H` `h` `m` `s` `SSS`/`SSSSSS`/`SSSSSSSSS` `a` `E` `Z` `x` `X` `z`, quoted
+/// letters prefixes use: `y` `u` `M` `d` `DDD` `H` `h` `m` `s` `SSS`/`SSSSSS`/`SSSSSSSSS` `a` `E`
+/// `Z`..`ZZZ` `z`..`zzz`; others (and `[ ] { } #`) are refused rather than printed wrongly; quoted
 /// text (`'...'`, `''` for a quote) and any other character as itself.
 pub fn java_to_chrono(pattern: &str) -> Result<String, String> {
     let chars: Vec<char> = pattern.chars().collect();
@@ -239,6 +240,11 @@ pub fn java_to_chrono(pattern: &str) -> Result<String, String> {
             }
             continue;
         }
+        if matches!(c, '[' | ']' | '{' | '}' | '#') {
+            return Err(format!(
+                "`{c}` is reserved in timestamp patterns (`{pattern}`); quote it: '{c}'"
+            ));
+        }
         if !c.is_ascii_alphabetic() {
             if c == '%' {
                 out.push_str("%%");
@@ -261,7 +267,7 @@ pub fn java_to_chrono(pattern: &str) -> Result<String, String> {
             ('M', _) => "%B",
             ('d', 1) => "%-d",
             ('d', _) => "%d",
-            ('D', _) => "%j",
+            ('D', 3) => "%j",
             ('H', 1) => "%-H",
             ('H', _) => "%H",
             ('h', 1) => "%-I",
@@ -276,9 +282,10 @@ pub fn java_to_chrono(pattern: &str) -> Result<String, String> {
             ('a', _) => "%p",
             ('E', 1..=3) => "%a",
             ('E', _) => "%A",
-            ('Z', _) | ('x', _) => "%z",
-            ('X', _) => "%:z",
-            ('z', _) => "%Z",
+            // Java prints "+0000" for Z..ZZZ, as chrono's %z does; the X and x forms differ
+            // from chrono's in ways that matter (Z for UTC, "+09"), so they are refused.
+            ('Z', 1..=3) => "%z",
+            ('z', 1..=3) => "%Z",
             _ => {
                 return Err(format!(
                     "`{}` is not supported in timestamp pattern `{pattern}`",

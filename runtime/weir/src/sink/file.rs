@@ -22,13 +22,14 @@ pub(super) async fn run(
                 let mut rejected = Vec::new();
                 for record in batch {
                     let placed = objects
-                        .push(&record.data, &record.ack, &record.partition_values, None, &ctx)
+                        .push(&record.data, &record.ack, record.arrival_ms, &record.partition_values, None, &ctx)
                         .await?;
                     if let Err(r) = placed {
                         rejected.push(failed(record, r, &ctx));
                     }
                 }
                 reject(rejected, &ctx).await?;
+                objects.flush_immediate(&ctx).await?;
             }
             _ = sleep_until(deadline), if deadline.is_some() => {
                 objects.flush_due(&ctx).await?;
@@ -69,7 +70,7 @@ pub(super) async fn run_errors(
                     let line = f.to_json_line(&ctx.pipeline);
                     // Error lines carry their own newline (the error output's delimiter).
                     let placed = objects
-                        .push(&line[..line.len() - 1], &f.record.ack, &[], Some(f.output_type), &ctx)
+                        .push(&line[..line.len() - 1], &f.record.ack, f.record.arrival_ms, &[], Some(f.output_type), &ctx)
                         .await?;
                     if let Err(r) = placed {
                         // Nowhere left to keep it: stop rather than drop it.
@@ -81,6 +82,7 @@ pub(super) async fn run_errors(
                         });
                     }
                 }
+                objects.flush_immediate(&ctx).await?;
             }
             _ = sleep_until(deadline), if deadline.is_some() => {
                 objects.flush_due(&ctx).await?;

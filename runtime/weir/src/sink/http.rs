@@ -54,7 +54,7 @@ pub(super) async fn run(
     mut rx: mpsc::Receiver<Vec<Record>>,
     ctx: SinkContext,
 ) -> Result<Delivered, SinkError> {
-    let client = client(&config)?;
+    let client = client(&config).inspect_err(|_| ctx.poison.set())?;
     let source_arn = config.source_arn.clone().unwrap_or_else(|| {
         format!(
             "arn:aws:firehose:local:000000000000:deliverystream/{}",
@@ -167,12 +167,19 @@ impl Endpoint<'_> {
             match failure {
                 Failure::Permanent(code, message) => break (code, message),
                 Failure::Retry(code, message) => {
-                    let wait = backoff.mul_f64(rand::rng().random_range(0.85..=1.15));
+                    let wait = backoff
+                        .mul_f64(rand::rng().random_range(0.85..=1.15))
+                        .min(MAX_BACKOFF);
                     if tokio::time::Instant::now() + wait > deadline {
                         break (code, message);
                     }
                     tracing::warn!(url = %self.config.url, request_id, attempts, error = %message, "HTTP endpoint delivery failed; retrying");
-                    tokio::time::sleep(wait).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        // Another stage failed: nothing counts as delivered any more, so stop
+                        // retrying; the source replays from its checkpoint.
+                        _ = self.ctx.poison.wait() => break (code, format!("{message} (the pipeline failed while retrying)")),
+                    }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
@@ -312,18 +319,23 @@ impl Endpoint<'_> {
                 format!("{status}: {}", text()),
             ));
         }
-        let echoed = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| {
-                v.get("requestId")
-                    .and_then(|r| r.as_str())
-                    .map(str::to_string)
-            });
+        let answer = serde_json::from_slice::<serde_json::Value>(&body).ok();
+        let echoed = answer
+            .as_ref()
+            .and_then(|v| v.get("requestId"))
+            .and_then(|r| r.as_str());
+        let timestamped = answer
+            .as_ref()
+            .and_then(|v| v.get("timestamp"))
+            .is_some_and(|t| t.is_number());
         match echoed {
-            Some(id) if id == request_id => Ok(()),
+            Some(id) if id == request_id && timestamped => Ok(()),
             _ => Err(Failure::Retry(
                 "HttpEndpoint.MalformedResponse".into(),
-                format!("200 without this request's requestId: {}", text()),
+                format!(
+                    "200 without this request's requestId and a timestamp: {}",
+                    text()
+                ),
             )),
         }
     }

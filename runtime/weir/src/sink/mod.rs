@@ -94,8 +94,12 @@ async fn objects_for(
     errors: bool,
     count_out: bool,
 ) -> Result<objects::Objects, SinkError> {
-    objects::Objects::new(store, options.clone(), &ctx.pipeline, errors, count_out)
-        .map_err(SinkError::Config)
+    objects::Objects::new(store, options.clone(), &ctx.pipeline, errors, count_out).map_err(|e| {
+        // Records already queued for this sink are dropped with it: none may count as
+        // delivered.
+        ctx.poison.set();
+        SinkError::Config(e)
+    })
 }
 
 /// Runs the pipeline's sink until its input closes.
@@ -182,8 +186,17 @@ pub async fn run_errors(
 /// Firehose does); stderr for the others.
 pub fn default_errors(sink: &SinkConfig) -> ErrorsConfig {
     match sink {
-        SinkConfig::File(f) => ErrorsConfig::File(f.clone()),
-        SinkConfig::S3(s) => ErrorsConfig::S3(s.clone()),
+        // One JSON error record per line, whatever the records' delimiter.
+        SinkConfig::File(f) => {
+            let mut f = f.clone();
+            f.objects.delimiter = crate::config::Delimiter::Newline;
+            ErrorsConfig::File(f)
+        }
+        SinkConfig::S3(s) => {
+            let mut s = s.clone();
+            s.objects.delimiter = crate::config::Delimiter::Newline;
+            ErrorsConfig::S3(s)
+        }
         SinkConfig::Stdout(s) => ErrorsConfig::Stderr(s.clone()),
         SinkConfig::Kinesis(_) | SinkConfig::Firehose(_) | SinkConfig::Http(_) => {
             ErrorsConfig::Stderr(StdoutSinkConfig::new())

@@ -30,7 +30,6 @@ use super::compress::compress;
 use super::parquet::{Row, Schema};
 use super::{Delivered, SinkContext, SinkError};
 use crate::ack::{Ack, Held};
-use crate::clock::Clock;
 use crate::config::{BufferConfig, Delimiter, Format, ObjectOptions};
 use crate::expr::prefix::{Prefix, Values};
 use crate::record::{ErrorOutputType, FailedRecord};
@@ -262,17 +261,22 @@ impl Buffer {
         }
     }
 
-    fn open(&mut self, data_len: usize, ack: &Ack, clock: &dyn Clock) {
+    /// Counts a record in; `arrival_ms` is when it entered the pipeline: the object's time
+    /// (prefix and name) is that of its oldest record, as Firehose's.
+    fn open(&mut self, data_len: usize, ack: &Ack, arrival_ms: i64) {
         self.acks.hold(ack);
-        if self.opened.is_none() {
-            self.opened = Some((clock.now(), tokio::time::Instant::now()));
+        let arrival = DateTime::from_timestamp_millis(arrival_ms).unwrap_or_else(Utc::now);
+        match &mut self.opened {
+            None => self.opened = Some((arrival, tokio::time::Instant::now())),
+            Some((oldest, _)) if arrival < *oldest => *oldest = arrival,
+            Some(_) => {}
         }
         self.data_bytes += data_len as u64;
         self.records += 1;
     }
 
-    fn push(&mut self, data: &[u8], ack: &Ack, clock: &dyn Clock) {
-        self.open(data.len(), ack, clock);
+    fn push(&mut self, data: &[u8], ack: &Ack, arrival_ms: i64) {
+        self.open(data.len(), ack, arrival_ms);
         if let Content::Bytes(body) = &mut self.content {
             body.extend_from_slice(data);
             if self.delimiter == Delimiter::Newline {
@@ -281,8 +285,8 @@ impl Buffer {
         }
     }
 
-    fn push_row(&mut self, row: Row, data_len: usize, ack: &Ack, clock: &dyn Clock) {
-        self.open(data_len, ack, clock);
+    fn push_row(&mut self, row: Row, data_len: usize, ack: &Ack, arrival_ms: i64) {
+        self.open(data_len, ack, arrival_ms);
         if let Content::Rows(rows) = &mut self.content {
             rows.push(row);
         }
@@ -292,10 +296,10 @@ impl Buffer {
         self.records == 0
     }
 
-    /// The size hint is reached, or the interval is zero (deliver at once).
+    /// The size hint is reached. (An interval of zero is handled per batch: see
+    /// [`Objects::flush_immediate`].)
     fn is_full(&self) -> bool {
-        !self.is_empty()
-            && (self.data_bytes >= self.hints.size.0 || self.hints.interval.0.is_zero())
+        !self.is_empty() && self.data_bytes >= self.hints.size.0
     }
 
     /// When the interval hint runs out, if anything is buffered.
@@ -375,10 +379,12 @@ impl Objects {
 
     /// Adds a record to its partition's buffer (writing the buffer if that fills it).
     /// `lambda` holds the partition keys a transform returned.
+    #[allow(clippy::too_many_arguments)]
     pub async fn push(
         &mut self,
         data: &[u8],
         ack: &Ack,
+        arrival_ms: i64,
         lambda: &[(String, String)],
         error_type: Option<ErrorOutputType>,
         ctx: &SinkContext,
@@ -464,7 +470,10 @@ impl Objects {
             }
             // The prefix must evaluate (keys present, at most 512 characters) before a
             // record is accepted into a buffer that would otherwise fail as a whole.
-            if let Err(e) = self.render(&id, ctx.clock.now()) {
+            let checked = self
+                .render(&id, ctx.clock.now())
+                .and_then(|p| self.check_key(&p));
+            if let Err(e) = checked {
                 return reject(
                     ErrorOutputType::ProcessingFailed,
                     "DynamicPartitioning.InvalidPrefix",
@@ -479,13 +488,45 @@ impl Objects {
         }
         let buffer = self.partitions.get_mut(&id).expect("inserted above");
         match row {
-            Some(row) => buffer.push_row(row, data.len(), ack, &*ctx.clock),
-            None => buffer.push(data, ack, &*ctx.clock),
+            Some(row) => buffer.push_row(row, data.len(), ack, arrival_ms),
+            None => buffer.push(data, ack, arrival_ms),
         }
         if buffer.is_full() {
             self.flush(&id, ctx).await?;
         }
         Ok(Ok(()))
+    }
+
+    /// A directory store takes keys as relative paths: values from records must not climb out
+    /// of it, or name what a file system cannot hold.
+    fn check_key(&self, prefix: &str) -> Result<(), String> {
+        if !matches!(self.store, Store::Dir(_)) {
+            return Ok(());
+        }
+        if prefix.starts_with('/') || prefix.contains('\0') || prefix.contains('\\') {
+            return Err(format!(
+                "the evaluated prefix `{prefix}` is not a relative path"
+            ));
+        }
+        for part in prefix.split('/') {
+            if part == ".." || part == "." {
+                return Err(format!("the evaluated prefix `{prefix}` contains `{part}`"));
+            }
+            if part.len() > 255 {
+                return Err(format!(
+                    "the evaluated prefix `{prefix}` has a path component over 255 bytes"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// With a buffering interval of zero, writes what each batch brought at the end of it.
+    pub async fn flush_immediate(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
+        if self.options.buffer.interval.0.is_zero() {
+            self.flush_all(ctx).await?;
+        }
+        Ok(())
     }
 
     fn render(&self, id: &PartitionId, time: DateTime<Utc>) -> Result<String, String> {
@@ -663,13 +704,13 @@ mod tests {
         let ctx = ctx(at);
         for data in [&br#"{"c":"a"}"#[..], br#"{"c":"b"}"#, br#"{"c":"a"}"#] {
             assert!(objects
-                .push(data, &Ack::none(), &[], None, &ctx)
+                .push(data, &Ack::none(), at.timestamp_millis(), &[], None, &ctx)
                 .await
                 .unwrap()
                 .is_ok());
         }
         let rejected = objects
-            .push(b"{}", &Ack::none(), &[], None, &ctx)
+            .push(b"{}", &Ack::none(), 0, &[], None, &ctx)
             .await
             .unwrap()
             .unwrap_err();

@@ -198,6 +198,7 @@ async fn read_lines<R: AsyncRead + Unpin>(
     mut line_no: u64,
 ) -> Result<(), SourceError> {
     let source: Arc<str> = name.into();
+    let mut partial_at: Option<(u64, u64)> = None;
     // Hands a chunk (and the lines that failed in it) over, with one ack for both.
     let mut hand_over = async |chunk: &mut Vec<Record>,
                                failed: &mut Vec<FailedRecord>,
@@ -234,7 +235,8 @@ async fn read_lines<R: AsyncRead + Unpin>(
         let complete = line.last() == Some(&b'\n');
         if n == 0 || (!complete && follow) {
             // End of input for now: hand over what we have.
-            if !hand_over(&mut chunk, &mut failed, offset, line_no).await {
+            let (at, at_line) = partial_at.unwrap_or((offset, line_no));
+            if !hand_over(&mut chunk, &mut failed, at, at_line).await {
                 return Ok(());
             }
             if !follow {
@@ -246,6 +248,11 @@ async fn read_lines<R: AsyncRead + Unpin>(
             }
         }
         line_no += 1;
+        if !complete {
+            // A last line without its newline may still grow: the checkpoint stays before it,
+            // so a later run reads it again, whole.
+            partial_at = Some((offset, line_no - 1));
+        }
         offset += line.len() as u64;
         let mut data = std::mem::take(&mut line);
         if complete {
@@ -285,6 +292,7 @@ async fn read_lines<R: AsyncRead + Unpin>(
             return Ok(());
         }
     }
+    let (offset, line_no) = partial_at.unwrap_or((offset, line_no));
     hand_over(&mut chunk, &mut failed, offset, line_no).await;
     Ok(())
 }
