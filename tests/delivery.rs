@@ -949,3 +949,77 @@ config = {{ add = {{ seen = true }}, partition_keys = {{ team = "team" }} }}
         "DynamicPartitioning.MetadataExtractionFailed"
     );
 }
+
+#[test]
+fn a_followed_file_is_read_across_rotation_and_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let write = |path: &Path, from: usize, to: usize| {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        for i in from..to {
+            writeln!(f, r#"{{"n":{i}}}"#).unwrap();
+        }
+    };
+    write(&log, 0, 10);
+    std::fs::write(
+        dir.path().join("p.toml"),
+        r#"
+[pipeline]
+batch = { linger = "10ms" }
+[source]
+type = "file"
+path = "app.log"
+format = "json"
+follow = true
+checkpoint = true
+[sink]
+type = "file"
+path = "out"
+buffer = { interval = "0s" }
+"#,
+    )
+    .unwrap();
+    let child = weir(dir.path()).start();
+    let wait = |n: usize| {
+        let started = Instant::now();
+        while count_lines(&dir.path().join("out")) < n {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "waited for {n} lines"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait(10);
+    // Rotation by rename; the writer still appends to the old file for a moment.
+    std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+    write(&dir.path().join("app.log.1"), 10, 12);
+    write(&log, 12, 20);
+    wait(20);
+    // copytruncate: the file shrinks under the reader.
+    std::fs::write(&log, "").unwrap();
+    write(&log, 20, 25);
+    wait(25);
+    stop(child);
+    let mut got: Vec<u64> = walk(&dir.path().join("out"))
+        .iter()
+        .filter(|p| !p.starts_with(dir.path().join("out/errors")))
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()["n"]
+                        .as_u64()
+                        .unwrap()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, (0..25).collect::<Vec<u64>>(), "every line once");
+}

@@ -32,14 +32,23 @@ pub fn build(file: &PipelineFile, host: &Host, state_dir: &Path) -> Result<Pipel
     })
 }
 
-/// Rejects source settings this release cannot honour.
+/// Rejects source settings this release cannot honour, and sink settings that need files the
+/// pipeline names (a Parquet schema) when those do not load.
 pub fn check_source(file: &PipelineFile) -> Result<(), String> {
-    match &file.spec.source {
-        SourceConfig::Kinesis(k) => k
-            .check()
-            .map_err(|e| format!("{}: source: {e}", file.path.display())),
-        _ => Ok(()),
+    if let SourceConfig::Kinesis(k) = &file.spec.source {
+        k.check()
+            .map_err(|e| format!("{}: source: {e}", file.path.display()))?;
     }
+    let format = match &file.spec.sink {
+        SinkConfig::File(f) => Some(&f.objects.format),
+        SinkConfig::S3(s) => Some(&s.objects.format),
+        _ => None,
+    };
+    if let Some(crate::config::Format::Parquet { schema }) = format {
+        crate::sink::parquet::Schema::load(schema)
+            .map_err(|e| format!("{}: sink.format.parquet.schema: {e}", file.path.display()))?;
+    }
+    Ok(())
 }
 
 /// The processors of a pipeline, started.

@@ -495,7 +495,8 @@ pub async fn delivery(
             region: Some("us-east-1".into()),
             endpoint: Some(endpoint.to_string()),
             force_path_style: true,
-            multipart_threshold: 16 << 20,
+            // One PutObject per object, as the raw write: the comparison is of Weir's own cost.
+            multipart_threshold: 128 << 20,
             part_size: 8 << 20,
             objects: options(S3_ERROR_PREFIX),
         };

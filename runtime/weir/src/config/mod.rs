@@ -1233,6 +1233,24 @@ compression = "gzip"
     }
 
     #[test]
+    fn a_bad_prefix_names_the_file_the_sink_table_and_the_rule() {
+        let text = GOOD.replace(
+            "compression = \"gzip\"",
+            "compression = \"gzip\"\nprefix = \"c/!{partitionKeyFromQuery:customer}/\"",
+        );
+        let err = parse_str(&text).unwrap_err().to_string();
+        assert!(err.starts_with("dir/p.toml:"), "{err}");
+        assert!(err.contains("key `sink`"), "{err}");
+        assert!(err.contains("error_prefix"), "{err}");
+        let text = GOOD.replace(
+            "compression = \"gzip\"",
+            "prefix = \"!{timestamp:yyyy/QQ}/\"",
+        );
+        let err = parse_str(&text).unwrap_err().to_string();
+        assert!(err.contains("`QQ` is not supported"), "{err}");
+    }
+
+    #[test]
     fn a_bad_value_names_its_line_and_key() {
         let text = GOOD.replace("timeout = \"200ms\"", "timeout = \"soon\"");
         let err = parse_str(&text).unwrap_err().to_string();

@@ -457,7 +457,18 @@ impl Objects {
             },
             None => None,
         };
-        if !self.partitions.contains_key(&id) {
+        // One lookup for the common case, a record of a partition that is already buffering.
+        if let Some(buffer) = self.partitions.get_mut(&id) {
+            match row {
+                Some(row) => buffer.push_row(row, data.len(), ack, arrival_ms),
+                None => buffer.push(data, ack, arrival_ms),
+            }
+            if buffer.is_full() {
+                self.flush(&id, ctx).await?;
+            }
+            return Ok(Ok(()));
+        }
+        {
             if self.partitions.len() >= self.options.max_partitions {
                 return reject(
                     ErrorOutputType::ProcessingFailed,
@@ -589,6 +600,8 @@ impl Objects {
             .trim_end_matches(".zip")
             .to_string();
         let encoded = tokio::task::spawn_blocking(move || match content {
+            // Uncompressed objects are written from the buffer itself, without a copy.
+            Content::Bytes(body) if compression == crate::config::Compression::None => Ok(body),
             Content::Bytes(body) => compress(&body, compression, &entry).map_err(|e| e.to_string()),
             Content::Rows(rows) => schema.expect("rows have a schema").write(&rows),
         })
@@ -741,5 +754,47 @@ mod tests {
             ]
         );
         assert_eq!(objects.delivered.records, 3);
+    }
+
+    #[tokio::test]
+    async fn partitions_beyond_the_cap_and_unsafe_paths_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = ObjectOptions::build(
+            RawObjectKeys {
+                prefix: "!{partitionKeyFromQuery:c}/".into(),
+                error_prefix: Some("e/!{firehose:error-output-type}/".into()),
+                partition_keys: [("c".to_string(), ".c".to_string())].into(),
+                max_partitions: Some(2),
+                ..RawObjectKeys::default()
+            },
+            S3_ERROR_PREFIX,
+        )
+        .unwrap();
+        let mut objects =
+            Objects::new(Store::Dir(dir.path().into()), options, "p", false, true).unwrap();
+        let ctx = ctx(Utc::now());
+        let mut push = async |data: &[u8]| {
+            objects
+                .push(data, &Ack::none(), 0, &[], None, &ctx)
+                .await
+                .unwrap()
+                .map_err(|r| r.code)
+        };
+        assert_eq!(push(br#"{"c":"a"}"#).await, Ok(()));
+        assert_eq!(
+            push(br#"{"c":".."}"#).await,
+            Err("DynamicPartitioning.InvalidPrefix"),
+            "no climbing out of the directory"
+        );
+        assert_eq!(
+            push(br#"{"c":"/etc"}"#).await,
+            Err("DynamicPartitioning.InvalidPrefix")
+        );
+        assert_eq!(push(br#"{"c":"b"}"#).await, Ok(()));
+        assert_eq!(push(br#"{"c":"a"}"#).await, Ok(()), "an open partition");
+        assert_eq!(
+            push(br#"{"c":"z"}"#).await,
+            Err("DynamicPartitioning.ActivePartitionsLimitExceeded")
+        );
     }
 }

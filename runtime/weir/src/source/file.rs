@@ -10,6 +10,10 @@
 //! a chunk only once it and every earlier chunk are delivered. A restart resumes at the
 //! checkpoint's offset if the file is the same one (same inode, at least that long); a replaced
 //! or truncated file is read from its start.
+//!
+//! A followed file that is rotated (another file now at its path) or truncated while it is
+//! read: the old file is read to its end (for one more poll after the change is seen), then the
+//! new one from its start; line numbers start again at 1.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -78,102 +82,121 @@ pub(super) async fn run_file(
     ctx: SourceContext,
 ) -> Result<(), SourceError> {
     let path = config.path.display().to_string();
-    let mut file = tokio::fs::File::open(&config.path)
-        .await
-        .map_err(|source| SourceError::Open {
-            path: path.clone(),
-            source,
-        })?;
-    if !config.checkpoint {
-        let reader = BufReader::with_capacity(64 * 1024, file);
-        return read_lines(
-            reader,
-            &format!("file:{path}"),
-            config.format,
-            config.follow,
-            &ctx,
-            None,
-            0,
-            0,
-        )
-        .await;
-    }
-    let meta = file.metadata().await.map_err(|source| SourceError::Open {
+    let open_error = |source| SourceError::Open {
         path: path.clone(),
         source,
-    })?;
-    let store = LocalStore::new(&ctx.state_dir, &ctx.pipeline);
-    let key = format!("file/{path}");
-    let saved: Option<Position> = store
-        .load(&key)
-        .map_err(|e| SourceError::Checkpoint(format!("cannot read checkpoint of {path}: {e}")))?
-        .map(|t| {
-            serde_json::from_str(&t).map_err(|e| {
-                SourceError::Checkpoint(format!("checkpoint of {path} is unreadable ({e}): {t}"))
-            })
-        })
-        .transpose()?;
-    let (offset, line) = match saved {
-        Some(p) if p.inode == inode(&meta) && p.offset <= meta.len() => (p.offset, p.line),
-        Some(_) => {
-            tracing::warn!(file = %path, "The file was replaced or truncated since its checkpoint; reading it from the start");
-            (0, 0)
-        }
-        None => (0, 0),
     };
-    if offset > 0 {
-        tracing::info!(file = %path, offset, line, "Resuming after the checkpoint");
-        file.seek(std::io::SeekFrom::Start(offset))
-            .await
-            .map_err(|source| SourceError::Read {
-                path: path.clone(),
-                source,
-            })?;
-    }
-    let (ack_tx, mut acks) = mpsc::unbounded_channel::<crate::ack::Resolved>();
-    let tracker = Arc::new(Mutex::new(Tracker::default()));
-    let saver = {
-        let (tracker, store, key, path) =
-            (tracker.clone(), store.clone(), key.clone(), path.clone());
-        tokio::spawn(async move {
-            while let Some(r) = acks.recv().await {
-                let position = tracker
-                    .lock()
-                    .expect("tracker lock")
-                    .resolve(r.token, r.delivered);
-                if let Some(p) = position {
-                    let text = serde_json::to_string(&p).expect("positions serialize");
-                    store.save(&key, &text).map_err(|e| {
-                        SourceError::Checkpoint(format!("cannot save checkpoint of {path}: {e}"))
-                    })?;
-                }
-            }
-            Ok::<(), SourceError>(())
-        })
-    };
-    let checkpoints = Checkpoints {
-        acker: Acker::new(ack_tx, ctx.poison.clone()),
-        tracker,
-        next: 0,
-        inode: inode(&meta),
-    };
-    let reader = BufReader::with_capacity(64 * 1024, file);
-    let read = read_lines(
-        reader,
-        &format!("file:{path}"),
-        config.format,
-        config.follow,
-        &ctx,
-        Some(checkpoints),
-        offset,
-        line,
-    )
-    .await;
-    // Let the pipeline drain: the last checkpoint is saved when the sink has the last chunk.
-    drop(ctx);
-    let saved = saver
+    let mut file = tokio::fs::File::open(&config.path)
         .await
-        .unwrap_or_else(|e| Err(SourceError::Checkpoint(format!("checkpoint task: {e}"))));
+        .map_err(open_error)?;
+    let meta = file.metadata().await.map_err(open_error)?;
+    let name = format!("file:{path}");
+    let mut ino = inode(&meta);
+    let (mut offset, mut line) = (0, 0);
+    let mut checkpoints = None;
+    let mut saver = None;
+    if config.checkpoint {
+        let store = LocalStore::new(&ctx.state_dir, &ctx.pipeline);
+        let key = format!("file/{path}");
+        let saved: Option<Position> = store
+            .load(&key)
+            .map_err(|e| SourceError::Checkpoint(format!("cannot read checkpoint of {path}: {e}")))?
+            .map(|t| {
+                serde_json::from_str(&t).map_err(|e| {
+                    SourceError::Checkpoint(format!(
+                        "checkpoint of {path} is unreadable ({e}): {t}"
+                    ))
+                })
+            })
+            .transpose()?;
+        match saved {
+            Some(p) if p.inode == ino && p.offset <= meta.len() => {
+                (offset, line) = (p.offset, p.line)
+            }
+            Some(_) => {
+                tracing::warn!(file = %path, "The file was replaced or truncated since its checkpoint; reading it from the start")
+            }
+            None => {}
+        }
+        let (ack_tx, mut acks) = mpsc::unbounded_channel::<crate::ack::Resolved>();
+        let tracker = Arc::new(Mutex::new(Tracker::default()));
+        saver = Some({
+            let (tracker, path) = (tracker.clone(), path.clone());
+            tokio::spawn(async move {
+                while let Some(r) = acks.recv().await {
+                    let position = tracker
+                        .lock()
+                        .expect("tracker lock")
+                        .resolve(r.token, r.delivered);
+                    if let Some(p) = position {
+                        let text = serde_json::to_string(&p).expect("positions serialize");
+                        store.save(&key, &text).map_err(|e| {
+                            SourceError::Checkpoint(format!(
+                                "cannot save checkpoint of {path}: {e}"
+                            ))
+                        })?;
+                    }
+                }
+                Ok::<(), SourceError>(())
+            })
+        });
+        checkpoints = Some(Checkpoints {
+            acker: Acker::new(ack_tx, ctx.poison.clone()),
+            tracker,
+            next: 0,
+            inode: ino,
+        });
+    }
+    let read = async {
+        loop {
+            if offset > 0 {
+                tracing::info!(file = %path, offset, line, "Resuming after the checkpoint");
+                file.seek(std::io::SeekFrom::Start(offset))
+                    .await
+                    .map_err(|source| SourceError::Read {
+                        path: path.clone(),
+                        source,
+                    })?;
+            }
+            let reader = BufReader::with_capacity(64 * 1024, file);
+            let watch = config.follow.then_some((config.path.as_path(), ino));
+            let ended = read_lines(
+                reader,
+                &name,
+                config.format,
+                config.follow,
+                &ctx,
+                &mut checkpoints,
+                offset,
+                line,
+                watch,
+            )
+            .await?;
+            if ended == Ended::Done {
+                return Ok(());
+            }
+            // Rotated or truncated: the new file, from its start.
+            tracing::info!(file = %path, "The file was rotated or truncated; reading the new one from its start");
+            file = tokio::fs::File::open(&config.path)
+                .await
+                .map_err(open_error)?;
+            ino = inode(&file.metadata().await.map_err(open_error)?);
+            if let Some(c) = checkpoints.as_mut() {
+                c.inode = ino;
+            }
+            (offset, line) = (0, 0);
+        }
+    };
+    let read: Result<(), SourceError> = read.await;
+    // Let the pipeline drain: the last checkpoint is saved when the sink has the last chunk.
+    drop(checkpoints);
+    drop(ctx);
+    let saved = match saver {
+        Some(task) => task
+            .await
+            .unwrap_or_else(|e| Err(SourceError::Checkpoint(format!("checkpoint task: {e}")))),
+        None => Ok(()),
+    };
     read.and(saved)
 }
 
@@ -182,7 +205,34 @@ pub(super) async fn run_stdin(
     ctx: SourceContext,
 ) -> Result<(), SourceError> {
     let reader = BufReader::with_capacity(64 * 1024, tokio::io::stdin());
-    read_lines(reader, "stdin", config.format, false, &ctx, None, 0, 0).await
+    read_lines(
+        reader,
+        "stdin",
+        config.format,
+        false,
+        &ctx,
+        &mut None,
+        0,
+        0,
+        None,
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Why reading stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// End of input, shutdown, or the pipeline is gone.
+    Done,
+    /// A followed file was replaced (another inode at its path) or truncated.
+    Rotated,
+}
+
+/// Whether the followed file at `path` is no longer the one being read (inode `ino`, read up to
+/// `offset`): rotated away, or truncated under the reader.
+fn replaced(path: &std::path::Path, ino: u64, offset: u64) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| inode(&m) != ino || m.len() < offset)
 }
 
 /// Reads lines from `offset` (line `line_no` done) until the end, or shutdown when following.
@@ -193,12 +243,14 @@ async fn read_lines<R: AsyncRead + Unpin>(
     format: LineFormat,
     follow: bool,
     ctx: &SourceContext,
-    mut checkpoints: Option<Checkpoints>,
+    checkpoints: &mut Option<Checkpoints>,
     mut offset: u64,
     mut line_no: u64,
-) -> Result<(), SourceError> {
+    watch: Option<(&std::path::Path, u64)>,
+) -> Result<Ended, SourceError> {
     let source: Arc<str> = name.into();
     let mut partial_at: Option<(u64, u64)> = None;
+    let mut draining = false;
     // Hands a chunk (and the lines that failed in it) over, with one ack for both.
     let mut hand_over = async |chunk: &mut Vec<Record>,
                                failed: &mut Vec<FailedRecord>,
@@ -233,19 +285,30 @@ async fn read_lines<R: AsyncRead + Unpin>(
             _ = ctx.shutdown.cancelled() => break,
         };
         let complete = line.last() == Some(&b'\n');
+        let mut rotated = false;
         if n == 0 || (!complete && follow) {
             // End of input for now: hand over what we have.
             let (at, at_line) = partial_at.unwrap_or((offset, line_no));
             if !hand_over(&mut chunk, &mut failed, at, at_line).await {
-                return Ok(());
+                return Ok(Ended::Done);
             }
             if !follow {
                 break;
             }
-            tokio::select! {
-                _ = tokio::time::sleep(FOLLOW_POLL) => continue,
-                _ = ctx.shutdown.cancelled() => break,
+            if !draining {
+                // Replaced or truncated: read what the writer still appends to the old file
+                // for one more poll, then move on to the new one.
+                draining = watch.is_some_and(|(path, ino)| replaced(path, ino, offset));
+                tokio::select! {
+                    _ = tokio::time::sleep(FOLLOW_POLL) => continue,
+                    _ = ctx.shutdown.cancelled() => break,
+                }
             }
+            if line.is_empty() {
+                return Ok(Ended::Rotated);
+            }
+            // The old file ends with a line that will never get its newline: it still counts.
+            rotated = true;
         }
         line_no += 1;
         if !complete {
@@ -286,13 +349,16 @@ async fn read_lines<R: AsyncRead + Unpin>(
             }
         }
         // Hand over a full chunk, or whatever is read when the reader would have to wait.
-        if (chunk.len() >= CHUNK || reader.buffer().is_empty())
+        if (chunk.len() >= CHUNK || reader.buffer().is_empty() || rotated)
             && !hand_over(&mut chunk, &mut failed, offset, line_no).await
         {
-            return Ok(());
+            return Ok(Ended::Done);
+        }
+        if rotated {
+            return Ok(Ended::Rotated);
         }
     }
     let (offset, line_no) = partial_at.unwrap_or((offset, line_no));
     hand_over(&mut chunk, &mut failed, offset, line_no).await;
-    Ok(())
+    Ok(Ended::Done)
 }

@@ -1053,7 +1053,12 @@ impl Reader {
         };
         let mut backoff = MIN_CALL_GAP;
         loop {
-            match req.clone().send().await {
+            let call = req.clone().send();
+            let sent = tokio::select! {
+                r = call => r,
+                _ = self.ctx.shutdown.cancelled() => return Ok(None),
+            };
+            match sent {
                 Ok(out) => return Ok(out.shard_iterator),
                 Err(e) if retryable(e.code(), e.as_service_error().is_none()) => {
                     tracing::warn!(shard = %self.shard, error = %DisplayErrorContext(&e), "GetShardIterator failed; retrying");
@@ -1208,13 +1213,18 @@ impl Reader {
                 return Ok(None);
             }
             p.last_call = tokio::time::Instant::now();
-            let response = self
+            // Raced with stop: a call stuck on a dead connection must not hold up shutdown, and
+            // a response dropped unread emitted nothing.
+            let call = self
                 .client
                 .get_records()
                 .shard_iterator(&iterator)
                 .limit(self.max_records as i32)
-                .send()
-                .await;
+                .send();
+            let response = tokio::select! {
+                r = call => r,
+                _ = self.ctx.shutdown.cancelled() => return Ok(None),
+            };
             match response {
                 Ok(r) => {
                     p.backoff = MIN_CALL_GAP;
@@ -1347,14 +1357,17 @@ impl Reader {
                     return Ok(None);
                 };
                 f.last_subscribe = Some(tokio::time::Instant::now());
-                let subscribed = self
+                let call = self
                     .client
                     .subscribe_to_shard()
                     .consumer_arn(&f.settings.consumer_arn)
                     .shard_id(&self.shard)
                     .starting_position(position)
-                    .send()
-                    .await;
+                    .send();
+                let subscribed = tokio::select! {
+                    r = call => r,
+                    _ = self.ctx.shutdown.cancelled() => return Ok(None),
+                };
                 match subscribed {
                     Ok(out) => {
                         tracing::debug!(shard = %self.shard, "Subscribed");
