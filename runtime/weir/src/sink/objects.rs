@@ -240,7 +240,8 @@ pub struct Buffer {
     /// Bytes of record data, before delimiters and compression (what the size hint counts).
     data_bytes: u64,
     records: u64,
-    opened: Option<(DateTime<Utc>, tokio::time::Instant)>,
+    /// The oldest record's arrival (ms since the epoch), and when the buffer opened.
+    opened: Option<(i64, tokio::time::Instant)>,
     acks: Held,
 }
 
@@ -265,10 +266,9 @@ impl Buffer {
     /// (prefix and name) is that of its oldest record, as Firehose's.
     fn open(&mut self, data_len: usize, ack: &Ack, arrival_ms: i64) {
         self.acks.hold(ack);
-        let arrival = DateTime::from_timestamp_millis(arrival_ms).unwrap_or_else(Utc::now);
         match &mut self.opened {
-            None => self.opened = Some((arrival, tokio::time::Instant::now())),
-            Some((oldest, _)) if arrival < *oldest => *oldest = arrival,
+            None => self.opened = Some((arrival_ms, tokio::time::Instant::now())),
+            Some((oldest, _)) if arrival_ms < *oldest => *oldest = arrival_ms,
             Some(_) => {}
         }
         self.data_bytes += data_len as u64;
@@ -573,9 +573,10 @@ impl Objects {
         let Some(buffer) = self.partitions.remove(id) else {
             return Ok(());
         };
-        let Some((opened_at, _)) = buffer.opened else {
+        let Some((oldest_ms, _)) = buffer.opened else {
             return Ok(());
         };
+        let opened_at = DateTime::from_timestamp_millis(oldest_ms).unwrap_or_else(Utc::now);
         let mut acks = buffer.acks;
         let records = buffer.records;
         let fail = |acks: &mut Held, message: String| {
