@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{moto, root, runtime, stop, Start};
+use common::{eventually, moto, root, runtime, stop, Start};
 
 fn weir(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
@@ -788,18 +788,15 @@ buffer = {{ size = "1MiB", interval = "{interval}" }}
         .env("RUST_LOG", "info")
         .stderr(std::fs::File::create(&log).unwrap())
         .start();
-    let started = Instant::now();
     // Kill once every record was read (a progress line counts them in) and handed on.
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("records_in=20000")
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the records were not read"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(
+        || "the source to read every record".into(),
+        || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("records_in=20000")
+        },
+    );
     std::thread::sleep(Duration::from_millis(300));
     first.kill().unwrap();
     first.wait().unwrap();
@@ -816,14 +813,7 @@ buffer = {{ size = "1MiB", interval = "{interval}" }}
     // Deliver some, then kill -9 again mid-way.
     pipeline("0s");
     let mut second = weir(dir.path()).start();
-    let started = Instant::now();
-    while checkpoint().is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no checkpoint was saved"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(|| "a checkpoint".into(), || checkpoint().is_some());
     second.kill().unwrap();
     second.wait().unwrap();
     let saved = checkpoint().unwrap();
@@ -836,9 +826,8 @@ buffer = {{ size = "1MiB", interval = "{interval}" }}
 
     // Restart: everything arrives; only records after the checkpoint come twice.
     let third = weir(dir.path()).start();
-    let started = Instant::now();
-    loop {
-        let got: HashSet<String> = walk(&dir.path().join("out"))
+    let delivered = || -> HashSet<String> {
+        walk(&dir.path().join("out"))
             .iter()
             .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
             .flat_map(|p| {
@@ -848,17 +837,12 @@ buffer = {{ size = "1MiB", interval = "{interval}" }}
                     .map(str::to_string)
                     .collect::<Vec<_>>()
             })
-            .collect();
-        if got.len() == input.len() {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "have {}",
-            got.len()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+            .collect()
+    };
+    eventually(
+        || format!("{} records, have {}", input.len(), delivered().len()),
+        || delivered().len() == input.len(),
+    );
     stop(third);
     let total = count_lines(&dir.path().join("out"));
     let duplicates = total - input.len();
@@ -985,14 +969,10 @@ buffer = { interval = "0s" }
     .unwrap();
     let child = weir(dir.path()).start();
     let wait = |n: usize| {
-        let started = Instant::now();
-        while count_lines(&dir.path().join("out")) < n {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "waited for {n} lines"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        eventually(
+            || format!("{n} lines"),
+            || count_lines(&dir.path().join("out")) >= n,
+        )
     };
     wait(10);
     // Rotation by rename; the writer still appends to the old file for a moment.

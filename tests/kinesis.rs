@@ -28,14 +28,7 @@ fn kinesalite() -> (Peer, String) {
         .spawn()
         .expect("node runs");
     let peer = Peer(child);
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "kinesalite did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_port(port, "kinesalite");
     (peer, format!("http://127.0.0.1:{port}"))
 }
 

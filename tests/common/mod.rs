@@ -59,6 +59,19 @@ pub fn moto() -> (Peer, String) {
     (peer, format!("http://127.0.0.1:{port}"))
 }
 
+/// Polls `done` every 50 ms until it holds; fails the test after 60 s with `what` it waited for.
+pub fn eventually(what: impl Fn() -> String, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "waited for {}",
+            what()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -91,12 +91,4 @@ pub fn reads_stdin(file: &PipelineFile) -> bool {
     matches!(file.spec.source, SourceConfig::Stdin(_))
 }
 
-/// Displays a path relative to the current directory when it is inside it.
-pub fn show(path: &Path) -> String {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf())
-        .display()
-        .to_string()
-}
+pub use crate::config::show;

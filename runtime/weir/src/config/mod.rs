@@ -792,22 +792,27 @@ impl<'de> Deserialize<'de> for ProcessConfig {
     }
 }
 
+/// Reads a table as `R` and validates it into `C`; a validation error is reported at the table.
+fn validated<'de, D, R, C>(d: D, build: impl FnOnce(R) -> Result<C, String>) -> Result<C, D::Error>
+where
+    D: Deserializer<'de>,
+    R: Deserialize<'de>,
+{
+    R::deserialize(d).and_then(|raw| build(raw).map_err(serde::de::Error::custom))
+}
+
 impl<'de> Deserialize<'de> for SinkConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match take_kind::<D::Error>("sink")?.as_str() {
-            "file" => objects::RawFileSink::deserialize(d)
-                .and_then(|r| FileSinkConfig::try_from(r).map_err(serde::de::Error::custom))
+            "file" => validated(d, |r: objects::RawFileSink| FileSinkConfig::try_from(r))
                 .map(SinkConfig::File),
-            "s3" => objects::RawS3Sink::deserialize(d)
-                .and_then(|r| S3SinkConfig::try_from(r).map_err(serde::de::Error::custom))
-                .map(SinkConfig::S3),
+            "s3" => {
+                validated(d, |r: objects::RawS3Sink| S3SinkConfig::try_from(r)).map(SinkConfig::S3)
+            }
             "stdout" => StdoutSinkConfig::deserialize(d).map(SinkConfig::Stdout),
             "kinesis" => KinesisSinkConfig::deserialize(d).map(SinkConfig::Kinesis),
             "firehose" => FirehoseSinkConfig::deserialize(d).map(SinkConfig::Firehose),
-            "http" => HttpSinkConfig::deserialize(d).and_then(|c| {
-                c.check().map_err(serde::de::Error::custom)?;
-                Ok(SinkConfig::Http(c))
-            }),
+            "http" => validated(d, |c: HttpSinkConfig| c.check().map(|()| c)).map(SinkConfig::Http),
             other => Err(serde::de::Error::custom(format!(
                 "unknown sink type `{other}`"
             ))),
@@ -818,12 +823,8 @@ impl<'de> Deserialize<'de> for SinkConfig {
 impl<'de> Deserialize<'de> for ErrorsConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match take_kind::<D::Error>("errors")?.as_str() {
-            "file" => objects::RawFileSink::deserialize(d)
-                .and_then(|r| FileSinkConfig::errors_from(r).map_err(serde::de::Error::custom))
-                .map(ErrorsConfig::File),
-            "s3" => objects::RawS3Sink::deserialize(d)
-                .and_then(|r| S3SinkConfig::errors_from(r).map_err(serde::de::Error::custom))
-                .map(ErrorsConfig::S3),
+            "file" => validated(d, FileSinkConfig::errors_from).map(ErrorsConfig::File),
+            "s3" => validated(d, S3SinkConfig::errors_from).map(ErrorsConfig::S3),
             "stderr" => StdoutSinkConfig::deserialize(d).map(ErrorsConfig::Stderr),
             other => Err(serde::de::Error::custom(format!(
                 "unknown errors type `{other}`"
@@ -832,34 +833,32 @@ impl<'de> Deserialize<'de> for ErrorsConfig {
     }
 }
 
+/// The backup holds source records as they came: nothing to partition or convert.
+fn plain(keys: objects::RawObjectKeys) -> Result<(), String> {
+    if !keys.partition_keys.is_empty()
+        || keys.prefix.contains("!{partitionKeyFrom")
+        || keys.format != Format::Json
+    {
+        return Err(
+            "a backup takes source records as they came: no partition keys and no format".into(),
+        );
+    }
+    Ok(())
+}
+
 impl<'de> Deserialize<'de> for BackupConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // The backup holds source records as they came: nothing to partition or convert.
-        let plain = |keys: objects::RawObjectKeys| -> Result<(), String> {
-            if !keys.partition_keys.is_empty()
-                || keys.prefix.contains("!{partitionKeyFrom")
-                || keys.format != Format::Json
-            {
-                return Err(
-                    "a backup takes source records as they came: no partition keys and no format"
-                        .into(),
-                );
-            }
-            Ok(())
-        };
         match take_kind::<D::Error>("backup")?.as_str() {
-            "file" => objects::RawFileSink::deserialize(d)
-                .and_then(|r| {
-                    plain(r.object_keys()).map_err(serde::de::Error::custom)?;
-                    FileSinkConfig::try_from(r).map_err(serde::de::Error::custom)
-                })
-                .map(BackupConfig::File),
-            "s3" => objects::RawS3Sink::deserialize(d)
-                .and_then(|r| {
-                    plain(r.object_keys()).map_err(serde::de::Error::custom)?;
-                    S3SinkConfig::try_from(r).map_err(serde::de::Error::custom)
-                })
-                .map(BackupConfig::S3),
+            "file" => validated(d, |r: objects::RawFileSink| {
+                plain(r.object_keys())?;
+                FileSinkConfig::try_from(r)
+            })
+            .map(BackupConfig::File),
+            "s3" => validated(d, |r: objects::RawS3Sink| {
+                plain(r.object_keys())?;
+                S3SinkConfig::try_from(r)
+            })
+            .map(BackupConfig::S3),
             other => Err(serde::de::Error::custom(format!(
                 "unknown backup type `{other}`"
             ))),
@@ -1007,6 +1006,16 @@ pub fn parse(
         name,
         spec,
     })
+}
+
+/// A path as a user reads it: relative to the working directory when under it.
+pub fn show(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 fn resolve(base: &Path, p: &mut PathBuf) {

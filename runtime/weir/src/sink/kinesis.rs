@@ -10,31 +10,20 @@
 //! output with the record; never before. Ordering: records of one partition key keep their order
 //! unless some of them are retried while later ones were accepted (as with the KPL).
 
-use std::time::Duration;
-
 use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
-use rand::Rng;
 use tokio::sync::mpsc;
 
+use super::batched::{Answer, Api, Pending};
 use super::{Delivered, SinkContext, SinkError};
 use crate::config::{KinesisSinkConfig, PartitionKeyFrom};
-use crate::record::{ErrorOutputType, FailedRecord, Record};
+use crate::record::Record;
 use crate::source::kinesis::client;
-use crate::stats::Stats;
 
 const MAX_RECORDS: usize = 500;
 const MAX_BYTES: usize = 5 << 20;
 const MAX_RECORD: usize = 1 << 20;
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
-
-struct Pending {
-    record: Record,
-    key: String,
-    attempts: u32,
-}
 
 pub(super) async fn run(
     config: KinesisSinkConfig,
@@ -42,6 +31,15 @@ pub(super) async fn run(
     ctx: SinkContext,
 ) -> Result<Delivered, SinkError> {
     let client = client(config.region.as_deref(), config.endpoint.as_deref()).await;
+    let api = Api {
+        operation: "PutRecords",
+        service: "Kinesis",
+        stage: "sink:kinesis",
+        max_records: MAX_RECORDS,
+        max_bytes: MAX_BYTES,
+        max_attempts: config.max_attempts,
+        ctx: &ctx,
+    };
     let mut delivered = Delivered::default();
     while let Some(batch) = rx.recv().await {
         let mut pending = Vec::with_capacity(batch.len());
@@ -53,67 +51,25 @@ pub(super) async fn run(
                     key,
                     attempts: 0,
                 }),
-                Ok(_) => failed.push(fail(
-                    &ctx,
+                Ok(_) => failed.push(api.fail(
                     record,
                     0,
-                    "Kinesis.RecordTooLarge",
+                    "RecordTooLarge",
                     "record and partition key exceed 1 MiB".into(),
                 )),
-                Err(reason) => failed.push(fail(&ctx, record, 0, "Kinesis.NoPartitionKey", reason)),
+                Err(reason) => failed.push(api.fail(record, 0, "NoPartitionKey", reason)),
             }
         }
-        let mut backoff = FIRST_BACKOFF;
-        while !pending.is_empty() {
-            let (call, rest) = split_call(pending);
-            pending = rest;
-            let (retry, done, gave_up) = put(&client, &config, call, &ctx).await;
-            failed.extend(gave_up);
-            Stats::add(&ctx.stats.records_out, done as u64);
-            delivered.records += done as u64;
-            if !retry.is_empty() {
-                let wait = backoff.mul_f64(rand::rng().random_range(0.5..=1.0));
-                tokio::time::sleep(wait).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                // Retried records go first, so that a key's records stay in order if they can.
-                let mut again = retry;
-                again.extend(pending);
-                pending = again;
-            } else {
-                backoff = FIRST_BACKOFF;
-            }
-        }
-        if !failed.is_empty() {
-            Stats::add(&ctx.stats.records_failed, failed.len() as u64);
-            if let Some(errors) = &ctx.errors {
-                if !ctx.poison.send(errors, failed).await {
-                    return Err(SinkError::Stream {
-                        what: "the error output",
-                        source: std::io::Error::other("closed"),
-                    });
-                }
-            }
-        }
+        let (accepted, gave_up) = api
+            .deliver(pending, |entries| {
+                put(client.clone(), config.stream.clone(), entries)
+            })
+            .await;
+        delivered.records += accepted as u64;
+        failed.extend(gave_up);
+        api.to_errors(failed).await?;
     }
     Ok(delivered)
-}
-
-fn fail(
-    ctx: &SinkContext,
-    record: Record,
-    attempts: u32,
-    code: &str,
-    message: String,
-) -> FailedRecord {
-    FailedRecord {
-        record,
-        output_type: ErrorOutputType::DeliveryFailed,
-        code: code.to_string(),
-        message,
-        stage: "sink:kinesis".into(),
-        attempts,
-        failed_at_ms: ctx.clock.now_ms(),
-    }
 }
 
 /// The partition key a record is written with.
@@ -148,124 +104,56 @@ fn partition_key(from: &PartitionKeyFrom, record: &Record) -> Result<String, Str
     Ok(key)
 }
 
-/// Takes the records of the next call (500 records, 5 MiB) off the front.
-fn split_call(mut pending: Vec<Pending>) -> (Vec<Pending>, Vec<Pending>) {
-    let mut bytes = 0;
-    let mut n = 0;
-    for p in &pending {
-        let size = p.record.data.len() + p.key.len();
-        if n == MAX_RECORDS || (n > 0 && bytes + size > MAX_BYTES) {
-            break;
-        }
-        bytes += size;
-        n += 1;
-    }
-    let rest = pending.split_off(n);
-    (pending, rest)
-}
-
-/// One PutRecords call: returns the records to retry, how many were accepted, and the records
-/// given up on.
+/// One PutRecords call to `stream` (a name or an ARN).
 async fn put(
-    client: &aws_sdk_kinesis::Client,
-    config: &KinesisSinkConfig,
-    mut call: Vec<Pending>,
-    ctx: &SinkContext,
-) -> (Vec<Pending>, usize, Vec<FailedRecord>) {
-    let entries: Vec<PutRecordsRequestEntry> = call
-        .iter()
-        .map(|p| {
+    client: aws_sdk_kinesis::Client,
+    stream: String,
+    entries: Vec<(bytes::Bytes, String)>,
+) -> Answer {
+    let entries: Vec<PutRecordsRequestEntry> = entries
+        .into_iter()
+        .map(|(data, key)| {
             PutRecordsRequestEntry::builder()
-                .data(Blob::new(p.record.data.to_vec()))
-                .partition_key(&p.key)
+                .data(Blob::new(data.to_vec()))
+                .partition_key(key)
                 .build()
                 .expect("data and partition key are set")
         })
         .collect();
-    call.iter_mut().for_each(|p| p.attempts += 1);
     let mut req = client.put_records().set_records(Some(entries));
-    req = if config.stream.starts_with("arn:") {
-        req.stream_arn(&config.stream)
+    req = if stream.starts_with("arn:") {
+        req.stream_arn(&stream)
     } else {
-        req.stream_name(&config.stream)
-    };
-    let give_up = |call: Vec<Pending>, code: &str, message: &str| -> Vec<FailedRecord> {
-        call.into_iter()
-            .map(|p| fail(ctx, p.record, p.attempts, code, message.to_string()))
-            .collect()
+        req.stream_name(&stream)
     };
     match req.send().await {
-        Ok(out) if out.records().len() != call.len() => {
-            // Never pair results with the wrong records: treat the call as failed.
-            tracing::warn!(
-                sent = call.len(),
-                answered = out.records().len(),
-                "PutRecords answered for a different number of records; retrying them all"
-            );
-            let attempts = call.iter().map(|p| p.attempts).max().unwrap_or(0);
-            if attempts < config.max_attempts {
-                (call, 0, Vec::new())
-            } else {
-                (
-                    Vec::new(),
-                    0,
-                    give_up(
-                        call,
-                        "Kinesis.MalformedResponse",
-                        "PutRecords answered for a different number of records",
-                    ),
-                )
-            }
-        }
-        Ok(out) => {
-            let mut retry = Vec::new();
-            let mut failed = Vec::new();
-            let mut done = 0;
-            for (p, result) in call.into_iter().zip(out.records()) {
-                match result.error_code() {
-                    // Accepted: the record's ack is released here, as `p` is dropped.
-                    None => done += 1,
-                    Some(code) if p.attempts < config.max_attempts => {
-                        tracing::debug!(code, "PutRecords entry failed; retrying");
-                        retry.push(p);
-                    }
-                    Some(code) => {
-                        let message = result.error_message().unwrap_or(code).to_string();
-                        failed.push(fail(
-                            ctx,
-                            p.record,
-                            p.attempts,
-                            &format!("Kinesis.{code}"),
-                            message,
-                        ));
-                    }
-                }
-            }
-            (retry, done, failed)
-        }
+        Ok(out) => Answer::PerRecord(
+            out.records()
+                .iter()
+                .map(|r| {
+                    r.error_code().map(|code| {
+                        (
+                            code.to_string(),
+                            r.error_message().unwrap_or(code).to_string(),
+                        )
+                    })
+                })
+                .collect(),
+        ),
         Err(e) => {
             let code = e.code().unwrap_or("TransportError").to_string();
-            let message = format!("{}", DisplayErrorContext(&e));
-            let transient = e.as_service_error().is_none()
-                || matches!(
-                    code.as_str(),
-                    "ProvisionedThroughputExceededException"
-                        | "InternalFailure"
-                        | "InternalFailureException"
-                        | "ServiceUnavailable"
-                        | "KMSThrottlingException"
-                );
-            let attempts = call.iter().map(|p| p.attempts).max().unwrap_or(0);
-            if transient && attempts < config.max_attempts {
-                tracing::warn!(error = %message, "PutRecords failed; retrying");
-                (call, 0, Vec::new())
-            } else {
-                tracing::warn!(error = %message, records = call.len(), "PutRecords failed; records go to the error output");
-                (
-                    Vec::new(),
-                    0,
-                    give_up(call, &format!("Kinesis.{code}"), &message),
-                )
+            Answer::Failed {
+                transient: e.as_service_error().is_none()
+                    || matches!(
+                        code.as_str(),
+                        "ProvisionedThroughputExceededException"
+                            | "InternalFailure"
+                            | "InternalFailureException"
+                            | "ServiceUnavailable"
+                            | "KMSThrottlingException"
+                    ),
+                message: format!("{}", DisplayErrorContext(&e)),
+                code,
             }
         }
     }
@@ -297,27 +185,5 @@ mod tests {
             .unwrap_err()
             .contains("missing"));
         assert!(partition_key(&PartitionKeyFrom::Source, &rec("x", "")).is_err());
-    }
-
-    #[test]
-    fn calls_hold_at_most_500_records_and_5_mib() {
-        let many: Vec<Pending> = (0..1200)
-            .map(|i| Pending {
-                record: rec("x", "k"),
-                key: i.to_string(),
-                attempts: 0,
-            })
-            .collect();
-        let (call, rest) = split_call(many);
-        assert_eq!((call.len(), rest.len()), (500, 700));
-        let big: Vec<Pending> = (0..8)
-            .map(|_| Pending {
-                record: Record::new(vec![b'x'; (1 << 20) - 10], "t".into(), 0),
-                key: "k".into(),
-                attempts: 0,
-            })
-            .collect();
-        let (call, rest) = split_call(big);
-        assert_eq!((call.len(), rest.len()), (5, 3));
     }
 }

@@ -4,6 +4,7 @@
 //! Invariant: a sink returns only after every record it received is written (or it reports an
 //! error); `records_out` counts records once their object is durably written.
 
+mod batched;
 pub mod compress;
 mod file;
 mod firehose;

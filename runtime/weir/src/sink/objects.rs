@@ -30,7 +30,7 @@ use super::compress::compress;
 use super::parquet::{Row, Schema};
 use super::{Delivered, SinkContext, SinkError};
 use crate::ack::{Ack, Held};
-use crate::config::{BufferConfig, Delimiter, Format, ObjectOptions};
+use crate::config::{show, BufferConfig, Delimiter, Format, ObjectOptions};
 use crate::expr::prefix::{Prefix, Values};
 use crate::record::{ErrorOutputType, FailedRecord};
 use crate::stats::Stats;
@@ -52,16 +52,6 @@ pub struct S3Store {
     pub bucket: String,
     pub multipart_threshold: u64,
     pub part_size: u64,
-}
-
-/// A path as a user reads it: relative to the working directory when under it.
-fn show(path: &Path) -> String {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf())
-        .display()
-        .to_string()
 }
 
 impl Store {
