@@ -40,6 +40,36 @@ pub(super) enum Answer {
     },
 }
 
+impl Answer {
+    /// From a successful call's entries, `(error code, error message)` per record.
+    pub fn entries<'a>(
+        entries: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+    ) -> Answer {
+        Answer::PerRecord(
+            entries
+                .map(|(code, message)| {
+                    code.map(|c| (c.to_string(), message.unwrap_or(c).to_string()))
+                })
+                .collect(),
+        )
+    }
+
+    /// From a failed call: transport errors and the service's `transient` codes are retried.
+    pub fn failed(
+        code: Option<&str>,
+        service_error: bool,
+        message: String,
+        transient: &[&str],
+    ) -> Answer {
+        let code = code.unwrap_or("TransportError").to_string();
+        Answer::Failed {
+            transient: !service_error || transient.contains(&code.as_str()),
+            message,
+            code,
+        }
+    }
+}
+
 /// A batch API and its limits.
 pub(super) struct Api<'a> {
     /// The operation, for logs: `PutRecords`.

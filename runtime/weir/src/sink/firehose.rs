@@ -92,30 +92,20 @@ async fn put(
         .send()
         .await;
     match sent {
-        Ok(out) => Answer::PerRecord(
+        Ok(out) => Answer::entries(
             out.request_responses()
                 .iter()
-                .map(|r| {
-                    r.error_code().map(|code| {
-                        (
-                            code.to_string(),
-                            r.error_message().unwrap_or(code).to_string(),
-                        )
-                    })
-                })
-                .collect(),
+                .map(|r| (r.error_code(), r.error_message())),
         ),
-        Err(e) => {
-            let code = e.code().unwrap_or("TransportError").to_string();
-            Answer::Failed {
-                transient: e.as_service_error().is_none()
-                    || matches!(
-                        code.as_str(),
-                        "ServiceUnavailableException" | "InternalFailure" | "ThrottlingException"
-                    ),
-                message: format!("{}", DisplayErrorContext(&e)),
-                code,
-            }
-        }
+        Err(e) => Answer::failed(
+            e.code(),
+            e.as_service_error().is_some(),
+            format!("{}", DisplayErrorContext(&e)),
+            &[
+                "ServiceUnavailableException",
+                "InternalFailure",
+                "ThrottlingException",
+            ],
+        ),
     }
 }

@@ -127,35 +127,23 @@ async fn put(
         req.stream_name(&stream)
     };
     match req.send().await {
-        Ok(out) => Answer::PerRecord(
+        Ok(out) => Answer::entries(
             out.records()
                 .iter()
-                .map(|r| {
-                    r.error_code().map(|code| {
-                        (
-                            code.to_string(),
-                            r.error_message().unwrap_or(code).to_string(),
-                        )
-                    })
-                })
-                .collect(),
+                .map(|r| (r.error_code(), r.error_message())),
         ),
-        Err(e) => {
-            let code = e.code().unwrap_or("TransportError").to_string();
-            Answer::Failed {
-                transient: e.as_service_error().is_none()
-                    || matches!(
-                        code.as_str(),
-                        "ProvisionedThroughputExceededException"
-                            | "InternalFailure"
-                            | "InternalFailureException"
-                            | "ServiceUnavailable"
-                            | "KMSThrottlingException"
-                    ),
-                message: format!("{}", DisplayErrorContext(&e)),
-                code,
-            }
-        }
+        Err(e) => Answer::failed(
+            e.code(),
+            e.as_service_error().is_some(),
+            format!("{}", DisplayErrorContext(&e)),
+            &[
+                "ProvisionedThroughputExceededException",
+                "InternalFailure",
+                "InternalFailureException",
+                "ServiceUnavailable",
+                "KMSThrottlingException",
+            ],
+        ),
     }
 }
 
