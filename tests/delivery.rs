@@ -1003,3 +1003,93 @@ buffer = { interval = "0s" }
     got.sort();
     assert_eq!(got, (0..25).collect::<Vec<u64>>(), "every line once");
 }
+
+/// One HTTP/1.1 request to the admin API; returns the status line's code and the body.
+fn admin(addr: &str, method: &str, path: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let code = text[9..12].parse().unwrap();
+    let body = text.split_once("\r\n\r\n").unwrap().1.to_string();
+    (code, body)
+}
+
+#[test]
+fn the_admin_api_pauses_and_resumes_a_pipeline_and_serves_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let append = |from: usize, to: usize| {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        for i in from..to {
+            writeln!(f, r#"{{"n":{i}}}"#).unwrap();
+        }
+    };
+    append(0, 5);
+    std::fs::write(
+        dir.path().join("p.toml"),
+        r#"
+[pipeline]
+name = "tail"
+batch = { linger = "10ms" }
+[source]
+type = "file"
+path = "app.log"
+format = "json"
+follow = true
+[sink]
+type = "file"
+path = "out"
+buffer = { interval = "0s" }
+"#,
+    )
+    .unwrap();
+    let port = common::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = weir(dir.path()).args(["--admin", &addr]).start();
+    common::wait_port(port, "the admin API");
+    let lines = || count_lines(&dir.path().join("out"));
+    eventually(|| "5 lines".into(), || lines() == 5);
+
+    let (code, body) = admin(&addr, "GET", "/pipelines");
+    assert_eq!(code, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list[0]["name"], "tail");
+    assert_eq!(list[0]["state"], "running");
+    assert_eq!(list[0]["records_out"], 5);
+
+    let (code, body) = admin(&addr, "POST", "/pipelines/tail/pause");
+    assert_eq!(code, 200, "{body}");
+    append(5, 10);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(lines(), 5, "nothing moves while paused");
+    let (_, metrics) = admin(&addr, "GET", "/metrics");
+    assert!(
+        metrics.contains("weir_pipeline_paused{pipeline=\"tail\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("weir_records_out_total{pipeline=\"tail\"} 5"),
+        "{metrics}"
+    );
+
+    let (code, body) = admin(&addr, "POST", "/pipelines/tail/resume");
+    assert_eq!(code, 200, "{body}");
+    eventually(|| "10 lines after resuming".into(), || lines() == 10);
+    assert_eq!(admin(&addr, "GET", "/pipelines/nope").0, 404);
+
+    // Shutdown wins over a pause: the pipeline drains and stops.
+    admin(&addr, "POST", "/pipelines/tail/pause");
+    append(10, 12);
+    std::thread::sleep(Duration::from_millis(300));
+    stop(child);
+    assert_eq!(lines(), 12, "paused records are delivered at shutdown");
+}

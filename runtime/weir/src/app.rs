@@ -29,6 +29,7 @@ pub fn build(file: &PipelineFile, host: &Host, state_dir: &Path) -> Result<Pipel
         sink: Output::Config(file.spec.sink.clone()),
         errors: Output::Config(errors),
         backup: file.spec.backup.clone(),
+        paused: None,
     })
 }
 

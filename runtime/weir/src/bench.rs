@@ -413,6 +413,7 @@ async fn weir_pipeline(
         sink: Output::Collect,
         errors: Output::Collect,
         backup: None,
+        paused: None,
     };
     let stats = std::sync::Arc::new(crate::stats::Stats::default());
     let shutdown = tokio_util::sync::CancellationToken::new();

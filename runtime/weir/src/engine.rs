@@ -46,6 +46,9 @@ pub struct PipelinePlan {
     pub errors: Output<ErrorsConfig>,
     /// A copy of every source record, before processing.
     pub backup: Option<BackupConfig>,
+    /// While it holds `true`, no record moves past the source (the source waits on the
+    /// full channel); shutdown overrides it. `None`: never paused.
+    pub paused: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// How a pipeline run went.
@@ -136,7 +139,14 @@ pub async fn run(
             (tee_rx, Some(task))
         }
     };
-    let batcher_task = tokio::spawn(batcher(chunk_rx, batch_tx, plan.batch, poison.clone()));
+    let batcher_task = tokio::spawn(batcher(
+        chunk_rx,
+        batch_tx,
+        plan.batch,
+        poison.clone(),
+        plan.paused,
+        stop.clone(),
+    ));
 
     let mut threads = Vec::new();
     for mut processor in plan.processors {
@@ -304,12 +314,34 @@ async fn batcher(
     output: mpsc::Sender<Vec<Record>>,
     config: BatchConfig,
     poison: Poison,
+    mut paused: Option<tokio::sync::watch::Receiver<bool>>,
+    stop: CancellationToken,
 ) {
     let send = |batch: Vec<Record>| poison.send(&output, batch);
     let mut pending = Pending::new(config.records.max(1));
     loop {
+        // Paused: hand on what is batched, then take nothing until resumed or stopped.
+        while let Some(p) = paused
+            .as_mut()
+            .filter(|p| *p.borrow() && !stop.is_cancelled())
+        {
+            if !pending.records.is_empty() && !send(pending.take()).await {
+                return;
+            }
+            tokio::select! {
+                changed = p.changed() => if changed.is_err() { paused = None },
+                _ = stop.cancelled() => {}
+            }
+        }
         let chunk = tokio::select! {
             chunk = input.recv() => chunk,
+            // A pause takes effect at once: back to the top, where it waits.
+            changed = async { paused.as_mut().expect("checked").changed().await }, if paused.is_some() => {
+                if changed.is_err() {
+                    paused = None;
+                }
+                continue;
+            }
             _ = sleep_until(pending.deadline), if pending.deadline.is_some() => {
                 if !send(pending.take()).await {
                     return;
@@ -388,7 +420,14 @@ mod tests {
             bytes: ByteSize(25),
             linger: HumanDuration(Duration::from_secs(60)),
         };
-        let task = tokio::spawn(batcher(in_rx, out_tx, config, Poison::default()));
+        let task = tokio::spawn(batcher(
+            in_rx,
+            out_tx,
+            config,
+            Poison::default(),
+            None,
+            CancellationToken::new(),
+        ));
         in_tx
             .send((0..4).map(|n| rec(n, 1)).collect())
             .await
@@ -419,7 +458,14 @@ mod tests {
             bytes: ByteSize(1 << 20),
             linger: HumanDuration(Duration::from_millis(200)),
         };
-        tokio::spawn(batcher(in_rx, out_tx, config, Poison::default()));
+        tokio::spawn(batcher(
+            in_rx,
+            out_tx,
+            config,
+            Poison::default(),
+            None,
+            CancellationToken::new(),
+        ));
         in_tx.send(vec![rec(0, 5)]).await.unwrap();
         let batch = tokio::time::timeout(Duration::from_secs(1), out_rx.recv())
             .await

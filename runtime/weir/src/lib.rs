@@ -6,8 +6,10 @@
 //! - [`process`]: the processor trait, and the adapter from `weir-wasm` runners to it.
 //! - [`engine`]: connects a source, processors and a sink with bounded channels.
 //! - [`app`]: turns parsed pipeline files into engine plans (what the `weir` binary runs).
+//! - [`admin`]: the admin API and Prometheus metrics of a run.
 
 pub mod ack;
+pub mod admin;
 pub mod app;
 pub mod bench;
 pub mod checkpoint;

@@ -47,6 +47,10 @@ enum Command {
         /// How often to print progress (records in/out/failed per second); 0s to turn it off.
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         progress: Duration,
+        /// Serve the admin API and Prometheus /metrics on this address, e.g. 127.0.0.1:9870
+        /// (keep it on loopback: it has no authentication).
+        #[arg(long, value_name = "ADDR")]
+        admin: Option<std::net::SocketAddr>,
     },
     /// Check pipeline files: syntax, keys, modules (compiled and started with their config).
     Validate {
@@ -178,11 +182,15 @@ fn load_all(paths: &[PathBuf]) -> anyhow::Result<Vec<PipelineFile>> {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run { paths, progress } => {
+        Command::Run {
+            paths,
+            progress,
+            admin,
+        } => {
             let state_dir = cli
                 .state_dir
                 .unwrap_or_else(weir::checkpoint::LocalStore::default_dir);
-            run(paths, progress, cli.cache_dir, state_dir).await
+            run(paths, progress, admin, cli.cache_dir, state_dir).await
         }
         Command::Validate { paths } => validate(paths, cli.cache_dir),
         Command::Test { pipeline, input } => test(pipeline, input, cli.cache_dir).await,
@@ -317,10 +325,20 @@ fn watch_signals(token: CancellationToken) {
 async fn run(
     paths: Vec<PathBuf>,
     progress: Duration,
+    admin: Option<std::net::SocketAddr>,
     cache_dir: Option<PathBuf>,
     state_dir: PathBuf,
 ) -> anyhow::Result<ExitCode> {
     let files = load_all(&paths)?;
+    // Bound before anything starts, so a taken port fails the run at once.
+    let admin_listener = match admin {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for the admin API"))?,
+        ),
+        None => None,
+    };
     let host = host(cache_dir)?;
     let shutdown = CancellationToken::new();
     watch_signals(shutdown.clone());
@@ -344,27 +362,53 @@ async fn run(
     }
 
     let mut tasks = Vec::new();
-    for plan in plans {
+    let mut handles = Vec::new();
+    for (mut plan, file) in plans.into_iter().zip(&files) {
         let stats = Arc::new(Stats::default());
+        let (paused, paused_rx) = tokio::sync::watch::channel(false);
+        plan.paused = Some(paused_rx);
+        let handle = Arc::new(weir::admin::PipelineHandle {
+            name: plan.name.clone(),
+            file: app::show(&file.path),
+            version: 1,
+            stats: stats.clone(),
+            paused,
+            status: std::sync::Mutex::new((weir::admin::State::Running, None)),
+        });
+        handles.push(handle.clone());
         let reporter = (!progress.is_zero())
             .then(|| spawn_progress(plan.name.clone(), stats.clone(), progress));
         let task = tokio::spawn(engine::run(plan, clock.clone(), stats, shutdown.clone()));
-        tasks.push((task, reporter));
+        tasks.push((task, reporter, handle));
+    }
+    let admin_stop = CancellationToken::new();
+    if let Some(listener) = admin_listener {
+        tracing::info!(address = %listener.local_addr()?, "Admin API and /metrics listening");
+        tokio::spawn(weir::admin::serve(
+            listener,
+            Arc::new(handles),
+            admin_stop.clone(),
+        ));
     }
     let mut failed = false;
-    for (task, reporter) in tasks {
+    for (task, reporter, handle) in tasks {
         let result = task.await.context("pipeline task")?;
         if let Some(r) = reporter {
             r.abort();
         }
         match result {
-            Ok(report) => print_summary(&report),
+            Ok(report) => {
+                handle.finished(None);
+                print_summary(&report)
+            }
             Err(e) => {
                 failed = true;
+                handle.finished(Some(e.to_string()));
                 eprintln!("error: {e}");
             }
         }
     }
+    admin_stop.cancel();
     drop(host);
     Ok(if failed {
         ExitCode::FAILURE
@@ -468,6 +512,7 @@ async fn test(
         sink: Output::Collect,
         errors: Output::Collect,
         backup: None,
+        paused: None,
     };
     let stats = Arc::new(Stats::default());
     let report = engine::run(plan, Arc::new(SystemClock), stats, CancellationToken::new()).await?;
