@@ -493,14 +493,14 @@ fn a_firehose_delivery_stream_receives_the_records() {
             .unwrap();
     });
     let dir = tempfile::tempdir().unwrap();
-    // 1,200 records: three PutRecordBatch calls.
     let input: Vec<String> = (0..1200).map(|i| format!(r#"{{"n":{i}}}"#)).collect();
     std::fs::write(dir.path().join("in.jsonl"), input.join("\n")).unwrap();
     std::fs::write(
         dir.path().join("p.toml"),
         r#"
 [pipeline]
-batch = { records = 1200 }
+# One batch of all 1,200 (the source's end closes it): three calls of 500, 500, 200.
+batch = { records = 1200, linger = "60s" }
 [source]
 type = "file"
 path = "in.jsonl"
@@ -1092,4 +1092,46 @@ buffer = { interval = "0s" }
     std::thread::sleep(Duration::from_millis(300));
     stop(child);
     assert_eq!(lines(), 12, "paused records are delivered at shutdown");
+}
+
+#[test]
+fn a_checkpoint_never_passes_a_last_line_without_its_newline() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.jsonl"), "{\"n\":0}\n{\"n\":1}\n{\"n\":").unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        r#"
+[source]
+type = "file"
+path = "in.jsonl"
+format = "json"
+checkpoint = true
+[sink]
+type = "file"
+path = "out"
+buffer = { interval = "0s" }
+"#,
+    )
+    .unwrap();
+    run(dir.path(), &[]);
+    // The writer finishes the line; the next run reads it whole.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("in.jsonl"))
+        .unwrap();
+    writeln!(f, "2}}").unwrap();
+    run(dir.path(), &[]);
+    let mut got: Vec<String> = walk(&dir.path().join("out"))
+        .iter()
+        .filter(|p| !p.starts_with(dir.path().join("out/errors")))
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, [r#"{"n":0}"#, r#"{"n":1}"#, r#"{"n":2}"#]);
 }

@@ -145,7 +145,19 @@ impl Api<'_> {
         accepted: &mut usize,
         failed: &mut Vec<FailedRecord>,
     ) -> Vec<Pending> {
-        let attempts = batch.iter().map(|p| p.attempts).max().unwrap_or(0);
+        // Whole-call failures are judged record by record: each has its own attempts.
+        let per_record =
+            |batch: Vec<Pending>, code: &str, message: String, failed: &mut Vec<FailedRecord>| {
+                let (retry, spent): (Vec<_>, Vec<_>) = batch
+                    .into_iter()
+                    .partition(|p| p.attempts < self.max_attempts);
+                failed.extend(
+                    spent
+                        .into_iter()
+                        .map(|p| self.fail(p.record, p.attempts, code, message.clone())),
+                );
+                retry
+            };
         match answer {
             Answer::PerRecord(results) if results.len() != batch.len() => {
                 // Never pair results with the wrong records: treat the call as failed.
@@ -153,19 +165,13 @@ impl Api<'_> {
                     operation = self.operation,
                     sent = batch.len(),
                     answered = results.len(),
-                    "The answer is for a different number of records; retrying them all"
+                    "The answer is for a different number of records; retrying them"
                 );
-                if attempts < self.max_attempts {
-                    return batch;
-                }
                 let message = format!(
                     "{} answered for a different number of records",
                     self.operation
                 );
-                failed.extend(batch.into_iter().map(|p| {
-                    self.fail(p.record, p.attempts, "MalformedResponse", message.clone())
-                }));
-                Vec::new()
+                per_record(batch, "MalformedResponse", message, failed)
             }
             Answer::PerRecord(results) => {
                 let mut retry = Vec::new();
@@ -191,12 +197,12 @@ impl Api<'_> {
             Answer::Failed {
                 code,
                 message,
-                transient,
+                transient: true,
             } => {
-                if transient && attempts < self.max_attempts {
-                    tracing::warn!(operation = self.operation, error = %message, "Call failed; retrying");
-                    return batch;
-                }
+                tracing::warn!(operation = self.operation, error = %message, "Call failed; retrying");
+                per_record(batch, &code, message, failed)
+            }
+            Answer::Failed { code, message, .. } => {
                 tracing::warn!(operation = self.operation, error = %message, records = batch.len(), "Call failed; records go to the error output");
                 failed.extend(
                     batch

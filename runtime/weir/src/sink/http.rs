@@ -178,7 +178,14 @@ impl Endpoint<'_> {
                         _ = tokio::time::sleep(wait) => {}
                         // Another stage failed: nothing counts as delivered any more, so stop
                         // retrying; the source replays from its checkpoint.
-                        _ = self.ctx.poison.wait() => break (code, format!("{message} (the pipeline failed while retrying)")),
+                        // The records are not delivered; the source replays them from its
+                        // checkpoint, so they must not reach the error output too.
+                        _ = self.ctx.poison.wait() => {
+                            return Err(SinkError::Stream {
+                                what: "the HTTP endpoint",
+                                source: std::io::Error::other(format!("the pipeline failed while retrying: {message}")),
+                            });
+                        }
                     }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }

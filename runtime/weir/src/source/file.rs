@@ -11,9 +11,9 @@
 //! checkpoint's offset if the file is the same one (same inode, at least that long); a replaced
 //! or truncated file is read from its start.
 //!
-//! A followed file that is rotated (another file now at its path) or truncated while it is
-//! read: the old file is read to its end (for one more poll after the change is seen), then the
-//! new one from its start; line numbers start again at 1.
+//! A followed file that is rotated (another file now at its path) while it is read: the old
+//! file is read to its end (for one more poll after the change is seen), then the new one from
+//! its start; line numbers start again at 1. A truncated file is read from its start at once.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -231,8 +231,22 @@ enum Ended {
 
 /// Whether the followed file at `path` is no longer the one being read (inode `ino`, read up to
 /// `offset`): rotated away, or truncated under the reader.
-fn replaced(path: &std::path::Path, ino: u64, offset: u64) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| inode(&m) != ino || m.len() < offset)
+fn replaced(path: &std::path::Path, ino: u64, offset: u64) -> Change {
+    match std::fs::metadata(path) {
+        Ok(m) if inode(&m) != ino => Change::Replaced,
+        Ok(m) if m.len() < offset => Change::Truncated,
+        _ => Change::None,
+    }
+}
+
+/// What happened to a followed file's path.
+#[derive(Debug, PartialEq, Eq)]
+enum Change {
+    None,
+    /// Another file is at the path: the old one may still get a few lines.
+    Replaced,
+    /// The same file, shorter than what was read: its old content is gone.
+    Truncated,
 }
 
 /// Reads lines from `offset` (line `line_no` done) until the end, or shutdown when following.
@@ -296,9 +310,14 @@ async fn read_lines<R: AsyncRead + Unpin>(
                 break;
             }
             if !draining {
-                // Replaced or truncated: read what the writer still appends to the old file
-                // for one more poll, then move on to the new one.
-                draining = watch.is_some_and(|(path, ino)| replaced(path, ino, offset));
+                let change = watch.map_or(Change::None, |(path, ino)| replaced(path, ino, offset));
+                if change == Change::Truncated {
+                    // Nothing more to read at this offset: start again at once.
+                    return Ok(Ended::Rotated);
+                }
+                // Replaced: read what the writer still appends to the old file for one more
+                // poll, then move on to the new one.
+                draining = change == Change::Replaced;
                 tokio::select! {
                     _ = tokio::time::sleep(FOLLOW_POLL) => continue,
                     _ = ctx.shutdown.cancelled() => break,
@@ -350,7 +369,13 @@ async fn read_lines<R: AsyncRead + Unpin>(
         }
         // Hand over a full chunk, or whatever is read when the reader would have to wait.
         if (chunk.len() >= CHUNK || reader.buffer().is_empty() || rotated)
-            && !hand_over(&mut chunk, &mut failed, offset, line_no).await
+            && !hand_over(
+                &mut chunk,
+                &mut failed,
+                partial_at.map_or(offset, |p| p.0),
+                partial_at.map_or(line_no, |p| p.1),
+            )
+            .await
         {
             return Ok(Ended::Done);
         }

@@ -1019,6 +1019,10 @@ struct Fanout {
     backoff: Duration,
     last_subscribe: Option<tokio::time::Instant>,
     last_probe: Option<tokio::time::Instant>,
+    /// What LATEST means after the first subscription: the time reading began.
+    pin: Option<Resume>,
+    /// A subscription was attempted: LATEST has been resolved once.
+    positioned: bool,
 }
 
 impl Reader {
@@ -1091,7 +1095,6 @@ impl Reader {
         // LATEST is resolved once. Should the position have to be found again before a record
         // arrives (an expired iterator, a new subscription), it is the time reading began, so
         // records that arrived in between are not skipped.
-        let first = resume.clone();
         let pinned = match &resume {
             Resume::Start(StartPosition::Latest) => {
                 Some(Resume::Start(StartPosition::AtTimestamp(
@@ -1115,17 +1118,22 @@ impl Reader {
             backoff: MIN_CALL_GAP,
             last_subscribe: None,
             last_probe: None,
+            pin: pinned.clone(),
+            positioned: false,
         });
+        if let (Some(pin), None) = (&pinned, &fanout) {
+            // Polling: LATEST is resolved now, and the pin stands for it from here on.
+            match self.iterator(&resume).await? {
+                Some(it) => polling.iterator = Some(it),
+                None => return Ok(()),
+            }
+            resume = pin.clone();
+        }
         loop {
             let fetched = match &mut fanout {
                 Some(f) => self.next_event(f, &resume, &mut skip).await?,
                 None => self.next_records(&mut polling, &resume, &mut skip).await?,
             };
-            if let Some(pin) = &pinned {
-                if resume == first {
-                    resume = pin.clone();
-                }
-            }
             let Some(Fetched {
                 records: fetched,
                 millis_behind,
@@ -1283,6 +1291,10 @@ impl Reader {
         resume: &Resume,
         skip: &mut Option<(String, u64)>,
     ) -> Option<StartingPosition> {
+        let resume = match (&f.pin, f.positioned, resume) {
+            (Some(pin), true, Resume::Start(StartPosition::Latest)) => pin,
+            _ => resume,
+        };
         let (kind, sequence, at) = match (&f.continuation, resume) {
             (Some(c), _) => (
                 ShardIteratorType::AfterSequenceNumber,
@@ -1356,6 +1368,7 @@ impl Reader {
                 let Some(position) = self.starting_position(f, resume, skip) else {
                     return Ok(None);
                 };
+                f.positioned = true;
                 f.last_subscribe = Some(tokio::time::Instant::now());
                 let call = self
                     .client
@@ -1504,14 +1517,17 @@ impl Reader {
         let Ok(Some(iterator)) = self.iterator(&position).await else {
             return false;
         };
-        match self
+        let probe = self
             .client
             .get_records()
             .shard_iterator(iterator)
             .limit(1)
-            .send()
-            .await
-        {
+            .send();
+        let answer = tokio::select! {
+            r = probe => r,
+            _ = self.ctx.shutdown.cancelled() => return false,
+        };
+        match answer {
             Ok(r) => r.records.is_empty() && r.next_shard_iterator.is_none(),
             Err(e) => {
                 tracing::warn!(shard = %self.shard, error = %brief(&e), "End-of-shard probe failed");
