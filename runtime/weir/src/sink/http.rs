@@ -27,7 +27,7 @@ use rand::Rng;
 use tokio::sync::mpsc;
 
 use super::{Delivered, SinkContext, SinkError};
-use crate::ack::{Ack, Held};
+use crate::ack::Held;
 use crate::clock::sleep_until;
 use crate::config::{ContentEncoding, HttpSinkConfig};
 use crate::record::{ErrorOutputType, FailedRecord, Record};
@@ -355,9 +355,4 @@ fn hold(failed: &[FailedRecord]) -> Held {
         held.hold(&f.record.ack);
     }
     held
-}
-
-#[allow(dead_code)]
-fn _assert_ack_is_send(a: Ack) -> impl Send {
-    a
 }
