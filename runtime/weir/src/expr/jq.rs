@@ -52,12 +52,16 @@ impl Query {
         &self.text
     }
 
-    /// The query's single scalar result on a JSON value, as text.
-    pub fn eval(&self, input: &serde_json::Value) -> Result<String, String> {
+    /// Converts a record once for any number of queries (jq values share their parts, so
+    /// each query's copy is cheap).
+    pub fn input(json: serde_json::Value) -> Val {
+        Val::from(json)
+    }
+
+    /// The query's single scalar result on a record (see [`Query::input`]), as text.
+    pub fn eval(&self, input: &Val) -> Result<String, String> {
         let inputs = RcIter::new(core::iter::empty());
-        let mut out = self
-            .filter
-            .run((Ctx::new([], &inputs), Val::from(input.clone())));
+        let mut out = self.filter.run((Ctx::new([], &inputs), input.clone()));
         let first = match out.next() {
             Some(Ok(v)) => v,
             Some(Err(e)) => return Err(format!("jq query `{}` failed: {e}", self.text)),
@@ -101,6 +105,7 @@ mod tests {
     #[test]
     fn queries_give_one_scalar() {
         let rec = json!({"customer": {"id": 42, "name": "acme"}, "tags": ["a", "b"], "ok": true});
+        let rec = Query::input(rec);
         let q = |t: &str| Query::compile(t).unwrap().eval(&rec);
         assert_eq!(q(".customer.name").unwrap(), "acme");
         assert_eq!(q(".customer.id").unwrap(), "42");

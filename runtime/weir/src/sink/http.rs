@@ -16,6 +16,7 @@
 //! (`http-endpoint-failed`). Acks are released only on success or with the error output.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use base64::Engine;
@@ -222,31 +223,26 @@ impl Endpoint<'_> {
 
     fn body(&self, request_id: &str, records: &[Record]) -> Result<Bytes, SinkError> {
         let b64 = base64::engine::general_purpose::STANDARD;
-        let mut json = Vec::with_capacity(
-            records
-                .iter()
-                .map(|r| r.data.len() * 4 / 3 + 12)
-                .sum::<usize>()
-                + 80,
-        );
-        json.extend_from_slice(b"{\"requestId\":");
-        json.extend_from_slice(
-            serde_json::to_string(request_id)
-                .expect("strings serialize")
-                .as_bytes(),
-        );
-        json.extend_from_slice(
-            format!(",\"timestamp\":{},\"records\":[", self.ctx.clock.now_ms()).as_bytes(),
+        let size: usize = records.iter().map(|r| r.data.len() * 4 / 3 + 16).sum();
+        // One buffer: each record is base64-encoded straight into it.
+        let mut json = String::with_capacity(size + 96);
+        json.push_str("{\"requestId\":");
+        json.push_str(&serde_json::to_string(request_id).expect("strings serialize"));
+        let _ = write!(
+            json,
+            ",\"timestamp\":{},\"records\":[",
+            self.ctx.clock.now_ms()
         );
         for (i, r) in records.iter().enumerate() {
             if i > 0 {
-                json.push(b',');
+                json.push(',');
             }
-            json.extend_from_slice(b"{\"data\":\"");
-            json.extend_from_slice(b64.encode(&r.data).as_bytes());
-            json.extend_from_slice(b"\"}");
+            json.push_str("{\"data\":\"");
+            b64.encode_string(&r.data, &mut json);
+            json.push_str("\"}");
         }
-        json.extend_from_slice(b"]}");
+        json.push_str("]}");
+        let json = json.into_bytes();
         match self.config.content_encoding {
             ContentEncoding::None => Ok(Bytes::from(json)),
             ContentEncoding::Gzip => {

@@ -393,8 +393,8 @@ impl Objects {
         };
         // Error records are partitioned by their error output type only.
         if error_type.is_none() && !self.options.partition_keys.is_empty() {
-            let value: serde_json::Value = match serde_json::from_slice(data) {
-                Ok(v) => v,
+            let value = match serde_json::from_slice(data) {
+                Ok(v) => crate::expr::jq::Query::input(v),
                 Err(e) => {
                     return reject(
                         ErrorOutputType::ProcessingFailed,
