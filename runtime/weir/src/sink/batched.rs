@@ -96,6 +96,41 @@ impl Api<'_> {
         }
     }
 
+    /// Runs a sink: every batch from `rx` is keyed by `key` (which may refuse a record with an
+    /// error code and message), sent by `call`, and what is refused or given up on goes to
+    /// the error output.
+    pub async fn run<F, Fut>(
+        &self,
+        mut rx: tokio::sync::mpsc::Receiver<Vec<Record>>,
+        key: impl Fn(&Record) -> Result<String, (&'static str, String)>,
+        call: F,
+    ) -> Result<super::Delivered, SinkError>
+    where
+        F: Fn(Vec<(bytes::Bytes, String)>) -> Fut,
+        Fut: std::future::Future<Output = Answer>,
+    {
+        let mut delivered = super::Delivered::default();
+        while let Some(batch) = rx.recv().await {
+            let mut pending = Vec::with_capacity(batch.len());
+            let mut failed = Vec::new();
+            for record in batch {
+                match key(&record) {
+                    Ok(key) => pending.push(Pending {
+                        record,
+                        key,
+                        attempts: 0,
+                    }),
+                    Err((code, message)) => failed.push(self.fail(record, 0, code, message)),
+                }
+            }
+            let (accepted, gave_up) = self.deliver(pending, &call).await;
+            delivered.records += accepted as u64;
+            failed.extend(gave_up);
+            self.to_errors(failed).await?;
+        }
+        Ok(delivered)
+    }
+
     /// Sends every pending record, in calls within the limits, until each is accepted or given
     /// up on; returns how many were accepted and the ones given up on.
     /// `call` is given each call's records as (data, key) and owns them, so that its future
@@ -103,7 +138,7 @@ impl Api<'_> {
     pub async fn deliver<F, Fut>(
         &self,
         mut pending: Vec<Pending>,
-        call: F,
+        call: &F,
     ) -> (usize, Vec<FailedRecord>)
     where
         F: Fn(Vec<(bytes::Bytes, String)>) -> Fut,

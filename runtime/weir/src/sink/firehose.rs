@@ -15,7 +15,7 @@ use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::Record as FirehoseRecord;
 use tokio::sync::mpsc;
 
-use super::batched::{Answer, Api, Pending};
+use super::batched::{Answer, Api};
 use super::{Delivered, SinkContext, SinkError};
 use crate::config::FirehoseSinkConfig;
 use crate::record::Record;
@@ -26,7 +26,7 @@ const MAX_RECORD: usize = 1000 << 10;
 
 pub(super) async fn run(
     config: FirehoseSinkConfig,
-    mut rx: mpsc::Receiver<Vec<Record>>,
+    rx: mpsc::Receiver<Vec<Record>>,
     ctx: SinkContext,
 ) -> Result<Delivered, SinkError> {
     let sdk =
@@ -42,32 +42,17 @@ pub(super) async fn run(
         max_attempts: config.max_attempts,
         ctx: &ctx,
     };
-    let mut delivered = Delivered::default();
-    while let Some(batch) = rx.recv().await {
-        let mut pending = Vec::with_capacity(batch.len());
-        let mut failed = Vec::new();
-        for record in batch {
-            if record.data.len() > MAX_RECORD {
-                let message = "a Firehose record is at most 1,000 KiB".into();
-                failed.push(api.fail(record, 0, "RecordTooLarge", message));
-            } else {
-                pending.push(Pending {
-                    record,
-                    key: String::new(),
-                    attempts: 0,
-                });
-            }
-        }
-        let (accepted, gave_up) = api
-            .deliver(pending, |entries| {
-                put(client.clone(), config.delivery_stream.clone(), entries)
-            })
-            .await;
-        delivered.records += accepted as u64;
-        failed.extend(gave_up);
-        api.to_errors(failed).await?;
-    }
-    Ok(delivered)
+    let key = |record: &Record| match record.data.len() {
+        n if n > MAX_RECORD => Err((
+            "RecordTooLarge",
+            "a Firehose record is at most 1,000 KiB".to_string(),
+        )),
+        _ => Ok(String::new()),
+    };
+    api.run(rx, key, |entries| {
+        put(client.clone(), config.delivery_stream.clone(), entries)
+    })
+    .await
 }
 
 /// One PutRecordBatch call to `delivery_stream`.

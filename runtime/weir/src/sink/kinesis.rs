@@ -15,7 +15,7 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use tokio::sync::mpsc;
 
-use super::batched::{Answer, Api, Pending};
+use super::batched::{Answer, Api};
 use super::{Delivered, SinkContext, SinkError};
 use crate::config::{KinesisSinkConfig, PartitionKeyFrom};
 use crate::record::Record;
@@ -27,7 +27,7 @@ const MAX_RECORD: usize = 1 << 20;
 
 pub(super) async fn run(
     config: KinesisSinkConfig,
-    mut rx: mpsc::Receiver<Vec<Record>>,
+    rx: mpsc::Receiver<Vec<Record>>,
     ctx: SinkContext,
 ) -> Result<Delivered, SinkError> {
     let client = client(config.region.as_deref(), config.endpoint.as_deref()).await;
@@ -40,36 +40,18 @@ pub(super) async fn run(
         max_attempts: config.max_attempts,
         ctx: &ctx,
     };
-    let mut delivered = Delivered::default();
-    while let Some(batch) = rx.recv().await {
-        let mut pending = Vec::with_capacity(batch.len());
-        let mut failed = Vec::new();
-        for record in batch {
-            match partition_key(&config.partition_key, &record) {
-                Ok(key) if record.data.len() + key.len() <= MAX_RECORD => pending.push(Pending {
-                    record,
-                    key,
-                    attempts: 0,
-                }),
-                Ok(_) => failed.push(api.fail(
-                    record,
-                    0,
-                    "RecordTooLarge",
-                    "record and partition key exceed 1 MiB".into(),
-                )),
-                Err(reason) => failed.push(api.fail(record, 0, "NoPartitionKey", reason)),
-            }
-        }
-        let (accepted, gave_up) = api
-            .deliver(pending, |entries| {
-                put(client.clone(), config.stream.clone(), entries)
-            })
-            .await;
-        delivered.records += accepted as u64;
-        failed.extend(gave_up);
-        api.to_errors(failed).await?;
-    }
-    Ok(delivered)
+    let key = |record: &Record| match partition_key(&config.partition_key, record) {
+        Ok(key) if record.data.len() + key.len() <= MAX_RECORD => Ok(key),
+        Ok(_) => Err((
+            "RecordTooLarge",
+            "record and partition key exceed 1 MiB".to_string(),
+        )),
+        Err(reason) => Err(("NoPartitionKey", reason)),
+    };
+    api.run(rx, key, |entries| {
+        put(client.clone(), config.stream.clone(), entries)
+    })
+    .await
 }
 
 /// The partition key a record is written with.
