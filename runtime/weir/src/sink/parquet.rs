@@ -195,61 +195,27 @@ impl Schema {
             let defs: Vec<i16> = rows.iter().map(|r| i16::from(r[i] != Cell::Null)).collect();
             let defs = c.optional.then_some(&defs[..]);
             let cells = rows.iter().map(|r| &r[i]);
+            // One typed write per column: the cells of that column's variant.
+            macro_rules! write {
+                ($data:ty, $variant:ident, $value:expr) => {{
+                    let v: Vec<_> = cells
+                        .filter_map(|x| match x {
+                            Cell::$variant(n) => Some($value(n)),
+                            _ => None,
+                        })
+                        .collect();
+                    col.typed::<$data>().write_batch(&v, defs, None)
+                }};
+            }
             match c.kind {
                 ColumnType::String => {
-                    let v: Vec<ByteArray> = cells
-                        .filter_map(|x| match x {
-                            Cell::Str(s) => Some(ByteArray::from(s.as_str())),
-                            _ => None,
-                        })
-                        .collect();
-                    col.typed::<ByteArrayType>().write_batch(&v, defs, None)
+                    write!(ByteArrayType, Str, |s: &String| ByteArray::from(s.as_str()))
                 }
-                ColumnType::Int => {
-                    let v: Vec<i32> = cells
-                        .filter_map(|x| match x {
-                            Cell::I32(n) => Some(*n),
-                            _ => None,
-                        })
-                        .collect();
-                    col.typed::<Int32Type>().write_batch(&v, defs, None)
-                }
-                ColumnType::Long | ColumnType::Timestamp => {
-                    let v: Vec<i64> = cells
-                        .filter_map(|x| match x {
-                            Cell::I64(n) => Some(*n),
-                            _ => None,
-                        })
-                        .collect();
-                    col.typed::<Int64Type>().write_batch(&v, defs, None)
-                }
-                ColumnType::Float => {
-                    let v: Vec<f32> = cells
-                        .filter_map(|x| match x {
-                            Cell::F32(n) => Some(*n),
-                            _ => None,
-                        })
-                        .collect();
-                    col.typed::<FloatType>().write_batch(&v, defs, None)
-                }
-                ColumnType::Double => {
-                    let v: Vec<f64> = cells
-                        .filter_map(|x| match x {
-                            Cell::F64(n) => Some(*n),
-                            _ => None,
-                        })
-                        .collect();
-                    col.typed::<DoubleType>().write_batch(&v, defs, None)
-                }
-                ColumnType::Boolean => {
-                    let v: Vec<bool> = cells
-                        .filter_map(|x| match x {
-                            Cell::Bool(b) => Some(*b),
-                            _ => None,
-                        })
-                        .collect();
-                    col.typed::<BoolType>().write_batch(&v, defs, None)
-                }
+                ColumnType::Int => write!(Int32Type, I32, |n: &i32| *n),
+                ColumnType::Long | ColumnType::Timestamp => write!(Int64Type, I64, |n: &i64| *n),
+                ColumnType::Float => write!(FloatType, F32, |n: &f32| *n),
+                ColumnType::Double => write!(DoubleType, F64, |n: &f64| *n),
+                ColumnType::Boolean => write!(BoolType, Bool, |b: &bool| *b),
             }
             .map_err(fail)?;
             col.close().map_err(fail)?;

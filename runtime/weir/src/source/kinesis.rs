@@ -890,14 +890,22 @@ async fn register_consumer(
         .consumer_name(name)
         .send()
         .await;
-    let consumer_arn = match registered {
-        Ok(out) => {
-            tracing::info!(consumer = %name, stream = %stream.id, "Registered the enhanced fan-out consumer");
-            out.consumer()
-                .map(|c| c.consumer_arn().to_string())
-                .ok_or_else(|| fail("RegisterStreamConsumer", "no consumer in the answer".into()))?
+    match registered {
+        Ok(_) => {
+            tracing::info!(consumer = %name, stream = %stream.id, "Registered the enhanced fan-out consumer")
         }
-        Err(e) if e.code() == Some("ResourceInUseException") => client
+        // It exists: another process (or an earlier run) registered it.
+        Err(e) if e.code() == Some("ResourceInUseException") => {}
+        Err(e) => {
+            return Err(fail(
+                "RegisterStreamConsumer",
+                DisplayErrorContext(&e).to_string(),
+            ))
+        }
+    }
+    let started = tokio::time::Instant::now();
+    loop {
+        let described = client
             .describe_stream_consumer()
             .stream_arn(&stream_arn)
             .consumer_name(name)
@@ -908,34 +916,13 @@ async fn register_consumer(
                     "DescribeStreamConsumer",
                     DisplayErrorContext(&e).to_string(),
                 )
-            })?
+            })?;
+        let consumer = described
             .consumer_description()
-            .map(|c| c.consumer_arn().to_string())
-            .ok_or_else(|| fail("DescribeStreamConsumer", "no consumer in the answer".into()))?,
-        Err(e) => {
-            return Err(fail(
-                "RegisterStreamConsumer",
-                DisplayErrorContext(&e).to_string(),
-            ))
-        }
-    };
-    let started = tokio::time::Instant::now();
-    loop {
-        let status = client
-            .describe_stream_consumer()
-            .consumer_arn(&consumer_arn)
-            .send()
-            .await
-            .map_err(|e| {
-                fail(
-                    "DescribeStreamConsumer",
-                    DisplayErrorContext(&e).to_string(),
-                )
-            })?
-            .consumer_description()
-            .map(|c| c.consumer_status().clone());
+            .ok_or_else(|| fail("DescribeStreamConsumer", "no consumer in the answer".into()))?;
+        let status = Some(consumer.consumer_status().clone());
         if status == Some(ConsumerStatus::Active) {
-            return Ok(consumer_arn);
+            return Ok(consumer.consumer_arn().to_string());
         }
         if started.elapsed() > Duration::from_secs(120) {
             return Err(fail(
