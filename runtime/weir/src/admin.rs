@@ -5,6 +5,8 @@
 //! - `GET /metrics`: Prometheus text format, per pipeline (and per Kinesis shard).
 //! - `GET /pipelines`, `GET /pipelines/<name>`: state, version, file, last error, counters.
 //! - `POST /pipelines/<name>/pause`, `POST /pipelines/<name>/resume`.
+//! - `POST /reload` (rescan every pipeline file and module), `POST /pipelines/<name>/reload`
+//!   (rebuild that pipeline even if nothing changed): answered with what the reload did.
 //!
 //! Invariant: the server only reads counters and flips pause switches; it never touches
 //! records, so a slow or hostile client cannot stall a pipeline. Each connection serves one
@@ -39,40 +41,119 @@ impl State {
     }
 }
 
-/// What the admin API knows of one pipeline.
+/// What the admin API knows of one pipeline. One handle lives as long as the pipeline's name:
+/// a reload keeps it (and its counters) and bumps the version.
 pub struct PipelineHandle {
     pub name: String,
-    pub file: String,
-    pub version: u32,
     pub stats: Arc<Stats>,
     pub paused: tokio::sync::watch::Sender<bool>,
-    pub status: Mutex<(State, Option<String>)>,
+    status: Mutex<Status>,
+}
+
+/// A pipeline's state as the admin API shows it.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub state: State,
+    /// Why the pipeline failed.
+    pub error: Option<String>,
+    /// 1 at start, plus one per successful reload.
+    pub version: u32,
+    pub file: String,
+    pub tenant: String,
+    pub last_reload: Option<ReloadOutcome>,
+}
+
+/// What the last reload of a pipeline did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReloadOutcome {
+    /// `swapped` (new processors at a batch boundary), `restarted` (drained and started again
+    /// from its checkpoint), `unchanged` or `failed`.
+    pub action: &'static str,
+    /// Why it failed; the old version keeps running.
+    pub error: Option<String>,
+    /// From the change being noticed to the new version running.
+    pub millis: f64,
+    /// Wall-clock time of the reload, in ms since the epoch.
+    pub at_ms: i64,
+}
+
+impl ReloadOutcome {
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "action": self.action,
+            "error": self.error,
+            "millis": self.millis,
+            "at_ms": self.at_ms,
+        })
+    }
 }
 
 impl PipelineHandle {
+    pub fn new(name: &str, file: String, tenant: &str, stats: Arc<Stats>) -> Self {
+        PipelineHandle {
+            name: name.to_string(),
+            stats,
+            paused: tokio::sync::watch::channel(false).0,
+            status: Mutex::new(Status {
+                state: State::Running,
+                error: None,
+                version: 1,
+                file,
+                tenant: tenant.to_string(),
+                last_reload: None,
+            }),
+        }
+    }
+
     /// Records how the pipeline ended.
     pub fn finished(&self, error: Option<String>) {
-        let state = if error.is_some() {
+        let mut status = self.lock();
+        status.state = if error.is_some() {
             State::Failed
         } else {
             State::Stopped
         };
-        *self.status.lock().expect("status lock") = (state, error);
+        status.error = error;
     }
 
-    fn state(&self) -> (State, Option<String>) {
-        self.status.lock().expect("status lock").clone()
+    /// Records a reload: a successful one bumps the version (and restarts count as running
+    /// again, paused or not as the switch says).
+    pub fn reloaded(&self, outcome: ReloadOutcome, tenant: &str) {
+        let mut status = self.lock();
+        if outcome.error.is_none() && outcome.action != "unchanged" {
+            status.version += 1;
+            status.tenant = tenant.to_string();
+            if matches!(status.state, State::Stopped | State::Failed) {
+                status.state = if *self.paused.borrow() {
+                    State::Paused
+                } else {
+                    State::Running
+                };
+                status.error = None;
+            }
+        }
+        status.last_reload = Some(outcome);
+    }
+
+    pub fn status(&self) -> Status {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn json(&self) -> serde_json::Value {
-        let (state, error) = self.state();
+        let status = self.status();
         let s = self.stats.snapshot();
         serde_json::json!({
             "name": self.name,
-            "state": state.as_str(),
-            "version": self.version,
-            "file": self.file,
-            "last_error": error,
+            "tenant": status.tenant,
+            "state": status.state.as_str(),
+            "version": status.version,
+            "file": status.file,
+            "last_error": status.error,
+            "last_reload": status.last_reload.as_ref().map(ReloadOutcome::json),
             "records_in": s.records_in,
             "records_out": s.records_out,
             "records_dropped": s.records_dropped,
@@ -84,10 +165,10 @@ impl PipelineHandle {
     }
 
     fn set_paused(&self, pause: bool) -> Result<(), &'static str> {
-        let mut status = self.status.lock().expect("status lock");
-        match (status.0, pause) {
-            (State::Running, true) => status.0 = State::Paused,
-            (State::Paused, false) => status.0 = State::Running,
+        let mut status = self.lock();
+        match (status.state, pause) {
+            (State::Running, true) => status.state = State::Paused,
+            (State::Paused, false) => status.state = State::Running,
             (State::Running, false) | (State::Paused, true) => return Ok(()),
             _ => return Err("the pipeline is not running"),
         }
@@ -96,10 +177,59 @@ impl PipelineHandle {
     }
 }
 
+/// A reload asked for through the API: `only` names one pipeline to rebuild even if its files
+/// did not change; `None` rescans every pipeline file and module.
+pub struct ReloadRequest {
+    pub only: Option<String>,
+    pub reply: tokio::sync::oneshot::Sender<serde_json::Value>,
+}
+
+/// The pipelines the API serves, which reloads add and remove, and where reload requests go.
+#[derive(Default)]
+pub struct Registry {
+    pipelines: std::sync::RwLock<Vec<Arc<PipelineHandle>>>,
+    reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
+}
+
+impl Registry {
+    pub fn new(reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>) -> Self {
+        Registry {
+            pipelines: Default::default(),
+            reload,
+        }
+    }
+
+    pub fn list(&self) -> Vec<Arc<PipelineHandle>> {
+        self.pipelines
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<PipelineHandle>> {
+        self.list().into_iter().find(|p| p.name == name)
+    }
+
+    /// Adds a pipeline, or replaces the one of the same name.
+    pub fn insert(&self, handle: Arc<PipelineHandle>) {
+        let mut all = self.pipelines.write().unwrap_or_else(|e| e.into_inner());
+        all.retain(|p| p.name != handle.name);
+        all.push(handle);
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+
+    pub fn remove(&self, name: &str) {
+        self.pipelines
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|p| p.name != name);
+    }
+}
+
 /// Serves until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
-    pipelines: Arc<Vec<Arc<PipelineHandle>>>,
+    registry: Arc<Registry>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -113,23 +243,26 @@ pub async fn serve(
             },
             _ = shutdown.cancelled() => return,
         };
-        let pipelines = pipelines.clone();
+        let registry = registry.clone();
         tokio::spawn(async move {
-            // A client that never finishes its request is dropped.
+            // A client that never finishes its request is dropped; a reload may take as long
+            // as compiling a module and draining a pipeline.
             let _ = tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                handle(stream, &pipelines),
+                std::time::Duration::from_secs(300),
+                handle(stream, &registry),
             )
             .await;
         });
     }
 }
 
-async fn handle(mut stream: TcpStream, pipelines: &[Arc<PipelineHandle>]) -> std::io::Result<()> {
+async fn handle(mut stream: TcpStream, registry: &Registry) -> std::io::Result<()> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buf).await?;
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
         if n == 0 || head.len() > 16 << 10 {
             return Ok(());
         }
@@ -138,7 +271,7 @@ async fn handle(mut stream: TcpStream, pipelines: &[Arc<PipelineHandle>]) -> std
     let text = String::from_utf8_lossy(&head);
     let mut words = text.lines().next().unwrap_or("").split_whitespace();
     let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let (status, content_type, body) = route(method, path, pipelines);
+    let (status, content_type, body) = respond(method, path, registry).await;
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -149,22 +282,51 @@ async fn handle(mut stream: TcpStream, pipelines: &[Arc<PipelineHandle>]) -> std
 
 const JSON: &str = "application/json";
 
-fn route(
-    method: &str,
-    path: &str,
-    pipelines: &[Arc<PipelineHandle>],
-) -> (&'static str, &'static str, String) {
+type Response = (&'static str, &'static str, String);
+
+/// Answers a request; reloads are handed to the supervisor and answered with what it did.
+async fn respond(method: &str, path: &str, registry: &Registry) -> Response {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let only = match (method, parts.as_slice()) {
+        ("POST", ["reload"]) => None,
+        ("POST", ["pipelines", name, "reload"]) => {
+            if registry.get(name).is_none() {
+                return error("404 Not Found", "no such pipeline");
+            }
+            Some(name.to_string())
+        }
+        _ => return route(method, path, &registry.list()),
+    };
+    let Some(tx) = &registry.reload else {
+        return error("409 Conflict", "reloading is not available in this run");
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if tx.send(ReloadRequest { only, reply }).await.is_err() {
+        return error("503 Service Unavailable", "weir is shutting down");
+    }
+    match answer.await {
+        Ok(summary) => ("200 OK", JSON, summary.to_string()),
+        Err(_) => error("503 Service Unavailable", "weir is shutting down"),
+    }
+}
+
+fn error(status: &'static str, message: &str) -> Response {
+    (
+        status,
+        JSON,
+        serde_json::json!({ "error": message }).to_string(),
+    )
+}
+
+fn route(method: &str, path: &str, pipelines: &[Arc<PipelineHandle>]) -> Response {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let find = |name: &str| pipelines.iter().find(|p| p.name == name);
-    let error = |status, message: &str| {
-        (
-            status,
-            JSON,
-            serde_json::json!({ "error": message }).to_string(),
-        )
-    };
     match (method, parts.as_slice()) {
-        ("GET", ["metrics"]) => ("200 OK", "text/plain; version=0.0.4", metrics(pipelines)),
+        ("GET", ["metrics"]) => (
+            "200 OK",
+            "text/plain; version=0.0.4",
+            metrics(pipelines, chrono::Utc::now().timestamp_millis()),
+        ),
         ("GET", ["pipelines"]) => (
             "200 OK",
             JSON,
@@ -181,83 +343,81 @@ fn route(
             },
             None => error("404 Not Found", "no such pipeline"),
         },
-        (_, ["metrics"] | ["pipelines", ..]) => {
+        (_, ["metrics"] | ["pipelines", ..] | ["reload"]) => {
             error("405 Method Not Allowed", "method not allowed")
         }
         _ => error("404 Not Found", "no such route"),
     }
 }
 
-/// Prometheus text exposition of every pipeline's counters.
-pub fn metrics(pipelines: &[Arc<PipelineHandle>]) -> String {
+/// Prometheus text exposition of every pipeline's counters, labelled by pipeline and tenant.
+pub fn metrics(pipelines: &[Arc<PipelineHandle>], now_ms: i64) -> String {
     let mut out = String::new();
     let label = |s: &str| {
         s.replace('\\', "\\\\")
             .replace('"', "\\\"")
             .replace('\n', "\\n")
     };
-    let snapshots: Vec<_> = pipelines
+    let rows: Vec<_> = pipelines
         .iter()
-        .map(|p| (label(&p.name), p.stats.snapshot(), p.state().0))
+        .map(|p| {
+            let status = p.status();
+            let labels = format!(
+                "pipeline=\"{}\",tenant=\"{}\"",
+                label(&p.name),
+                label(&status.tenant)
+            );
+            (labels, p.stats.snapshot(), status, p)
+        })
         .collect();
-    type Counter = (
+    type Series = (
         &'static str,
         &'static str,
-        fn(&crate::stats::Snapshot) -> u64,
+        &'static str,
+        fn(&crate::stats::Snapshot, &Status, i64) -> Option<f64>,
     );
-    let counters: [Counter; 7] = [
-        (
-            "weir_records_in_total",
-            "Records the source emitted.",
-            |s| s.records_in,
-        ),
-        (
-            "weir_records_out_total",
-            "Records the sink delivered.",
-            |s| s.records_out,
-        ),
-        (
-            "weir_records_dropped_total",
-            "Records a step dropped on purpose.",
-            |s| s.records_dropped,
-        ),
-        (
-            "weir_records_failed_total",
-            "Records sent to the error output.",
-            |s| s.records_failed,
-        ),
-        (
-            "weir_bytes_in_total",
-            "Bytes of record data the source emitted.",
-            |s| s.bytes_in,
-        ),
-        ("weir_bytes_out_total", "Bytes the sink delivered.", |s| {
-            s.bytes_out
+    let series: [Series; 14] = [
+        ("weir_records_in_total", "counter", "Records the source emitted.", |s, _, _| Some(s.records_in as f64)),
+        ("weir_records_out_total", "counter", "Records the sink delivered.", |s, _, _| Some(s.records_out as f64)),
+        ("weir_records_dropped_total", "counter", "Records a step dropped on purpose.", |s, _, _| Some(s.records_dropped as f64)),
+        ("weir_records_failed_total", "counter", "Records sent to the error output.", |s, _, _| Some(s.records_failed as f64)),
+        ("weir_bytes_in_total", "counter", "Bytes of record data the source emitted.", |s, _, _| Some(s.bytes_in as f64)),
+        ("weir_bytes_out_total", "counter", "Bytes the sink delivered.", |s, _, _| Some(s.bytes_out as f64)),
+        ("weir_objects_written_total", "counter", "Objects durably stored.", |s, _, _| Some(s.objects_written as f64)),
+        ("weir_guest_seconds_total", "counter", "Time spent in the pipeline's steps (guest calls).", |s, _, _| Some(s.process_nanos as f64 / 1e9)),
+        ("weir_fuel_used_total", "counter", "Fuel burned by steps with a fuel budget.", |s, _, _| Some(s.fuel_used as f64)),
+        ("weir_records_in_flight", "gauge", "Records read and not yet delivered, dropped or failed.", |s, _, _| {
+            Some(s.records_in.saturating_sub(s.records_out + s.records_dropped + s.records_failed) as f64)
         }),
-        (
-            "weir_objects_written_total",
-            "Objects durably stored.",
-            |s| s.objects_written,
-        ),
+        ("weir_checkpoint_age_seconds", "gauge", "Time since the source last saved a checkpoint (absent before the first).", |s, _, now| {
+            (s.checkpoint_ms > 0).then(|| (now - s.checkpoint_ms as i64).max(0) as f64 / 1e3)
+        }),
+        ("weir_pipeline_up", "gauge", "1 while the pipeline runs (paused or not).", |_, st, _| {
+            Some(matches!(st.state, State::Running | State::Paused) as u8 as f64)
+        }),
+        ("weir_pipeline_paused", "gauge", "1 while the pipeline is paused.", |_, st, _| Some((st.state == State::Paused) as u8 as f64)),
+        ("weir_pipeline_version", "gauge", "The pipeline's version: 1, plus one per reload.", |_, st, _| Some(st.version as f64)),
     ];
-    for (name, help, get) in counters {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for (pipeline, s, _) in &snapshots {
-            let _ = writeln!(out, "{name}{{pipeline=\"{pipeline}\"}} {}", get(s));
+    for (name, kind, help, get) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, s, status, _) in &rows {
+            if let Some(v) = get(s, status, now_ms) {
+                let _ = writeln!(out, "{name}{{{labels}}} {v}");
+            }
         }
     }
-    let _ = writeln!(out, "# HELP weir_pipeline_up 1 while the pipeline runs (paused or not).\n# TYPE weir_pipeline_up gauge");
-    for (pipeline, _, state) in &snapshots {
-        let up = matches!(state, State::Running | State::Paused) as u8;
-        let _ = writeln!(out, "weir_pipeline_up{{pipeline=\"{pipeline}\"}} {up}");
-    }
-    let _ = writeln!(out, "# HELP weir_pipeline_paused 1 while the pipeline is paused.\n# TYPE weir_pipeline_paused gauge");
-    for (pipeline, _, state) in &snapshots {
-        let paused = (*state == State::Paused) as u8;
-        let _ = writeln!(
-            out,
-            "weir_pipeline_paused{{pipeline=\"{pipeline}\"}} {paused}"
-        );
+    let name = "weir_end_to_end_latency_seconds";
+    let _ = writeln!(out, "# HELP {name} Age of each delivery's oldest record, from its arrival at the source to durable delivery.\n# TYPE {name} histogram");
+    for (labels, _, _, p) in &rows {
+        let (counts, sum_ms) = p.stats.latency.read();
+        for (i, count) in counts.iter().enumerate() {
+            let le = crate::stats::LATENCY_BUCKETS_MS
+                .get(i)
+                .map_or("+Inf".to_string(), |ms| format!("{}", *ms as f64 / 1e3));
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {count}");
+        }
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", sum_ms as f64 / 1e3);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", counts.last().copied().unwrap_or(0));
     }
     let shard_series: [(&str, &str, &str); 4] = [
         (
@@ -283,7 +443,7 @@ pub fn metrics(pipelines: &[Arc<PipelineHandle>]) -> String {
     ];
     for (i, (name, kind, help)) in shard_series.iter().enumerate() {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for p in pipelines {
+        for (labels, _, _, p) in &rows {
             for (shard, m) in p.stats.shard_metrics() {
                 let value = match i {
                     0 => Some(m.records as i64),
@@ -292,12 +452,7 @@ pub fn metrics(pipelines: &[Arc<PipelineHandle>]) -> String {
                     _ => m.iterator_age_ms,
                 };
                 if let Some(v) = value {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{pipeline=\"{}\",shard=\"{}\"}} {v}",
-                        label(&p.name),
-                        label(&shard)
-                    );
+                    let _ = writeln!(out, "{name}{{{labels},shard=\"{}\"}} {v}", label(&shard));
                 }
             }
         }
@@ -309,22 +464,17 @@ pub fn metrics(pipelines: &[Arc<PipelineHandle>]) -> String {
 mod tests {
     use super::*;
 
-    fn handle(name: &str) -> Arc<PipelineHandle> {
-        Arc::new(PipelineHandle {
-            name: name.into(),
-            file: format!("{name}.toml"),
-            version: 1,
-            stats: Arc::new(Stats::default()),
-            paused: tokio::sync::watch::channel(false).0,
-            status: Mutex::new((State::Running, None)),
-        })
-    }
-
     #[test]
     fn routes_answer_and_pause_flips_the_switch() {
-        let p = handle("clicks");
+        let p = Arc::new(PipelineHandle::new(
+            "clicks",
+            "clicks.toml".into(),
+            "acme",
+            Arc::new(Stats::default()),
+        ));
         let mut watch = p.paused.subscribe();
         Stats::add(&p.stats.records_in, 7);
+        p.stats.delivered(1_000, 1_040);
         let all = vec![p.clone()];
         let (status, _, body) = route("GET", "/pipelines", &all);
         assert_eq!(status, "200 OK");
@@ -338,18 +488,38 @@ mod tests {
             route("DELETE", "/pipelines", &all).0,
             "405 Method Not Allowed"
         );
+        p.reloaded(
+            ReloadOutcome {
+                action: "failed",
+                error: Some("p.toml:3:1: bad".into()),
+                millis: 1.0,
+                at_ms: 5,
+            },
+            "acme",
+        );
+        let body = route("GET", "/pipelines/clicks", &all).2;
+        assert!(body.contains(r#""version":1"#), "a failed reload keeps the version: {body}");
+        assert!(body.contains("p.toml:3:1: bad"), "{body}");
         p.finished(Some("boom".into()));
         assert_eq!(
             route("POST", "/pipelines/clicks/resume", &all).0,
             "409 Conflict"
         );
-        let text = metrics(&all);
+        let text = metrics(&all, 0);
         assert!(
-            text.contains("weir_records_in_total{pipeline=\"clicks\"} 7"),
+            text.contains("weir_records_in_total{pipeline=\"clicks\",tenant=\"acme\"} 7"),
             "{text}"
         );
         assert!(
-            text.contains("weir_pipeline_up{pipeline=\"clicks\"} 0"),
+            text.contains("weir_pipeline_up{pipeline=\"clicks\",tenant=\"acme\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("weir_end_to_end_latency_seconds_bucket{pipeline=\"clicks\",tenant=\"acme\",le=\"0.05\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("weir_end_to_end_latency_seconds_bucket{pipeline=\"clicks\",tenant=\"acme\",le=\"0.025\"} 0"),
             "{text}"
         );
     }

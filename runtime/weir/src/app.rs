@@ -30,6 +30,8 @@ pub fn build(file: &PipelineFile, host: &Host, state_dir: &Path) -> Result<Pipel
         errors: Output::Config(errors),
         backup: file.spec.backup.clone(),
         paused: None,
+        swaps: None,
+        cpu: None,
     })
 }
 

@@ -414,6 +414,8 @@ async fn weir_pipeline(
         errors: Output::Collect,
         backup: None,
         paused: None,
+        swaps: None,
+        cpu: None,
     };
     let stats = std::sync::Arc::new(crate::stats::Stats::default());
     let shutdown = tokio_util::sync::CancellationToken::new();

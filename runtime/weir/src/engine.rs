@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ack::{Ack, Poison};
 use crate::clock::{sleep_until, Clock};
+use crate::quota::CpuBudget;
 use crate::config::{BackupConfig, BatchConfig, ErrorsConfig, SinkConfig, SourceConfig};
 use crate::process::Processor;
 use crate::record::{FailedRecord, Record};
@@ -49,6 +50,27 @@ pub struct PipelinePlan {
     /// While it holds `true`, no record moves past the source (the source waits on the
     /// full channel); shutdown overrides it. `None`: never paused.
     pub paused: Option<tokio::sync::watch::Receiver<bool>>,
+    /// New processors to run from the next batch boundary on (hot reload). `None`: the
+    /// processors never change.
+    pub swaps: Option<mpsc::Receiver<Swap>>,
+    /// Time the processors of this pipeline may spend per second, shared with other pipelines
+    /// (a tenant's CPU quota). `None`: no cap.
+    pub cpu: Option<Arc<CpuBudget>>,
+}
+
+/// A new set of processors for a running pipeline. Batches the batcher handed on before the
+/// swap finish on the old processors; every later batch runs on the new ones. `done` resolves
+/// once every processor thread runs the new version, and the old processors are dropped.
+pub struct Swap {
+    pub processors: Vec<Box<dyn Processor>>,
+    pub done: tokio::sync::oneshot::Sender<()>,
+}
+
+/// What flows between the batcher and the processor threads: batches, and in band with them,
+/// processor swaps (so a swap lands exactly between two batches).
+enum Msg {
+    Batch(Vec<Record>),
+    Swap(Swap),
 }
 
 /// How a pipeline run went.
@@ -99,7 +121,6 @@ pub async fn run(
         },
     ));
 
-    let (batch_tx, mut rx) = mpsc::channel::<Vec<Record>>(CHANNEL_BATCHES);
     // A failed stage stops the source too: a quiet source would otherwise never notice.
     let watcher = {
         let (poison, stop) = (poison.clone(), stop.clone());
@@ -139,47 +160,47 @@ pub async fn run(
             (tee_rx, Some(task))
         }
     };
+    let (batch_tx, batch_rx) = mpsc::channel::<Msg>(CHANNEL_BATCHES);
     let batcher_task = tokio::spawn(batcher(
         chunk_rx,
         batch_tx,
         plan.batch,
         poison.clone(),
-        plan.paused,
+        Controls {
+            paused: plan.paused,
+            swaps: plan.swaps,
+        },
         stop.clone(),
     ));
 
+    // One thread per processor (at least one, so a swap always has a thread to land on). A
+    // swap may bring more processors than there are threads: the last thread runs the extra
+    // ones after its own.
+    let (sink_tx, mut rx) = mpsc::channel::<Vec<Record>>(CHANNEL_BATCHES);
+    let count = plan.processors.len().max(1);
+    let mut processors = plan.processors.into_iter();
+    let mut input = batch_rx;
     let mut threads = Vec::new();
-    for mut processor in plan.processors {
-        let (tx, next_rx) = mpsc::channel::<Vec<Record>>(CHANNEL_BATCHES);
-        let mut input = std::mem::replace(&mut rx, next_rx);
-        let (err_tx, clock, stats, stage_poison) =
-            (err_tx.clone(), clock.clone(), stats.clone(), poison.clone());
-        let stage = processor.name().to_string();
+    for i in 0..count {
+        let (output, next_rx) = if i + 1 == count {
+            (Out::Sink(sink_tx.clone()), None)
+        } else {
+            let (tx, next) = mpsc::channel::<Msg>(CHANNEL_BATCHES);
+            (Out::Next(tx), Some(next))
+        };
+        let stage = Stage {
+            steps: processors.next().into_iter().collect(),
+            output,
+            errors: err_tx.clone(),
+            clock: clock.clone(),
+            stats: stats.clone(),
+            poison: poison.clone(),
+            cpu: plan.cpu.clone(),
+        };
+        let this_input = std::mem::replace(&mut input, next_rx.unwrap_or_else(|| mpsc::channel(1).1));
         let thread = std::thread::Builder::new()
             .name(format!("weir-{name}-process"))
-            .spawn(move || {
-                while let Some(batch) = input.blocking_recv() {
-                    let processed = processor.process(batch, clock.now_ms());
-                    Stats::add(&stats.records_dropped, processed.dropped as u64);
-                    if !processed.failed.is_empty() {
-                        Stats::add(&stats.records_failed, processed.failed.len() as u64);
-                        if let Err(unsent) = err_tx.blocking_send(processed.failed) {
-                            // Poison before the records are dropped, so none counts as delivered.
-                            stage_poison.set();
-                            drop(unsent);
-                            return Err(format!("{stage}: the error output stopped"));
-                        }
-                    }
-                    if !processed.records.is_empty() {
-                        if let Err(unsent) = tx.blocking_send(processed.records) {
-                            stage_poison.set();
-                            drop(unsent);
-                            return Err(format!("{stage}: the sink stopped"));
-                        }
-                    }
-                }
-                Ok(())
-            })
+            .spawn(move || stage.run(this_input))
             .map_err(|e| {
                 // The source is already running: stop it, and let nothing count as delivered.
                 poison.set();
@@ -191,6 +212,7 @@ pub async fn run(
             })?;
         threads.push(thread);
     }
+    drop(sink_tx);
     let ctx = SinkContext {
         pipeline: name.clone(),
         clock: clock.clone(),
@@ -307,43 +329,60 @@ pub async fn run(
     }
 }
 
+/// What may steer the batcher besides its input: a pause switch and processor swaps.
+#[derive(Default)]
+struct Controls {
+    paused: Option<tokio::sync::watch::Receiver<bool>>,
+    swaps: Option<mpsc::Receiver<Swap>>,
+}
+
 /// Regroups the source's chunks into batches of at most `records` records and `bytes` bytes;
-/// a partial batch waits at most `linger` for more.
+/// a partial batch waits at most `linger` for more. A swap is a batch boundary: the partial
+/// batch goes out first, on the old processors.
 async fn batcher(
     mut input: mpsc::Receiver<Vec<Record>>,
-    output: mpsc::Sender<Vec<Record>>,
+    output: mpsc::Sender<Msg>,
     config: BatchConfig,
     poison: Poison,
-    mut paused: Option<tokio::sync::watch::Receiver<bool>>,
+    mut controls: Controls,
     stop: CancellationToken,
 ) {
-    let send = |batch: Vec<Record>| poison.send(&output, batch);
+    let send = |msg: Msg| poison.send(&output, msg);
     let mut pending = Pending::new(config.records.max(1));
     loop {
-        // Paused: hand on what is batched, then take nothing until resumed or stopped.
-        while let Some(p) = paused
-            .as_mut()
-            .filter(|p| *p.borrow() && !stop.is_cancelled())
-        {
-            if !pending.records.is_empty() && !send(pending.take()).await {
-                return;
-            }
-            tokio::select! {
-                changed = p.changed() => if changed.is_err() { paused = None },
-                _ = stop.cancelled() => {}
-            }
+        let paused = controls
+            .paused
+            .as_ref()
+            .is_some_and(|p| *p.borrow() && !stop.is_cancelled());
+        if paused && !pending.records.is_empty() && !send(Msg::Batch(pending.take())).await {
+            return;
         }
+        // Paused: take nothing until resumed or stopped; swaps still land.
         let chunk = tokio::select! {
-            chunk = input.recv() => chunk,
-            // A pause takes effect at once: back to the top, where it waits.
-            changed = async { paused.as_mut().expect("checked").changed().await }, if paused.is_some() => {
+            chunk = input.recv(), if !paused => chunk,
+            _ = stop.cancelled(), if paused => continue,
+            changed = async { controls.paused.as_mut().expect("checked").changed().await }, if controls.paused.is_some() => {
                 if changed.is_err() {
-                    paused = None;
+                    controls.paused = None;
                 }
                 continue;
             }
-            _ = sleep_until(pending.deadline), if pending.deadline.is_some() => {
-                if !send(pending.take()).await {
+            swap = async { controls.swaps.as_mut().expect("checked").recv().await }, if controls.swaps.is_some() => {
+                match swap {
+                    Some(swap) => {
+                        if !pending.records.is_empty() && !send(Msg::Batch(pending.take())).await {
+                            return;
+                        }
+                        if !send(Msg::Swap(swap)).await {
+                            return;
+                        }
+                    }
+                    None => controls.swaps = None,
+                }
+                continue;
+            }
+            _ = sleep_until(pending.deadline), if pending.deadline.is_some() && !paused => {
+                if !send(Msg::Batch(pending.take())).await {
                     return;
                 }
                 continue;
@@ -355,7 +394,7 @@ async fn batcher(
             if !pending.records.is_empty()
                 && (pending.records.len() >= pending.max_records
                     || pending.bytes + size > config.bytes.0)
-                && !send(pending.take()).await
+                && !send(Msg::Batch(pending.take())).await
             {
                 return;
             }
@@ -365,12 +404,112 @@ async fn batcher(
             pending.bytes += size;
             pending.records.push(record);
         }
-        if pending.records.len() >= pending.max_records && !send(pending.take()).await {
+        if pending.records.len() >= pending.max_records && !send(Msg::Batch(pending.take())).await
+        {
             return;
         }
     }
     if !pending.records.is_empty() {
-        send(pending.take()).await;
+        send(Msg::Batch(pending.take())).await;
+    }
+}
+
+/// Where a processor thread sends what it made.
+enum Out {
+    Next(mpsc::Sender<Msg>),
+    Sink(mpsc::Sender<Vec<Record>>),
+}
+
+/// One processor thread: runs its steps over each batch in turn.
+struct Stage {
+    steps: Vec<Box<dyn Processor>>,
+    output: Out,
+    errors: mpsc::Sender<Vec<FailedRecord>>,
+    clock: Arc<dyn Clock>,
+    stats: Arc<Stats>,
+    poison: Poison,
+    cpu: Option<Arc<CpuBudget>>,
+}
+
+impl Stage {
+    fn run(mut self, mut input: mpsc::Receiver<Msg>) -> Result<(), String> {
+        while let Some(msg) = input.blocking_recv() {
+            match msg {
+                Msg::Batch(batch) => self.batch(batch)?,
+                Msg::Swap(mut swap) => {
+                    // This thread takes the first of the new processors (the last thread takes
+                    // all that are left) and hands the rest on, behind the batches it sent.
+                    let take = match self.output {
+                        Out::Sink(_) => swap.processors.len(),
+                        Out::Next(_) => swap.processors.len().min(1),
+                    };
+                    self.steps = swap.processors.drain(..take).collect();
+                    match &self.output {
+                        Out::Next(tx) => {
+                            if tx.blocking_send(Msg::Swap(swap)).is_err() {
+                                self.poison.set();
+                                return Err("process: the next stage stopped".into());
+                            }
+                        }
+                        Out::Sink(_) => {
+                            let _ = swap.done.send(());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn batch(&mut self, batch: Vec<Record>) -> Result<(), String> {
+        if let Some(cpu) = &self.cpu {
+            cpu.wait();
+        }
+        let started = std::time::Instant::now();
+        let now_ms = self.clock.now_ms();
+        let mut records = batch;
+        let mut failed = Vec::new();
+        for step in &mut self.steps {
+            if records.is_empty() {
+                break;
+            }
+            let processed = step.process(records, now_ms);
+            Stats::add(&self.stats.records_dropped, processed.dropped as u64);
+            Stats::add(&self.stats.fuel_used, processed.fuel_used);
+            failed.extend(processed.failed);
+            records = processed.records;
+        }
+        let spent = started.elapsed();
+        Stats::add(&self.stats.process_nanos, spent.as_nanos() as u64);
+        if let Some(cpu) = &self.cpu {
+            cpu.charge(spent);
+        }
+        let stage = || {
+            self.steps
+                .first()
+                .map_or("process".to_string(), |s| s.name().to_string())
+        };
+        if !failed.is_empty() {
+            Stats::add(&self.stats.records_failed, failed.len() as u64);
+            if let Err(unsent) = self.errors.blocking_send(failed) {
+                // Poison before the records are dropped, so none counts as delivered.
+                self.poison.set();
+                drop(unsent);
+                return Err(format!("{}: the error output stopped", stage()));
+            }
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        let sent = match &self.output {
+            Out::Next(tx) => tx.blocking_send(Msg::Batch(records)).is_ok(),
+            Out::Sink(tx) => tx.blocking_send(records).is_ok(),
+        };
+        if !sent {
+            self.poison.set();
+            return Err(format!("{}: the sink stopped", stage()));
+        }
+        Ok(())
     }
 }
 
@@ -425,7 +564,7 @@ mod tests {
             out_tx,
             config,
             Poison::default(),
-            None,
+            Controls::default(),
             CancellationToken::new(),
         ));
         in_tx
@@ -440,7 +579,7 @@ mod tests {
         task.await.unwrap();
         let mut sizes = Vec::new();
         let mut seqs = Vec::new();
-        while let Some(b) = out_rx.recv().await {
+        while let Some(Msg::Batch(b)) = out_rx.recv().await {
             sizes.push(b.len());
             seqs.extend(b.into_iter().map(|r| r.sequence_number.unwrap()));
         }
@@ -463,14 +602,16 @@ mod tests {
             out_tx,
             config,
             Poison::default(),
-            None,
+            Controls::default(),
             CancellationToken::new(),
         ));
         in_tx.send(vec![rec(0, 5)]).await.unwrap();
-        let batch = tokio::time::timeout(Duration::from_secs(1), out_rx.recv())
+        let Some(Msg::Batch(batch)) = tokio::time::timeout(Duration::from_secs(1), out_rx.recv())
             .await
             .expect("linger flushes")
-            .unwrap();
+        else {
+            panic!("a batch")
+        };
         assert_eq!(batch.len(), 1);
         drop(in_tx);
     }

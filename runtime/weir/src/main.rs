@@ -6,14 +6,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use weir::app;
-use weir::clock::{Clock, SystemClock};
-use weir::config::{self, FileSourceConfig, LineFormat, PipelineFile, SourceConfig};
+use weir::clock::SystemClock;
+use weir::config::{self, FileSourceConfig, LineFormat, SourceConfig};
 use weir::engine::{self, Output, PipelineReport};
+use weir::admin::{Registry, ReloadRequest};
+use weir::config::tenants::TenantsFile;
 use weir::stats::Stats;
+use weir::supervisor::{self, Supervisor, Watcher};
 use weir_wasm::{CompileCache, Host, HostOptions};
 
 #[derive(Parser)]
@@ -51,6 +54,17 @@ enum Command {
         /// (keep it on loopback: it has no authentication).
         #[arg(long, value_name = "ADDR")]
         admin: Option<std::net::SocketAddr>,
+        /// The tenants file: quotas per tenant (see the README). Without it every pipeline
+        /// belongs to the `default` tenant, which has no quotas.
+        #[arg(long, value_name = "FILE")]
+        tenants: Option<PathBuf>,
+        /// Do not watch pipeline files and modules for changes (SIGHUP and the admin API's
+        /// /reload still reload).
+        #[arg(long)]
+        no_watch: bool,
+        /// How long file changes must settle before a reload.
+        #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
+        watch_debounce: Duration,
     },
     /// Check pipeline files: syntax, keys, modules (compiled and started with their config).
     Validate {
@@ -160,37 +174,33 @@ fn host(cache_dir: Option<PathBuf>) -> anyhow::Result<Host> {
     })?)
 }
 
-fn load_all(paths: &[PathBuf]) -> anyhow::Result<Vec<PipelineFile>> {
-    let files = config::discover(paths)?;
-    if files.is_empty() {
-        bail!("no pipeline files found in {paths:?}");
-    }
-    let mut loaded = Vec::new();
-    for file in files {
-        loaded.push(config::load(&file)?);
-    }
-    let mut names: Vec<&str> = loaded.iter().map(|p| p.name.as_str()).collect();
-    names.sort();
-    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        bail!("two pipelines are named `{}`; names must be unique", w[0]);
-    }
-    if loaded.iter().filter(|p| app::reads_stdin(p)).count() > 1 {
-        bail!("only one pipeline can read stdin");
-    }
-    Ok(loaded)
-}
-
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run {
             paths,
             progress,
             admin,
+            tenants,
+            no_watch,
+            watch_debounce,
         } => {
             let state_dir = cli
                 .state_dir
                 .unwrap_or_else(weir::checkpoint::LocalStore::default_dir);
-            run(paths, progress, admin, cli.cache_dir, state_dir).await
+            let tenants = match tenants {
+                Some(path) => TenantsFile::load(&path)?,
+                None => TenantsFile::default(),
+            };
+            run(RunOptions {
+                paths,
+                progress,
+                admin,
+                tenants,
+                watch: (!no_watch).then_some(watch_debounce),
+                cache_dir: cli.cache_dir,
+                state_dir,
+            })
+            .await
         }
         Command::Validate { paths } => validate(paths, cli.cache_dir),
         Command::Test { pipeline, input } => test(pipeline, input, cli.cache_dir).await,
@@ -322,16 +332,20 @@ fn watch_signals(token: CancellationToken) {
     });
 }
 
-async fn run(
+struct RunOptions {
     paths: Vec<PathBuf>,
     progress: Duration,
     admin: Option<std::net::SocketAddr>,
+    tenants: TenantsFile,
+    /// Watch files, with this debounce.
+    watch: Option<Duration>,
     cache_dir: Option<PathBuf>,
     state_dir: PathBuf,
-) -> anyhow::Result<ExitCode> {
-    let files = load_all(&paths)?;
+}
+
+async fn run(options: RunOptions) -> anyhow::Result<ExitCode> {
     // Bound before anything starts, so a taken port fails the run at once.
-    let admin_listener = match admin {
+    let admin_listener = match options.admin {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
                 .await
@@ -339,77 +353,97 @@ async fn run(
         ),
         None => None,
     };
-    let host = host(cache_dir)?;
+    let host = Arc::new(host(options.cache_dir)?);
     let shutdown = CancellationToken::new();
     watch_signals(shutdown.clone());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot watch SIGHUP")?;
+    let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(8);
+    let registry = Arc::new(Registry::new(Some(reload_tx)));
+    let (mut supervisor, mut ended_rx) = Supervisor::new(supervisor::Options {
+        paths: options.paths.clone(),
+        tenants: options.tenants,
+        host,
+        state_dir: options.state_dir,
+        clock: Arc::new(SystemClock),
+        shutdown: shutdown.clone(),
+        registry: registry.clone(),
+    });
+    supervisor
+        .start_all()
+        .await
+        .map_err(anyhow::Error::msg)?;
 
-    let mut plans = Vec::new();
-    for file in &files {
-        let plan = app::build(file, &host, &state_dir).map_err(anyhow::Error::msg)?;
-        let errors = match &plan.errors {
-            Output::Config(e) => app::describe_errors(e),
-            Output::Collect => "memory".into(),
-        };
-        tracing::info!(
-            pipeline = %file.name,
-            file = %app::show(&file.path),
-            output = %app::describe_sink(&file.spec.sink),
-            errors = %errors,
-            "Starting pipeline"
-        );
-        plans.push(plan);
-    }
-
-    let mut tasks = Vec::new();
-    let mut handles = Vec::new();
-    for (mut plan, file) in plans.into_iter().zip(&files) {
-        let stats = Arc::new(Stats::default());
-        let (paused, paused_rx) = tokio::sync::watch::channel(false);
-        plan.paused = Some(paused_rx);
-        let handle = Arc::new(weir::admin::PipelineHandle {
-            name: plan.name.clone(),
-            file: app::show(&file.path),
-            version: 1,
-            stats: stats.clone(),
-            paused,
-            status: std::sync::Mutex::new((weir::admin::State::Running, None)),
-        });
-        handles.push(handle.clone());
-        let reporter = (!progress.is_zero())
-            .then(|| spawn_progress(plan.name.clone(), stats.clone(), progress));
-        let task = tokio::spawn(engine::run(plan, clock.clone(), stats, shutdown.clone()));
-        tasks.push((task, reporter, handle));
-    }
+    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let mut watcher = match options.watch {
+        Some(_) => {
+            let mut w = Watcher::new(events_tx).context("cannot watch the pipeline files")?;
+            let (paths, modules) = supervisor.watched();
+            w.update(&paths, &modules);
+            Some(w)
+        }
+        None => None,
+    };
+    let reporter = (!options.progress.is_zero())
+        .then(|| spawn_progress(registry.clone(), options.progress));
     let admin_stop = CancellationToken::new();
     if let Some(listener) = admin_listener {
         tracing::info!(address = %listener.local_addr()?, "Admin API and /metrics listening");
         tokio::spawn(weir::admin::serve(
             listener,
-            Arc::new(handles),
+            registry.clone(),
             admin_stop.clone(),
         ));
     }
     let mut failed = false;
-    for (task, reporter, handle) in tasks {
-        let result = task.await.context("pipeline task")?;
-        if let Some(r) = reporter {
-            r.abort();
+    let mut stopping = false;
+    loop {
+        // Each reload is logged (and recorded in the pipelines' status) by the supervisor.
+        tokio::select! {
+            _ = shutdown.cancelled(), if !stopping => {
+                // Every pipeline drains (their stop tokens are children of `shutdown`); their
+                // ends arrive below.
+                stopping = true;
+                continue;
+            }
+            Some(()) = events.recv(), if !stopping => {
+                supervisor::debounce(&mut events, options.watch.unwrap_or_default()).await;
+                supervisor.reload(None).await;
+            }
+            Some(()) = hangup.recv(), if !stopping => {
+                tracing::info!("SIGHUP: reloading");
+                supervisor.reload(None).await;
+            }
+            Some(request) = reload_rx.recv(), if !stopping => {
+                let changes = supervisor.reload(request.only.as_deref()).await;
+                let _ = request.reply.send(serde_json::json!({ "changes": changes }));
+            }
+            Some(ended) = ended_rx.recv() => {
+                if supervisor.ended(&ended).is_some() {
+                    match &ended.result {
+                        Ok(report) => print_summary(report),
+                        Err(e) => {
+                            failed = true;
+                            eprintln!("error: {e}");
+                        }
+                    }
+                    // The last pipeline ended by itself (or at shutdown): the run is over.
+                    if supervisor.is_idle() {
+                        break;
+                    }
+                }
+                continue;
+            }
         }
-        match result {
-            Ok(report) => {
-                handle.finished(None);
-                print_summary(&report)
-            }
-            Err(e) => {
-                failed = true;
-                handle.finished(Some(e.to_string()));
-                eprintln!("error: {e}");
-            }
+        if let Some(w) = &mut watcher {
+            let (paths, modules) = supervisor.watched();
+            w.update(&paths, &modules);
         }
     }
+    if let Some(r) = reporter {
+        r.abort();
+    }
     admin_stop.cancel();
-    drop(host);
     Ok(if failed {
         ExitCode::FAILURE
     } else {
@@ -417,37 +451,40 @@ async fn run(
     })
 }
 
-fn spawn_progress(name: String, stats: Arc<Stats>, every: Duration) -> tokio::task::JoinHandle<()> {
+fn spawn_progress(registry: Arc<Registry>, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut last = stats.snapshot();
+        let mut last = std::collections::HashMap::new();
         let mut ticker = tokio::time::interval(every);
         ticker.tick().await;
         loop {
             ticker.tick().await;
-            let now = stats.snapshot();
-            let rate = |a: u64, b: u64| (a - b) as f64 / every.as_secs_f64();
-            tracing::info!(
-                pipeline = %name,
-                records_in = now.records_in,
-                records_out = now.records_out,
-                failed = now.records_failed,
-                in_per_s = format!("{:.0}", rate(now.records_in, last.records_in)),
-                out_per_s = format!("{:.0}", rate(now.records_out, last.records_out)),
-                failed_per_s = format!("{:.0}", rate(now.records_failed, last.records_failed)),
-                "Progress"
-            );
-            for (shard, m) in stats.shard_metrics() {
+            for handle in registry.list() {
+                let (name, stats) = (&handle.name, &handle.stats);
+                let now = stats.snapshot();
+                let before = last.insert(name.clone(), now).unwrap_or_default();
+                let rate = |a: u64, b: u64| a.saturating_sub(b) as f64 / every.as_secs_f64();
                 tracing::info!(
                     pipeline = %name,
-                    shard = %shard,
-                    records = m.records,
-                    bytes = m.bytes,
-                    millis_behind_latest = m.millis_behind_latest.unwrap_or(-1),
-                    iterator_age_ms = m.iterator_age_ms.unwrap_or(-1),
-                    "Shard progress"
+                    records_in = now.records_in,
+                    records_out = now.records_out,
+                    failed = now.records_failed,
+                    in_per_s = format!("{:.0}", rate(now.records_in, before.records_in)),
+                    out_per_s = format!("{:.0}", rate(now.records_out, before.records_out)),
+                    failed_per_s = format!("{:.0}", rate(now.records_failed, before.records_failed)),
+                    "Progress"
                 );
+                for (shard, m) in stats.shard_metrics() {
+                    tracing::info!(
+                        pipeline = %name,
+                        shard = %shard,
+                        records = m.records,
+                        bytes = m.bytes,
+                        millis_behind_latest = m.millis_behind_latest.unwrap_or(-1),
+                        iterator_age_ms = m.iterator_age_ms.unwrap_or(-1),
+                        "Shard progress"
+                    );
+                }
             }
-            last = now;
         }
     })
 }
@@ -513,6 +550,8 @@ async fn test(
         errors: Output::Collect,
         backup: None,
         paused: None,
+        swaps: None,
+        cpu: None,
     };
     let stats = Arc::new(Stats::default());
     let report = engine::run(plan, Arc::new(SystemClock), stats, CancellationToken::new()).await?;

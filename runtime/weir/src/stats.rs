@@ -13,6 +13,15 @@ pub struct Stats {
     pub records_dropped: AtomicU64,
     pub records_failed: AtomicU64,
     pub objects_written: AtomicU64,
+    /// Time spent in processors (guest calls, with packing), in nanoseconds.
+    pub process_nanos: AtomicU64,
+    /// Fuel burned by guests with a fuel budget.
+    pub fuel_used: AtomicU64,
+    /// When the source last saved a checkpoint (ms since the epoch; 0: never).
+    pub checkpoint_ms: AtomicU64,
+    /// End-to-end latency: one observation per delivery (object, call or request), of its
+    /// oldest record's age from arrival at the source to durable delivery.
+    pub latency: Histogram,
     /// Per shard of a Kinesis source, by source name (`kinesis:<stream>/<shard id>`).
     pub shards: Mutex<BTreeMap<String, ShardMetrics>>,
 }
@@ -39,11 +48,24 @@ pub struct Snapshot {
     pub records_dropped: u64,
     pub records_failed: u64,
     pub objects_written: u64,
+    pub process_nanos: u64,
+    pub fuel_used: u64,
+    pub checkpoint_ms: u64,
 }
 
 impl Stats {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
+    }
+
+    /// Records a delivery: its oldest record arrived at `oldest_arrival_ms`.
+    pub fn delivered(&self, oldest_arrival_ms: i64, now_ms: i64) {
+        self.latency.observe((now_ms - oldest_arrival_ms).max(0) as u64);
+    }
+
+    /// Records that the source saved a checkpoint at `now_ms`.
+    pub fn checkpointed(&self, now_ms: i64) {
+        self.checkpoint_ms.store(now_ms.max(0) as u64, Relaxed);
     }
 
     /// Updates one shard's metrics.
@@ -69,6 +91,63 @@ impl Stats {
             records_dropped: self.records_dropped.load(Relaxed),
             records_failed: self.records_failed.load(Relaxed),
             objects_written: self.objects_written.load(Relaxed),
+            process_nanos: self.process_nanos.load(Relaxed),
+            fuel_used: self.fuel_used.load(Relaxed),
+            checkpoint_ms: self.checkpoint_ms.load(Relaxed),
         }
+    }
+}
+
+/// Upper bounds of the latency buckets, in milliseconds.
+pub const LATENCY_BUCKETS_MS: [u64; 12] = [
+    5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 60_000,
+];
+
+/// A Prometheus-style histogram of milliseconds: cumulative counts are computed when read.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// One counter per bucket of [`LATENCY_BUCKETS_MS`], then one for larger values.
+    counts: [AtomicU64; LATENCY_BUCKETS_MS.len() + 1],
+    sum_ms: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, ms: u64) {
+        let i = LATENCY_BUCKETS_MS.partition_point(|&b| b < ms);
+        self.counts[i].fetch_add(1, Relaxed);
+        self.sum_ms.fetch_add(ms, Relaxed);
+    }
+
+    /// Cumulative counts per bucket (the last is the total), and the sum in milliseconds.
+    pub fn read(&self) -> (Vec<u64>, u64) {
+        let mut total = 0;
+        let cumulative = self
+            .counts
+            .iter()
+            .map(|c| {
+                total += c.load(Relaxed);
+                total
+            })
+            .collect();
+        (cumulative, self.sum_ms.load(Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_inclusive() {
+        let h = Histogram::default();
+        for ms in [0, 5, 6, 100_000] {
+            h.observe(ms);
+        }
+        let (counts, sum) = h.read();
+        assert_eq!(counts[0], 2, "0 and 5 are <= 5");
+        assert_eq!(counts[1], 3, "6 is <= 10");
+        assert_eq!(counts[LATENCY_BUCKETS_MS.len() - 1], 3);
+        assert_eq!(*counts.last().unwrap(), 4);
+        assert_eq!(sum, 100_011);
     }
 }

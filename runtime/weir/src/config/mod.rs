@@ -22,6 +22,7 @@ use serde::{Deserialize, Deserializer};
 use crate::units::{ByteSize, HumanDuration};
 
 pub mod objects;
+pub mod tenants;
 pub use objects::{FileSinkConfig, Format, ObjectOptions, S3SinkConfig};
 
 /// A config error, already located in its file.
@@ -63,6 +64,37 @@ pub struct PipelineFile {
     /// Its pipeline name: `[pipeline] name`, or the file name without `.toml`.
     pub name: String,
     pub spec: PipelineSpec,
+    /// Lines of the `[pipeline]` table (1 when absent) and of each `[[process]]` step, for
+    /// checks made after parsing (tenant quotas) to point at.
+    pub lines: Lines,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Lines {
+    pub pipeline: usize,
+    pub process: Vec<usize>,
+}
+
+impl PipelineFile {
+    /// Where a key of this file is, for an error found after parsing: the line of the table
+    /// that holds it.
+    pub fn locate(&self, line: usize, key: impl Into<String>) -> Location {
+        Location {
+            path: self.path.clone(),
+            line,
+            column: 1,
+            key: Some(key.into()),
+        }
+    }
+
+    /// The tenant the pipeline belongs to.
+    pub fn tenant(&self) -> &str {
+        self.spec
+            .pipeline
+            .tenant
+            .as_deref()
+            .unwrap_or(tenants::DEFAULT)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +117,8 @@ pub struct PipelineSpec {
 #[serde(deny_unknown_fields)]
 pub struct PipelineSection {
     pub name: Option<String>,
+    /// The tenant whose quotas the pipeline runs under (see `weir run --tenants`).
+    pub tenant: Option<String>,
     #[serde(default)]
     pub batch: BatchConfig,
 }
@@ -881,6 +915,7 @@ struct TypeOnly {
 
 #[derive(Deserialize)]
 struct FirstPass {
+    pipeline: Option<toml::Spanned<toml::Table>>,
     source: Option<toml::Spanned<TypeOnly>>,
     sink: Option<toml::Spanned<TypeOnly>>,
     errors: Option<toml::Spanned<TypeOnly>>,
@@ -1001,10 +1036,22 @@ pub fn parse(
             format!("pipeline name `{name}` must be non-empty and contain no slashes"),
         ));
     }
+    let lines = Lines {
+        pipeline: first
+            .pipeline
+            .as_ref()
+            .map_or(1, |t| line_col(&text, t.span().start).0),
+        process: first
+            .process
+            .iter()
+            .map(|t| line_col(&text, t.span().start).0)
+            .collect(),
+    };
     Ok(PipelineFile {
         path: path.to_owned(),
         name,
         spec,
+        lines,
     })
 }
 

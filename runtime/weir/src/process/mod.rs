@@ -15,6 +15,8 @@ pub struct Processed {
     pub records: Vec<Record>,
     pub failed: Vec<FailedRecord>,
     pub dropped: usize,
+    /// Fuel the guest burned on this batch (0 when no fuel budget is set).
+    pub fuel_used: u64,
 }
 
 /// A stage that takes a whole batch at a time. Runs on its own thread, so it may block.

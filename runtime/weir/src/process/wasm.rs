@@ -64,6 +64,8 @@ pub fn settings(step: &WasmStepConfig, pipeline: &str) -> Result<Settings, Strin
 pub struct WasmProcessor {
     runner: Runner,
     name: String,
+    /// The fuel budget per call, if any: what a call used is the budget minus what is left.
+    fuel: Option<u64>,
 }
 
 impl WasmProcessor {
@@ -74,16 +76,22 @@ impl WasmProcessor {
             .load(&step.module, metered)
             .map_err(|e| e.to_string())?;
         let settings = settings(step, pipeline)?;
+        let fuel = settings.limits.fuel;
         let runner = plugin.runner(settings).map_err(|e| e.to_string())?;
         Ok(WasmProcessor {
             runner,
             name: display_name(&step.module),
+            fuel,
         })
     }
 
     pub fn from_runner(runner: Runner) -> Self {
         let name = display_name(runner.plugin().path());
-        WasmProcessor { runner, name }
+        WasmProcessor {
+            runner,
+            name,
+            fuel: None,
+        }
     }
 }
 
@@ -183,11 +191,20 @@ impl Processor for WasmProcessor {
         let packed = pack(&batch);
         let verdicts = match self.runner.call(&packed) {
             Ok(v) => v,
-            Err(err) => return self.fail_all(batch, &err, now_ms),
+            Err(err) => {
+                let mut out = self.fail_all(batch, &err, now_ms);
+                if err.kind == weir_wasm::GuestErrorKind::FuelExhausted {
+                    out.fuel_used = self.fuel.unwrap_or(0);
+                }
+                return out;
+            }
         };
         drop(packed);
         let mut out = Processed {
             records: Vec::with_capacity(batch.len()),
+            fuel_used: self.fuel.map_or(0, |budget| {
+                budget.saturating_sub(self.runner.fuel_remaining().unwrap_or(budget))
+            }),
             ..Processed::default()
         };
         match verdicts {

@@ -147,6 +147,7 @@ impl Api<'_> {
         let mut accepted = 0;
         let mut failed = Vec::new();
         let mut backoff = FIRST_BACKOFF;
+        let oldest = pending.iter().map(|p| p.record.arrival_ms).min();
         while !pending.is_empty() {
             let rest = self.split_call(&mut pending);
             let mut batch = std::mem::replace(&mut pending, rest);
@@ -169,6 +170,9 @@ impl Api<'_> {
             pending = again;
         }
         Stats::add(&self.ctx.stats.records_out, accepted as u64);
+        if let Some(oldest) = oldest.filter(|_| accepted > 0) {
+            self.ctx.stats.delivered(oldest, self.ctx.clock.now_ms());
+        }
         (accepted, failed)
     }
 

@@ -158,6 +158,9 @@ impl Endpoint<'_> {
                     let n = pending.records.len() as u64;
                     Stats::add(&self.ctx.stats.records_out, n);
                     Stats::add(&self.ctx.stats.bytes_out, pending.bytes);
+                    if let Some(oldest) = pending.records.iter().map(|r| r.arrival_ms).min() {
+                        self.ctx.stats.delivered(oldest, self.ctx.clock.now_ms());
+                    }
                     delivered.records += n;
                     delivered.object_count += 1;
                     // Accepted: the records' acks are released as they are dropped here.

@@ -208,17 +208,24 @@ pub fn default_errors(sink: &SinkConfig) -> ErrorsConfig {
 trait Counted {
     const IS_ERROR: bool;
     fn ack(&self) -> &Ack;
+    fn arrival_ms(&self) -> i64;
 }
 impl Counted for Record {
     const IS_ERROR: bool = false;
     fn ack(&self) -> &Ack {
         &self.ack
     }
+    fn arrival_ms(&self) -> i64 {
+        self.arrival_ms
+    }
 }
 impl Counted for FailedRecord {
     const IS_ERROR: bool = true;
     fn ack(&self) -> &Ack {
         &self.record.ack
+    }
+    fn arrival_ms(&self) -> i64 {
+        self.record.arrival_ms
     }
 }
 
@@ -255,6 +262,9 @@ async fn run_stream<T: Counted + Send + 'static>(
         delivered.records += batch.len() as u64;
         if !T::IS_ERROR {
             Stats::add(&ctx.stats.records_out, batch.len() as u64);
+            if let Some(oldest) = batch.iter().map(|item| item.arrival_ms()).min() {
+                ctx.stats.delivered(oldest, ctx.clock.now_ms());
+            }
         }
     }
     Ok(delivered)

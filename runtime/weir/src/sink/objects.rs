@@ -620,6 +620,7 @@ impl Objects {
         if self.count_out {
             Stats::add(&ctx.stats.records_out, records);
             Stats::add(&ctx.stats.bytes_out, bytes);
+            ctx.stats.delivered(oldest_ms, ctx.clock.now_ms());
         }
         Ok(())
     }

@@ -122,6 +122,7 @@ pub(super) async fn run_file(
         let tracker = Arc::new(Mutex::new(Tracker::default()));
         saver = Some({
             let (tracker, path) = (tracker.clone(), path.clone());
+            let (stats, clock) = (ctx.stats.clone(), ctx.clock.clone());
             tokio::spawn(async move {
                 while let Some(r) = acks.recv().await {
                     let position = tracker
@@ -135,6 +136,7 @@ pub(super) async fn run_file(
                                 "cannot save checkpoint of {path}: {e}"
                             ))
                         })?;
+                        stats.checkpointed(clock.now_ms());
                     }
                 }
                 Ok::<(), SourceError>(())

@@ -253,6 +253,8 @@ pub(super) async fn run(
         done: HashSet::new(),
         acks: Acks::default(),
         readers: JoinSet::new(),
+        stats: ctx.stats.clone(),
+        clock: ctx.clock.clone(),
     };
     let mut discovery = tokio::time::interval(c.config.discovery_interval.0);
     let lease_timeout = c.config.checkpoints.lease_timeout.0;
@@ -401,6 +403,9 @@ struct Coordinator {
     done: HashSet<String>,
     acks: Acks,
     readers: JoinSet<Result<(), SourceError>>,
+    /// Kept past `handles`, for the checkpoints saved while the pipeline drains.
+    stats: Arc<crate::stats::Stats>,
+    clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl Coordinator {
@@ -711,6 +716,7 @@ impl Coordinator {
         };
         if let Some(checkpoint) = shard.tracker.resolve(token, delivered) {
             self.save(&id, &checkpoint).await?;
+            self.stats.checkpointed(self.clock.now_ms());
         }
         Ok(())
     }

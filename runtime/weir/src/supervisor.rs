@@ -1,0 +1,697 @@
+//! The supervisor of a `weir run`: starts the pipelines, reloads them when their files or
+//! modules change, and stops the ones whose files go away.
+//!
+//! A reload reads, validates and builds the new version before it touches the running one; if
+//! anything is wrong the old version keeps running and the error (file, line, key) goes to the
+//! log and to the pipeline's status. A new version that differs only in its `[[process]]` steps
+//! (or in the modules they load) is *swapped*: the batcher hands on its partial batch, and
+//! every later batch runs on the new processors, with the source, its checkpoints, the
+//! buffers of the sink and the counters untouched. Any other change *restarts* the pipeline:
+//! the old version is drained as at shutdown (every record delivered, checkpoints saved) and
+//! the new one resumes from those checkpoints, which needs a source that keeps them.
+//!
+//! Invariants:
+//! - At most one version of a pipeline reads its source at any time.
+//! - A pipeline's version goes up by one per successful reload, and only then.
+//! - Tenant quotas (pipelines, instances) are checked against every other running pipeline
+//!   of the tenant, before anything starts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use md5::{Digest, Md5};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use weir_wasm::Host;
+
+use crate::admin::{PipelineHandle, Registry, ReloadOutcome};
+use crate::app;
+use crate::clock::Clock;
+use crate::config::tenants::{self, TenantsFile};
+use crate::config::{self, PipelineFile, ProcessConfig, SourceConfig};
+use crate::engine::{self, EngineError, PipelineReport, Swap};
+use crate::quota::CpuBudget;
+use crate::stats::Stats;
+
+/// What a supervisor needs from the process that runs it.
+pub struct Options {
+    /// Pipeline files, and directories of them (`*.toml`).
+    pub paths: Vec<PathBuf>,
+    pub tenants: TenantsFile,
+    pub host: Arc<Host>,
+    pub state_dir: PathBuf,
+    pub clock: Arc<dyn Clock>,
+    /// Cancels every pipeline (they drain).
+    pub shutdown: CancellationToken,
+    pub registry: Arc<Registry>,
+}
+
+/// A pipeline that ended by itself (its source ended, or it failed).
+pub struct Ended {
+    pub name: String,
+    generation: u64,
+    pub result: Result<PipelineReport, EngineError>,
+}
+
+struct Running {
+    file: PipelineFile,
+    fingerprint: [u8; 16],
+    handle: Arc<PipelineHandle>,
+    swaps: mpsc::Sender<Swap>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    generation: u64,
+}
+
+/// What a reload did to one pipeline, as the admin API reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Change {
+    pub pipeline: String,
+    pub file: String,
+    /// `started`, `swapped`, `restarted`, `stopped` or `failed`.
+    pub action: &'static str,
+    pub error: Option<String>,
+    pub millis: f64,
+}
+
+pub struct Supervisor {
+    options: Options,
+    /// Running pipelines by name.
+    running: BTreeMap<String, Running>,
+    budgets: HashMap<String, Arc<CpuBudget>>,
+    ended_tx: mpsc::UnboundedSender<Ended>,
+    generation: u64,
+}
+
+impl Supervisor {
+    /// A supervisor with nothing running; pipelines that end report on the returned channel.
+    pub fn new(options: Options) -> (Self, mpsc::UnboundedReceiver<Ended>) {
+        let (ended_tx, ended_rx) = mpsc::unbounded_channel();
+        let budgets = options
+            .tenants
+            .tenant
+            .iter()
+            .filter_map(|(name, t)| Some((name.clone(), Arc::new(CpuBudget::new(t.cpu?.0)))))
+            .collect();
+        let supervisor = Supervisor {
+            options,
+            running: BTreeMap::new(),
+            budgets,
+            ended_tx,
+            generation: 0,
+        };
+        (supervisor, ended_rx)
+    }
+
+    /// Whether any pipeline is running.
+    pub fn is_idle(&self) -> bool {
+        self.running.is_empty()
+    }
+
+    /// The files and directories whose changes matter: the pipeline paths, and every module
+    /// a running pipeline loads.
+    pub fn watched(&self) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        let modules = self
+            .running
+            .values()
+            .flat_map(|r| modules(&r.file))
+            .collect();
+        (self.options.paths.clone(), modules)
+    }
+
+    /// Loads and starts every pipeline; the first that fails to load or build fails the
+    /// start (nothing is left running).
+    pub async fn start_all(&mut self) -> Result<(), String> {
+        let paths = config::discover(&self.options.paths).map_err(|e| e.to_string())?;
+        if paths.is_empty() {
+            return Err(format!(
+                "no pipeline files found in {:?}",
+                self.options.paths
+            ));
+        }
+        let mut files = Vec::new();
+        for path in &paths {
+            files.push(self.load(path)?);
+        }
+        let mut names: Vec<&str> = files.iter().map(|(f, _)| f.name.as_str()).collect();
+        names.sort();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!(
+                "two pipelines are named `{}`; names must be unique",
+                w[0]
+            ));
+        }
+        if files.iter().filter(|(f, _)| app::reads_stdin(f)).count() > 1 {
+            return Err("only one pipeline can read stdin".into());
+        }
+        for (file, fingerprint) in files {
+            if let Err(e) = self.start(file, fingerprint, None).await {
+                self.stop_all().await;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a pipeline file, applies its tenant's caps, and fingerprints it with its modules.
+    fn load(&self, path: &Path) -> Result<(PipelineFile, [u8; 16]), String> {
+        let mut file = config::load(path).map_err(|e| e.to_string())?;
+        tenants::apply(&mut file, &self.options.tenants).map_err(|e| e.to_string())?;
+        let fingerprint = fingerprint(path, &modules(&file));
+        Ok((file, fingerprint))
+    }
+
+    /// Refuses a pipeline its tenant has no room for; `replacing` is not counted.
+    fn check_quota(&self, file: &PipelineFile, replacing: Option<&str>) -> Result<(), String> {
+        let tenant = file.tenant();
+        let Some(quota) = self.options.tenants.get(tenant) else {
+            return Ok(());
+        };
+        let others: Vec<&Running> = self
+            .running
+            .values()
+            .filter(|r| r.file.tenant() == tenant && Some(r.file.name.as_str()) != replacing)
+            .collect();
+        let at = |key: &str| file.locate(file.lines.pipeline, key);
+        if let Some(max) = quota.pipelines {
+            if others.len() + 1 > max {
+                return Err(format!(
+                    "{}: tenant `{tenant}` may run {max} pipeline(s) and runs {} already",
+                    at("pipeline.tenant"),
+                    others.len()
+                ));
+            }
+        }
+        if let Some(max) = quota.instances {
+            let used: usize = others.iter().map(|r| r.file.spec.process.len()).sum();
+            let wanted = file.spec.process.len();
+            if used + wanted > max {
+                return Err(format!(
+                    "{}: this pipeline needs {wanted} Wasm instance(s); tenant `{tenant}` may \
+                     hold {max} and its other pipelines hold {used}",
+                    at("pipeline.tenant")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds and starts a pipeline. `handle`: the pipeline's existing handle (a restart).
+    async fn start(
+        &mut self,
+        file: PipelineFile,
+        fingerprint: [u8; 16],
+        handle: Option<Arc<PipelineHandle>>,
+    ) -> Result<(), String> {
+        self.check_quota(&file, handle.as_ref().map(|h| h.name.as_str()))?;
+        let mut plan = self.build(&file).await?;
+        let handle = handle.unwrap_or_else(|| {
+            Arc::new(PipelineHandle::new(
+                &file.name,
+                config::show(&file.path),
+                file.tenant(),
+                Arc::new(Stats::default()),
+            ))
+        });
+        let (swaps, swaps_rx) = mpsc::channel(1);
+        plan.paused = Some(handle.paused.subscribe());
+        plan.swaps = Some(swaps_rx);
+        plan.cpu = self.budgets.get(file.tenant()).cloned();
+        let stop = self.options.shutdown.child_token();
+        self.generation += 1;
+        let generation = self.generation;
+        let task = {
+            let (clock, stats, stop, ended) = (
+                self.options.clock.clone(),
+                handle.stats.clone(),
+                stop.clone(),
+                self.ended_tx.clone(),
+            );
+            let name = file.name.clone();
+            tokio::spawn(async move {
+                let result = engine::run(plan, clock, stats, stop).await;
+                let _ = ended.send(Ended {
+                    name,
+                    generation,
+                    result,
+                });
+            })
+        };
+        tracing::info!(
+            pipeline = %file.name,
+            tenant = %file.tenant(),
+            file = %config::show(&file.path),
+            output = %app::describe_sink(&file.spec.sink),
+            "Starting pipeline"
+        );
+        self.options.registry.insert(handle.clone());
+        self.running.insert(
+            file.name.clone(),
+            Running {
+                file,
+                fingerprint,
+                handle,
+                swaps,
+                stop,
+                task,
+                generation,
+            },
+        );
+        Ok(())
+    }
+
+    /// Builds a plan off the async threads: compiling a module can take seconds.
+    async fn build(&self, file: &PipelineFile) -> Result<engine::PipelinePlan, String> {
+        let (file, host, state_dir) = (
+            file.clone(),
+            self.options.host.clone(),
+            self.options.state_dir.clone(),
+        );
+        tokio::task::spawn_blocking(move || app::build(&file, &host, &state_dir))
+            .await
+            .map_err(|e| format!("building the pipeline panicked: {e}"))?
+    }
+
+    /// Handles a pipeline's own end; returns it with its handle for the run's summary, or
+    /// `None` for the end of a version that was replaced.
+    pub fn ended(&mut self, ended: &Ended) -> Option<Arc<PipelineHandle>> {
+        let current = self.running.get(&ended.name)?;
+        if current.generation != ended.generation {
+            return None;
+        }
+        let running = self.running.remove(&ended.name)?;
+        running
+            .handle
+            .finished(ended.result.as_ref().err().map(|e| e.to_string()));
+        Some(running.handle)
+    }
+
+    /// Rescans every pipeline file and module (`only`: rebuilds that pipeline even if nothing
+    /// changed) and applies what changed.
+    pub async fn reload(&mut self, only: Option<&str>) -> Vec<Change> {
+        let noticed = Instant::now();
+        let mut changes = Vec::new();
+        let paths = match config::discover(&self.options.paths) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "Reload: cannot list the pipeline files; nothing changed");
+                return vec![Change {
+                    pipeline: String::new(),
+                    file: String::new(),
+                    action: "failed",
+                    error: Some(e.to_string()),
+                    millis: 0.0,
+                }];
+            }
+        };
+        // Which running pipeline each file holds now, by path (a file may rename its pipeline).
+        let by_path: HashMap<PathBuf, String> = self
+            .running
+            .iter()
+            .map(|(name, r)| (r.file.path.clone(), name.clone()))
+            .collect();
+        let mut seen = Vec::new();
+        for path in &paths {
+            let old = by_path.get(path).cloned();
+            if only.is_some_and(|o| old.as_deref() != Some(o)) {
+                if let Some(name) = old {
+                    seen.push(name);
+                }
+                continue;
+            }
+            let loaded = self.load(path);
+            let change = match (old, loaded) {
+                (Some(name), Err(e)) => {
+                    seen.push(name.clone());
+                    self.failed(&name, e, noticed)
+                }
+                (None, Err(e)) => {
+                    tracing::error!(file = %config::show(path), error = %e, "Reload: new pipeline file is invalid; not started");
+                    Some(Change {
+                        pipeline: String::new(),
+                        file: config::show(path),
+                        action: "failed",
+                        error: Some(e),
+                        millis: noticed.elapsed().as_secs_f64() * 1e3,
+                    })
+                }
+                (Some(name), Ok((file, fp))) if file.name == name => {
+                    seen.push(name.clone());
+                    let forced = only == Some(name.as_str());
+                    if !forced && self.running[&name].fingerprint == fp {
+                        None
+                    } else {
+                        Some(self.replace(file, fp, noticed).await)
+                    }
+                }
+                (_, Ok((file, fp))) => {
+                    // A new file, or one that renamed its pipeline: the old name (if any) is
+                    // stopped below, as it is no longer seen.
+                    Some(self.add(file, fp, noticed).await)
+                }
+            };
+            changes.extend(change);
+        }
+        if only.is_none() {
+            let gone: Vec<String> = self
+                .running
+                .keys()
+                .filter(|n| !seen.contains(n))
+                .cloned()
+                .collect();
+            for name in gone {
+                changes.push(self.remove(&name, noticed).await);
+            }
+        }
+        changes
+    }
+
+    fn failed(&mut self, name: &str, error: String, noticed: Instant) -> Option<Change> {
+        let running = self.running.get(name)?;
+        tracing::error!(pipeline = %name, error = %error, "Reload failed; the running version continues");
+        let millis = noticed.elapsed().as_secs_f64() * 1e3;
+        running.handle.reloaded(
+            ReloadOutcome {
+                action: "failed",
+                error: Some(error.clone()),
+                millis,
+                at_ms: self.options.clock.now_ms(),
+            },
+            running.file.tenant(),
+        );
+        Some(Change {
+            pipeline: name.to_string(),
+            file: config::show(&running.file.path),
+            action: "failed",
+            error: Some(error),
+            millis,
+        })
+    }
+
+    async fn add(&mut self, file: PipelineFile, fp: [u8; 16], noticed: Instant) -> Change {
+        let (name, shown) = (file.name.clone(), config::show(&file.path));
+        let result = if self.running.contains_key(&name) {
+            Err(format!(
+                "{}: a running pipeline is already named `{name}`",
+                file.locate(file.lines.pipeline, "pipeline.name")
+            ))
+        } else if app::reads_stdin(&file) {
+            Err(format!(
+                "{shown}: a pipeline reading stdin can only be started with weir"
+            ))
+        } else {
+            self.start(file, fp, None).await
+        };
+        if let Err(e) = &result {
+            tracing::error!(file = %shown, error = %e, "Reload: new pipeline not started");
+        }
+        Change {
+            pipeline: name,
+            file: shown,
+            action: if result.is_ok() { "started" } else { "failed" },
+            error: result.err(),
+            millis: noticed.elapsed().as_secs_f64() * 1e3,
+        }
+    }
+
+    async fn remove(&mut self, name: &str, noticed: Instant) -> Change {
+        let running = self.running.remove(name).expect("a running pipeline");
+        tracing::info!(pipeline = %name, "Pipeline file removed: draining the pipeline");
+        running.stop.cancel();
+        let _ = running.task.await;
+        running.handle.finished(None);
+        self.options.registry.remove(name);
+        Change {
+            pipeline: name.to_string(),
+            file: config::show(&running.file.path),
+            action: "stopped",
+            error: None,
+            millis: noticed.elapsed().as_secs_f64() * 1e3,
+        }
+    }
+
+    /// Applies a new version of a running pipeline: a swap if only its steps changed, else a
+    /// restart. On any error the old version keeps running.
+    async fn replace(&mut self, file: PipelineFile, fp: [u8; 16], noticed: Instant) -> Change {
+        let name = file.name.clone();
+        let old = &self.running[&name];
+        let swap = restart_key(&old.file) == restart_key(&file);
+        let result = if swap {
+            self.swap(&file).await.map(|()| "swapped")
+        } else {
+            self.restart(&file, fp).await.map(|()| "restarted")
+        };
+        let millis = noticed.elapsed().as_secs_f64() * 1e3;
+        match result {
+            Ok(action) => {
+                let running = self.running.get_mut(&name).expect("still running");
+                running.fingerprint = fp;
+                running.file = file;
+                running.handle.reloaded(
+                    ReloadOutcome {
+                        action,
+                        error: None,
+                        millis,
+                        at_ms: self.options.clock.now_ms(),
+                    },
+                    running.file.tenant(),
+                );
+                tracing::info!(pipeline = %name, action, version = running.handle.status().version, millis = format!("{millis:.1}"), "Reloaded");
+                Change {
+                    pipeline: name,
+                    file: config::show(&running.file.path),
+                    action,
+                    error: None,
+                    millis,
+                }
+            }
+            Err(e) => self.failed(&name, e, noticed).expect("still running"),
+        }
+    }
+
+    /// Starts the new processors, then hands them to the running pipeline.
+    async fn swap(&mut self, file: &PipelineFile) -> Result<(), String> {
+        self.check_quota(file, Some(&file.name))?;
+        let (built, host) = (file.clone(), self.options.host.clone());
+        let processors = tokio::task::spawn_blocking(move || app::processors(&built, &host))
+            .await
+            .map_err(|e| format!("building the steps panicked: {e}"))??;
+        let running = &self.running[&file.name];
+        let (done, landed) = tokio::sync::oneshot::channel();
+        running
+            .swaps
+            .send(Swap { processors, done })
+            .await
+            .map_err(|_| "the pipeline is ending; nothing to swap".to_string())?;
+        landed
+            .await
+            .map_err(|_| "the pipeline ended before the swap landed".to_string())
+    }
+
+    /// Drains the running version and starts the new one from its checkpoints.
+    async fn restart(&mut self, file: &PipelineFile, fp: [u8; 16]) -> Result<(), String> {
+        let old = &self.running[&file.name];
+        if let Some(why) = not_restartable(&old.file) {
+            return Err(format!(
+                "{}: this change restarts the pipeline, and {why}; only its [[process]] steps \
+                 can change while it runs (restart weir to apply it)",
+                config::show(&file.path)
+            ));
+        }
+        self.check_quota(file, Some(&file.name))?;
+        // Everything that can fail is checked before the old version stops: the new plan is
+        // built (and dropped) first. Its source is not started until the old one drained.
+        drop(self.build(file).await?);
+        let old = self.running.remove(&file.name).expect("running");
+        old.stop.cancel();
+        let _ = old.task.await;
+        match self.start(file.clone(), fp, Some(old.handle.clone())).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // Rare (the build passed a moment ago): put the old version back.
+                tracing::error!(pipeline = %file.name, error = %e, "Restart failed; starting the previous version again");
+                let previous = old.file.clone();
+                self.start(previous, old.fingerprint, Some(old.handle.clone()))
+                    .await
+                    .map_err(|again| format!("{e}; and the previous version failed too: {again}"))?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Drains every pipeline (shutdown).
+    pub async fn stop_all(&mut self) {
+        let all = std::mem::take(&mut self.running);
+        for running in all.values() {
+            running.stop.cancel();
+        }
+        for (_, running) in all {
+            let _ = running.task.await;
+        }
+    }
+
+}
+
+/// The modules a pipeline loads.
+fn modules(file: &PipelineFile) -> Vec<PathBuf> {
+    file.spec
+        .process
+        .iter()
+        .map(|p| match p {
+            ProcessConfig::Wasm(w) => w.module.clone(),
+        })
+        .collect()
+}
+
+/// Digest of a pipeline file and its modules' bytes: any edit changes it. A file that cannot be
+/// read hashes as its error, so a module that comes back unchanged counts as unchanged.
+fn fingerprint(path: &Path, modules: &[PathBuf]) -> [u8; 16] {
+    let mut hasher = Md5::new();
+    for p in std::iter::once(path).chain(modules.iter().map(PathBuf::as_path)) {
+        hasher.update(p.as_os_str().as_encoded_bytes());
+        match std::fs::read(p) {
+            Ok(bytes) => hasher.update(&bytes),
+            Err(e) => hasher.update(e.to_string().as_bytes()),
+        }
+    }
+    hasher.finalize().into()
+}
+
+/// Everything about a pipeline that a swap cannot change.
+fn restart_key(file: &PipelineFile) -> String {
+    let s = &file.spec;
+    format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        s.source,
+        s.sink,
+        s.errors,
+        s.backup,
+        s.pipeline.batch,
+        file.tenant(),
+    )
+}
+
+/// Why a pipeline cannot be drained and started again without losing or repeating records.
+fn not_restartable(file: &PipelineFile) -> Option<&'static str> {
+    match &file.spec.source {
+        SourceConfig::Stdin(_) => Some("its source (stdin) cannot be read again"),
+        SourceConfig::File(f) if !f.checkpoint => {
+            Some("its file source keeps no checkpoint (set `checkpoint = true`)")
+        }
+        _ => None,
+    }
+}
+
+/// Debounces file-system events: waits until `quiet` has passed with no new event.
+pub async fn debounce(events: &mut mpsc::UnboundedReceiver<()>, quiet: Duration) {
+    loop {
+        match tokio::time::timeout(quiet, events.recv()).await {
+            Ok(Some(())) => continue,
+            _ => return,
+        }
+    }
+}
+
+/// Watches pipeline files and modules, and reports relevant changes on a channel. Editors and
+/// `cp` replace files in several steps, so directories are watched (not the files), and the
+/// receiver is expected to [`debounce`].
+pub struct Watcher {
+    inner: notify::RecommendedWatcher,
+    dirs: std::collections::HashSet<PathBuf>,
+    interest: Arc<std::sync::Mutex<Interest>>,
+}
+
+#[derive(Default)]
+struct Interest {
+    /// Directories whose `*.toml` files are pipelines.
+    toml_dirs: std::collections::HashSet<PathBuf>,
+    /// Single files: pipeline files named on the command line, and modules.
+    files: std::collections::HashSet<PathBuf>,
+}
+
+/// A path as the watcher compares it: its directory resolved (symlinks, `..`), its name kept,
+/// so that a file that was just removed still compares equal.
+fn watch_key(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    match path.file_name() {
+        Some(name) => dir.join(name),
+        None => dir,
+    }
+}
+
+impl Watcher {
+    pub fn new(tx: mpsc::UnboundedSender<()>) -> Result<Self, notify::Error> {
+        use notify::event::{EventKind, ModifyKind};
+        let interest = Arc::new(std::sync::Mutex::new(Interest::default()));
+        let seen = interest.clone();
+        let inner = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let Ok(event) = event else { return };
+            // Reads (ours included) and metadata changes are not edits.
+            if matches!(
+                event.kind,
+                EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_))
+            ) {
+                return;
+            }
+            let interest = seen.lock().unwrap_or_else(|e| e.into_inner());
+            let relevant = event.paths.iter().any(|p| {
+                let key = watch_key(p);
+                interest.files.contains(&key)
+                    || (key.extension().is_some_and(|x| x == "toml")
+                        && key.parent().is_some_and(|d| interest.toml_dirs.contains(d)))
+            });
+            if relevant {
+                let _ = tx.send(());
+            }
+        })?;
+        Ok(Watcher {
+            inner,
+            dirs: Default::default(),
+            interest,
+        })
+    }
+
+    /// Watches `paths` (pipeline files and directories) and `modules`, and stops caring about
+    /// files no longer listed. Directories already watched stay watched.
+    pub fn update(&mut self, paths: &[PathBuf], modules: &[PathBuf]) {
+        use notify::Watcher as _;
+        let mut interest = Interest::default();
+        let mut dirs = Vec::new();
+        for p in paths {
+            if p.is_dir() {
+                let dir = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+                interest.toml_dirs.insert(dir.clone());
+                dirs.push(dir);
+            } else {
+                let key = watch_key(p);
+                dirs.extend(key.parent().map(Path::to_path_buf));
+                interest.files.insert(key);
+            }
+        }
+        for m in modules {
+            let key = watch_key(m);
+            dirs.extend(key.parent().map(Path::to_path_buf));
+            interest.files.insert(key);
+        }
+        *self.interest.lock().unwrap_or_else(|e| e.into_inner()) = interest;
+        for dir in dirs {
+            if self.dirs.contains(&dir) {
+                continue;
+            }
+            match self.inner.watch(&dir, notify::RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.dirs.insert(dir);
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "Cannot watch for changes")
+                }
+            }
+        }
+    }
+}
