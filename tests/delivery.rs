@@ -1073,11 +1073,11 @@ buffer = { interval = "0s" }
     assert_eq!(lines(), 5, "nothing moves while paused");
     let (_, metrics) = admin(&addr, "GET", "/metrics");
     assert!(
-        metrics.contains("weir_pipeline_paused{pipeline=\"tail\"} 1"),
+        metrics.contains("weir_pipeline_paused{pipeline=\"tail\",tenant=\"default\"} 1"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("weir_records_out_total{pipeline=\"tail\"} 5"),
+        metrics.contains("weir_records_out_total{pipeline=\"tail\",tenant=\"default\"} 5"),
         "{metrics}"
     );
 

@@ -26,6 +26,8 @@ pub enum Error {
     ConfigRejected { path: PathBuf, message: String },
     #[error("cannot grant directory {dir}: {reason}")]
     Grant { dir: PathBuf, reason: String },
+    #[error("cannot grant host {host}: {reason}")]
+    GrantHost { host: String, reason: String },
     #[error("wasm engine: {0}")]
     Engine(String),
 }
@@ -43,6 +45,8 @@ pub enum GuestErrorKind {
     MemoryLimit,
     /// The guest answered, but not with one result per record.
     InvalidOutput,
+    /// The guest answered with more output bytes than its cap.
+    OutputLimit,
     /// A fresh instance could not be started for this batch.
     Instantiate,
 }
@@ -56,6 +60,7 @@ impl GuestErrorKind {
             GuestErrorKind::FuelExhausted => "Wasm.FuelExhausted",
             GuestErrorKind::MemoryLimit => "Wasm.MemoryLimit",
             GuestErrorKind::InvalidOutput => "Wasm.InvalidOutput",
+            GuestErrorKind::OutputLimit => "Wasm.OutputLimit",
             GuestErrorKind::Instantiate => "Wasm.InstantiateFailed",
         }
     }

@@ -392,8 +392,42 @@ impl Runner {
                     reason: format!("{e:#}"),
                 })?;
         }
+        // TCP and UDP are off in a fresh context (and stay off unless granted); a grant turns
+        // them on, and the address check decides where they may go.
         if grants.network {
-            builder.inherit_network().allow_ip_name_lookup(true);
+            builder
+                .inherit_network()
+                .allow_tcp(true)
+                .allow_udp(true)
+                .allow_ip_name_lookup(true);
+        } else if !grants.hosts.is_empty() {
+            let mut allowed = std::collections::HashSet::new();
+            for host in &grants.hosts {
+                let addrs =
+                    std::net::ToSocketAddrs::to_socket_addrs(host.as_str()).map_err(|e| {
+                        Error::GrantHost {
+                            host: host.clone(),
+                            reason: e.to_string(),
+                        }
+                    })?;
+                allowed.extend(addrs);
+            }
+            let allowed = Arc::new(allowed);
+            builder
+                .allow_tcp(true)
+                .allow_udp(true)
+                .allow_ip_name_lookup(true)
+                .socket_addr_check(move |addr, usage| {
+                    use wasmtime_wasi::sockets::SocketAddrUse;
+                    // Connecting binds an ephemeral local port first; listening on a chosen
+                    // address is not granted.
+                    let ephemeral =
+                        matches!(usage, SocketAddrUse::TcpBind | SocketAddrUse::UdpBind)
+                            && addr.ip().is_unspecified()
+                            && addr.port() == 0;
+                    let ok = ephemeral || allowed.contains(&addr);
+                    Box::pin(async move { ok })
+                });
         }
         Ok(builder.build())
     }
@@ -495,6 +529,18 @@ impl Runner {
                 kind: GuestErrorKind::InvalidOutput,
                 message,
             });
+        }
+        if let Verdicts::Transform(t) = &verdicts {
+            if t.data.len() as u64 > self.settings.limits.output {
+                return Err(GuestError {
+                    kind: GuestErrorKind::OutputLimit,
+                    message: format!(
+                        "the guest returned {} bytes of records, over its output cap of {} bytes",
+                        t.data.len(),
+                        self.settings.limits.output
+                    ),
+                });
+            }
         }
         Ok(verdicts)
     }

@@ -13,6 +13,9 @@ pub struct Limits {
     /// Wall-clock budget per call; `None` for none. Enforced by epoch interruption, so the
     /// actual cut-off lands within one tick ([`crate::host::TICK`]) after it.
     pub timeout: Option<Duration>,
+    /// Most bytes of record data one call may return; more fails the batch. Keeps a guest
+    /// that inflates records from filling the sink's buffers.
+    pub output: u64,
 }
 
 impl Default for Limits {
@@ -21,6 +24,7 @@ impl Default for Limits {
             fuel: None,
             memory: 64 << 20,
             timeout: Some(Duration::from_secs(1)),
+            output: 32 << 20,
         }
     }
 }
@@ -33,8 +37,11 @@ pub struct Grants {
     pub env: Vec<(String, String)>,
     /// Host directories made readable to the guest, each at the same path inside the guest.
     pub dirs: Vec<(PathBuf, String)>,
-    /// Outgoing network access (TCP/UDP and name lookup).
+    /// Outgoing network access to any address (TCP/UDP and name lookup).
     pub network: bool,
+    /// Outgoing TCP/UDP to these addresses only (resolved when an instance starts), with name
+    /// lookup. Ignored when `network` grants everything.
+    pub hosts: Vec<String>,
 }
 
 /// Enforces the memory cap and remembers that it did, so that the resulting trap can be

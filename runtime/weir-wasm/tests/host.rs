@@ -251,6 +251,84 @@ fn files_and_environment_are_denied_unless_granted() {
 }
 
 #[test]
+fn sockets_are_denied_unless_the_host_is_granted() {
+    let host = host();
+    let plugin = host.load(&guest("misbehave"), false).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let config = format!(r#"{{"behaviour":"connect","path":"{addr}"}}"#);
+
+    let mut denied = plugin.runner(settings(&config, Limits::default())).unwrap();
+    let out = outputs(denied.call(&batch(&["boom"])).unwrap());
+    assert!(
+        out[0].starts_with(&format!("<failed: cannot connect to {addr}")),
+        "{out:?}"
+    );
+
+    // Another address than the one granted is still refused.
+    let mut s = settings(&config, Limits::default());
+    s.grants.hosts = vec!["127.0.0.1:9".into()];
+    let mut elsewhere = plugin.runner(s).unwrap();
+    let out = outputs(elsewhere.call(&batch(&["boom"])).unwrap());
+    assert!(out[0].starts_with("<failed: cannot connect"), "{out:?}");
+
+    let mut s = settings(&config, Limits::default());
+    s.grants.hosts = vec![addr.clone()];
+    let mut granted = plugin.runner(s).unwrap();
+    assert_eq!(
+        outputs(granted.call(&batch(&["boom"])).unwrap()),
+        ["connected"]
+    );
+    let (mut conn, _) = listener.accept().unwrap();
+    let mut hello = [0u8; 5];
+    std::io::Read::read_exact(&mut conn, &mut hello).unwrap();
+    assert_eq!(
+        &hello, b"hello",
+        "the granted connection carried the guest's bytes"
+    );
+
+    // `network` grants every address.
+    let mut s = settings(&config, Limits::default());
+    s.grants.network = true;
+    let mut open = plugin.runner(s).unwrap();
+    assert_eq!(
+        outputs(open.call(&batch(&["boom"])).unwrap()),
+        ["connected"]
+    );
+}
+
+#[test]
+fn a_huge_output_fails_its_batch_at_the_output_cap() {
+    let host = host();
+    let plugin = host.load(&guest("misbehave"), false).unwrap();
+    let limits = Limits {
+        memory: 256 << 20,
+        output: 8 << 20,
+        ..Limits::default()
+    };
+    let mut runner = plugin
+        .runner(settings(r#"{"behaviour":"huge","size":10000000}"#, limits))
+        .unwrap();
+    let err = runner.call(&batch(&["a", "boom"])).unwrap_err();
+    assert_eq!(err.kind, GuestErrorKind::OutputLimit, "{err}");
+    assert!(
+        err.message.contains("over its output cap of 8388608 bytes"),
+        "{err}"
+    );
+    assert_eq!(outputs(runner.call(&batch(&["z"])).unwrap()), ["z"]);
+
+    // Without the room to build it, the same output hits the memory cap first.
+    let mut tight = plugin
+        .runner(settings(
+            r#"{"behaviour":"huge","size":100000000}"#,
+            Limits::default(),
+        ))
+        .unwrap();
+    let err = tight.call(&batch(&["boom"])).unwrap_err();
+    assert_eq!(err.kind, GuestErrorKind::MemoryLimit, "{err}");
+}
+
+#[test]
 fn filters_return_one_decision_per_record() {
     let host = host();
     let plugin = host.load(&guest("filter-json"), false).unwrap();

@@ -227,11 +227,7 @@ impl Registry {
 }
 
 /// Serves until `shutdown`.
-pub async fn serve(
-    listener: TcpListener,
-    registry: Arc<Registry>,
-    shutdown: CancellationToken,
-) {
+pub async fn serve(listener: TcpListener, registry: Arc<Registry>, shutdown: CancellationToken) {
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -377,26 +373,98 @@ pub fn metrics(pipelines: &[Arc<PipelineHandle>], now_ms: i64) -> String {
         fn(&crate::stats::Snapshot, &Status, i64) -> Option<f64>,
     );
     let series: [Series; 14] = [
-        ("weir_records_in_total", "counter", "Records the source emitted.", |s, _, _| Some(s.records_in as f64)),
-        ("weir_records_out_total", "counter", "Records the sink delivered.", |s, _, _| Some(s.records_out as f64)),
-        ("weir_records_dropped_total", "counter", "Records a step dropped on purpose.", |s, _, _| Some(s.records_dropped as f64)),
-        ("weir_records_failed_total", "counter", "Records sent to the error output.", |s, _, _| Some(s.records_failed as f64)),
-        ("weir_bytes_in_total", "counter", "Bytes of record data the source emitted.", |s, _, _| Some(s.bytes_in as f64)),
-        ("weir_bytes_out_total", "counter", "Bytes the sink delivered.", |s, _, _| Some(s.bytes_out as f64)),
-        ("weir_objects_written_total", "counter", "Objects durably stored.", |s, _, _| Some(s.objects_written as f64)),
-        ("weir_guest_seconds_total", "counter", "Time spent in the pipeline's steps (guest calls).", |s, _, _| Some(s.process_nanos as f64 / 1e9)),
-        ("weir_fuel_used_total", "counter", "Fuel burned by steps with a fuel budget.", |s, _, _| Some(s.fuel_used as f64)),
-        ("weir_records_in_flight", "gauge", "Records read and not yet delivered, dropped or failed.", |s, _, _| {
-            Some(s.records_in.saturating_sub(s.records_out + s.records_dropped + s.records_failed) as f64)
-        }),
-        ("weir_checkpoint_age_seconds", "gauge", "Time since the source last saved a checkpoint (absent before the first).", |s, _, now| {
-            (s.checkpoint_ms > 0).then(|| (now - s.checkpoint_ms as i64).max(0) as f64 / 1e3)
-        }),
-        ("weir_pipeline_up", "gauge", "1 while the pipeline runs (paused or not).", |_, st, _| {
-            Some(matches!(st.state, State::Running | State::Paused) as u8 as f64)
-        }),
-        ("weir_pipeline_paused", "gauge", "1 while the pipeline is paused.", |_, st, _| Some((st.state == State::Paused) as u8 as f64)),
-        ("weir_pipeline_version", "gauge", "The pipeline's version: 1, plus one per reload.", |_, st, _| Some(st.version as f64)),
+        (
+            "weir_records_in_total",
+            "counter",
+            "Records the source emitted.",
+            |s, _, _| Some(s.records_in as f64),
+        ),
+        (
+            "weir_records_out_total",
+            "counter",
+            "Records the sink delivered.",
+            |s, _, _| Some(s.records_out as f64),
+        ),
+        (
+            "weir_records_dropped_total",
+            "counter",
+            "Records a step dropped on purpose.",
+            |s, _, _| Some(s.records_dropped as f64),
+        ),
+        (
+            "weir_records_failed_total",
+            "counter",
+            "Records sent to the error output.",
+            |s, _, _| Some(s.records_failed as f64),
+        ),
+        (
+            "weir_bytes_in_total",
+            "counter",
+            "Bytes of record data the source emitted.",
+            |s, _, _| Some(s.bytes_in as f64),
+        ),
+        (
+            "weir_bytes_out_total",
+            "counter",
+            "Bytes the sink delivered.",
+            |s, _, _| Some(s.bytes_out as f64),
+        ),
+        (
+            "weir_objects_written_total",
+            "counter",
+            "Objects durably stored.",
+            |s, _, _| Some(s.objects_written as f64),
+        ),
+        (
+            "weir_guest_seconds_total",
+            "counter",
+            "Time spent in the pipeline's steps (guest calls).",
+            |s, _, _| Some(s.process_nanos as f64 / 1e9),
+        ),
+        (
+            "weir_fuel_used_total",
+            "counter",
+            "Fuel burned by steps with a fuel budget.",
+            |s, _, _| Some(s.fuel_used as f64),
+        ),
+        (
+            "weir_records_in_flight",
+            "gauge",
+            "Records read and not yet delivered, dropped or failed.",
+            |s, _, _| {
+                Some(
+                    s.records_in
+                        .saturating_sub(s.records_out + s.records_dropped + s.records_failed)
+                        as f64,
+                )
+            },
+        ),
+        (
+            "weir_checkpoint_age_seconds",
+            "gauge",
+            "Time since the source last saved a checkpoint (absent before the first).",
+            |s, _, now| {
+                (s.checkpoint_ms > 0).then(|| (now - s.checkpoint_ms as i64).max(0) as f64 / 1e3)
+            },
+        ),
+        (
+            "weir_pipeline_up",
+            "gauge",
+            "1 while the pipeline runs (paused or not).",
+            |_, st, _| Some(matches!(st.state, State::Running | State::Paused) as u8 as f64),
+        ),
+        (
+            "weir_pipeline_paused",
+            "gauge",
+            "1 while the pipeline is paused.",
+            |_, st, _| Some((st.state == State::Paused) as u8 as f64),
+        ),
+        (
+            "weir_pipeline_version",
+            "gauge",
+            "The pipeline's version: 1, plus one per reload.",
+            |_, st, _| Some(st.version as f64),
+        ),
     ];
     for (name, kind, help, get) in series {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -417,7 +485,11 @@ pub fn metrics(pipelines: &[Arc<PipelineHandle>], now_ms: i64) -> String {
             let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {count}");
         }
         let _ = writeln!(out, "{name}_sum{{{labels}}} {}", sum_ms as f64 / 1e3);
-        let _ = writeln!(out, "{name}_count{{{labels}}} {}", counts.last().copied().unwrap_or(0));
+        let _ = writeln!(
+            out,
+            "{name}_count{{{labels}}} {}",
+            counts.last().copied().unwrap_or(0)
+        );
     }
     let shard_series: [(&str, &str, &str); 4] = [
         (
@@ -498,7 +570,10 @@ mod tests {
             "acme",
         );
         let body = route("GET", "/pipelines/clicks", &all).2;
-        assert!(body.contains(r#""version":1"#), "a failed reload keeps the version: {body}");
+        assert!(
+            body.contains(r#""version":1"#),
+            "a failed reload keeps the version: {body}"
+        );
         assert!(body.contains("p.toml:3:1: bad"), "{body}");
         p.finished(Some("boom".into()));
         assert_eq!(

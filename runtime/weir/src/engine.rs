@@ -16,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ack::{Ack, Poison};
 use crate::clock::{sleep_until, Clock};
-use crate::quota::CpuBudget;
 use crate::config::{BackupConfig, BatchConfig, ErrorsConfig, SinkConfig, SourceConfig};
 use crate::process::Processor;
+use crate::quota::CpuBudget;
 use crate::record::{FailedRecord, Record};
 use crate::sink::{self, Delivered, SinkContext};
 use crate::source::{self, SourceContext};
@@ -197,7 +197,8 @@ pub async fn run(
             poison: poison.clone(),
             cpu: plan.cpu.clone(),
         };
-        let this_input = std::mem::replace(&mut input, next_rx.unwrap_or_else(|| mpsc::channel(1).1));
+        let this_input =
+            std::mem::replace(&mut input, next_rx.unwrap_or_else(|| mpsc::channel(1).1));
         let thread = std::thread::Builder::new()
             .name(format!("weir-{name}-process"))
             .spawn(move || stage.run(this_input))
@@ -404,8 +405,7 @@ async fn batcher(
             pending.bytes += size;
             pending.records.push(record);
         }
-        if pending.records.len() >= pending.max_records && !send(Msg::Batch(pending.take())).await
-        {
+        if pending.records.len() >= pending.max_records && !send(Msg::Batch(pending.take())).await {
             return;
         }
     }

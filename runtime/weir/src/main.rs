@@ -9,12 +9,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
+use weir::admin::{Registry, ReloadRequest};
 use weir::app;
 use weir::clock::SystemClock;
+use weir::config::tenants::TenantsFile;
 use weir::config::{self, FileSourceConfig, LineFormat, SourceConfig};
 use weir::engine::{self, Output, PipelineReport};
-use weir::admin::{Registry, ReloadRequest};
-use weir::config::tenants::TenantsFile;
 use weir::stats::Stats;
 use weir::supervisor::{self, Supervisor, Watcher};
 use weir_wasm::{CompileCache, Host, HostOptions};
@@ -369,10 +369,7 @@ async fn run(options: RunOptions) -> anyhow::Result<ExitCode> {
         shutdown: shutdown.clone(),
         registry: registry.clone(),
     });
-    supervisor
-        .start_all()
-        .await
-        .map_err(anyhow::Error::msg)?;
+    supervisor.start_all().await.map_err(anyhow::Error::msg)?;
 
     let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let mut watcher = match options.watch {
@@ -384,8 +381,8 @@ async fn run(options: RunOptions) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let reporter = (!options.progress.is_zero())
-        .then(|| spawn_progress(registry.clone(), options.progress));
+    let reporter =
+        (!options.progress.is_zero()).then(|| spawn_progress(registry.clone(), options.progress));
     let admin_stop = CancellationToken::new();
     if let Some(listener) = admin_listener {
         tracing::info!(address = %listener.local_addr()?, "Admin API and /metrics listening");

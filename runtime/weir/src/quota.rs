@@ -99,7 +99,11 @@ mod tests {
     fn a_budget_in_debt_waits_until_it_is_paid_back() {
         let t0 = Instant::now();
         let budget = CpuBudget::starting_at(100 * MS, t0);
-        assert_eq!(budget.delay_at(t0), Duration::ZERO, "starts with a full second");
+        assert_eq!(
+            budget.delay_at(t0),
+            Duration::ZERO,
+            "starts with a full second"
+        );
         // A one-second batch (a guest that ran to its timeout) puts it 900 ms in debt: at
         // 100 ms per second, that takes 9 s to earn back.
         budget.charge_at(1000 * MS, t0);

@@ -60,7 +60,8 @@ impl Stats {
 
     /// Records a delivery: its oldest record arrived at `oldest_arrival_ms`.
     pub fn delivered(&self, oldest_arrival_ms: i64, now_ms: i64) {
-        self.latency.observe((now_ms - oldest_arrival_ms).max(0) as u64);
+        self.latency
+            .observe((now_ms - oldest_arrival_ms).max(0) as u64);
     }
 
     /// Records that the source saved a checkpoint at `now_ms`.

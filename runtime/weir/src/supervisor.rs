@@ -515,7 +515,9 @@ impl Supervisor {
                 let previous = old.file.clone();
                 self.start(previous, old.fingerprint, Some(old.handle.clone()))
                     .await
-                    .map_err(|again| format!("{e}; and the previous version failed too: {again}"))?;
+                    .map_err(|again| {
+                        format!("{e}; and the previous version failed too: {again}")
+                    })?;
                 Err(e)
             }
         }
@@ -531,7 +533,6 @@ impl Supervisor {
             let _ = running.task.await;
         }
     }
-
 }
 
 /// The modules a pipeline loads.

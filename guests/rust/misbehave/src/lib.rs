@@ -5,7 +5,9 @@
 //! Behaviours: `loop` (spins forever), `alloc` (allocates without bound), `trap` (executes
 //! `unreachable`), `panic` (panics with a message), `recurse` (unbounded recursion),
 //! `wrong-count` (returns one outcome too few), `read-file` (tries to read `path` and returns its
-//! contents, or fails with the error), `env` (returns the value of `$path` or fails), and
+//! contents, or fails with the error), `env` (returns the value of `$path` or fails), `connect`
+//! (opens a TCP connection to the address in `path`, sends `hello` and returns `connected`, or
+//! fails with the error), `huge` (returns one record of `size` bytes, default 40 MiB) and
 //! `reject` (rejects its config in `init`).
 
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -20,6 +22,12 @@ struct Config {
     trigger: String,
     #[serde(default)]
     path: String,
+    #[serde(default = "default_size")]
+    size: usize,
+}
+
+fn default_size() -> usize {
+    40 << 20
 }
 
 fn default_trigger() -> String {
@@ -106,6 +114,18 @@ mod guest {
                             Outcome::ProcessingFailed(format!("cannot read {}: {e}", config.path))
                         }
                     }),
+                    "connect" => outcomes.push(
+                        match std::net::TcpStream::connect(&config.path)
+                            .and_then(|mut s| std::io::Write::write_all(&mut s, b"hello"))
+                        {
+                            Ok(()) => ok(&mut out, b"connected"),
+                            Err(e) => Outcome::ProcessingFailed(format!(
+                                "cannot connect to {}: {e}",
+                                config.path
+                            )),
+                        },
+                    ),
+                    "huge" => outcomes.push(ok(&mut out, &vec![b'x'; config.size])),
                     "env" => outcomes.push(match std::env::var(&config.path) {
                         Ok(v) => ok(&mut out, v.as_bytes()),
                         Err(e) => Outcome::ProcessingFailed(format!("no ${}: {e}", config.path)),

@@ -498,6 +498,8 @@ pub struct LimitsConfig {
     pub memory: Option<ByteSize>,
     /// Wall-clock budget per batch call (default 1s); `"0s"` for none.
     pub timeout: Option<HumanDuration>,
+    /// Most bytes of records one call may return (default 32MiB).
+    pub output: Option<ByteSize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -509,9 +511,12 @@ pub struct GrantsConfig {
     /// Directories the guest may read, visible inside the guest at the path written here.
     #[serde(default)]
     pub dirs: Vec<PathBuf>,
-    /// Outgoing network access.
+    /// Outgoing network access to any address.
     #[serde(default)]
     pub network: bool,
+    /// Outgoing network access to these `host:port` addresses only.
+    #[serde(default)]
+    pub hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -100,7 +100,12 @@ pub fn apply(file: &mut PipelineFile, tenants: &TenantsFile) -> Result<(), Confi
                     } else {
                         format!(
                             "; declared: {}",
-                            tenants.tenant.keys().cloned().collect::<Vec<_>>().join(", ")
+                            tenants
+                                .tenant
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )
                     }
                 ),

@@ -32,6 +32,7 @@ pub fn settings(step: &WasmStepConfig, pipeline: &str) -> Result<Settings, Strin
             Some(t) => Some(t.0),
             None => defaults.timeout,
         },
+        output: step.limits.output.map_or(defaults.output, |o| o.0),
     };
     let mut env = Vec::new();
     for name in &step.grants.env {
@@ -55,6 +56,7 @@ pub fn settings(step: &WasmStepConfig, pipeline: &str) -> Result<Settings, Strin
             env,
             dirs,
             network: step.grants.network,
+            hosts: step.grants.hosts.clone(),
         },
         label: pipeline.to_string(),
     })
