@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{eventually, moto, root, runtime, stop, Start};
+use common::{admin, eventually, moto, root, runtime, stop, walk, Start};
 
 fn weir(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
@@ -431,22 +431,6 @@ prefix = "source/"
     let want: HashSet<String> = lines(70).into_iter().collect();
     assert_eq!(backup.len(), 70);
     assert_eq!(backup.into_iter().collect::<HashSet<_>>(), want);
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]
@@ -1005,20 +989,6 @@ buffer = { interval = "0s" }
 }
 
 /// One HTTP/1.1 request to the admin API; returns the status line's code and the body.
-fn admin(addr: &str, method: &str, path: &str) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    let code = text[9..12].parse().unwrap();
-    let body = text.split_once("\r\n\r\n").unwrap().1.to_string();
-    (code, body)
-}
-
 #[test]
 fn the_admin_api_pauses_and_resumes_a_pipeline_and_serves_metrics() {
     let dir = tempfile::tempdir().unwrap();

@@ -341,14 +341,19 @@ impl Supervisor {
                     seen.push(name.clone());
                     let forced = only == Some(name.as_str());
                     if !forced && self.running[&name].fingerprint == fp {
+                        self.unchanged(&name, noticed);
                         None
                     } else {
                         Some(self.replace(file, fp, noticed).await)
                     }
                 }
-                (_, Ok((file, fp))) => {
-                    // A new file, or one that renamed its pipeline: the old name (if any) is
-                    // stopped below, as it is no longer seen.
+                (old, Ok((file, fp))) => {
+                    // A new file, or one that renamed its pipeline: the old name stops first,
+                    // so that two versions never read one source.
+                    if let Some(old) = old {
+                        changes.push(self.remove(&old, noticed).await);
+                    }
+                    seen.push(file.name.clone());
                     Some(self.add(file, fp, noticed).await)
                 }
             };
@@ -366,6 +371,28 @@ impl Supervisor {
             }
         }
         changes
+    }
+
+    /// The files are back to what runs: a failure reported earlier no longer holds.
+    fn unchanged(&self, name: &str, noticed: Instant) {
+        let running = &self.running[name];
+        let failed = running
+            .handle
+            .status()
+            .last_reload
+            .is_some_and(|r| r.error.is_some());
+        if failed {
+            tracing::info!(pipeline = %name, "The files are back to the running version");
+            running.handle.reloaded(
+                ReloadOutcome {
+                    action: "unchanged",
+                    error: None,
+                    millis: noticed.elapsed().as_secs_f64() * 1e3,
+                    at_ms: self.options.clock.now_ms(),
+                },
+                running.file.tenant(),
+            );
+        }
     }
 
     fn failed(&mut self, name: &str, error: String, noticed: Instant) -> Option<Change> {

@@ -1,0 +1,523 @@
+//! Hot reload and tenants, end to end: a real `weir run` watching its files, reloaded while
+//! records stream through it, checked through the admin API and the delivered objects.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{admin, eventually, root, stop, walk, Running, Start};
+
+fn guest(name: &str) -> PathBuf {
+    let path = root().join("guests/dist").join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "build the guests with guests/build.sh (scripts/test does)"
+    );
+    path
+}
+
+/// `weir run DIR/pipelines --admin ADDR` plus `args`; returns the process and the address.
+fn weir(dir: &Path, args: &[&str]) -> (Running, String) {
+    let port = common::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("run")
+        .arg(dir.join("pipelines"))
+        .args(["--admin", &addr, "--progress", "0s"])
+        .args(args)
+        .env("WEIR_STATE_DIR", dir.join("state"))
+        .env("RUST_LOG", "warn")
+        .stderr(if std::env::var_os("WEIR_TEST_STDERR").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::piped()
+        })
+        .start();
+    common::wait_port(port, "the admin API");
+    (child, addr)
+}
+
+/// Replaces a file the way careful tools do: a new file renamed over the old one.
+fn replace(path: &Path, bytes: &[u8]) {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn status(addr: &str, name: &str) -> serde_json::Value {
+    let (code, body) = admin(addr, "GET", &format!("/pipelines/{name}"));
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Polls the pipeline's status until `done` holds; returns it then.
+fn wait_for(
+    addr: &str,
+    name: &str,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let s = status(addr, name);
+        if done(&s) {
+            return s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "waited for {what}; last status {s}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_version(addr: &str, name: &str, version: u64) -> serde_json::Value {
+    wait_for(addr, name, &format!("version {version}"), |s| {
+        s["version"].as_u64() >= Some(version)
+    })
+}
+
+/// A pipeline that follows `in.jsonl` with checkpoints, runs `m.wasm` (configured as the
+/// redact guest, masking `secret` with `mask`), and writes each batch to `out/` at once.
+fn live_pipeline(mask: &str, linger: &str) -> String {
+    format!(
+        r#"
+[pipeline]
+name = "live"
+batch = {{ records = 50, linger = "{linger}" }}
+[source]
+type = "file"
+path = "../in.jsonl"
+format = "json"
+follow = true
+checkpoint = true
+[[process]]
+type = "wasm"
+module = "../m.wasm"
+config = {{ fields = ["secret"], mask = "{mask}" }}
+[sink]
+type = "file"
+path = "../out"
+buffer = {{ interval = "0s" }}
+"#
+    )
+}
+
+/// Appends `{"n":i,"secret":"x"}` lines to `path` in small bursts until stopped.
+struct Writer {
+    stop: Arc<AtomicBool>,
+    written: Arc<AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    fn start(path: PathBuf) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let written = Arc::new(AtomicUsize::new(0));
+        let (s, w) = (stop.clone(), written.clone());
+        let thread = std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .unwrap();
+            let mut n = 0;
+            while !s.load(Ordering::Relaxed) {
+                let mut burst = String::new();
+                for _ in 0..20 {
+                    burst.push_str(&format!("{{\"n\":{n},\"secret\":\"x\"}}\n"));
+                    n += 1;
+                }
+                f.write_all(burst.as_bytes()).unwrap();
+                w.store(n, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Writer {
+            stop,
+            written,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops writing; returns how many lines were written.
+    fn finish(mut self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap();
+        self.written.load(Ordering::Relaxed)
+    }
+}
+
+/// Every delivered record: `n` to the `secret` values it was delivered with.
+fn delivered(out: &Path) -> BTreeMap<u64, Vec<String>> {
+    let mut seen: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for path in walk(out) {
+        let name = path.file_name().unwrap().to_string_lossy();
+        if name.starts_with('.') || path.starts_with(out.join("errors")) {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap_or_default().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            seen.entry(v["n"].as_u64().unwrap())
+                .or_default()
+                .push(v["secret"].as_str().unwrap().to_string());
+        }
+    }
+    seen
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn describe(what: &str, mut millis: Vec<f64>) -> String {
+    millis.sort_by(f64::total_cmp);
+    format!(
+        "{what}: {} reloads, swap latency median {:.1} ms, p99 {:.1} ms",
+        millis.len(),
+        percentile(&millis, 0.5),
+        percentile(&millis, 0.99)
+    )
+}
+
+#[test]
+fn a_hundred_module_and_pipeline_reloads_under_load_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (redact, identity) = (
+        std::fs::read(guest("redact")).unwrap(),
+        std::fs::read(guest("identity")).unwrap(),
+    );
+    std::fs::create_dir(dir.path().join("pipelines")).unwrap();
+    std::fs::write(dir.path().join("m.wasm"), &redact).unwrap();
+    let file = dir.path().join("pipelines/live.toml");
+    std::fs::write(&file, live_pipeline("v0", "10ms")).unwrap();
+    std::fs::write(dir.path().join("in.jsonl"), "").unwrap();
+    let (child, addr) = weir(dir.path(), &["--watch-debounce", "50ms"]);
+    let writer = Writer::start(dir.path().join("in.jsonl"));
+    let mut version = 1;
+
+    // 100 module changes: the identity guest and the redact guest in turn.
+    let mut module_swaps = Vec::new();
+    for k in 1..=100 {
+        let bytes = if k % 2 == 1 { &identity } else { &redact };
+        replace(&dir.path().join("m.wasm"), bytes);
+        version += 1;
+        let s = wait_version(&addr, "live", version);
+        assert_eq!(s["last_reload"]["action"], "swapped", "{s}");
+        module_swaps.push(s["last_reload"]["millis"].as_f64().unwrap());
+    }
+    // 100 pipeline-file changes: a new mask each time (a swap); every tenth also changes the
+    // batching, which restarts the pipeline from its checkpoint.
+    let (mut file_swaps, mut restarts) = (Vec::new(), Vec::new());
+    for k in 1..=100 {
+        // Changes exactly at every tenth reload.
+        let linger = if (k / 10) % 2 == 1 { "20ms" } else { "10ms" };
+        replace(&file, live_pipeline(&format!("v{k}"), linger).as_bytes());
+        version += 1;
+        let s = wait_version(&addr, "live", version);
+        let expected = if k % 10 == 0 { "restarted" } else { "swapped" };
+        assert_eq!(s["last_reload"]["action"], expected, "change {k}: {s}");
+        let millis = s["last_reload"]["millis"].as_f64().unwrap();
+        if k % 10 == 0 {
+            restarts.push(millis)
+        } else {
+            file_swaps.push(millis)
+        }
+    }
+    // The last version is running: what is written now comes out with its mask.
+    std::thread::sleep(Duration::from_millis(300));
+    let total = writer.finish();
+    let out = dir.path().join("out");
+    eventually(
+        || format!("all {total} records delivered"),
+        || delivered(&out).len() == total,
+    );
+    let stderr = stop(child);
+    let seen = delivered(&out);
+    let missing: Vec<u64> = (0..total as u64)
+        .filter(|n| !seen.contains_key(n))
+        .collect();
+    assert!(missing.is_empty(), "lost records: {missing:?}\n{stderr}");
+    let duplicated = seen.values().filter(|v| v.len() > 1).count();
+    assert_eq!(
+        duplicated, 0,
+        "a clean drain and a swap repeat nothing\n{stderr}"
+    );
+    assert_eq!(seen[&(total as u64 - 1)], ["v100"], "the last version ran last");
+    // Every version's mask reached the output, in order: none was skipped or applied late.
+    let masks: Vec<&str> = seen.values().map(|v| v[0].as_str()).collect();
+    let mut order: Vec<&str> = masks.clone();
+    order.dedup();
+    let mut numbered: Vec<u32> = order
+        .iter()
+        .filter_map(|m| m.strip_prefix('v').map(|n| n.parse().unwrap()))
+        .collect();
+    // While the module flips, v0 (redact) and x (identity) alternate.
+    numbered.dedup();
+    assert!(
+        numbered.windows(2).all(|w| w[0] < w[1]),
+        "masks came out of order: {order:?}"
+    );
+    assert!(masks.contains(&"x"), "the identity module ran");
+    eprintln!("{} records delivered once each", total);
+    eprintln!("{}", describe("module swaps", module_swaps));
+    eprintln!("{}", describe("pipeline-file swaps", file_swaps));
+    eprintln!("{}", describe("pipeline-file restarts", restarts));
+}
+
+#[test]
+fn invalid_modules_and_pipeline_files_keep_the_old_version_running() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("pipelines")).unwrap();
+    std::fs::write(dir.path().join("m.wasm"), std::fs::read(guest("redact")).unwrap()).unwrap();
+    let file = dir.path().join("pipelines/live.toml");
+    std::fs::write(&file, live_pipeline("v1", "10ms")).unwrap();
+    let input = dir.path().join("in.jsonl");
+    let append = |from: usize, to: usize| {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&input)
+            .unwrap();
+        for n in from..to {
+            writeln!(f, r#"{{"n":{n},"secret":"x"}}"#).unwrap();
+        }
+    };
+    append(0, 10);
+    let (child, addr) = weir(dir.path(), &["--watch-debounce", "50ms"]);
+    let out = dir.path().join("out");
+    eventually(|| "10 records".into(), || delivered(&out).len() == 10);
+
+    // A module that is not a component.
+    replace(&dir.path().join("m.wasm"), b"not wasm at all");
+    let s = wait_for(&addr, "live", "the bad module reported", |s| {
+        s["last_reload"]["action"] == "failed"
+    });
+    let error = s["last_reload"]["error"].as_str().unwrap();
+    assert!(error.contains("m.wasm"), "{error}");
+    assert_eq!(s["version"], 1);
+    assert_eq!(s["state"], "running");
+    append(10, 20);
+    eventually(|| "20 records".into(), || delivered(&out).len() == 20);
+    assert_eq!(delivered(&out)[&19], ["v1"], "the old version still runs");
+
+    // The good module back: the running version is that already, so nothing restarts, and
+    // the status no longer shows the failure.
+    replace(
+        &dir.path().join("m.wasm"),
+        &std::fs::read(guest("redact")).unwrap(),
+    );
+    let s = wait_for(&addr, "live", "the failure cleared", |s| {
+        s["last_reload"]["action"] == "unchanged"
+    });
+    assert_eq!(s["version"], 1);
+
+    // A pipeline file with a misspelled key.
+    let broken = live_pipeline("v2", "10ms").replace("follow = true", "folow = true");
+    replace(&file, broken.as_bytes());
+    let s = wait_for(&addr, "live", "the bad pipeline file reported", |s| {
+        s["last_reload"]["action"] == "failed"
+    });
+    let error = s["last_reload"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("live.toml:9:") && error.contains("folow"),
+        "the error names the file, line and key: {error}"
+    );
+    assert_eq!(s["version"], 1);
+    append(20, 30);
+    eventually(|| "30 records".into(), || delivered(&out).len() == 30);
+    assert_eq!(delivered(&out)[&29], ["v1"]);
+
+    // Fixed: the new version takes over from the next batch.
+    replace(&file, live_pipeline("v3", "10ms").as_bytes());
+    wait_version(&addr, "live", 2);
+    append(30, 40);
+    eventually(|| "40 records".into(), || delivered(&out).len() == 40);
+    assert_eq!(delivered(&out)[&39], ["v3"]);
+
+    // A new file starts a pipeline; removing it drains and stops it.
+    std::fs::write(dir.path().join("side.jsonl"), "{\"n\":1000,\"secret\":\"s\"}\n").unwrap();
+    replace(
+        &dir.path().join("pipelines/side.toml"),
+        live_pipeline("side", "10ms")
+            .replace("name = \"live\"", "name = \"side\"")
+            .replace("../in.jsonl", "../side.jsonl")
+            .as_bytes(),
+    );
+    eventually(
+        || "the side pipeline delivered".into(),
+        || delivered(&out).contains_key(&1000),
+    );
+    assert_eq!(status(&addr, "side")["state"], "running");
+    std::fs::remove_file(dir.path().join("pipelines/side.toml")).unwrap();
+    eventually(
+        || "the side pipeline gone".into(),
+        || admin(&addr, "GET", "/pipelines/side").0 == 404,
+    );
+    assert_eq!(status(&addr, "live")["state"], "running");
+    stop(child);
+    assert_eq!(delivered(&out).len(), 41);
+}
+
+#[test]
+fn sighup_and_the_admin_api_reload_without_file_watching() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("pipelines")).unwrap();
+    std::fs::write(dir.path().join("m.wasm"), std::fs::read(guest("redact")).unwrap()).unwrap();
+    let file = dir.path().join("pipelines/live.toml");
+    std::fs::write(&file, live_pipeline("v1", "10ms")).unwrap();
+    std::fs::write(dir.path().join("in.jsonl"), "").unwrap();
+    let (child, addr) = weir(dir.path(), &["--no-watch"]);
+
+    replace(&file, live_pipeline("v2", "10ms").as_bytes());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(status(&addr, "live")["version"], 1, "not watching");
+    Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    wait_version(&addr, "live", 2);
+
+    replace(&file, live_pipeline("v3", "10ms").as_bytes());
+    let (code, body) = admin(&addr, "POST", "/reload");
+    assert_eq!(code, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["changes"][0]["action"], "swapped", "{answer}");
+    assert_eq!(status(&addr, "live")["version"], 3);
+
+    // Nothing changed: a rescan leaves it alone, a named reload rebuilds it.
+    let (_, body) = admin(&addr, "POST", "/reload");
+    assert_eq!(body, r#"{"changes":[]}"#);
+    let (code, body) = admin(&addr, "POST", "/pipelines/live/reload");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(status(&addr, "live")["version"], 4);
+    assert_eq!(admin(&addr, "POST", "/pipelines/nope/reload").0, 404);
+    stop(child);
+}
+
+const TENANTS: &str = r#"
+[tenant.acme]
+memory = "16MiB"
+pipelines = 1
+instances = 1
+cpu = "200ms"
+"#;
+
+fn hog_pipeline(name: &str, behaviour: &str) -> String {
+    format!(
+        r#"
+[pipeline]
+name = "{name}"
+tenant = "acme"
+[source]
+type = "file"
+path = "../{name}.jsonl"
+format = "json"
+follow = true
+[[process]]
+type = "wasm"
+module = "{}"
+config = {{ behaviour = "{behaviour}" }}
+[sink]
+type = "file"
+path = "../out-{name}"
+buffer = {{ interval = "0s" }}
+"#,
+        guest("misbehave").display()
+    )
+}
+
+#[test]
+fn tenant_quotas_cap_memory_pipelines_and_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("pipelines")).unwrap();
+    std::fs::write(dir.path().join("tenants.toml"), TENANTS).unwrap();
+    std::fs::write(
+        dir.path().join("hog.jsonl"),
+        "{\"a\":1}\n{\"a\":\"boom\"}\n{\"a\":3}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("pipelines/hog.toml"),
+        hog_pipeline("hog", "alloc"),
+    )
+    .unwrap();
+    let tenants = dir.path().join("tenants.toml");
+    let tenants = tenants.to_str().unwrap();
+
+    // The step sets no memory cap: it gets the tenant's 16 MiB.
+    let (child, addr) = weir(dir.path(), &["--tenants", tenants]);
+    // A failed call fails its whole batch (here, all three records) to the error output.
+    eventually(
+        || "the hog's failed batch".into(),
+        || !walk(&dir.path().join("out-hog/errors")).is_empty(),
+    );
+    let errors: String = walk(&dir.path().join("out-hog/errors"))
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(errors.contains("Wasm.MemoryLimit"), "{errors}");
+    assert!(errors.contains("16777216 bytes"), "{errors}");
+    let (_, metrics) = admin(&addr, "GET", "/metrics");
+    assert!(
+        metrics.contains("weir_records_failed_total{pipeline=\"hog\",tenant=\"acme\"} 3"),
+        "{metrics}"
+    );
+
+    // A second pipeline of the tenant is over its quota: refused, the first runs on.
+    std::fs::write(dir.path().join("more.jsonl"), "{\"a\":1}\n").unwrap();
+    std::fs::write(
+        dir.path().join("pipelines/more.toml"),
+        hog_pipeline("more", "alloc"),
+    )
+    .unwrap();
+    let (_, body) = admin(&addr, "POST", "/reload");
+    assert!(
+        body.contains("more.toml:2:1: key `pipeline.tenant`: tenant `acme` may run 1 pipeline(s) and runs 1 already"),
+        "{body}"
+    );
+    assert_eq!(admin(&addr, "GET", "/pipelines/more").0, 404);
+    stop(child);
+
+    // At start, the same excess fails the run with the same message.
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("run")
+        .arg(dir.path().join("pipelines"))
+        .args(["--tenants", tenants])
+        .env("WEIR_STATE_DIR", dir.path().join("state"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("tenant `acme` may run 1 pipeline(s)"), "{stderr}");
+
+    // A step asking for more memory than its tenant allows is refused, with its line.
+    std::fs::remove_file(dir.path().join("pipelines/more.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("pipelines/hog.toml"),
+        hog_pipeline("hog", "alloc").replace(
+            "config = { behaviour = \"alloc\" }",
+            "config = { behaviour = \"alloc\" }\nlimits = { memory = \"1GiB\" }",
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("run")
+        .arg(dir.path().join("pipelines"))
+        .args(["--tenants", tenants])
+        .env("WEIR_STATE_DIR", dir.path().join("state"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("hog.toml:10:1: key `process[0].limits.memory`: 1073741824 bytes is over tenant `acme`'s cap of 16777216 bytes"),
+        "{stderr}"
+    );
+}
