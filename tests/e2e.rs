@@ -198,24 +198,34 @@ fn hostile_guests_cost_only_their_own_records() {
     let input = dir.path().join("in.txt");
     std::fs::write(
         &input,
-        "ok 1\nLOOP\nok 2\nALLOC\nok 3\nTRAP\nok 4\nPANIC\nok 5\n",
+        "ok 1\nLOOP\nok 2\nALLOC\nok 3\nTRAP\nok 4\nPANIC\nok 5\nDEEP\nok 6\nHUGE\nok 7\nSOCKET\nok 8\nFILE\nok 9\n",
     )
     .unwrap();
-    let step = |behaviour: &str, trigger: &str| {
+    let with_limits = |behaviour: &str, trigger: &str, limits: &str| {
         format!(
-            "[[process]]\ntype = \"wasm\"\nmodule = \"{}\"\nconfig = {{ behaviour = \"{behaviour}\", trigger = \"{trigger}\" }}\nlimits = {{ memory = \"32MiB\", timeout = \"300ms\" }}\n",
-            guest("misbehave")
+            "[[process]]\ntype = \"wasm\"\nmodule = \"{}\"\nconfig = {{ behaviour = \"{behaviour}\", trigger = \"{trigger}\", path = \"{}\" }}\nlimits = {{ {limits} }}\n",
+            guest("misbehave"),
+            match behaviour {
+                "connect" => "127.0.0.1:9",
+                _ => "/etc/hostname",
+            }
         )
     };
+    let step =
+        |behaviour: &str, trigger: &str| with_limits(behaviour, trigger, "memory = \"32MiB\", timeout = \"300ms\"");
     let pipeline = dir.path().join("hostile.toml");
     std::fs::write(
         &pipeline,
         format!(
-            "[pipeline]\nbatch = {{ records = 1 }}\n[source]\ntype = \"file\"\npath = \"in.txt\"\n{}{}{}{}[sink]\ntype = \"file\"\npath = \"out\"\n",
+            "[pipeline]\nbatch = {{ records = 1 }}\n[source]\ntype = \"file\"\npath = \"in.txt\"\n{}{}{}{}{}{}{}{}[sink]\ntype = \"file\"\npath = \"out\"\n",
             step("loop", "LOOP"),
             step("alloc", "ALLOC"),
             step("trap", "TRAP"),
             step("panic", "PANIC"),
+            step("recurse", "DEEP"),
+            with_limits("huge", "HUGE", "memory = \"128MiB\", output = \"8MiB\""),
+            step("connect", "SOCKET"),
+            step("read-file", "FILE"),
         ),
     )
     .unwrap();
@@ -224,13 +234,13 @@ fn hostile_guests_cost_only_their_own_records() {
     assert!(started.elapsed() < Duration::from_secs(60));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("9 records in, 5 out, 0 dropped, 4 failed"),
+        stderr.contains("17 records in, 9 out, 0 dropped, 8 failed"),
         "{stderr}"
     );
 
     assert_eq!(
         lines(&objects(&dir.path().join("out"), Some("errors"))),
-        ["ok 1", "ok 2", "ok 3", "ok 4", "ok 5"]
+        ["ok 1", "ok 2", "ok 3", "ok 4", "ok 5", "ok 6", "ok 7", "ok 8", "ok 9"]
     );
     let mut errors = error_records(&dir.path().join("out/errors/processing-failed"));
     errors.sort_by_key(|e| {
@@ -251,8 +261,18 @@ fn hostile_guests_cost_only_their_own_records() {
             ("ALLOC".into(), "Wasm.MemoryLimit".into()),
             ("TRAP".into(), "Wasm.Trap".into()),
             ("PANIC".into(), "Wasm.Trap".into()),
+            ("DEEP".into(), "Wasm.Trap".into()),
+            ("HUGE".into(), "Wasm.OutputLimit".into()),
+            ("SOCKET".into(), "Wasm.ProcessingFailed".into()),
+            ("FILE".into(), "Wasm.ProcessingFailed".into()),
         ]
     );
+    let message = |i: usize| errors[i]["errorMessage"].as_str().unwrap().to_string();
+    // The guest's shadow stack runs into its data: a trap, never the host's stack.
+    assert!(message(4).contains("guest trapped"), "{}", message(4));
+    assert!(message(5).contains("over its output cap of 8388608 bytes"), "{}", message(5));
+    assert!(message(6).contains("cannot connect to 127.0.0.1:9"), "{}", message(6));
+    assert!(message(7).contains("cannot read /etc/hostname"), "{}", message(7));
     assert!(errors[0]["errorMessage"]
         .as_str()
         .unwrap()
