@@ -618,3 +618,159 @@ pub fn format_delivery(rows: &[DeliveryRow]) -> String {
     }
     out
 }
+
+/// One sample of the tenant-isolation benchmark: a well-behaved pipeline's throughput (records
+/// per second) alone, and beside a hostile tenant's pipeline whose guest spins until its
+/// timeout on every batch, with and without a CPU quota on the hostile tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct TenantRow {
+    pub alone: f64,
+    pub beside_capped: f64,
+    pub beside_uncapped: f64,
+}
+
+/// Runs the tenant-isolation benchmark: `records` records through the `redact` guest per
+/// sample; the hostile tenant gets `cpu` of guest time per second in the capped runs.
+pub async fn tenants(
+    modules: &Path,
+    records: usize,
+    samples: usize,
+    cpu: Duration,
+) -> Result<Vec<TenantRow>, String> {
+    let host = Arc::new(
+        Host::new(HostOptions {
+            cache: Some(weir_wasm::CompileCache::new(
+                weir_wasm::CompileCache::default_dir(),
+            )),
+        })
+        .map_err(|e| e.to_string())?,
+    );
+    let redact = modules.join("redact.wasm");
+    let misbehave = modules.join("misbehave.wasm");
+    let good = format!(
+        r#"
+[pipeline]
+name = "good"
+[source]
+type = "generator"
+template = '{{"id":{{{{seq}}}},"email":"x@example.com","page":"/cart"}}'
+count = {records}
+[[process]]
+type = "wasm"
+module = "{}"
+config = {{ fields = ["email"] }}
+[sink]
+type = "stdout"
+"#,
+        redact.display()
+    );
+    let hostile = format!(
+        r#"
+[pipeline]
+name = "hostile"
+[source]
+type = "generator"
+template = 'boom {{{{seq}}}}'
+[[process]]
+type = "wasm"
+module = "{}"
+config = {{ behaviour = "loop" }}
+limits = {{ timeout = "100ms" }}
+[sink]
+type = "stdout"
+"#,
+        misbehave.display()
+    );
+    let mut rows = Vec::new();
+    for _ in 0..samples {
+        let alone = tenant_sample(&host, &good, None).await?;
+        let capped = tenant_sample(&host, &good, Some((&hostile, Some(cpu)))).await?;
+        let uncapped = tenant_sample(&host, &good, Some((&hostile, None))).await?;
+        rows.push(TenantRow {
+            alone,
+            beside_capped: capped,
+            beside_uncapped: uncapped,
+        });
+    }
+    Ok(rows)
+}
+
+/// Starts a pipeline from its text, its outputs kept in memory.
+fn start_bench_pipeline(
+    host: &Host,
+    text: &str,
+    cpu: Option<Duration>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<tokio::task::JoinHandle<Result<crate::engine::PipelineReport, crate::engine::EngineError>>, String>
+{
+    use crate::engine::Output;
+    let file = crate::config::parse(Path::new("bench.toml"), text, &|_| None)
+        .map_err(|e| e.to_string())?;
+    let mut plan = crate::app::build(&file, host, &std::env::temp_dir())?;
+    plan.sink = Output::Collect;
+    plan.errors = Output::Collect;
+    plan.cpu = cpu.map(|c| Arc::new(crate::quota::CpuBudget::new(c)));
+    Ok(tokio::spawn(crate::engine::run(
+        plan,
+        Arc::new(crate::clock::SystemClock),
+        Arc::new(crate::stats::Stats::default()),
+        shutdown,
+    )))
+}
+
+/// The well-behaved pipeline's records per second, with the hostile one running beside it if
+/// given (and its CPU quota).
+async fn tenant_sample(
+    host: &Host,
+    good: &str,
+    hostile: Option<(&str, Option<Duration>)>,
+) -> Result<f64, String> {
+    let stop_hostile = tokio_util::sync::CancellationToken::new();
+    let hostile = match hostile {
+        Some((text, cpu)) => {
+            let task = start_bench_pipeline(host, text, cpu, stop_hostile.clone())?;
+            // Let it get going: its first batches are spinning when the sample starts.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Some(task)
+        }
+        None => None,
+    };
+    let started = Instant::now();
+    let report = start_bench_pipeline(host, good, None, tokio_util::sync::CancellationToken::new())?
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let elapsed = started.elapsed();
+    stop_hostile.cancel();
+    if let Some(task) = hostile {
+        task.await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+    }
+    if !report.collected_errors.is_empty() {
+        return Err("the well-behaved pipeline failed records".into());
+    }
+    Ok(report.collected.len() as f64 / elapsed.as_secs_f64())
+}
+
+pub fn format_tenants(rows: &[TenantRow], cpu: Duration) -> String {
+    let mut out = String::new();
+    for (i, r) in rows.iter().enumerate() {
+        out.push_str(&format!(
+            "sample {i}: alone {:.0} r/s, beside a hostile tenant capped at {cpu:?}/s {:.0} r/s, uncapped {:.0} r/s\n",
+            r.alone, r.beside_capped, r.beside_uncapped
+        ));
+    }
+    let pick = |f: fn(&TenantRow) -> f64| median(&mut rows.iter().map(f).collect::<Vec<_>>());
+    let (alone, capped, uncapped) = (
+        pick(|r| r.alone),
+        pick(|r| r.beside_capped),
+        pick(|r| r.beside_uncapped),
+    );
+    out.push_str(&format!(
+        "median: alone {alone:.0} r/s; beside the hostile tenant with a CPU quota {capped:.0} r/s ({:.2}x); without one {uncapped:.0} r/s ({:.2}x)\n",
+        capped / alone,
+        uncapped / alone
+    ));
+    out
+}

@@ -121,6 +121,22 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         samples: usize,
     },
+    /// A well-behaved tenant's pipeline alone, and beside a hostile tenant whose guest spins
+    /// on every batch, with and without a CPU quota on the hostile tenant.
+    Tenants {
+        /// Directory holding redact.wasm and misbehave.wasm (built by guests/build.sh).
+        #[arg(long, default_value = "guests/dist")]
+        modules: PathBuf,
+        /// Records through the well-behaved pipeline per sample.
+        #[arg(long, default_value_t = 300_000)]
+        records: usize,
+        /// Samples each way (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        samples: usize,
+        /// The hostile tenant's CPU quota (guest time per second).
+        #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+        cpu: Duration,
+    },
     /// The redact transform as a Wasm guest vs compiled natively, and the identity guest.
     Wasm {
         /// Directory holding redact.wasm and identity.wasm (built by guests/build.sh).
@@ -256,6 +272,24 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             .await
             .map_err(anyhow::Error::msg)?;
             print!("{}", weir::bench::format_delivery(&rows));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what:
+                BenchCommand::Tenants {
+                    modules,
+                    records,
+                    samples,
+                    cpu,
+                },
+        } => {
+            if cfg!(debug_assertions) {
+                eprintln!("warning: this is a debug build; measure with `cargo run --release -- bench ...`");
+            }
+            let rows = weir::bench::tenants(&modules, records, samples.max(1), cpu)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            print!("{}", weir::bench::format_tenants(&rows, cpu));
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
