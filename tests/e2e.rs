@@ -211,8 +211,13 @@ fn hostile_guests_cost_only_their_own_records() {
             }
         )
     };
-    let step =
-        |behaviour: &str, trigger: &str| with_limits(behaviour, trigger, "memory = \"32MiB\", timeout = \"300ms\"");
+    let step = |behaviour: &str, trigger: &str| {
+        with_limits(
+            behaviour,
+            trigger,
+            "memory = \"32MiB\", timeout = \"300ms\"",
+        )
+    };
     let pipeline = dir.path().join("hostile.toml");
     std::fs::write(
         &pipeline,
@@ -270,9 +275,21 @@ fn hostile_guests_cost_only_their_own_records() {
     let message = |i: usize| errors[i]["errorMessage"].as_str().unwrap().to_string();
     // The guest's shadow stack runs into its data: a trap, never the host's stack.
     assert!(message(4).contains("guest trapped"), "{}", message(4));
-    assert!(message(5).contains("over its output cap of 8388608 bytes"), "{}", message(5));
-    assert!(message(6).contains("cannot connect to 127.0.0.1:9"), "{}", message(6));
-    assert!(message(7).contains("cannot read /etc/hostname"), "{}", message(7));
+    assert!(
+        message(5).contains("over its output cap of 8388608 bytes"),
+        "{}",
+        message(5)
+    );
+    assert!(
+        message(6).contains("cannot connect to 127.0.0.1:9"),
+        "{}",
+        message(6)
+    );
+    assert!(
+        message(7).contains("cannot read /etc/hostname"),
+        "{}",
+        message(7)
+    );
     assert!(errors[0]["errorMessage"]
         .as_str()
         .unwrap()

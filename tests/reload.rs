@@ -250,7 +250,11 @@ fn a_hundred_module_and_pipeline_reloads_under_load_lose_nothing() {
         duplicated, 0,
         "a clean drain and a swap repeat nothing\n{stderr}"
     );
-    assert_eq!(seen[&(total as u64 - 1)], ["v100"], "the last version ran last");
+    assert_eq!(
+        seen[&(total as u64 - 1)],
+        ["v100"],
+        "the last version ran last"
+    );
     // Every version's mask reached the output, in order: none was skipped or applied late.
     let masks: Vec<&str> = seen.values().map(|v| v[0].as_str()).collect();
     let mut order: Vec<&str> = masks.clone();
@@ -276,7 +280,11 @@ fn a_hundred_module_and_pipeline_reloads_under_load_lose_nothing() {
 fn invalid_modules_and_pipeline_files_keep_the_old_version_running() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("pipelines")).unwrap();
-    std::fs::write(dir.path().join("m.wasm"), std::fs::read(guest("redact")).unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("m.wasm"),
+        std::fs::read(guest("redact")).unwrap(),
+    )
+    .unwrap();
     let file = dir.path().join("pipelines/live.toml");
     std::fs::write(&file, live_pipeline("v1", "10ms")).unwrap();
     let input = dir.path().join("in.jsonl");
@@ -343,7 +351,11 @@ fn invalid_modules_and_pipeline_files_keep_the_old_version_running() {
     assert_eq!(delivered(&out)[&39], ["v3"]);
 
     // A new file starts a pipeline; removing it drains and stops it.
-    std::fs::write(dir.path().join("side.jsonl"), "{\"n\":1000,\"secret\":\"s\"}\n").unwrap();
+    std::fs::write(
+        dir.path().join("side.jsonl"),
+        "{\"n\":1000,\"secret\":\"s\"}\n",
+    )
+    .unwrap();
     replace(
         &dir.path().join("pipelines/side.toml"),
         live_pipeline("side", "10ms")
@@ -370,7 +382,11 @@ fn invalid_modules_and_pipeline_files_keep_the_old_version_running() {
 fn sighup_and_the_admin_api_reload_without_file_watching() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("pipelines")).unwrap();
-    std::fs::write(dir.path().join("m.wasm"), std::fs::read(guest("redact")).unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("m.wasm"),
+        std::fs::read(guest("redact")).unwrap(),
+    )
+    .unwrap();
     let file = dir.path().join("pipelines/live.toml");
     std::fs::write(&file, live_pipeline("v1", "10ms")).unwrap();
     std::fs::write(dir.path().join("in.jsonl"), "").unwrap();
@@ -496,7 +512,10 @@ fn tenant_quotas_cap_memory_pipelines_and_instances() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("tenant `acme` may run 1 pipeline(s)"), "{stderr}");
+    assert!(
+        stderr.contains("tenant `acme` may run 1 pipeline(s)"),
+        "{stderr}"
+    );
 
     // A step asking for more memory than its tenant allows is refused, with its line.
     std::fs::remove_file(dir.path().join("pipelines/more.toml")).unwrap();

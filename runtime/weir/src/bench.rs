@@ -701,8 +701,10 @@ fn start_bench_pipeline(
     text: &str,
     cpu: Option<Duration>,
     shutdown: tokio_util::sync::CancellationToken,
-) -> Result<tokio::task::JoinHandle<Result<crate::engine::PipelineReport, crate::engine::EngineError>>, String>
-{
+) -> Result<
+    tokio::task::JoinHandle<Result<crate::engine::PipelineReport, crate::engine::EngineError>>,
+    String,
+> {
     use crate::engine::Output;
     let file = crate::config::parse(Path::new("bench.toml"), text, &|_| None)
         .map_err(|e| e.to_string())?;
@@ -736,10 +738,11 @@ async fn tenant_sample(
         None => None,
     };
     let started = Instant::now();
-    let report = start_bench_pipeline(host, good, None, tokio_util::sync::CancellationToken::new())?
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    let report =
+        start_bench_pipeline(host, good, None, tokio_util::sync::CancellationToken::new())?
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
     let elapsed = started.elapsed();
     stop_hostile.cancel();
     if let Some(task) = hostile {
@@ -772,5 +775,147 @@ pub fn format_tenants(rows: &[TenantRow], cpu: Duration) -> String {
         capped / alone,
         uncapped / alone
     ));
+    out
+}
+
+/// What `weir bench reload` measured, in milliseconds per reload.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadBench {
+    /// A new module file: read, compiled (or loaded from the cache), started, swapped in.
+    pub module_swaps: Vec<f64>,
+    /// A new pipeline file that changes only its steps' config.
+    pub file_swaps: Vec<f64>,
+    /// A new pipeline file that changes its batching: drained and started again.
+    pub restarts: Vec<f64>,
+    /// The baseline: building the same steps (load and start the instance) without a swap.
+    pub builds: Vec<f64>,
+}
+
+/// Reloads a running pipeline `reloads` times each way (module, pipeline file) through the
+/// supervisor, while a generator feeds it, and times each reload from its start to the new
+/// version running.
+pub async fn reload(modules: &Path, reloads: usize) -> Result<ReloadBench, String> {
+    use crate::supervisor::{Options, Supervisor};
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let read = |name: &str| {
+        std::fs::read(modules.join(name)).map_err(|e| format!("{name}: {e} (run guests/build.sh)"))
+    };
+    let (redact, identity) = (read("redact.wasm")?, read("identity.wasm")?);
+    let module = dir.path().join("m.wasm");
+    std::fs::create_dir(dir.path().join("pipelines")).map_err(|e| e.to_string())?;
+    let file = dir.path().join("pipelines/live.toml");
+    let text = |mask: &str, linger: &str| {
+        format!(
+            r#"
+[pipeline]
+name = "live"
+batch = {{ linger = "{linger}" }}
+[source]
+type = "generator"
+template = '{{"n":{{{{seq}}}},"secret":"x"}}'
+rate = 20000
+[[process]]
+type = "wasm"
+module = "../m.wasm"
+config = {{ fields = ["secret"], mask = "{mask}" }}
+[sink]
+type = "file"
+path = "../out"
+buffer = {{ interval = "1s" }}
+"#
+        )
+    };
+    let write = |path: &Path, bytes: &[u8]| std::fs::write(path, bytes).map_err(|e| e.to_string());
+    write(&module, &redact)?;
+    write(&file, text("v0", "10ms").as_bytes())?;
+    let host = Arc::new(
+        Host::new(HostOptions {
+            cache: Some(weir_wasm::CompileCache::new(
+                weir_wasm::CompileCache::default_dir(),
+            )),
+        })
+        .map_err(|e| e.to_string())?,
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let (mut supervisor, _ended) = Supervisor::new(Options {
+        paths: vec![dir.path().join("pipelines")],
+        tenants: Default::default(),
+        host: host.clone(),
+        state_dir: dir.path().join("state"),
+        clock: Arc::new(crate::clock::SystemClock),
+        shutdown: shutdown.clone(),
+        registry: Arc::new(crate::admin::Registry::default()),
+    });
+    supervisor.start_all().await?;
+    let mut bench = ReloadBench::default();
+    for k in 1..=reloads {
+        write(&module, if k % 2 == 1 { &identity } else { &redact })?;
+        bench
+            .module_swaps
+            .push(reload_once(&mut supervisor, "swapped").await?);
+        // The baseline: what building the same steps costs by itself.
+        let parsed = crate::config::load(&file).map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        drop(crate::app::processors(&parsed, &host)?);
+        bench.builds.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    for k in 1..=reloads {
+        let linger = if (k / 10) % 2 == 1 { "20ms" } else { "10ms" };
+        write(&file, text(&format!("v{k}"), linger).as_bytes())?;
+        if k % 10 == 0 {
+            bench
+                .restarts
+                .push(reload_once(&mut supervisor, "restarted").await?);
+        } else {
+            bench
+                .file_swaps
+                .push(reload_once(&mut supervisor, "swapped").await?);
+        }
+    }
+    shutdown.cancel();
+    supervisor.stop_all().await;
+    Ok(bench)
+}
+
+/// One reload through the supervisor, which must do `expected` to the one pipeline.
+async fn reload_once(
+    supervisor: &mut crate::supervisor::Supervisor,
+    expected: &'static str,
+) -> Result<f64, String> {
+    let changes = supervisor.reload(None).await;
+    match changes.as_slice() {
+        [c] if c.action == expected => Ok(c.millis),
+        other => Err(format!("expected one `{expected}` reload, got {other:?}")),
+    }
+}
+
+pub fn format_reload(bench: &ReloadBench) -> String {
+    let line = |what: &str, values: &[f64]| {
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        if v.is_empty() {
+            return format!("{what}: none\n");
+        }
+        let p99 = v[((v.len() - 1) as f64 * 0.99).round() as usize];
+        format!(
+            "{what}: {} reloads, median {:.2} ms, p99 {:.2} ms\n",
+            v.len(),
+            median(&mut v.clone()),
+            p99
+        )
+    };
+    let mut builds = bench.builds.clone();
+    let mut swaps = bench.module_swaps.clone();
+    let mut out = String::new();
+    out.push_str(&line("module swap", &bench.module_swaps));
+    out.push_str(&line("pipeline-file swap", &bench.file_swaps));
+    out.push_str(&line("pipeline-file restart", &bench.restarts));
+    out.push_str(&line("baseline: building the steps alone", &bench.builds));
+    if !builds.is_empty() {
+        out.push_str(&format!(
+            "module swap / build alone: {:.2}x\n",
+            median(&mut swaps) / median(&mut builds)
+        ));
+    }
     out
 }

@@ -70,6 +70,9 @@ enum Command {
     Validate {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+        /// Check the pipelines against this tenants file too (see `weir run --tenants`).
+        #[arg(long, value_name = "FILE")]
+        tenants: Option<PathBuf>,
     },
     /// Run one pipeline's steps once over an input file and print every output and failure.
     Test {
@@ -128,14 +131,24 @@ enum BenchCommand {
         #[arg(long, default_value = "guests/dist")]
         modules: PathBuf,
         /// Records through the well-behaved pipeline per sample.
-        #[arg(long, default_value_t = 300_000)]
+        #[arg(long, default_value_t = 1_000_000)]
         records: usize,
         /// Samples each way (the median is reported).
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 7)]
         samples: usize,
         /// The hostile tenant's CPU quota (guest time per second).
         #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
         cpu: Duration,
+    },
+    /// Reloads of a running pipeline (new module, new pipeline file) while it runs: the time
+    /// from each reload's start to the new version running, beside building the same steps.
+    Reload {
+        /// Directory holding redact.wasm and identity.wasm (built by guests/build.sh).
+        #[arg(long, default_value = "guests/dist")]
+        modules: PathBuf,
+        /// Reloads each way.
+        #[arg(long, default_value_t = 100)]
+        reloads: usize,
     },
     /// The redact transform as a Wasm guest vs compiled natively, and the identity guest.
     Wasm {
@@ -218,7 +231,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             })
             .await
         }
-        Command::Validate { paths } => validate(paths, cli.cache_dir),
+        Command::Validate { paths, tenants } => {
+            let tenants = match tenants {
+                Some(path) => TenantsFile::load(&path)?,
+                None => TenantsFile::default(),
+            };
+            validate(paths, &tenants, cli.cache_dir)
+        }
         Command::Test { pipeline, input } => test(pipeline, input, cli.cache_dir).await,
         Command::Bench {
             what:
@@ -293,6 +312,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
+            what: BenchCommand::Reload { modules, reloads },
+        } => {
+            if cfg!(debug_assertions) {
+                eprintln!("warning: this is a debug build; measure with `cargo run --release -- bench ...`");
+            }
+            let bench = weir::bench::reload(&modules, reloads.max(1))
+                .await
+                .map_err(anyhow::Error::msg)?;
+            print!("{}", weir::bench::format_reload(&bench));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
             what:
                 BenchCommand::Wasm {
                     modules,
@@ -315,12 +346,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn validate(paths: Vec<PathBuf>, cache_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+fn validate(
+    paths: Vec<PathBuf>,
+    tenants: &TenantsFile,
+    cache_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let files = config::discover(&paths)?;
     let host = host(cache_dir)?;
     let mut bad = 0;
     for path in files {
         let result = config::load(&path)
+            .and_then(|mut file| {
+                config::tenants::apply(&mut file, tenants)?;
+                Ok(file)
+            })
             .map_err(|e| e.to_string())
             .and_then(|file| app::check_source(&file).map(|()| file))
             .and_then(|file| app::processors(&file, &host).map(|_| file));

@@ -206,7 +206,19 @@ impl Supervisor {
         handle: Option<Arc<PipelineHandle>>,
     ) -> Result<(), String> {
         self.check_quota(&file, handle.as_ref().map(|h| h.name.as_str()))?;
-        let mut plan = self.build(&file).await?;
+        let plan = self.build(&file).await?;
+        self.launch(file, fingerprint, handle, plan);
+        Ok(())
+    }
+
+    /// Starts a built plan.
+    fn launch(
+        &mut self,
+        file: PipelineFile,
+        fingerprint: [u8; 16],
+        handle: Option<Arc<PipelineHandle>>,
+        mut plan: engine::PipelinePlan,
+    ) {
         let handle = handle.unwrap_or_else(|| {
             Arc::new(PipelineHandle::new(
                 &file.name,
@@ -259,7 +271,6 @@ impl Supervisor {
                 generation,
             },
         );
-        Ok(())
     }
 
     /// Builds a plan off the async threads: compiling a module can take seconds.
@@ -529,25 +540,13 @@ impl Supervisor {
         }
         self.check_quota(file, Some(&file.name))?;
         // Everything that can fail is checked before the old version stops: the new plan is
-        // built (and dropped) first. Its source is not started until the old one drained.
-        drop(self.build(file).await?);
+        // built (modules started) first; its source starts only once the old one drained.
+        let plan = self.build(file).await?;
         let old = self.running.remove(&file.name).expect("running");
         old.stop.cancel();
         let _ = old.task.await;
-        match self.start(file.clone(), fp, Some(old.handle.clone())).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                // Rare (the build passed a moment ago): put the old version back.
-                tracing::error!(pipeline = %file.name, error = %e, "Restart failed; starting the previous version again");
-                let previous = old.file.clone();
-                self.start(previous, old.fingerprint, Some(old.handle.clone()))
-                    .await
-                    .map_err(|again| {
-                        format!("{e}; and the previous version failed too: {again}")
-                    })?;
-                Err(e)
-            }
-        }
+        self.launch(file.clone(), fp, Some(old.handle), plan);
+        Ok(())
     }
 
     /// Drains every pipeline (shutdown).
