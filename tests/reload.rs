@@ -540,3 +540,53 @@ fn tenant_quotas_cap_memory_pipelines_and_instances() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_pipeline_that_ended_by_itself_starts_again_only_when_its_file_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("pipelines")).unwrap();
+    std::fs::write(
+        dir.path().join("m.wasm"),
+        std::fs::read(guest("redact")).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("in.jsonl"), "").unwrap();
+    std::fs::write(
+        dir.path().join("pipelines/live.toml"),
+        live_pipeline("v1", "10ms"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("once.jsonl"),
+        "{\"n\":500,\"secret\":\"s\"}\n",
+    )
+    .unwrap();
+    let once = live_pipeline("once", "10ms")
+        .replace("name = \"live\"", "name = \"once\"")
+        .replace("../in.jsonl", "../once.jsonl")
+        .replace("follow = true\ncheckpoint = true\n", "")
+        .replace("../out", "../out-once");
+    let once_file = dir.path().join("pipelines/once.toml");
+    std::fs::write(&once_file, &once).unwrap();
+    let (child, addr) = weir(dir.path(), &["--no-watch"]);
+    wait_for(&addr, "once", "the finite pipeline to end", |s| {
+        s["state"] == "stopped"
+    });
+    let out = dir.path().join("out-once");
+    assert_eq!(delivered(&out)[&500].len(), 1);
+
+    // A rescan that finds its file unchanged leaves it ended.
+    let (_, body) = admin(&addr, "POST", "/reload");
+    assert_eq!(body, r#"{"changes":[]}"#);
+    assert_eq!(status(&addr, "once")["state"], "stopped");
+
+    // An edited file starts it again (it has no checkpoint: it reads its input again).
+    replace(&once_file, format!("# edited\n{once}").as_bytes());
+    let (_, body) = admin(&addr, "POST", "/reload");
+    assert!(body.contains(r#""action":"started""#), "{body}");
+    eventually(
+        || "the second run's record".into(),
+        || delivered(&out).get(&500).map(Vec::len) == Some(2),
+    );
+    stop(child);
+}

@@ -8,9 +8,9 @@
 //! - `POST /reload` (rescan every pipeline file and module), `POST /pipelines/<name>/reload`
 //!   (rebuild that pipeline even if nothing changed): answered with what the reload did.
 //!
-//! Invariant: the server only reads counters and flips pause switches; it never touches
-//! records, so a slow or hostile client cannot stall a pipeline. Each connection serves one
-//! request and is closed.
+//! Invariant: the server only reads counters, flips pause switches and hands reload requests
+//! to the supervisor; it never touches records, so a slow or hostile client cannot stall a
+//! pipeline. Each connection serves one request and is closed.
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};

@@ -81,6 +81,9 @@ pub struct Supervisor {
     /// Running pipelines by name.
     running: BTreeMap<String, Running>,
     budgets: HashMap<String, Arc<CpuBudget>>,
+    /// Files whose pipeline ended by itself, with their fingerprint then: a rescan leaves them
+    /// alone until they change.
+    finished: HashMap<PathBuf, [u8; 16]>,
     ended_tx: mpsc::UnboundedSender<Ended>,
     generation: u64,
 }
@@ -99,6 +102,7 @@ impl Supervisor {
             options,
             running: BTreeMap::new(),
             budgets,
+            finished: HashMap::new(),
             ended_tx,
             generation: 0,
         };
@@ -293,6 +297,8 @@ impl Supervisor {
             return None;
         }
         let running = self.running.remove(&ended.name)?;
+        self.finished
+            .insert(running.file.path.clone(), running.fingerprint);
         running
             .handle
             .finished(ended.result.as_ref().err().map(|e| e.to_string()));
@@ -358,6 +364,7 @@ impl Supervisor {
                         Some(self.replace(file, fp, noticed).await)
                     }
                 }
+                (None, Ok((_, fp))) if self.finished.get(path) == Some(&fp) => None,
                 (old, Ok((file, fp))) => {
                     // A new file, or one that renamed its pipeline: the old name stops first,
                     // so that two versions never read one source.
@@ -365,6 +372,7 @@ impl Supervisor {
                         changes.push(self.remove(&old, noticed).await);
                     }
                     seen.push(file.name.clone());
+                    self.finished.remove(path);
                     Some(self.add(file, fp, noticed).await)
                 }
             };
