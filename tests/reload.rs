@@ -109,6 +109,22 @@ buffer = {{ interval = "0s" }}
     )
 }
 
+/// A directory with `pipelines/live.toml` (mask `v1`), `m.wasm` (the redact guest) and an
+/// empty `in.jsonl`; returns it and the pipeline file's path.
+fn setup() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("pipelines")).unwrap();
+    std::fs::write(
+        dir.path().join("m.wasm"),
+        std::fs::read(guest("redact")).unwrap(),
+    )
+    .unwrap();
+    let file = dir.path().join("pipelines/live.toml");
+    std::fs::write(&file, live_pipeline("v1", "10ms")).unwrap();
+    std::fs::write(dir.path().join("in.jsonl"), "").unwrap();
+    (dir, file)
+}
+
 /// Appends `{"n":i,"secret":"x"}` lines to `path` in small bursts until stopped.
 struct Writer {
     stop: Arc<AtomicBool>,
@@ -189,16 +205,12 @@ fn describe(what: &str, mut millis: Vec<f64>) -> String {
 
 #[test]
 fn a_hundred_module_and_pipeline_reloads_under_load_lose_nothing() {
-    let dir = tempfile::tempdir().unwrap();
     let (redact, identity) = (
         std::fs::read(guest("redact")).unwrap(),
         std::fs::read(guest("identity")).unwrap(),
     );
-    std::fs::create_dir(dir.path().join("pipelines")).unwrap();
-    std::fs::write(dir.path().join("m.wasm"), &redact).unwrap();
-    let file = dir.path().join("pipelines/live.toml");
+    let (dir, file) = setup();
     std::fs::write(&file, live_pipeline("v0", "10ms")).unwrap();
-    std::fs::write(dir.path().join("in.jsonl"), "").unwrap();
     let (child, addr) = weir(dir.path(), &["--watch-debounce", "50ms"]);
     let writer = Writer::start(dir.path().join("in.jsonl"));
     let mut version = 1;
@@ -278,15 +290,7 @@ fn a_hundred_module_and_pipeline_reloads_under_load_lose_nothing() {
 
 #[test]
 fn invalid_modules_and_pipeline_files_keep_the_old_version_running() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("pipelines")).unwrap();
-    std::fs::write(
-        dir.path().join("m.wasm"),
-        std::fs::read(guest("redact")).unwrap(),
-    )
-    .unwrap();
-    let file = dir.path().join("pipelines/live.toml");
-    std::fs::write(&file, live_pipeline("v1", "10ms")).unwrap();
+    let (dir, file) = setup();
     let input = dir.path().join("in.jsonl");
     let append = |from: usize, to: usize| {
         let mut f = std::fs::OpenOptions::new()
@@ -380,16 +384,7 @@ fn invalid_modules_and_pipeline_files_keep_the_old_version_running() {
 
 #[test]
 fn sighup_and_the_admin_api_reload_without_file_watching() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("pipelines")).unwrap();
-    std::fs::write(
-        dir.path().join("m.wasm"),
-        std::fs::read(guest("redact")).unwrap(),
-    )
-    .unwrap();
-    let file = dir.path().join("pipelines/live.toml");
-    std::fs::write(&file, live_pipeline("v1", "10ms")).unwrap();
-    std::fs::write(dir.path().join("in.jsonl"), "").unwrap();
+    let (dir, file) = setup();
     let (child, addr) = weir(dir.path(), &["--no-watch"]);
 
     replace(&file, live_pipeline("v2", "10ms").as_bytes());
@@ -543,19 +538,7 @@ fn tenant_quotas_cap_memory_pipelines_and_instances() {
 
 #[test]
 fn a_pipeline_that_ended_by_itself_starts_again_only_when_its_file_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("pipelines")).unwrap();
-    std::fs::write(
-        dir.path().join("m.wasm"),
-        std::fs::read(guest("redact")).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("in.jsonl"), "").unwrap();
-    std::fs::write(
-        dir.path().join("pipelines/live.toml"),
-        live_pipeline("v1", "10ms"),
-    )
-    .unwrap();
+    let (dir, _) = setup();
     std::fs::write(
         dir.path().join("once.jsonl"),
         "{\"n\":500,\"secret\":\"s\"}\n",
