@@ -346,6 +346,12 @@ fn route(method: &str, path: &str, pipelines: &[Arc<PipelineHandle>]) -> Respons
     }
 }
 
+/// Records read and not yet delivered, dropped or failed.
+fn in_flight(s: &crate::stats::Snapshot) -> u64 {
+    s.records_in
+        .saturating_sub(s.records_out + s.records_dropped + s.records_failed)
+}
+
 /// Prometheus text exposition of every pipeline's counters, labelled by pipeline and tenant.
 pub fn metrics(pipelines: &[Arc<PipelineHandle>], now_ms: i64) -> String {
     let mut out = String::new();
@@ -431,20 +437,18 @@ pub fn metrics(pipelines: &[Arc<PipelineHandle>], now_ms: i64) -> String {
             "weir_records_in_flight",
             "gauge",
             "Records read and not yet delivered, dropped or failed.",
-            |s, _, _| {
-                Some(
-                    s.records_in
-                        .saturating_sub(s.records_out + s.records_dropped + s.records_failed)
-                        as f64,
-                )
-            },
+            |s, _, _| Some(in_flight(s) as f64),
         ),
         (
-            "weir_checkpoint_age_seconds",
+            "weir_checkpoint_lag_seconds",
             "gauge",
-            "Time since the source last saved a checkpoint (absent before the first).",
+            "How long the source's checkpoint has been behind what it read: time since its last \
+             checkpoint while records are in flight, else 0 (absent without checkpoints).",
             |s, _, now| {
-                (s.checkpoint_ms > 0).then(|| (now - s.checkpoint_ms as i64).max(0) as f64 / 1e3)
+                (s.checkpoint_ms > 0).then(|| match in_flight(s) {
+                    0 => 0.0,
+                    _ => (now - s.checkpoint_ms as i64).max(0) as f64 / 1e3,
+                })
             },
         ),
         (
@@ -547,6 +551,7 @@ mod tests {
         let mut watch = p.paused.subscribe();
         Stats::add(&p.stats.records_in, 7);
         p.stats.delivered(1_000, 1_040);
+        p.stats.checkpointed(1_000);
         let all = vec![p.clone()];
         let (status, _, body) = route("GET", "/pipelines", &all);
         assert_eq!(status, "200 OK");
@@ -580,7 +585,11 @@ mod tests {
             route("POST", "/pipelines/clicks/resume", &all).0,
             "409 Conflict"
         );
-        let text = metrics(&all, 0);
+        let text = metrics(&all, 3_500);
+        assert!(
+            text.contains("weir_checkpoint_lag_seconds{pipeline=\"clicks\",tenant=\"acme\"} 2.5"),
+            "7 records in flight, the last checkpoint 2.5 s ago: {text}"
+        );
         assert!(
             text.contains("weir_records_in_total{pipeline=\"clicks\",tenant=\"acme\"} 7"),
             "{text}"

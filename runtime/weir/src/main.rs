@@ -50,9 +50,9 @@ enum Command {
         /// How often to print progress (records in/out/failed per second); 0s to turn it off.
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         progress: Duration,
-        /// Serve the admin API and Prometheus /metrics on this address, e.g. 127.0.0.1:9870
-        /// (keep it on loopback: it has no authentication).
-        #[arg(long, value_name = "ADDR")]
+        /// Serve the admin API and Prometheus /metrics on this address; `--admin` alone means
+        /// 127.0.0.1:9870 (keep it on loopback: it has no authentication).
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9870")]
         admin: Option<std::net::SocketAddr>,
         /// The tenants file: quotas per tenant (see the README). Without it every pipeline
         /// belongs to the `default` tenant, which has no quotas.
@@ -419,11 +419,14 @@ struct RunOptions {
 async fn run(options: RunOptions) -> anyhow::Result<ExitCode> {
     // Bound before anything starts, so a taken port fails the run at once.
     let admin_listener = match options.admin {
-        Some(addr) => Some(
+        Some(addr) => Some({
+            if !addr.ip().is_loopback() {
+                tracing::warn!(address = %addr, "The admin API has no authentication and listens beyond loopback");
+            }
             tokio::net::TcpListener::bind(addr)
                 .await
-                .with_context(|| format!("cannot listen on {addr} for the admin API"))?,
-        ),
+                .with_context(|| format!("cannot listen on {addr} for the admin API"))?
+        }),
         None => None,
     };
     let host = Arc::new(host(options.cache_dir)?);
