@@ -410,6 +410,15 @@ fn sighup_and_the_admin_api_reload_without_file_watching() {
     assert_eq!(code, 200, "{body}");
     assert_eq!(status(&addr, "live")["version"], 4);
     assert_eq!(admin(&addr, "POST", "/pipelines/nope/reload").0, 404);
+
+    // A moved file is a new version of the same pipeline, not a second one.
+    std::fs::rename(&file, dir.path().join("pipelines/moved.toml")).unwrap();
+    let (_, body) = admin(&addr, "POST", "/reload");
+    assert!(body.contains(r#""action":"swapped""#), "{body}");
+    let s = status(&addr, "live");
+    assert_eq!(s["version"], 5);
+    assert!(s["file"].as_str().unwrap().ends_with("moved.toml"), "{s}");
+    assert_eq!(s["state"], "running");
     stop(child);
 }
 
@@ -571,5 +580,86 @@ fn a_pipeline_that_ended_by_itself_starts_again_only_when_its_file_changes() {
         || "the second run's record".into(),
         || delivered(&out).get(&500).map(Vec::len) == Some(2),
     );
+    let s = wait_for(&addr, "once", "the second run to end", |s| {
+        s["state"] == "stopped"
+    });
+    assert_eq!(s["version"], 2, "the same pipeline, one version on: {s}");
+    // A named reload runs it once more, even unchanged.
+    let (_, body) = admin(&addr, "POST", "/pipelines/once/reload");
+    assert!(body.contains(r#""action":"started""#), "{body}");
+    eventually(
+        || "the third run's record".into(),
+        || delivered(&out).get(&500).map(Vec::len) == Some(3),
+    );
     stop(child);
+}
+
+#[test]
+fn a_swap_stuck_behind_slow_batches_lands_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("pipelines")).unwrap();
+    let lines: String = (0..20)
+        .map(|n| format!("{{\"n\":{n},\"x\":\"boom\"}}\n"))
+        .collect();
+    std::fs::write(dir.path().join("slow.jsonl"), lines).unwrap();
+    // Every record makes the guest spin for its whole 2 s timeout, one record per batch.
+    let pipeline = |trigger: &str| {
+        format!(
+            r#"
+[pipeline]
+name = "slow"
+batch = {{ records = 1 }}
+[source]
+type = "file"
+path = "../slow.jsonl"
+format = "json"
+follow = true
+[[process]]
+type = "wasm"
+module = "{}"
+config = {{ behaviour = "loop", trigger = "{trigger}" }}
+limits = {{ timeout = "2s" }}
+[sink]
+type = "file"
+path = "../out"
+buffer = {{ interval = "0s" }}
+"#,
+            guest("misbehave").display()
+        )
+    };
+    let file = dir.path().join("pipelines/slow.toml");
+    std::fs::write(&file, pipeline("boom")).unwrap();
+    let (child, addr) = weir(dir.path(), &["--no-watch"]);
+    std::thread::sleep(Duration::from_millis(500));
+
+    replace(&file, pipeline("never").as_bytes());
+    let (_, body) = admin(&addr, "POST", "/reload");
+    assert!(body.contains(r#""action":"swapping""#), "{body}");
+    // The supervisor is free meanwhile: another request is answered at once.
+    let (_, body) = admin(&addr, "POST", "/reload");
+    assert_eq!(body, r#"{"changes":[]}"#);
+    assert_eq!(status(&addr, "slow")["version"], 1);
+    let s = wait_version(&addr, "slow", 2);
+    assert_eq!(s["last_reload"]["action"], "swapped", "{s}");
+    // Records after the swap pass through the new version.
+    eventually(
+        || "records through the new version".into(),
+        || delivered_raw(&dir.path().join("out")) > 0,
+    );
+    stop(child);
+}
+
+/// How many records reached the sink (not its error output).
+fn delivered_raw(out: &Path) -> usize {
+    walk(out)
+        .iter()
+        .filter(|p| !p.starts_with(out.join("errors")))
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .lines()
+                .count()
+        })
+        .sum()
 }

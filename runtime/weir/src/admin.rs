@@ -118,11 +118,12 @@ impl PipelineHandle {
 
     /// Records a reload: a successful one bumps the version (and restarts count as running
     /// again, paused or not as the switch says).
-    pub fn reloaded(&self, outcome: ReloadOutcome, tenant: &str) {
+    pub fn reloaded(&self, outcome: ReloadOutcome, tenant: &str, file: &str) {
         let mut status = self.lock();
         if outcome.error.is_none() && outcome.action != "unchanged" {
             status.version += 1;
             status.tenant = tenant.to_string();
+            status.file = file.to_string();
             if matches!(status.state, State::Stopped | State::Failed) {
                 status.state = if *self.paused.borrow() {
                     State::Paused
@@ -573,6 +574,7 @@ mod tests {
                 at_ms: 5,
             },
             "acme",
+            "clicks.toml",
         );
         let body = route("GET", "/pipelines/clicks", &all).2;
         assert!(

@@ -395,9 +395,18 @@ async fn batcher(
             if !pending.records.is_empty()
                 && (pending.records.len() >= pending.max_records
                     || pending.bytes + size > config.bytes.0)
-                && !send(Msg::Batch(pending.take())).await
             {
-                return;
+                if !send(Msg::Batch(pending.take())).await {
+                    return;
+                }
+                // A big chunk makes many batches: a swap waiting meanwhile lands at the next
+                // boundary, not after the whole chunk.
+                let waiting = controls.swaps.as_mut().and_then(|s| s.try_recv().ok());
+                if let Some(swap) = waiting {
+                    if !send(Msg::Swap(swap)).await {
+                        return;
+                    }
+                }
             }
             if pending.records.is_empty() {
                 pending.deadline = Some(tokio::time::Instant::now() + config.linger.0);

@@ -471,6 +471,10 @@ async fn run(options: RunOptions) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let mut stopping = false;
     loop {
+        // Stopping with nothing left to drain (the last pipeline was removed by a reload).
+        if stopping && supervisor.is_idle() {
+            break;
+        }
         // Each reload is logged (and recorded in the pipelines' status) by the supervisor.
         tokio::select! {
             _ = shutdown.cancelled(), if !stopping => {

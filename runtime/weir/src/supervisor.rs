@@ -35,6 +35,9 @@ use crate::engine::{self, EngineError, PipelineReport, Swap};
 use crate::quota::CpuBudget;
 use crate::stats::Stats;
 
+/// How long a reload waits for a swap to land before it lets it land in the background.
+const SWAP_WAIT: Duration = Duration::from_secs(5);
+
 /// What a supervisor needs from the process that runs it.
 pub struct Options {
     /// Pipeline files, and directories of them (`*.toml`).
@@ -70,7 +73,8 @@ struct Running {
 pub struct Change {
     pub pipeline: String,
     pub file: String,
-    /// `started`, `swapped`, `restarted`, `stopped` or `failed`.
+    /// `started`, `swapped`, `swapping` (queued behind slow batches; the pipeline's status
+    /// records it when it lands), `restarted`, `stopped` or `failed`.
     pub action: &'static str,
     pub error: Option<String>,
     pub millis: f64,
@@ -81,9 +85,9 @@ pub struct Supervisor {
     /// Running pipelines by name.
     running: BTreeMap<String, Running>,
     budgets: HashMap<String, Arc<CpuBudget>>,
-    /// Files whose pipeline ended by itself, with their fingerprint then: a rescan leaves them
-    /// alone until they change.
-    finished: HashMap<PathBuf, [u8; 16]>,
+    /// Files whose pipeline ended by itself, with their fingerprint then and the pipeline's
+    /// handle: a rescan leaves them alone until they change, and a new run keeps the handle.
+    finished: HashMap<PathBuf, ([u8; 16], Arc<PipelineHandle>)>,
     ended_tx: mpsc::UnboundedSender<Ended>,
     generation: u64,
 }
@@ -297,8 +301,10 @@ impl Supervisor {
             return None;
         }
         let running = self.running.remove(&ended.name)?;
-        self.finished
-            .insert(running.file.path.clone(), running.fingerprint);
+        self.finished.insert(
+            running.file.path.clone(),
+            (running.fingerprint, running.handle.clone()),
+        );
         running
             .handle
             .finished(ended.result.as_ref().err().map(|e| e.to_string()));
@@ -329,15 +335,26 @@ impl Supervisor {
             .iter()
             .map(|(name, r)| (r.file.path.clone(), name.clone()))
             .collect();
+        // `only` names a running pipeline or one that ended by itself.
+        let target = only.map(|o| {
+            self.running
+                .get(o)
+                .map(|r| r.file.path.clone())
+                .or_else(|| {
+                    self.finished
+                        .iter()
+                        .find(|(_, (_, h))| h.name == o)
+                        .map(|(p, _)| p.clone())
+                })
+        });
         let mut seen = Vec::new();
         for path in &paths {
             let old = by_path.get(path).cloned();
-            if only.is_some_and(|o| old.as_deref() != Some(o)) {
-                if let Some(name) = old {
-                    seen.push(name);
-                }
+            if target.as_ref().is_some_and(|t| t.as_ref() != Some(path)) {
+                seen.extend(old);
                 continue;
             }
+            let forced = target.is_some();
             let loaded = self.load(path);
             let change = match (old, loaded) {
                 (Some(name), Err(e)) => {
@@ -356,7 +373,6 @@ impl Supervisor {
                 }
                 (Some(name), Ok((file, fp))) if file.name == name => {
                     seen.push(name.clone());
-                    let forced = only == Some(name.as_str());
                     if !forced && self.running[&name].fingerprint == fp {
                         self.unchanged(&name, noticed);
                         None
@@ -364,16 +380,29 @@ impl Supervisor {
                         Some(self.replace(file, fp, noticed).await)
                     }
                 }
-                (None, Ok((_, fp))) if self.finished.get(path) == Some(&fp) => None,
-                (old, Ok((file, fp))) => {
-                    // A new file, or one that renamed its pipeline: the old name stops first,
-                    // so that two versions never read one source.
-                    if let Some(old) = old {
-                        changes.push(self.remove(&old, noticed).await);
-                    }
+                // The file of a running pipeline moved (same name, its old path is gone): a
+                // new version of that pipeline.
+                (None, Ok((file, fp)))
+                    if self
+                        .running
+                        .get(&file.name)
+                        .is_some_and(|r| !paths.contains(&r.file.path)) =>
+                {
                     seen.push(file.name.clone());
-                    self.finished.remove(path);
-                    Some(self.add(file, fp, noticed).await)
+                    Some(self.replace(file, fp, noticed).await)
+                }
+                (None, Ok((_, fp)))
+                    if !forced && self.finished.get(path).is_some_and(|(f, _)| *f == fp) =>
+                {
+                    None
+                }
+                (old, Ok((file, fp))) => {
+                    // A new file, or one that renamed its pipeline (the old name stops once
+                    // the new version is built, so two versions never read one source).
+                    seen.push(file.name.clone());
+                    let (added, stopped) = self.add(file, fp, noticed, old).await;
+                    changes.extend(stopped);
+                    Some(added)
                 }
             };
             changes.extend(change);
@@ -402,30 +431,39 @@ impl Supervisor {
             .is_some_and(|r| r.error.is_some());
         if failed {
             tracing::info!(pipeline = %name, "The files are back to the running version");
-            running.handle.reloaded(
-                ReloadOutcome {
-                    action: "unchanged",
-                    error: None,
-                    millis: noticed.elapsed().as_secs_f64() * 1e3,
-                    at_ms: self.options.clock.now_ms(),
-                },
-                running.file.tenant(),
-            );
+            self.note(&running.handle, &running.file, "unchanged", None, noticed);
         }
+    }
+
+    /// Records a reload's outcome in the pipeline's status; returns its duration in ms.
+    fn note(
+        &self,
+        handle: &PipelineHandle,
+        file: &PipelineFile,
+        action: &'static str,
+        error: Option<String>,
+        noticed: Instant,
+    ) -> f64 {
+        let millis = noticed.elapsed().as_secs_f64() * 1e3;
+        let outcome = ReloadOutcome {
+            action,
+            error,
+            millis,
+            at_ms: self.options.clock.now_ms(),
+        };
+        handle.reloaded(outcome, file.tenant(), &config::show(&file.path));
+        millis
     }
 
     fn failed(&mut self, name: &str, error: String, noticed: Instant) -> Option<Change> {
         let running = self.running.get(name)?;
         tracing::error!(pipeline = %name, error = %error, "Reload failed; the running version continues");
-        let millis = noticed.elapsed().as_secs_f64() * 1e3;
-        running.handle.reloaded(
-            ReloadOutcome {
-                action: "failed",
-                error: Some(error.clone()),
-                millis,
-                at_ms: self.options.clock.now_ms(),
-            },
-            running.file.tenant(),
+        let millis = self.note(
+            &running.handle,
+            &running.file,
+            "failed",
+            Some(error.clone()),
+            noticed,
         );
         Some(Change {
             pipeline: name.to_string(),
@@ -436,8 +474,23 @@ impl Supervisor {
         })
     }
 
-    async fn add(&mut self, file: PipelineFile, fp: [u8; 16], noticed: Instant) -> Change {
-        let (name, shown) = (file.name.clone(), config::show(&file.path));
+    /// Starts a pipeline from a new file, or from a file that renamed its pipeline (`replacing`
+    /// its old name, stopped only once the new one is built). A pipeline that ended by itself
+    /// keeps its handle (version, counters, pause switch). Returns the change, and the stop of
+    /// the replaced pipeline.
+    async fn add(
+        &mut self,
+        file: PipelineFile,
+        fp: [u8; 16],
+        noticed: Instant,
+        replacing: Option<String>,
+    ) -> (Change, Option<Change>) {
+        let (name, shown, path) = (
+            file.name.clone(),
+            config::show(&file.path),
+            file.path.clone(),
+        );
+        let mut stopped = None;
         let result = if self.running.contains_key(&name) {
             Err(format!(
                 "{}: a running pipeline is already named `{name}`",
@@ -448,18 +501,39 @@ impl Supervisor {
                 "{shown}: a pipeline reading stdin can only be started with weir"
             ))
         } else {
-            self.start(file, fp, None).await
+            match self.check_quota(&file, replacing.as_deref()) {
+                Err(e) => Err(e),
+                Ok(()) => match self.build(&file).await {
+                    Err(e) => Err(e),
+                    Ok(plan) => {
+                        if let Some(old) = &replacing {
+                            stopped = Some(self.remove(old, noticed).await);
+                        }
+                        let handle = self
+                            .finished
+                            .remove(&path)
+                            .map(|(_, h)| h)
+                            .filter(|h| h.name == name);
+                        if let Some(h) = &handle {
+                            self.note(h, &file, "started", None, noticed);
+                        }
+                        self.launch(file, fp, handle, plan);
+                        Ok(())
+                    }
+                },
+            }
         };
         if let Err(e) = &result {
-            tracing::error!(file = %shown, error = %e, "Reload: new pipeline not started");
+            tracing::error!(file = %shown, error = %e, "Reload: pipeline not started");
         }
-        Change {
+        let change = Change {
             pipeline: name,
             file: shown,
             action: if result.is_ok() { "started" } else { "failed" },
             error: result.err(),
             millis: noticed.elapsed().as_secs_f64() * 1e3,
-        }
+        };
+        (change, stopped)
     }
 
     async fn remove(&mut self, name: &str, noticed: Instant) -> Change {
@@ -485,25 +559,21 @@ impl Supervisor {
         let old = &self.running[&name];
         let swap = restart_key(&old.file) == restart_key(&file);
         let result = if swap {
-            self.swap(&file).await.map(|()| "swapped")
+            self.swap(&file, noticed).await
         } else {
             self.restart(&file, fp).await.map(|()| "restarted")
         };
-        let millis = noticed.elapsed().as_secs_f64() * 1e3;
         match result {
             Ok(action) => {
                 let running = self.running.get_mut(&name).expect("still running");
                 running.fingerprint = fp;
                 running.file = file;
-                running.handle.reloaded(
-                    ReloadOutcome {
-                        action,
-                        error: None,
-                        millis,
-                        at_ms: self.options.clock.now_ms(),
-                    },
-                    running.file.tenant(),
-                );
+                let running = &self.running[&name];
+                let millis = if action == "swapping" {
+                    noticed.elapsed().as_secs_f64() * 1e3
+                } else {
+                    self.note(&running.handle, &running.file, action, None, noticed)
+                };
                 tracing::info!(pipeline = %name, action, version = running.handle.status().version, millis = format!("{millis:.1}"), "Reloaded");
                 Change {
                     pipeline: name,
@@ -518,22 +588,51 @@ impl Supervisor {
     }
 
     /// Starts the new processors, then hands them to the running pipeline.
-    async fn swap(&mut self, file: &PipelineFile) -> Result<(), String> {
+    async fn swap(
+        &mut self,
+        file: &PipelineFile,
+        noticed: Instant,
+    ) -> Result<&'static str, String> {
         self.check_quota(file, Some(&file.name))?;
         let (built, host) = (file.clone(), self.options.host.clone());
         let processors = tokio::task::spawn_blocking(move || app::processors(&built, &host))
             .await
             .map_err(|e| format!("building the steps panicked: {e}"))??;
         let running = &self.running[&file.name];
-        let (done, landed) = tokio::sync::oneshot::channel();
-        running
-            .swaps
-            .send(Swap { processors, done })
-            .await
-            .map_err(|_| "the pipeline is ending; nothing to swap".to_string())?;
-        landed
-            .await
-            .map_err(|_| "the pipeline ended before the swap landed".to_string())
+        let swaps = running.swaps.clone();
+        let mut delivery = Box::pin(async move {
+            let (done, landed) = tokio::sync::oneshot::channel();
+            swaps
+                .send(Swap { processors, done })
+                .await
+                .map_err(|_| "the pipeline is ending; nothing to swap".to_string())?;
+            landed
+                .await
+                .map_err(|_| "the pipeline ended before the swap landed".to_string())
+        });
+        match tokio::time::timeout(SWAP_WAIT, &mut delivery).await {
+            Ok(landed) => landed.map(|()| "swapped"),
+            Err(_) => {
+                // Queued behind slow batches: it lands at their end. Other reloads and
+                // signals are not held up; the status records the swap when it lands.
+                let (handle, clock) = (running.handle.clone(), self.options.clock.clone());
+                let (tenant, shown) = (file.tenant().to_string(), config::show(&file.path));
+                tokio::spawn(async move {
+                    let (action, error) = match delivery.await {
+                        Ok(()) => ("swapped", None),
+                        Err(e) => ("failed", Some(e)),
+                    };
+                    let outcome = ReloadOutcome {
+                        action,
+                        error,
+                        millis: noticed.elapsed().as_secs_f64() * 1e3,
+                        at_ms: clock.now_ms(),
+                    };
+                    handle.reloaded(outcome, &tenant, &shown);
+                });
+                Ok("swapping")
+            }
+        }
     }
 
     /// Drains the running version and starts the new one from its checkpoints.
@@ -614,6 +713,10 @@ fn not_restartable(file: &PipelineFile) -> Option<&'static str> {
         SourceConfig::Stdin(_) => Some("its source (stdin) cannot be read again"),
         SourceConfig::File(f) if !f.checkpoint => {
             Some("its file source keeps no checkpoint (set `checkpoint = true`)")
+        }
+        // An endless generator may start counting again; a counted one would repeat records.
+        SourceConfig::Generator(g) if g.count.is_some() => {
+            Some("its generator has a `count` and would make its records again")
         }
         _ => None,
     }

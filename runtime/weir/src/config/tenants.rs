@@ -54,6 +54,31 @@ impl TenantsFile {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<TenantsFile, ConfigError> {
+        let file = Self::parse_only(path, text)?;
+        if let Some((name, _)) = file
+            .tenant
+            .iter()
+            .find(|(_, t)| t.cpu.is_some_and(|c| c.0.is_zero()))
+        {
+            let needle = format!("[tenant.{name}]");
+            let line = text
+                .lines()
+                .position(|l| l.trim() == needle)
+                .map_or(1, |i| i + 1);
+            return Err(ConfigError::Invalid {
+                location: Location {
+                    path: path.to_owned(),
+                    line,
+                    column: 1,
+                    key: Some(format!("tenant.{name}.cpu")),
+                },
+                message: "a CPU quota must be above zero (leave `cpu` out for no quota)".into(),
+            });
+        }
+        Ok(file)
+    }
+
+    fn parse_only(path: &Path, text: &str) -> Result<TenantsFile, ConfigError> {
         let parsed = toml::Deserializer::parse(text)
             .map_err(|e| (e, String::new()))
             .and_then(|d| {
@@ -129,6 +154,14 @@ pub fn apply(file: &mut PipelineFile, tenants: &TenantsFile) -> Result<(), Confi
                 None => w.limits.memory = Some(cap),
             }
         }
+        // The CPU quota is charged after each call: a call must end for it to be charged.
+        if tenant.cpu.is_some() && w.limits.timeout.is_some_and(|t| t.0.is_zero()) {
+            problems.push((
+                i,
+                "limits.timeout",
+                format!("tenant `{name}` has a CPU quota, so its steps need a timeout above zero"),
+            ));
+        }
         if let Some(cap) = tenant.fuel {
             match w.limits.fuel {
                 Some(asked) if asked > cap => problems.push((
@@ -196,6 +229,26 @@ pipelines = 1
         );
         let err = apply(&mut stranger, &tenants).unwrap_err().to_string();
         assert!(err.contains("p.toml:1:1: key `pipeline.tenant`: tenant `globex` is not declared; declared: acme"), "{err}");
+    }
+
+    #[test]
+    fn a_cpu_quota_must_be_positive_and_needs_finite_timeouts() {
+        let err = TenantsFile::parse(Path::new("t.toml"), "\n[tenant.acme]\ncpu = \"0s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("t.toml:2:1: key `tenant.acme.cpu`: a CPU quota must be above zero"),
+            "{err}"
+        );
+        let tenants = TenantsFile::parse(Path::new("tenants.toml"), TENANTS).unwrap();
+        let mut endless = pipeline(
+            "[pipeline]\ntenant = \"acme\"\n[source]\ntype = \"stdin\"\n[sink]\ntype = \"stdout\"\n[[process]]\ntype = \"wasm\"\nmodule = \"m.wasm\"\nlimits = { timeout = \"0s\" }\n",
+        );
+        let err = apply(&mut endless, &tenants).unwrap_err().to_string();
+        assert!(
+            err.contains("key `process[0].limits.timeout`: tenant `acme` has a CPU quota"),
+            "{err}"
+        );
     }
 
     #[test]
