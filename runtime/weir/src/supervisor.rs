@@ -155,9 +155,16 @@ impl Supervisor {
             return Err("only one pipeline can read stdin".into());
         }
         for (file, fingerprint) in files {
-            if let Err(e) = self.start(file, fingerprint, None).await {
-                self.stop_all().await;
-                return Err(e);
+            let built = match self.check_quota(&file, None) {
+                Ok(()) => self.build(&file).await,
+                Err(e) => Err(e),
+            };
+            match built {
+                Ok(plan) => self.launch(file, fingerprint, None, plan),
+                Err(e) => {
+                    self.stop_all().await;
+                    return Err(e);
+                }
             }
         }
         Ok(())
@@ -203,19 +210,6 @@ impl Supervisor {
                 ));
             }
         }
-        Ok(())
-    }
-
-    /// Builds and starts a pipeline. `handle`: the pipeline's existing handle (a restart).
-    async fn start(
-        &mut self,
-        file: PipelineFile,
-        fingerprint: [u8; 16],
-        handle: Option<Arc<PipelineHandle>>,
-    ) -> Result<(), String> {
-        self.check_quota(&file, handle.as_ref().map(|h| h.name.as_str()))?;
-        let plan = self.build(&file).await?;
-        self.launch(file, fingerprint, handle, plan);
         Ok(())
     }
 
