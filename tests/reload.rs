@@ -507,15 +507,19 @@ fn tenant_quotas_cap_memory_pipelines_and_instances() {
     stop(child);
 
     // At start, the same excess fails the run with the same message.
-    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("run")
-        .arg(dir.path().join("pipelines"))
-        .args(["--tenants", tenants])
-        .env("WEIR_STATE_DIR", dir.path().join("state"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    // A run that fails to start; its stderr.
+    let refused = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .arg("run")
+            .arg(dir.path().join("pipelines"))
+            .args(["--tenants", tenants])
+            .env("WEIR_STATE_DIR", dir.path().join("state"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = refused();
     assert!(
         stderr.contains("tenant `acme` may run 1 pipeline(s)"),
         "{stderr}"
@@ -531,14 +535,7 @@ fn tenant_quotas_cap_memory_pipelines_and_instances() {
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("run")
-        .arg(dir.path().join("pipelines"))
-        .args(["--tenants", tenants])
-        .env("WEIR_STATE_DIR", dir.path().join("state"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused();
     assert!(
         stderr.contains("hog.toml:10:1: key `process[0].limits.memory`: 1073741824 bytes is over tenant `acme`'s cap of 16777216 bytes"),
         "{stderr}"
