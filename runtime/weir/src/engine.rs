@@ -371,10 +371,7 @@ async fn batcher(
             swap = async { controls.swaps.as_mut().expect("checked").recv().await }, if controls.swaps.is_some() => {
                 match swap {
                     Some(swap) => {
-                        if !pending.records.is_empty() && !send(Msg::Batch(pending.take())).await {
-                            return;
-                        }
-                        if !send(Msg::Swap(swap)).await {
+                        if !land(swap, &mut pending, &output, &poison).await {
                             return;
                         }
                     }
@@ -403,7 +400,7 @@ async fn batcher(
                 // boundary, not after the whole chunk.
                 let waiting = controls.swaps.as_mut().and_then(|s| s.try_recv().ok());
                 if let Some(swap) = waiting {
-                    if !send(Msg::Swap(swap)).await {
+                    if !land(swap, &mut pending, &output, &poison).await {
                         return;
                     }
                 }
@@ -421,6 +418,20 @@ async fn batcher(
     if !pending.records.is_empty() {
         send(Msg::Batch(pending.take())).await;
     }
+}
+
+/// Hands a swap on at a batch boundary: the partial batch first, on the old processors.
+/// `false` if the next stage is gone.
+async fn land(
+    swap: Swap,
+    pending: &mut Pending,
+    output: &mpsc::Sender<Msg>,
+    poison: &Poison,
+) -> bool {
+    if !pending.records.is_empty() && !poison.send(output, Msg::Batch(pending.take())).await {
+        return false;
+    }
+    poison.send(output, Msg::Swap(swap)).await
 }
 
 /// Where a processor thread sends what it made.

@@ -438,15 +438,7 @@ impl Supervisor {
         error: Option<String>,
         noticed: Instant,
     ) -> f64 {
-        let millis = noticed.elapsed().as_secs_f64() * 1e3;
-        let outcome = ReloadOutcome {
-            action,
-            error,
-            millis,
-            at_ms: self.options.clock.now_ms(),
-        };
-        handle.reloaded(outcome, file.tenant(), &config::show(&file.path));
-        millis
+        record(handle, &*self.options.clock, file, action, error, noticed)
     }
 
     fn failed(&mut self, name: &str, error: String, noticed: Instant) -> Option<Change> {
@@ -610,19 +602,13 @@ impl Supervisor {
                 // Queued behind slow batches: it lands at their end. Other reloads and
                 // signals are not held up; the status records the swap when it lands.
                 let (handle, clock) = (running.handle.clone(), self.options.clock.clone());
-                let (tenant, shown) = (file.tenant().to_string(), config::show(&file.path));
+                let file = file.clone();
                 tokio::spawn(async move {
                     let (action, error) = match delivery.await {
                         Ok(()) => ("swapped", None),
                         Err(e) => ("failed", Some(e)),
                     };
-                    let outcome = ReloadOutcome {
-                        action,
-                        error,
-                        millis: noticed.elapsed().as_secs_f64() * 1e3,
-                        at_ms: clock.now_ms(),
-                    };
-                    handle.reloaded(outcome, &tenant, &shown);
+                    record(&handle, &*clock, &file, action, error, noticed);
                 });
                 Ok("swapping")
             }
@@ -660,6 +646,26 @@ impl Supervisor {
             let _ = running.task.await;
         }
     }
+}
+
+/// Records a reload's outcome in the pipeline's status; returns its duration in ms.
+fn record(
+    handle: &PipelineHandle,
+    clock: &dyn Clock,
+    file: &PipelineFile,
+    action: &'static str,
+    error: Option<String>,
+    noticed: Instant,
+) -> f64 {
+    let millis = noticed.elapsed().as_secs_f64() * 1e3;
+    let outcome = ReloadOutcome {
+        action,
+        error,
+        millis,
+        at_ms: clock.now_ms(),
+    };
+    handle.reloaded(outcome, file.tenant(), &config::show(&file.path));
+    millis
 }
 
 /// The modules a pipeline loads.
