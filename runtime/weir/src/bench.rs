@@ -94,7 +94,7 @@ pub fn sample_records(n: usize) -> Vec<Record> {
             let pad = 100usize.saturating_sub(text.len());
             text.insert_str(text.len() - 2, &"x".repeat(pad));
             let mut r = Record::new(text.into_bytes(), source.clone(), 0);
-            r.partition_key = i.to_string();
+            r.partition_key = i.to_string().into();
             r.sequence_number = Some(i.to_string());
             r
         })
@@ -293,7 +293,7 @@ pub async fn kinesis(
             .iter()
             .map(|r| {
                 PutRecordsRequestEntry::builder()
-                    .partition_key(&r.partition_key)
+                    .partition_key(&*r.partition_key)
                     .data(aws_sdk_kinesis::primitives::Blob::new(r.data.to_vec()))
                     .build()
                     .expect("key and data are set")

@@ -2,28 +2,47 @@
 //!
 //! On-disk layout of the local store: one small file per source position,
 //! `<state dir>/<pipeline>/<key>.json`, holding the JSON the source saved (for Kinesis:
-//! `{"sequence": "...", "sub_sequence": 3}` or `{"shard_end": true}`). A file is replaced by
-//! writing a temporary file in the same directory, syncing it, renaming it over the old one and
-//! syncing the directory, so after a crash (kill -9, power loss) a reader finds either the old
-//! checkpoint or the new one, never a torn one. Recovery rule: a checkpoint is only ever
-//! behind the delivered records, so resuming from it may deliver some records again (the
-//! at-least-once replay range) and never skips one.
+//! `{"sequence": "...", "sub_sequence": 3}` or `{"shard_end": true}`). Pipeline names and keys
+//! are encoded with [`durable::file_name`], which never maps two names to one file (`a b` and
+//! `a_b` keep separate state). A file is replaced by writing a temporary file in the same
+//! directory, syncing it, renaming it over the old one and syncing the directory (new
+//! directories are synced in their parents too), so after a crash (kill -9, power loss) a
+//! reader finds either the old checkpoint or the new one, never a torn one. Recovery rule: a
+//! checkpoint is only ever behind the delivered records, so resuming from it may deliver some
+//! records again (the at-least-once replay range) and never skips one.
+//!
+//! Releases before 0.2 named files by replacing unsafe characters with `_`; such a file is
+//! read when the new one is missing, and removed once the checkpoint is saved again.
 
-use std::collections::VecDeque;
-use std::io::Write;
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::durable;
 
 /// The local checkpoint store of one pipeline.
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     dir: PathBuf,
+    /// Where releases before 0.2 kept this pipeline's checkpoints (under names that could
+    /// collide); read when a checkpoint is missing, so an upgrade resumes where it left off.
+    legacy_dir: PathBuf,
+    /// Keys read from a legacy file: it is removed once the key is saved under its new name.
+    migrated: Arc<Mutex<HashSet<String>>>,
 }
 
 impl LocalStore {
     pub fn new(state_dir: &Path, pipeline: &str) -> Self {
         LocalStore {
-            dir: state_dir.join(file_safe(pipeline)),
+            dir: Self::pipeline_dir(state_dir, pipeline),
+            legacy_dir: state_dir.join(durable::legacy_file_name(pipeline)),
+            migrated: Arc::default(),
         }
+    }
+
+    /// The directory of a pipeline's state: `<state dir>/<pipeline name, encoded>`.
+    pub fn pipeline_dir(state_dir: &Path, pipeline: &str) -> PathBuf {
+        state_dir.join(durable::file_name(pipeline))
     }
 
     /// The default state directory: `$WEIR_STATE_DIR`, else `$XDG_STATE_HOME/weir`, else
@@ -41,39 +60,70 @@ impl LocalStore {
         PathBuf::from(".weir-state")
     }
 
-    fn path(&self, key: &str) -> PathBuf {
-        self.dir.join(format!("{}.json", file_safe(key)))
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file holding `key`.
+    pub fn path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{}.json", durable::file_name(key)))
+    }
+
+    fn legacy_path(&self, key: &str) -> PathBuf {
+        self.legacy_dir
+            .join(format!("{}.json", durable::legacy_file_name(key)))
     }
 
     pub fn load(&self, key: &str) -> std::io::Result<Option<String>> {
         match std::fs::read_to_string(self.path(key)) {
-            Ok(text) => Ok(Some(text)),
+            Ok(text) => return Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let legacy = self.legacy_path(key);
+        if legacy == self.path(key) {
+            return Ok(None);
+        }
+        match std::fs::read_to_string(&legacy) {
+            Ok(text) => {
+                tracing::info!(checkpoint = %legacy.display(), "Reading a checkpoint an older release saved; it moves to its new name at the next save");
+                self.lock_migrated().insert(key.to_string());
+                Ok(Some(text))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
     }
 
     pub fn save(&self, key: &str, value: &str) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-        tmp.write_all(value.as_bytes())?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(self.path(key)).map_err(|e| e.error)?;
-        std::fs::File::open(&self.dir)?.sync_all()
+        durable::write_atomic(&self.path(key), value.as_bytes(), ".weir-")?;
+        if self.lock_migrated().remove(key) {
+            let _ = std::fs::remove_file(self.legacy_path(key));
+        }
+        Ok(())
     }
-}
 
-/// Keeps names usable as file names: anything but letters, digits, `.`, `-` and `_` becomes `_`.
-fn file_safe(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
+    /// Moves `key`'s checkpoint aside (to `<name>.json.<suffix>`), keeping it for a person to
+    /// look at; returns where it went, or `None` if there was none.
+    pub fn set_aside(&self, key: &str, suffix: &str) -> std::io::Result<Option<PathBuf>> {
+        for from in [self.path(key), self.legacy_path(key)] {
+            if !from.exists() {
+                continue;
             }
-        })
-        .collect()
+            let mut to = from.clone().into_os_string();
+            to.push(format!(".{suffix}"));
+            let to = PathBuf::from(to);
+            std::fs::rename(&from, &to)?;
+            std::fs::File::open(to.parent().unwrap_or(Path::new(".")))?.sync_all()?;
+            self.lock_migrated().remove(key);
+            return Ok(Some(to));
+        }
+        Ok(None)
+    }
+
+    fn lock_migrated(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.migrated.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Orders the acks of one shard (or file): the checkpoint moves only past an unbroken run of
@@ -158,9 +208,31 @@ mod tests {
             store.load("s/shard-1").unwrap().as_deref(),
             Some(r#"{"sequence":"2"}"#)
         );
-        let files: Vec<_> = std::fs::read_dir(dir.path().join("my_pipe"))
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("my%20pipe"))
             .unwrap()
             .collect();
         assert_eq!(files.len(), 1, "no temporary files left behind");
+        // `my_pipe` is another pipeline: it does not see `my pipe`'s checkpoint.
+        let other = LocalStore::new(dir.path(), "my_pipe");
+        std::fs::remove_dir_all(dir.path().join("my%20pipe")).unwrap();
+        assert_eq!(other.load("s/shard-1").unwrap(), None);
+    }
+
+    #[test]
+    fn a_checkpoint_an_older_release_saved_is_read_and_moved_to_its_new_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("p")).unwrap();
+        std::fs::write(dir.path().join("p/file__in.txt.json"), r#"{"offset":3}"#).unwrap();
+        let store = LocalStore::new(dir.path(), "p");
+        assert_eq!(
+            store.load("file//in.txt").unwrap().as_deref(),
+            Some(r#"{"offset":3}"#)
+        );
+        store.save("file//in.txt", r#"{"offset":4}"#).unwrap();
+        assert!(!dir.path().join("p/file__in.txt.json").exists());
+        assert_eq!(
+            store.load("file//in.txt").unwrap().as_deref(),
+            Some(r#"{"offset":4}"#)
+        );
     }
 }

@@ -14,7 +14,8 @@ pub struct Record {
     /// The payload. `Bytes`, so that the records a transform returns share the one buffer
     /// they crossed the Wasm boundary in, and cloning a record does not copy its data.
     pub data: Bytes,
-    pub partition_key: String,
+    /// Shared, not copied: the user records of a KPL aggregate point at one key table.
+    pub partition_key: Arc<str>,
     /// Decimal sequence number (Kinesis) or line number (files); `None` when the source has none.
     pub sequence_number: Option<String>,
     /// Position inside a KPL aggregate.
@@ -34,7 +35,7 @@ impl Record {
     pub fn new(data: impl Into<Bytes>, source: Arc<str>, arrival_ms: i64) -> Self {
         Record {
             data: data.into(),
-            partition_key: String::new(),
+            partition_key: Arc::from(""),
             sequence_number: None,
             sub_sequence_number: None,
             arrival_ms,
@@ -110,7 +111,7 @@ impl FailedRecord {
             "pipeline": pipeline,
             "stage": self.stage,
             "source": &*r.source,
-            "partitionKey": r.partition_key,
+            "partitionKey": &*r.partition_key,
         });
         if let Some(seq) = &r.sequence_number {
             value["sequenceNumber"] = seq.clone().into();

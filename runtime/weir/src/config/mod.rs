@@ -424,6 +424,15 @@ pub struct FileSourceConfig {
     /// Remember how far the sink has the file, and resume there after a restart.
     #[serde(default)]
     pub checkpoint: bool,
+    /// The longest line read as a record; a longer one goes to the error output
+    /// (`Source.LineTooLong`) with its first `max_line` bytes.
+    #[serde(default = "default_max_line")]
+    pub max_line: ByteSize,
+}
+
+/// The default longest line: Firehose's record limit is 1,000 KiB, Kinesis's 10 MiB.
+fn default_max_line() -> ByteSize {
+    ByteSize(1 << 20)
 }
 
 impl FileSourceConfig {
@@ -434,6 +443,7 @@ impl FileSourceConfig {
             format,
             follow: false,
             checkpoint: false,
+            max_line: default_max_line(),
         }
     }
 }
@@ -445,6 +455,9 @@ pub struct StdinSourceConfig {
     _type: String,
     #[serde(default)]
     pub format: LineFormat,
+    /// As for `file`.
+    #[serde(default = "default_max_line")]
+    pub max_line: ByteSize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

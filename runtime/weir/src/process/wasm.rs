@@ -261,7 +261,7 @@ impl Processor for WasmProcessor {
                                 start = end;
                                 while let Some(nk) = keys.next_if(|nk| nk.index <= output) {
                                     if nk.index == output {
-                                        r.partition_key = nk.key;
+                                        r.partition_key = nk.key.into();
                                     }
                                 }
                                 if !partition_values.is_empty() {

@@ -57,7 +57,7 @@ pub(super) async fn run(
 /// The partition key a record is written with.
 fn partition_key(from: &PartitionKeyFrom, record: &Record) -> Result<String, String> {
     let key = match from {
-        PartitionKeyFrom::Source => record.partition_key.clone(),
+        PartitionKeyFrom::Source => record.partition_key.to_string(),
         PartitionKeyFrom::Value(v) => v.clone(),
         PartitionKeyFrom::Field(path) => {
             let value: serde_json::Value = serde_json::from_slice(&record.data)

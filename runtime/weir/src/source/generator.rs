@@ -162,9 +162,9 @@ pub(super) async fn run(config: GeneratorConfig, ctx: SourceContext) -> Result<(
                 Some(t) => {
                     let mut key = String::new();
                     t.render(seq, now, &mut rng, &mut key);
-                    key
+                    key.into()
                 }
-                None => seq.to_string(),
+                None => seq.to_string().into(),
             };
             chunk.push(record);
             seq += 1;

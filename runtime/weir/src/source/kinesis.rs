@@ -8,6 +8,10 @@
 //!   chunk only when that chunk and every earlier chunk of the shard are delivered (written by
 //!   the sink, or by the error output). A restart, or a new lease owner, resumes after the
 //!   checkpoint, so records are never skipped; the ones after it may come again.
+//! - **The first position is kept.** A shard without a checkpoint that starts at `latest` or
+//!   at a timestamp gets a `started` checkpoint (the time reading began) *before* its first
+//!   record is emitted, so a crash before the first real checkpoint resumes there
+//!   (AT_TIMESTAMP), not at a later LATEST that would skip what arrived in between.
 //! - **Parents first.** A shard whose parents (from ListShards' `ParentShardId` and
 //!   `AdjacentParentShardId`, or from `ChildShards` at a parent's end) are still in the stream
 //!   starts only once every parent is read to its end and checkpointed `SHARD_END`, so records
@@ -15,14 +19,19 @@
 //! - **One reader per shard.** With local checkpoints this process reads every shard. With
 //!   DynamoDB leases it reads the shards it holds a lease on; a lost lease stops that shard's
 //!   reader, and everything it emitted afterwards is ignored by the coordinator (reader ids).
+//! - **One stream incarnation.** Checkpoints carry the stream's ARN and creation time. A
+//!   stream deleted and created again under the same name is read from `start`; the old
+//!   checkpoints are kept aside (renamed, or `previousCheckpoint` in the lease), with a warning.
 //! - **KPL.** Aggregated records become their user records, with sub-sequence numbers; the
 //!   checkpoint remembers the sub-sequence number, and a resume skips the user records of a
-//!   partly delivered aggregate that were delivered. A corrupt aggregate goes to the error output.
+//!   partly delivered aggregate that were delivered. A corrupt aggregate, or one past the
+//!   limits of [`kpl`], goes to the error output whole; the records behind it go on.
 //!
-//! Checkpoint format in the local store (one file per shard, key `<stream>/<shard id>`):
+//! Checkpoint format in the local store (one file per shard, key `<stream>_<shard id>`):
 //! `{"sequence":"4968...","sub_sequence":2}` after a delivered record, `{"shard_end":true}` once
-//! a closed shard is fully delivered. In DynamoDB: the KCL's `checkpoint` and
-//! `checkpointSubSequenceNumber` (see [`super::leases`]).
+//! a closed shard is fully delivered, `{"started_at_ms":1764...}` before its first record; each
+//! with `"stream_arn"` and `"stream_created_ms"` when the stream could be described. In
+//! DynamoDB: the KCL's `checkpoint` and `checkpointSubSequenceNumber` (see [`super::leases`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,6 +45,7 @@ use aws_sdk_kinesis::types::{
     ConsumerStatus, ShardIteratorType, StartingPosition, SubscribeToShardEventStream,
 };
 use aws_sdk_kinesis::Client;
+use bytes::Bytes;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -43,7 +53,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::kpl;
-use super::leases::{self, Candidate, LeaseTable, NewLease};
+use super::leases::{self, Candidate, Lease, LeaseTable, NewLease, StreamIdentity};
 use super::{SourceContext, SourceError};
 use crate::ack::Acker;
 use crate::checkpoint::{LocalStore, Tracker};
@@ -71,6 +81,19 @@ pub enum Checkpoint {
     },
     /// The shard is closed and everything in it was delivered.
     End { shard_end: bool },
+    /// Nothing delivered yet; reading began at this time (ms since the epoch): resume at it.
+    Started { started_at_ms: i64 },
+}
+
+/// A checkpoint as the local store keeps it: the position and the stream incarnation it is of.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Saved {
+    #[serde(flatten)]
+    position: Checkpoint,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stream_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stream_created_ms: Option<i64>,
 }
 
 /// The AWS SDK configuration for a region and endpoint, with the standard credential chain
@@ -121,6 +144,30 @@ impl Stream {
     }
 }
 
+/// The stream's ARN and creation time, from DescribeStreamSummary; `None` if the endpoint
+/// cannot say (checkpoints are then kept without them).
+async fn describe(client: &Client, stream: &Stream) -> Option<StreamIdentity> {
+    let mut req = client.describe_stream_summary();
+    req = if stream.is_arn {
+        req.stream_arn(&stream.id)
+    } else {
+        req.stream_name(&stream.id)
+    };
+    match req.send().await {
+        Ok(out) => {
+            let d = out.stream_description_summary()?;
+            Some(StreamIdentity {
+                arn: d.stream_arn().to_string(),
+                created_ms: d.stream_creation_timestamp().to_millis().ok()?,
+            })
+        }
+        Err(e) => {
+            tracing::warn!(stream = %stream.id, error = %brief(&e), "Cannot describe the stream; its checkpoints are kept without its creation time");
+            None
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct ShardInfo {
     parents: Vec<String>,
@@ -146,6 +193,9 @@ enum Event {
         reader: u64,
         children: Vec<(String, Vec<String>)>,
     },
+    /// Kinesis refused the shard's checkpoint as not of this stream: it was deleted and
+    /// created again.
+    Recreated { shard: String, reader: u64 },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -183,6 +233,7 @@ pub(super) async fn run(
     let sdk = sdk_config(config.region.as_deref(), config.endpoint.as_deref()).await;
     let client = Client::new(&sdk);
     let stream = Stream::new(&config.stream);
+    let identity = describe(&client, &stream).await;
     let store = match config.checkpoints.store {
         StoreKind::Local => Store::Local(LocalStore::new(&ctx.state_dir, &ctx.pipeline)),
         StoreKind::Dynamodb => {
@@ -243,6 +294,7 @@ pub(super) async fn run(
         config,
         client,
         stream,
+        identity,
         store,
         efo,
         tokens: Arc::new(AtomicU64::new(1)),
@@ -271,14 +323,20 @@ pub(super) async fn run(
                     tracing::warn!(stream = %c.stream.id, error = %e, "Shard discovery failed; retrying at the next one");
                     continue;
                 }
-                match leases {
-                    true => if let Err(e) = c.balance().await {
-                        tracing::warn!(error = %e, "Cannot read the lease table; retrying");
-                    },
-                    false => if let Err(e) = c.start_local() {
-                        failure = Some(e);
-                        break;
-                    },
+                let started = match leases {
+                    true => c.balance().await,
+                    false => c.start_local(),
+                };
+                if let Err(e) = started {
+                    match e {
+                        SourceError::Checkpoint(_) if leases => {
+                            tracing::warn!(error = %e, "Cannot read the lease table; retrying");
+                        }
+                        e => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
                 }
             }
             // A lease table that cannot be reached is retried: leases this process cannot
@@ -287,18 +345,25 @@ pub(super) async fn run(
                 c.renew().await?;
             }
             _ = balance.tick(), if leases && !c.known.is_empty() => {
-                if let Err(e) = c.balance().await {
-                    tracing::warn!(error = %e, "Cannot read the lease table; retrying");
+                match c.balance().await {
+                    Ok(()) => {}
+                    Err(SourceError::Checkpoint(e)) => {
+                        tracing::warn!(error = %e, "Cannot read the lease table; retrying");
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
                 }
             }
             Some(event) = events.recv() => {
-                let ended = matches!(event, Event::Ended { .. });
+                let rediscover = matches!(event, Event::Ended { .. } | Event::Recreated { .. });
                 if let Err(e) = c.event(event).await {
                     failure = Some(e);
                     break;
                 }
-                if ended {
-                    // Children may be startable now.
+                if rediscover {
+                    // Children (or the new incarnation's shards) may be startable now.
                     discovery.reset_immediately();
                 }
             }
@@ -386,6 +451,8 @@ struct Coordinator {
     config: KinesisSourceConfig,
     client: Client,
     stream: Stream,
+    /// The incarnation of the stream being read, when the endpoint could describe it.
+    identity: Option<StreamIdentity>,
     store: Store,
     /// The enhanced fan-out consumer's ARN, when reading by fan-out.
     efo: Option<String>,
@@ -409,6 +476,30 @@ struct Coordinator {
 }
 
 impl Coordinator {
+    /// The checkpoint value of a new lease, or of one started over.
+    fn initial_checkpoint(&self, info: &ShardInfo) -> &'static str {
+        // A child is read from its start, or records between its parents' end and the
+        // configured start position would be lost.
+        if info.parents.iter().any(|p| self.known.contains_key(p)) {
+            return "TRIM_HORIZON";
+        }
+        match self.config.start {
+            StartPosition::Latest => "LATEST",
+            StartPosition::TrimHorizon => "TRIM_HORIZON",
+            StartPosition::AtTimestamp(_) => "AT_TIMESTAMP",
+        }
+    }
+
+    fn new_lease(&self, id: &str, info: &ShardInfo) -> NewLease {
+        NewLease {
+            key: id.to_string(),
+            checkpoint: self.initial_checkpoint(info).into(),
+            parents: info.parents.clone(),
+            hash_range: info.hash_range.clone(),
+            stream: self.identity.clone(),
+        }
+    }
+
     /// Lists the stream's shards; with leases, creates the lease of every new one.
     async fn discover(&mut self) -> Result<(), String> {
         for (id, info) in list_shards(&self.client, &self.stream).await? {
@@ -423,29 +514,37 @@ impl Coordinator {
                 if self.created.contains(id) {
                     continue;
                 }
-                // A child is read from its start, or records between its parents' end and
-                // the configured start position would be lost.
-                let checkpoint = if info.parents.iter().any(|p| self.known.contains_key(p)) {
-                    "TRIM_HORIZON"
-                } else {
-                    match self.config.start {
-                        StartPosition::Latest => "LATEST",
-                        StartPosition::TrimHorizon => "TRIM_HORIZON",
-                        StartPosition::AtTimestamp(_) => "AT_TIMESTAMP",
-                    }
-                };
-                let lease = NewLease {
-                    key: id.clone(),
-                    checkpoint: checkpoint.into(),
-                    parents: info.parents.clone(),
-                    hash_range: info.hash_range.clone(),
-                };
-                table.create(&lease).await.map_err(|e| e.to_string())?;
+                table
+                    .create(&self.new_lease(id, info))
+                    .await
+                    .map_err(|e| e.to_string())?;
                 new.push(id.clone());
             }
             self.created.extend(new);
         }
         Ok(())
+    }
+
+    /// How a shard without a checkpoint starts. For `latest` and `at_timestamp`, the time
+    /// reading begins is returned too: it is saved before the first record is read.
+    fn fresh_start(&self, has_live_parent: bool) -> (Resume, Option<i64>) {
+        if has_live_parent {
+            return (Resume::TrimHorizon, None);
+        }
+        match &self.config.start {
+            StartPosition::TrimHorizon => (Resume::TrimHorizon, None),
+            StartPosition::Latest => {
+                let since_ms = self.clock.now_ms();
+                (Resume::Latest { since_ms }, Some(since_ms))
+            }
+            StartPosition::AtTimestamp(at) => {
+                let at = at.timestamp_millis();
+                (
+                    Resume::From(Checkpoint::Started { started_at_ms: at }),
+                    Some(at),
+                )
+            }
+        }
     }
 
     /// Local store: starts a reader for every shard whose parents are done (or gone from the
@@ -462,7 +561,7 @@ impl Coordinator {
             .collect();
         let mut ready = Vec::new();
         for id in waiting {
-            let saved = load(&self.stream, store, &id)?;
+            let saved = load(&self.stream, store, &id, self.identity.as_ref())?;
             if saved == Some(Checkpoint::End { shard_end: true }) {
                 self.done.insert(id);
                 continue;
@@ -480,21 +579,77 @@ impl Coordinator {
             let has_live_parent = parents.iter().any(|p| self.known.contains_key(p));
             let resume = match saved {
                 Some(checkpoint) => Resume::From(checkpoint),
-                None if has_live_parent => Resume::Start(StartPosition::TrimHorizon),
-                None => Resume::Start(self.config.start.clone()),
+                None => {
+                    let (resume, started) = self.fresh_start(has_live_parent);
+                    if let Some(started_at_ms) = started {
+                        let Store::Local(store) = &self.store else {
+                            unreachable!("checked above")
+                        };
+                        save(
+                            &self.stream,
+                            store,
+                            &id,
+                            &Checkpoint::Started { started_at_ms },
+                            self.identity.as_ref(),
+                        )?;
+                    }
+                    resume
+                }
             };
             self.start_reader(id, resume);
         }
         Ok(())
     }
 
-    /// Leases: drops the leases another worker took, then takes this worker's share of the
-    /// free, expired or (one at a time) over-held ones, and reads them.
+    /// Leases: starts leases of an older stream incarnation over, drops the leases another
+    /// worker took, then takes this worker's share of the free, expired or (one at a time)
+    /// over-held ones, and reads them.
     async fn balance(&mut self) -> Result<(), SourceError> {
         let Store::Leases(table) = &mut self.store else {
             return Ok(());
         };
-        let all = table.scan().await.map_err(lease_error)?;
+        let mut all = table.scan().await.map_err(lease_error)?;
+        if let Some(key) = table.impostor() {
+            return Err(SourceError::Kinesis(format!(
+                "another process holds lease {key} under this process's worker_id `{}`: \
+                 two processes must not share a worker_id (leave `worker_id` unset for a \
+                 unique one)",
+                table.worker()
+            )));
+        }
+        let Store::Leases(table) = &self.store else {
+            unreachable!("checked above")
+        };
+        // A stream deleted and created again: its old leases start over.
+        if let Some(identity) = &self.identity {
+            for lease in all.iter_mut() {
+                let stale = lease.stream.as_ref().is_some_and(|s| s != identity);
+                let Some(info) = self.known.get(&lease.key).filter(|_| stale) else {
+                    continue;
+                };
+                let fresh = self.new_lease(&lease.key, info);
+                if table.reset(lease, &fresh).await.map_err(lease_error)? {
+                    tracing::warn!(
+                        shard = %lease.key,
+                        old_checkpoint = %lease.checkpoint,
+                        old_stream_created_ms = ?lease.stream.as_ref().map(|s| s.created_ms),
+                        stream_created_ms = identity.created_ms,
+                        "The stream was deleted and created again: this shard's lease starts over at `start`; the old checkpoint is kept in previousCheckpoint"
+                    );
+                    self.shards
+                        .remove(&lease.key)
+                        .inspect(|s| s.cancel.cancel());
+                    lease.checkpoint = fresh.checkpoint.clone();
+                    lease.sub_sequence = 0;
+                    lease.owner = None;
+                    lease.stored_owner = None;
+                    lease.counter += 1;
+                    lease.started_at_ms = None;
+                    lease.stream = fresh.stream.clone();
+                    lease.parents = fresh.parents.clone();
+                }
+            }
+        }
         let now = tokio::time::Instant::now();
         let ended: HashSet<&str> = all
             .iter()
@@ -509,16 +664,24 @@ impl Coordinator {
                 lost.push(lease.key.clone());
             }
         }
+        let me = table.worker().to_string();
         let open: Vec<Candidate> = all
             .iter()
-            .filter(|l| !l.ended())
+            // Leases of shards the stream does not list (expired, or of an older incarnation)
+            // are left alone: there is nothing to read.
+            .filter(|l| !l.ended() && self.known.contains_key(&l.key))
             .map(|l| Candidate {
                 key: l.key.clone(),
-                // Owned by this worker's id but not read here: left from before a restart.
-                owner: l
-                    .owner
-                    .clone()
-                    .filter(|o| o != table.worker() || self.shards.contains_key(&l.key)),
+                // Owned by this worker's id but not read here: left from before a crash (it
+                // expires), or held by another process given the same id. Either way another
+                // worker's until it expires.
+                owner: l.owner.clone().map(|o| {
+                    if o == me && !self.shards.contains_key(&l.key) {
+                        format!("{o} (not this process)")
+                    } else {
+                        o
+                    }
+                }),
                 expired: table.expired(l, now),
                 ready: l
                     .parents
@@ -526,7 +689,7 @@ impl Coordinator {
                     .all(|p| ended.contains(p.as_str()) || !self.known.contains_key(p)),
             })
             .collect();
-        let wanted = leases::plan(table.worker(), &open);
+        let wanted = leases::plan(&me, &open);
         for key in lost {
             self.lose(&key);
         }
@@ -545,18 +708,13 @@ impl Coordinator {
                     continue;
                 }
             }
-            let resume = match lease.checkpoint.as_str() {
-                "TRIM_HORIZON" => Resume::Start(StartPosition::TrimHorizon),
-                "LATEST" => Resume::Start(StartPosition::Latest),
-                "AT_TIMESTAMP" => Resume::Start(match &self.config.start {
-                    at @ StartPosition::AtTimestamp(_) => at.clone(),
-                    _ => StartPosition::TrimHorizon,
-                }),
-                // KCL meaning: up to and including this user record (a plain record is 0).
-                sequence => Resume::From(Checkpoint::At {
-                    sequence: sequence.to_string(),
-                    sub_sequence: Some(lease.sub_sequence),
-                }),
+            if let (None, Some(identity)) = (&lease.stream, &self.identity) {
+                if !table.adopt(&key, identity).await.map_err(lease_error)? {
+                    continue;
+                }
+            }
+            let Some(resume) = self.lease_resume(lease).await? else {
+                continue;
             };
             self.known
                 .entry(lease.key.clone())
@@ -568,6 +726,49 @@ impl Coordinator {
             self.start_reader(lease.key.clone(), resume);
         }
         Ok(())
+    }
+
+    /// Where a lease just taken is read from. A `LATEST` or `AT_TIMESTAMP` lease that no one
+    /// began reading yet gets the time reading begins saved first; `None` if the lease was
+    /// lost meanwhile.
+    async fn lease_resume(&self, lease: &Lease) -> Result<Option<Resume>, SourceError> {
+        let Store::Leases(table) = &self.store else {
+            unreachable!("leases only")
+        };
+        let resume = match (lease.checkpoint.as_str(), lease.started_at_ms) {
+            ("TRIM_HORIZON", _) => Resume::TrimHorizon,
+            ("LATEST" | "AT_TIMESTAMP", Some(at)) => {
+                Resume::From(Checkpoint::Started { started_at_ms: at })
+            }
+            ("LATEST", None) => {
+                let since_ms = self.clock.now_ms();
+                if !table
+                    .started(&lease.key, since_ms)
+                    .await
+                    .map_err(lease_error)?
+                {
+                    return Ok(None);
+                }
+                Resume::Latest { since_ms }
+            }
+            ("AT_TIMESTAMP", None) => match &self.config.start {
+                StartPosition::AtTimestamp(at) => {
+                    let at = at.timestamp_millis();
+                    if !table.started(&lease.key, at).await.map_err(lease_error)? {
+                        return Ok(None);
+                    }
+                    Resume::From(Checkpoint::Started { started_at_ms: at })
+                }
+                // The KCL's AT_TIMESTAMP without a time this pipeline knows: the safe side.
+                _ => Resume::TrimHorizon,
+            },
+            // KCL meaning: up to and including this user record (a plain record is 0).
+            (sequence, _) => Resume::From(Checkpoint::At {
+                sequence: sequence.to_string(),
+                sub_sequence: Some(lease.sub_sequence),
+            }),
+        };
+        Ok(Some(resume))
     }
 
     /// Leases: renews every held lease; stops reading the ones that were lost, and the ones
@@ -600,6 +801,9 @@ impl Coordinator {
     /// Another worker holds the shard now: stop reading it and forget what is in flight (its
     /// checkpoints can no longer be saved; the new owner replays from the last saved one).
     fn lose(&mut self, id: &str) {
+        if let Store::Leases(table) = &self.store {
+            table.forget(id);
+        }
         if let Some(shard) = self.shards.remove(id) {
             shard.cancel.cancel();
             tracing::info!(shard = %id, "Lease lost to another worker; stopped reading the shard");
@@ -700,7 +904,97 @@ impl Coordinator {
                 }
                 self.finish_drained().await.map(|_| ())
             }
+            Event::Recreated { shard, reader } => {
+                if !self.shards.get(&shard).is_some_and(|s| s.reader == reader) {
+                    return Ok(());
+                }
+                self.recreated(&shard).await
+            }
         }
+    }
+
+    /// A reader's checkpoint is not of the stream Kinesis has now: the stream was deleted and
+    /// created again while this process ran, or before it, with checkpoints saved by a
+    /// release that did not record the stream's creation time. The stream is described again
+    /// and every position of the old incarnation is set aside.
+    async fn recreated(&mut self, shard: &str) -> Result<(), SourceError> {
+        let now = describe(&self.client, &self.stream).await;
+        let old = std::mem::replace(&mut self.identity, now.clone());
+        let suffix = format!(
+            "stream-{}",
+            old.as_ref()
+                .map_or_else(|| "unknown".to_string(), |o| o.created_ms.to_string())
+        );
+        match &self.store {
+            Store::Local(store) => {
+                // A new incarnation: every shard of the old one (read, done or waiting) starts
+                // over. Without a creation time to compare, only the refused shard does.
+                let mut all: Vec<String> = match (&now, &old) {
+                    (Some(n), o) if o.as_ref() != Some(n) => {
+                        let mut all: Vec<String> = self.known.keys().cloned().collect();
+                        all.extend(self.done.drain());
+                        all
+                    }
+                    _ => vec![shard.to_string()],
+                };
+                all.sort();
+                all.dedup();
+                for id in &all {
+                    let moved = store
+                        .set_aside(&key(&self.stream, id), &suffix)
+                        .map_err(|e| {
+                            SourceError::Checkpoint(format!(
+                                "cannot set the checkpoint of {id} aside: {e}"
+                            ))
+                        })?;
+                    if let Some(path) = moved {
+                        tracing::warn!(shard = %id, kept_at = %path.display(), "The stream was deleted and created again: this shard is read from `start`; its old checkpoint is kept aside");
+                    }
+                    self.done.remove(id);
+                    if let Some(s) = self.shards.remove(id) {
+                        s.cancel.cancel();
+                    }
+                }
+            }
+            Store::Leases(_) => {
+                // The next balance starts the old leases over (their identity differs), or,
+                // when the stream cannot be described, this shard's lease.
+                if now.is_none() || now == old {
+                    tracing::warn!(shard = %shard, "Kinesis refused this shard's checkpoint as not of this stream, and the stream's creation time is unknown; the shard is read from `start`");
+                    self.reset_lease_without_identity(shard).await?;
+                }
+                self.lose(shard);
+            }
+        }
+        self.known.clear();
+        Ok(())
+    }
+
+    /// Leases, when the stream cannot be described: starts one shard's lease over.
+    async fn reset_lease_without_identity(&mut self, shard: &str) -> Result<(), SourceError> {
+        let Store::Leases(table) = &mut self.store else {
+            return Ok(());
+        };
+        let all = table.scan().await.map_err(lease_error)?;
+        let Some(lease) = all.iter().find(|l| l.key == shard) else {
+            return Ok(());
+        };
+        let info = self.known.get(shard).cloned().unwrap_or(ShardInfo {
+            parents: Vec::new(),
+            closed: false,
+            hash_range: None,
+        });
+        let mut fresh = self.new_lease(shard, &info);
+        // `reset` needs an incarnation to record: a made-up one keeps the old checkpoint aside.
+        fresh.stream = Some(StreamIdentity {
+            arn: self.stream.id.clone(),
+            created_ms: self.clock.now_ms(),
+        });
+        let Store::Leases(table) = &self.store else {
+            unreachable!("checked above")
+        };
+        table.reset(lease, &fresh).await.map_err(lease_error)?;
+        Ok(())
     }
 
     /// Saves the checkpoint an ack lets its shard move to. Readers announce a chunk before
@@ -724,7 +1018,13 @@ impl Coordinator {
     /// Saves a shard's checkpoint; with leases, a lease found lost stops the shard.
     async fn save(&mut self, id: &str, checkpoint: &Checkpoint) -> Result<(), SourceError> {
         match &self.store {
-            Store::Local(store) => save(&self.stream, store, id, checkpoint),
+            Store::Local(store) => {
+                if self.done.contains(id) {
+                    // SHARD_END is final.
+                    return Ok(());
+                }
+                save(&self.stream, store, id, checkpoint, self.identity.as_ref())
+            }
             Store::Leases(table) => {
                 let (value, sub) = match checkpoint {
                     Checkpoint::At {
@@ -732,6 +1032,8 @@ impl Coordinator {
                         sub_sequence,
                     } => (sequence.as_str(), sub_sequence.unwrap_or(0)),
                     Checkpoint::End { .. } => (leases::SHARD_END, 0),
+                    // Saved when the lease was taken (`weirStartedAt`).
+                    Checkpoint::Started { .. } => return Ok(()),
                 };
                 match table.checkpoint(id, value, sub).await {
                     Ok(true) => {}
@@ -788,8 +1090,10 @@ struct Acks {
     early: HashMap<u64, bool>,
 }
 
+/// A shard's key in the local store: `<stream>_<shard id>` (stream names and shard ids never
+/// contain `/`, and a stream name never ends in `_shardId-`).
 fn key(stream: &Stream, shard: &str) -> String {
-    format!("{}/{shard}", stream.name())
+    format!("{}_{shard}", stream.name())
 }
 
 fn save(
@@ -797,27 +1101,57 @@ fn save(
     store: &LocalStore,
     shard: &str,
     c: &Checkpoint,
+    identity: Option<&StreamIdentity>,
 ) -> Result<(), SourceError> {
-    let text = serde_json::to_string(c).expect("checkpoints serialize");
+    let saved = Saved {
+        position: c.clone(),
+        stream_arn: identity.map(|i| i.arn.clone()),
+        stream_created_ms: identity.map(|i| i.created_ms),
+    };
+    let text = serde_json::to_string(&saved).expect("checkpoints serialize");
     store
         .save(&key(stream, shard), &text)
         .map_err(|e| SourceError::Checkpoint(format!("cannot save checkpoint of {shard}: {e}")))
 }
 
+/// A shard's checkpoint, if it is of the stream incarnation being read. One of another
+/// incarnation is set aside (renamed with its stream's creation time), with a warning.
 fn load(
     stream: &Stream,
     store: &LocalStore,
     shard: &str,
+    identity: Option<&StreamIdentity>,
 ) -> Result<Option<Checkpoint>, SourceError> {
+    let key = key(stream, shard);
     let text = store
-        .load(&key(stream, shard))
+        .load(&key)
         .map_err(|e| SourceError::Checkpoint(format!("cannot read checkpoint of {shard}: {e}")))?;
-    text.map(|t| {
-        serde_json::from_str(&t).map_err(|e| {
-            SourceError::Checkpoint(format!("checkpoint of {shard} is unreadable ({e}): {t}"))
-        })
-    })
-    .transpose()
+    let Some(text) = text else { return Ok(None) };
+    let saved: Saved = serde_json::from_str(&text).map_err(|e| {
+        SourceError::Checkpoint(format!("checkpoint of {shard} is unreadable ({e}): {text}"))
+    })?;
+    let stale = match (identity, &saved.stream_created_ms, &saved.stream_arn) {
+        (Some(now), Some(created), arn) => {
+            *created != now.created_ms || arn.as_ref().is_some_and(|a| *a != now.arn)
+        }
+        _ => false,
+    };
+    if !stale {
+        return Ok(Some(saved.position));
+    }
+    let suffix = format!("stream-{}", saved.stream_created_ms.unwrap_or_default());
+    let kept = store.set_aside(&key, &suffix).map_err(|e| {
+        SourceError::Checkpoint(format!("cannot set the checkpoint of {shard} aside: {e}"))
+    })?;
+    tracing::warn!(
+        stream = %stream.id,
+        shard = %shard,
+        checkpoint_stream_created_ms = ?saved.stream_created_ms,
+        stream_created_ms = ?identity.map(|i| i.created_ms),
+        kept_at = %kept.map(|p| p.display().to_string()).unwrap_or_default(),
+        "The stream was deleted and created again since this checkpoint: the shard is read from `start`; the old checkpoint is kept aside"
+    );
+    Ok(None)
 }
 
 async fn list_shards(client: &Client, stream: &Stream) -> Result<Vec<(String, ShardInfo)>, String> {
@@ -943,10 +1277,30 @@ async fn register_consumer(
     }
 }
 
+/// Where a reader starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Resume {
-    Start(StartPosition),
+    TrimHorizon,
+    /// LATEST, resolved once. `since_ms` is when reading began (saved as the shard's `started`
+    /// checkpoint): should the position have to be found again before a record arrives (an
+    /// expired iterator, a new subscription), it is AT_TIMESTAMP `since_ms`, so records that
+    /// arrived in between are not skipped.
+    Latest {
+        since_ms: i64,
+    },
     From(Checkpoint),
+}
+
+impl Resume {
+    /// The position a reader of `Latest` falls back to once LATEST was resolved.
+    fn pinned(&self) -> Option<Resume> {
+        match self {
+            Resume::Latest { since_ms } => Some(Resume::From(Checkpoint::Started {
+                started_at_ms: *since_ms,
+            })),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -1027,15 +1381,11 @@ impl Reader {
             req.stream_name(&self.stream.id)
         };
         req = match resume {
-            Resume::Start(StartPosition::Latest) => {
-                req.shard_iterator_type(ShardIteratorType::Latest)
-            }
-            Resume::Start(StartPosition::TrimHorizon) => {
-                req.shard_iterator_type(ShardIteratorType::TrimHorizon)
-            }
-            Resume::Start(StartPosition::AtTimestamp(at)) => req
+            Resume::Latest { .. } => req.shard_iterator_type(ShardIteratorType::Latest),
+            Resume::TrimHorizon => req.shard_iterator_type(ShardIteratorType::TrimHorizon),
+            Resume::From(Checkpoint::Started { started_at_ms }) => req
                 .shard_iterator_type(ShardIteratorType::AtTimestamp)
-                .timestamp(AwsDateTime::from_millis(at.timestamp_millis())),
+                .timestamp(AwsDateTime::from_millis(*started_at_ms)),
             // Inside an aggregate, re-read it and skip the user records already delivered.
             Resume::From(Checkpoint::At {
                 sequence,
@@ -1057,6 +1407,10 @@ impl Reader {
             };
             match sent {
                 Ok(out) => return Ok(out.shard_iterator),
+                Err(e) if of_another_stream(e.code(), e.message()) => {
+                    self.recreated();
+                    return Ok(None);
+                }
                 Err(e) if retryable(e.code(), e.as_service_error().is_none()) => {
                     tracing::warn!(shard = %self.shard, error = %DisplayErrorContext(&e), "GetShardIterator failed; retrying");
                     if !self.pause(jittered(backoff)).await {
@@ -1076,6 +1430,16 @@ impl Reader {
         }
     }
 
+    /// Tells the coordinator that Kinesis refused this reader's position as not of this
+    /// stream; the reader then ends.
+    fn recreated(&self) {
+        tracing::warn!(stream = %self.stream.id, shard = %self.shard, "Kinesis refused the checkpoint as not of this stream: it was deleted and created again");
+        let _ = self.events.send(Event::Recreated {
+            shard: self.shard.clone(),
+            reader: self.reader,
+        });
+    }
+
     /// Sleeps unless stopped first; `false` when stopped.
     async fn pause(&self, d: Duration) -> bool {
         tokio::select! {
@@ -1088,15 +1452,7 @@ impl Reader {
         // LATEST is resolved once. Should the position have to be found again before a record
         // arrives (an expired iterator, a new subscription), it is the time reading began, so
         // records that arrived in between are not skipped.
-        let pinned = match &resume {
-            Resume::Start(StartPosition::Latest) => {
-                Some(Resume::Start(StartPosition::AtTimestamp(
-                    chrono::DateTime::from_timestamp_millis(self.ctx.clock.now_ms())
-                        .unwrap_or_else(chrono::Utc::now),
-                )))
-            }
-            _ => None,
-        };
+        let pinned = resume.pinned();
         let mut skip = None;
         let mut polling = Polling {
             iterator: None,
@@ -1285,7 +1641,7 @@ impl Reader {
         skip: &mut Option<(String, u64)>,
     ) -> Option<StartingPosition> {
         let resume = match (&f.pin, f.positioned, resume) {
-            (Some(pin), true, Resume::Start(StartPosition::Latest)) => pin,
+            (Some(pin), true, Resume::Latest { .. }) => pin,
             _ => resume,
         };
         let (kind, sequence, at) = match (&f.continuation, resume) {
@@ -1294,14 +1650,12 @@ impl Reader {
                 Some(c.clone()),
                 None,
             ),
-            (None, Resume::Start(StartPosition::Latest)) => (ShardIteratorType::Latest, None, None),
-            (None, Resume::Start(StartPosition::TrimHorizon)) => {
-                (ShardIteratorType::TrimHorizon, None, None)
-            }
-            (None, Resume::Start(StartPosition::AtTimestamp(t))) => (
+            (None, Resume::Latest { .. }) => (ShardIteratorType::Latest, None, None),
+            (None, Resume::TrimHorizon) => (ShardIteratorType::TrimHorizon, None, None),
+            (None, Resume::From(Checkpoint::Started { started_at_ms })) => (
                 ShardIteratorType::AtTimestamp,
                 None,
-                Some(AwsDateTime::from_millis(t.timestamp_millis())),
+                Some(AwsDateTime::from_millis(*started_at_ms)),
             ),
             (
                 None,
@@ -1378,6 +1732,10 @@ impl Reader {
                     Ok(out) => {
                         tracing::debug!(shard = %self.shard, "Subscribed");
                         f.subscription = Some((out, tokio::time::Instant::now()));
+                    }
+                    Err(e) if of_another_stream(e.code(), e.message()) => {
+                        self.recreated();
+                        return Ok(None);
                     }
                     Err(e)
                         if retryable(e.code(), e.as_service_error().is_none())
@@ -1545,10 +1903,11 @@ impl Reader {
                 .approximate_arrival_timestamp()
                 .and_then(|t| t.to_millis().ok())
                 .unwrap_or_else(|| self.ctx.clock.now_ms());
-            let key = k.partition_key.unwrap_or_default();
-            // Owned, so that a plain record's data moves into the pipeline without a copy.
-            let data = k.data.into_inner();
-            let base = |payload: Vec<u8>, key: String| {
+            let key: Arc<str> = k.partition_key.unwrap_or_default().into();
+            // Owned, so that a plain record's data moves into the pipeline without a copy, and
+            // the user records of an aggregate are slices of it.
+            let data = Bytes::from(k.data.into_inner());
+            let base = |payload: Bytes, key: Arc<str>| {
                 let mut r = Record::new(payload, self.source.clone(), arrival);
                 r.partition_key = key;
                 r.sequence_number = Some(sequence.clone());
@@ -1584,7 +1943,8 @@ impl Reader {
                         let mut r = base(user.data, user.partition_key);
                         r.sub_sequence_number = Some(sub);
                         if let Some(h) = user.explicit_hash_key {
-                            r.attributes.push(("explicit_hash_key".into(), h));
+                            r.attributes
+                                .push(("explicit_hash_key".into(), h.to_string()));
                         }
                         records.push(r);
                     }
@@ -1599,7 +1959,7 @@ impl Reader {
                         message: format!("{} #{sequence}: {e}", self.source),
                         record,
                         output_type: ErrorOutputType::SourceFailed,
-                        code: "Kinesis.CorruptAggregate".into(),
+                        code: e.code().into(),
                         stage: "source".into(),
                         attempts: 1,
                         failed_at_ms: self.ctx.clock.now_ms(),
@@ -1639,21 +1999,23 @@ where
     }
 }
 
-/// Whether a failed call is worth retrying: throttling, server-side and transport errors.
+/// Whether a failed call is worth retrying: everything but a request Kinesis calls invalid.
+/// Throttling, server-side and transport errors, and also lapsed or missing credentials,
+/// AccessDenied, a stream not found (it may be created again) and codes this release does not
+/// know are retried with back-off: they are about the destination, not the records.
 fn retryable(code: Option<&str>, transport: bool) -> bool {
     transport
-        || matches!(
+        || !matches!(
             code,
-            Some(
-                "ProvisionedThroughputExceededException"
-                    | "LimitExceededException"
-                    | "InternalFailure"
-                    | "InternalFailureException"
-                    | "ServiceUnavailable"
-                    | "ThrottlingException"
-                    | "KMSThrottlingException"
-            )
+            Some("InvalidArgumentException" | "ValidationException")
         )
+}
+
+/// Whether Kinesis refused a position as not of this stream: the error a checkpoint of a
+/// stream that was deleted and created again gets.
+fn of_another_stream(code: Option<&str>, message: Option<&str>) -> bool {
+    code == Some("InvalidArgumentException")
+        && message.is_some_and(|m| m.contains("did not come from this stream"))
 }
 
 #[cfg(test)]
@@ -1683,6 +2045,56 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&end).unwrap(),
             r#"{"shard_end":true}"#
+        );
+        let saved = Saved {
+            position: Checkpoint::Started {
+                started_at_ms: 1_764_000_000_000,
+            },
+            stream_arn: Some("arn:aws:kinesis:us-east-1:000000000000:stream/s".into()),
+            stream_created_ms: Some(1_700_000_000_000),
+        };
+        let text = serde_json::to_string(&saved).unwrap();
+        assert_eq!(
+            text,
+            r#"{"started_at_ms":1764000000000,"stream_arn":"arn:aws:kinesis:us-east-1:000000000000:stream/s","stream_created_ms":1700000000000}"#
+        );
+        let back: Saved = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.position, saved.position);
+        // A checkpoint an older release saved has no stream fields, and still reads.
+        let old: Saved = serde_json::from_str(r#"{"sequence":"7","sub_sequence":1}"#).unwrap();
+        assert_eq!(old.stream_created_ms, None);
+    }
+
+    #[test]
+    fn a_checkpoint_of_an_older_stream_incarnation_is_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path(), "p");
+        let stream = Stream::new("s");
+        let old = StreamIdentity {
+            arn: "arn:aws:kinesis:us-east-1:1:stream/s".into(),
+            created_ms: 1,
+        };
+        let new = StreamIdentity {
+            created_ms: 2,
+            ..old.clone()
+        };
+        let at = Checkpoint::At {
+            sequence: "9".into(),
+            sub_sequence: None,
+        };
+        save(&stream, &store, "shardId-0", &at, Some(&old)).unwrap();
+        assert_eq!(
+            load(&stream, &store, "shardId-0", Some(&old)).unwrap(),
+            Some(at.clone())
+        );
+        assert_eq!(
+            load(&stream, &store, "shardId-0", Some(&new)).unwrap(),
+            None
+        );
+        assert!(dir.path().join("p/s_shardId-0.json.stream-1").exists());
+        assert_eq!(
+            load(&stream, &store, "shardId-0", Some(&new)).unwrap(),
+            None
         );
     }
 

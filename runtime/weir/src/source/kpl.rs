@@ -20,16 +20,31 @@
 //! A record without the magic is an ordinary record. A record with it whose MD5 or protobuf
 //! does not check out is an error: the caller sends it, unchanged, to the error output.
 
+use std::sync::Arc;
+
+use bytes::Bytes;
 use md5::{Digest, Md5};
 
 pub const MAGIC: [u8; 4] = [0xF3, 0x89, 0x9A, 0xC2];
 
+/// Kinesis caps a partition key at 256 characters.
+pub const MAX_KEY_CHARS: usize = 256;
+/// An explicit hash key is a 128-bit decimal number: at most 39 digits.
+pub const MAX_HASH_KEY_CHARS: usize = 39;
+/// The most user records (and table entries) one aggregate may hold. A 1 MiB aggregate of
+/// tiny records made by the KPL holds a few tens of thousands; more is a bomb.
+pub const MAX_USER_RECORDS: usize = 100_000;
+/// The most bytes an aggregate may expand to: every user record's data plus its partition key,
+/// which downstream stages may each hold on their own.
+pub const MAX_EXPANDED_BYTES: usize = 64 << 20;
+
 /// One user record of an aggregate; its sub-sequence number is its index in the aggregate.
+/// Its key and data point into the aggregate's tables and bytes: nothing is copied per record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
-    pub partition_key: String,
-    pub explicit_hash_key: Option<String>,
-    pub data: Vec<u8>,
+    pub partition_key: Arc<str>,
+    pub explicit_hash_key: Option<Arc<str>>,
+    pub data: Bytes,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,10 +61,24 @@ pub enum KplError {
         table: &'static str,
         index: u64,
     },
+    /// Well formed, but past what a real aggregate holds: see the `MAX_*` limits.
+    #[error("KPL aggregate over Weir's limits: {0}")]
+    Limit(String),
+}
+
+impl KplError {
+    /// The error output code of an aggregate that failed so.
+    pub fn code(&self) -> &'static str {
+        match self {
+            KplError::Limit(_) => crate::codes::KINESIS_AGGREGATE_LIMIT,
+            _ => crate::codes::KINESIS_CORRUPT_AGGREGATE,
+        }
+    }
 }
 
 /// The user records of `data` if it is a KPL aggregate, `None` if it is an ordinary record.
-pub fn deaggregate(data: &[u8]) -> Result<Option<Vec<UserRecord>>, KplError> {
+/// Memory is bounded by the aggregate's size: limits are checked before anything is expanded.
+pub fn deaggregate(data: &Bytes) -> Result<Option<Vec<UserRecord>>, KplError> {
     if data.len() < MAGIC.len() + 16 || data[..4] != MAGIC {
         return Ok(None);
     }
@@ -57,20 +86,56 @@ pub fn deaggregate(data: &[u8]) -> Result<Option<Vec<UserRecord>>, KplError> {
     if Md5::digest(body).as_slice() != &data[data.len() - 16..] {
         return Err(KplError::Checksum);
     }
-    let mut keys = Vec::new();
-    let mut hash_keys = Vec::new();
+    let too_many = |what: &str| {
+        KplError::Limit(format!(
+            "more than {MAX_USER_RECORDS} {what} (a bomb, not a KPL aggregate)"
+        ))
+    };
+    let mut keys: Vec<Arc<str>> = Vec::new();
+    let mut hash_keys: Vec<Arc<str>> = Vec::new();
     let mut raw = Vec::new();
     let mut r = Reader(body);
     while !r.0.is_empty() {
         let (field, wire) = r.key()?;
         match (field, wire) {
-            (1, 2) => keys.push(r.string()?),
-            (2, 2) => hash_keys.push(r.string()?),
-            (3, 2) => raw.push(r.bytes()?),
+            (1, 2) => {
+                let key = r.string()?;
+                if key.len() > MAX_KEY_CHARS && key.chars().count() > MAX_KEY_CHARS {
+                    return Err(KplError::Limit(format!(
+                        "partition key {} has {} characters; Kinesis allows {MAX_KEY_CHARS}",
+                        keys.len(),
+                        key.chars().count()
+                    )));
+                }
+                if keys.len() == MAX_USER_RECORDS {
+                    return Err(too_many("partition keys"));
+                }
+                keys.push(key.into());
+            }
+            (2, 2) => {
+                let key = r.string()?;
+                if key.len() > MAX_HASH_KEY_CHARS || !key.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(KplError::Limit(format!(
+                        "explicit hash key {} is not a decimal of at most {MAX_HASH_KEY_CHARS} digits",
+                        hash_keys.len()
+                    )));
+                }
+                if hash_keys.len() == MAX_USER_RECORDS {
+                    return Err(too_many("explicit hash keys"));
+                }
+                hash_keys.push(key.into());
+            }
+            (3, 2) => {
+                if raw.len() == MAX_USER_RECORDS {
+                    return Err(too_many("user records"));
+                }
+                raw.push(r.bytes()?);
+            }
             _ => r.skip(wire)?,
         }
     }
     let mut out = Vec::with_capacity(raw.len());
+    let mut expanded = 0usize;
     for (n, bytes) in raw.into_iter().enumerate() {
         let (mut key_index, mut hash_index, mut payload) = (None, None, None);
         let mut r = Reader(bytes);
@@ -106,12 +171,17 @@ pub fn deaggregate(data: &[u8]) -> Result<Option<Vec<UserRecord>>, KplError> {
             ),
             None => None,
         };
+        let payload = payload.ok_or(KplError::Protobuf("a record has no data"))?;
+        expanded += payload.len() + partition_key.len();
+        if expanded > MAX_EXPANDED_BYTES {
+            return Err(KplError::Limit(format!(
+                "its user records and their keys expand past {MAX_EXPANDED_BYTES} bytes"
+            )));
+        }
         out.push(UserRecord {
             partition_key,
             explicit_hash_key,
-            data: payload
-                .ok_or(KplError::Protobuf("a record has no data"))?
-                .to_vec(),
+            data: data.slice_ref(payload),
         });
     }
     Ok(Some(out))
@@ -151,9 +221,9 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn string(&mut self) -> Result<String, KplError> {
+    fn string(&mut self) -> Result<&'a str, KplError> {
         let bytes = self.bytes()?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| KplError::Protobuf("a key is not UTF-8"))
+        std::str::from_utf8(bytes).map_err(|_| KplError::Protobuf("a key is not UTF-8"))
     }
 
     fn skip(&mut self, wire: u8) -> Result<(), KplError> {
@@ -182,11 +252,64 @@ mod tests {
     /// Made by `aws-kinesis-agg` 1.2.3 (Python): user records (a, "r1"), (b, "r2"), (c, "r3").
     const AGGREGATE: &str = "f3899ac20a01610a01620a01631a0608001a0272311a0608011a0272321a0608021a027233e0cb781f1b1019dad07909c33922ee33";
 
-    fn hex(s: &str) -> Vec<u8> {
+    fn hex(s: &str) -> Bytes {
         (0..s.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+            .collect::<Vec<u8>>()
+            .into()
+    }
+
+    /// Encodes an aggregate: its key table, and records as (key index, data).
+    fn aggregate(keys: &[&str], records: &[(u64, &[u8])]) -> Bytes {
+        fn varint(mut v: u64, out: &mut Vec<u8>) {
+            while v >= 0x80 {
+                out.push((v as u8) | 0x80);
+                v >>= 7;
+            }
+            out.push(v as u8);
+        }
+        fn field(tag: u64, bytes: &[u8], out: &mut Vec<u8>) {
+            varint(tag << 3 | 2, out);
+            varint(bytes.len() as u64, out);
+            out.extend_from_slice(bytes);
+        }
+        let mut body = Vec::new();
+        for k in keys {
+            field(1, k.as_bytes(), &mut body);
+        }
+        for (index, data) in records {
+            let mut rec = Vec::new();
+            varint(1 << 3, &mut rec);
+            varint(*index, &mut rec);
+            field(3, data, &mut rec);
+            field(3, &rec, &mut body);
+        }
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&Md5::digest(&body));
+        out.into()
+    }
+
+    #[test]
+    fn a_bomb_fails_whole_before_it_expands() {
+        let long_key = "k".repeat(512 * 1024);
+        let bomb = aggregate(&[&long_key], &[(0, b"")]);
+        let err = deaggregate(&bomb).unwrap_err();
+        assert_eq!(err.code(), "Kinesis.AggregateLimitExceeded");
+        assert!(err.to_string().contains("Kinesis allows 256"), "{err}");
+        let empties: Vec<(u64, &[u8])> = vec![(0, b""); MAX_USER_RECORDS + 1];
+        let err = deaggregate(&aggregate(&["k"], &empties)).unwrap_err();
+        assert!(err.to_string().contains("user records"), "{err}");
+        // At the limit it is an aggregate like any other, and shares its key.
+        let records = deaggregate(&aggregate(&["k"], &empties[1..]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(records.len(), MAX_USER_RECORDS);
+        assert!(Arc::ptr_eq(
+            &records[0].partition_key,
+            &records[1].partition_key
+        ));
     }
 
     #[test]
@@ -194,22 +317,28 @@ mod tests {
         let records = deaggregate(&hex(AGGREGATE)).unwrap().unwrap();
         let got: Vec<(&str, &[u8])> = records
             .iter()
-            .map(|r| (r.partition_key.as_str(), r.data.as_slice()))
+            .map(|r| (&*r.partition_key, &r.data[..]))
             .collect();
         assert_eq!(got, [("a", &b"r1"[..]), ("b", b"r2"), ("c", b"r3")]);
     }
 
     #[test]
     fn plain_records_pass_and_corrupt_aggregates_fail() {
-        assert_eq!(deaggregate(b"{\"plain\":true}").unwrap(), None);
-        let mut bad = hex(AGGREGATE);
+        assert_eq!(
+            deaggregate(&Bytes::from_static(b"{\"plain\":true}")).unwrap(),
+            None
+        );
+        let mut bad = hex(AGGREGATE).to_vec();
         bad[10] ^= 1;
-        assert_eq!(deaggregate(&bad), Err(KplError::Checksum));
+        assert_eq!(deaggregate(&bad.into()), Err(KplError::Checksum));
         // A valid checksum over a truncated protobuf.
         let body = &hex(AGGREGATE)[4..20];
         let mut forged = MAGIC.to_vec();
         forged.extend_from_slice(body);
         forged.extend_from_slice(&Md5::digest(body));
-        assert!(matches!(deaggregate(&forged), Err(KplError::Protobuf(_))));
+        assert!(matches!(
+            deaggregate(&forged.into()),
+            Err(KplError::Protobuf(_))
+        ));
     }
 }

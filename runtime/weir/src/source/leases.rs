@@ -8,11 +8,23 @@
 //! `startingHashKey` and `endingHashKey`.
 //!
 //! Invariants:
-//! - **One reader per shard.** Every change is a conditional write: taking a lease requires the
-//!   counter (and owner) this process last saw, renewing and checkpointing require that this
-//!   process still owns it. A process that finds its condition failed has lost the lease and
-//!   stops reading that shard; what it delivered but did not checkpoint is read again by the new
-//!   owner (the at-least-once replay range).
+//! - **One reader per shard.** Every change is a conditional write on the lease counter (the
+//!   KCL's fencing): taking a lease requires the counter (and owner) this process last saw;
+//!   renewing, checkpointing and releasing require the counter this process last wrote and that
+//!   it still owns the lease, and bump the counter. A process that finds its condition failed
+//!   has lost the lease and stops reading and checkpointing that shard at once; what it
+//!   delivered but did not checkpoint is read again by the new owner (the at-least-once replay
+//!   range). Two processes wrongly given one `worker_id` cannot both hold a lease: a lease
+//!   owned by this id but not held here counts as another worker's, and one whose counter
+//!   moves is reported (see [`LeaseTable::impostor`]).
+//! - **SHARD_END is final.** A checkpoint write of a sequence number is conditional on the
+//!   lease not saying `SHARD_END`.
+//! - **One stream incarnation.** Leases carry the stream's ARN and creation time
+//!   (`weirStreamArn`, `weirStreamCreated`); a lease of an older incarnation (a stream deleted
+//!   and created again) is started over, its old checkpoint kept in `previousCheckpoint`.
+//! - **The first position is kept.** A `LATEST` or `AT_TIMESTAMP` lease gets `weirStartedAt`
+//!   (when reading began) before its first record is read, so a new owner after a crash
+//!   resumes there rather than at a later LATEST.
 //! - **Expiry without synchronized clocks.** A lease is expired when its counter has not changed
 //!   for the lease timeout *as seen by this process* (KCL's rule): a process that starts sees
 //!   every lease as fresh and waits a full timeout before taking one held by a silent worker.
@@ -20,6 +32,7 @@
 //!   user record `sub` of record `sequence` was delivered; a plain record counts as sub 0.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
@@ -29,6 +42,14 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use tokio::time::Instant;
+
+/// Which incarnation of a stream a position belongs to: a stream deleted and created again
+/// under the same name has the same name (and ARN) but another creation time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamIdentity {
+    pub arn: String,
+    pub created_ms: i64,
+}
 
 /// A lease as read from the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +63,12 @@ pub struct Lease {
     pub checkpoint: String,
     pub sub_sequence: u64,
     pub parents: Vec<String>,
+    /// `weirStartedAt`: when reading began (ms since the epoch), for a lease whose checkpoint
+    /// is still `LATEST` or `AT_TIMESTAMP`; a new owner resumes there, not at the new LATEST.
+    pub started_at_ms: Option<i64>,
+    /// `weirStreamArn` and `weirStreamCreated`: the stream incarnation the checkpoint is of
+    /// (absent on leases the KCL or an older Weir made).
+    pub stream: Option<StreamIdentity>,
 }
 
 pub const SHARD_END: &str = "SHARD_END";
@@ -59,6 +86,7 @@ pub struct NewLease {
     pub checkpoint: String,
     pub parents: Vec<String>,
     pub hash_range: Option<(String, String)>,
+    pub stream: Option<StreamIdentity>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +97,12 @@ pub struct LeaseError {
 }
 
 /// The lease table of one application, as one worker sees it.
+///
+/// Fencing (the KCL's): every write to a held lease (renew, checkpoint, release) is
+/// conditional on the `leaseCounter` this process last wrote and on its `leaseOwner`, and
+/// bumps the counter. A process that lost a lease, to another worker or to another process
+/// wrongly configured with the same `worker_id`, fails its next write instead of
+/// overwriting the new owner's checkpoint.
 pub struct LeaseTable {
     client: Client,
     table: String,
@@ -76,15 +110,21 @@ pub struct LeaseTable {
     timeout: Duration,
     /// Per lease: the counter and owner last seen, and when the counter last changed.
     seen: HashMap<String, (u64, Option<String>, Instant)>,
+    /// The leases this process holds, with the counter it last wrote.
+    held: Mutex<HashMap<String, u64>>,
+    /// A lease owned by this worker id that another process renews: set by [`Self::scan`].
+    impostor: Option<String>,
 }
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
 }
 
-fn n(v: u64) -> AttributeValue {
+fn n(v: impl std::fmt::Display) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
+
+type Update = aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 
 impl LeaseTable {
     pub fn new(client: Client, table: &str, worker: &str, timeout: Duration) -> Self {
@@ -94,11 +134,22 @@ impl LeaseTable {
             worker: worker.to_string(),
             timeout,
             seen: HashMap::new(),
+            held: Mutex::new(HashMap::new()),
+            impostor: None,
         }
     }
 
     pub fn worker(&self) -> &str {
         &self.worker
+    }
+
+    /// Whether this process holds the lease (as far as its last write knows).
+    pub fn holds(&self, key: &str) -> bool {
+        self.held().contains_key(key)
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn err(&self, what: &str, e: impl std::fmt::Display) -> LeaseError {
@@ -197,6 +248,11 @@ impl LeaseTable {
                 .item("startingHashKey", s(start))
                 .item("endingHashKey", s(end));
         }
+        if let Some(id) = &lease.stream {
+            req = req
+                .item("weirStreamArn", s(&id.arn))
+                .item("weirStreamCreated", n(id.created_ms));
+        }
         match req.send().await {
             Ok(_) => Ok(()),
             Err(e) if conditional(&e) => Ok(()),
@@ -204,7 +260,9 @@ impl LeaseTable {
         }
     }
 
-    /// Reads every lease (consistently) and notes counter changes for expiry.
+    /// Reads every lease (consistently) and notes counter changes for expiry. A lease owned by
+    /// this worker id that this process does not hold, and whose counter moved since the last
+    /// scan, is renewed by another process with the same id: see [`Self::impostor`].
     pub async fn scan(&mut self) -> Result<Vec<Lease>, LeaseError> {
         let mut out = Vec::new();
         let mut start = None;
@@ -234,7 +292,14 @@ impl LeaseTable {
         let now = Instant::now();
         let present: HashSet<&str> = out.iter().map(|l| l.key.as_str()).collect();
         self.seen.retain(|k, _| present.contains(k.as_str()));
+        let held = self.held().clone();
         for lease in &out {
+            let previous = self.seen.get(&lease.key).map(|(c, _, _)| *c);
+            let mine_elsewhere = lease.owner.as_deref() == Some(self.worker.as_str())
+                && !held.contains_key(&lease.key);
+            if mine_elsewhere && previous.is_some_and(|c| c != lease.counter) {
+                self.impostor.get_or_insert_with(|| lease.key.clone());
+            }
             let entry = self.seen.entry(lease.key.clone()).or_insert((
                 lease.counter,
                 lease.owner.clone(),
@@ -245,6 +310,11 @@ impl LeaseTable {
             }
         }
         Ok(out)
+    }
+
+    /// A lease that another process holds under this process's worker id, if a scan saw one.
+    pub fn impostor(&self) -> Option<&str> {
+        self.impostor.as_deref()
     }
 
     /// Whether a lease's holder has gone silent: its counter has not moved for the timeout.
@@ -259,17 +329,19 @@ impl LeaseTable {
     /// Takes a lease from whoever held it as of the last scan; `false` if someone changed it
     /// since (another worker took or renewed it).
     pub async fn take(&self, lease: &Lease) -> Result<bool, LeaseError> {
+        let next = lease.counter + 1;
         let mut req = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("leaseKey", s(&lease.key))
             .update_expression(
-                "SET leaseOwner = :me, leaseCounter = leaseCounter + :one, \
+                "SET leaseOwner = :me, leaseCounter = :next, \
                  ownerSwitchesSinceCheckpoint = ownerSwitchesSinceCheckpoint + :one",
             )
             .expression_attribute_values(":me", s(&self.worker))
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":next", n(next))
             .expression_attribute_values(":counter", n(lease.counter));
         req = match &lease.stored_owner {
             Some(owner) => req
@@ -279,66 +351,205 @@ impl LeaseTable {
                 "leaseCounter = :counter AND attribute_not_exists(leaseOwner)",
             ),
         };
-        self.conditional_update("take", req).await
+        let taken = self.conditional_update("take", req).await?;
+        if taken {
+            self.held().insert(lease.key.clone(), next);
+        }
+        Ok(taken)
     }
 
-    /// Renews a held lease; `false` if it was lost.
-    pub async fn renew(&self, key: &str) -> Result<bool, LeaseError> {
+    /// An update of a held lease, fenced by the counter this process last wrote; `None` if it
+    /// does not hold the lease.
+    fn fenced(&self, key: &str, set: &str, extra_condition: &str) -> Option<(Update, u64)> {
+        let counter = *self.held().get(key)?;
         let req = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("leaseKey", s(key))
-            .update_expression("SET leaseCounter = leaseCounter + :one")
-            .condition_expression("leaseOwner = :me")
+            .update_expression(format!("SET leaseCounter = :next{set}"))
+            .condition_expression(format!(
+                "leaseCounter = :counter AND leaseOwner = :me{extra_condition}"
+            ))
             .expression_attribute_values(":me", s(&self.worker))
-            .expression_attribute_values(":one", n(1));
-        self.conditional_update("renew", req).await
+            .expression_attribute_values(":counter", n(counter))
+            .expression_attribute_values(":next", n(counter + 1));
+        Some((req, counter + 1))
     }
 
-    /// Saves a checkpoint of a held lease; `false` if it was lost.
+    /// Runs a fenced update: on success the held counter moves on; a failed condition means
+    /// the lease was lost, and it is no longer held.
+    async fn run_fenced(
+        &self,
+        what: &str,
+        key: &str,
+        fenced: Option<(Update, u64)>,
+    ) -> Result<bool, LeaseError> {
+        let Some((req, next)) = fenced else {
+            return Ok(false);
+        };
+        let done = self.conditional_update(what, req).await?;
+        let mut held = self.held();
+        if done {
+            held.insert(key.to_string(), next);
+        } else {
+            held.remove(key);
+        }
+        Ok(done)
+    }
+
+    /// Renews a held lease; `false` if it was lost.
+    pub async fn renew(&self, key: &str) -> Result<bool, LeaseError> {
+        let req = self.fenced(key, "", "");
+        self.run_fenced("renew", key, req).await
+    }
+
+    /// Saves a checkpoint of a held lease; `false` if it was lost. A sequence number never
+    /// replaces `SHARD_END`.
     pub async fn checkpoint(
         &self,
         key: &str,
         checkpoint: &str,
         sub_sequence: u64,
     ) -> Result<bool, LeaseError> {
+        let guard = if checkpoint == SHARD_END {
+            ""
+        } else {
+            " AND (attribute_not_exists(checkpoint) OR checkpoint <> :end)"
+        };
         let req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("leaseKey", s(key))
-            .update_expression(
-                "SET checkpoint = :cp, checkpointSubSequenceNumber = :sub, \
-                 ownerSwitchesSinceCheckpoint = :zero",
+            .fenced(
+                key,
+                ", checkpoint = :cp, checkpointSubSequenceNumber = :sub, \
+                 ownerSwitchesSinceCheckpoint = :zero REMOVE weirStartedAt",
+                guard,
             )
-            .condition_expression("leaseOwner = :me")
-            .expression_attribute_values(":me", s(&self.worker))
-            .expression_attribute_values(":cp", s(checkpoint))
-            .expression_attribute_values(":sub", n(sub_sequence))
-            .expression_attribute_values(":zero", n(0));
-        self.conditional_update("checkpoint", req).await
+            .map(|(r, next)| {
+                let r = r
+                    .expression_attribute_values(":cp", s(checkpoint))
+                    .expression_attribute_values(":sub", n(sub_sequence))
+                    .expression_attribute_values(":zero", n(0));
+                let r = if guard.is_empty() {
+                    r
+                } else {
+                    r.expression_attribute_values(":end", s(SHARD_END))
+                };
+                (r, next)
+            });
+        self.run_fenced("checkpoint", key, req).await
+    }
+
+    /// Records when reading of a held lease began (a `LATEST` or `AT_TIMESTAMP` lease), before
+    /// its first record is read; `false` if it was lost.
+    pub async fn started(&self, key: &str, at_ms: i64) -> Result<bool, LeaseError> {
+        let req = self
+            .fenced(key, ", weirStartedAt = :at", "")
+            .map(|(r, next)| (r.expression_attribute_values(":at", n(at_ms)), next));
+        self.run_fenced("started", key, req).await
+    }
+
+    /// Records the stream incarnation on a held lease that has none (made by the KCL or an
+    /// older Weir); `false` if it was lost.
+    pub async fn adopt(&self, key: &str, stream: &StreamIdentity) -> Result<bool, LeaseError> {
+        let req = self
+            .fenced(
+                key,
+                ", weirStreamArn = :arn, weirStreamCreated = :created",
+                "",
+            )
+            .map(|(r, next)| {
+                (
+                    r.expression_attribute_values(":arn", s(&stream.arn))
+                        .expression_attribute_values(":created", n(stream.created_ms)),
+                    next,
+                )
+            });
+        self.run_fenced("adopt", key, req).await
     }
 
     /// Gives a held lease up, so that another worker can take it at once.
     pub async fn release(&self, key: &str) -> Result<bool, LeaseError> {
-        let req = self
+        let req = self.fenced(key, "", "").map(|(r, next)| {
+            (
+                r.update_expression("REMOVE leaseOwner SET leaseCounter = :next"),
+                next,
+            )
+        });
+        let released = self.run_fenced("release", key, req).await?;
+        self.held().remove(key);
+        Ok(released)
+    }
+
+    /// Forgets a lease this process stopped holding without a write (lost, or not renewed for
+    /// a whole timeout).
+    pub fn forget(&self, key: &str) {
+        self.held().remove(key);
+    }
+
+    /// Starts a lease over for a new incarnation of its stream: the old checkpoint is kept
+    /// aside in `previousCheckpoint` (and `previousCheckpointSubSequenceNumber`,
+    /// `previousStreamCreated`), the lease is freed and points at `fresh`'s position. Fenced by
+    /// the counter of the last scan; `false` if someone changed the lease since.
+    pub async fn reset(&self, old: &Lease, fresh: &NewLease) -> Result<bool, LeaseError> {
+        let Some(stream) = &fresh.stream else {
+            return Ok(false);
+        };
+        let mut set = vec![
+            "leaseCounter = :next",
+            "checkpoint = :cp",
+            "checkpointSubSequenceNumber = :zero",
+            "ownerSwitchesSinceCheckpoint = :zero",
+            "previousCheckpoint = :old",
+            "previousCheckpointSubSequenceNumber = :oldsub",
+            "weirStreamArn = :arn",
+            "weirStreamCreated = :created",
+        ];
+        let mut remove = vec!["leaseOwner", "weirStartedAt"];
+        let mut req = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("leaseKey", s(key))
-            .update_expression("REMOVE leaseOwner SET leaseCounter = leaseCounter + :one")
-            .condition_expression("leaseOwner = :me")
-            .expression_attribute_values(":me", s(&self.worker))
-            .expression_attribute_values(":one", n(1));
-        self.conditional_update("release", req).await
+            .key("leaseKey", s(&old.key))
+            .condition_expression("leaseCounter = :counter")
+            .expression_attribute_values(":counter", n(old.counter))
+            .expression_attribute_values(":next", n(old.counter + 1))
+            .expression_attribute_values(":cp", s(&fresh.checkpoint))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":old", s(&old.checkpoint))
+            .expression_attribute_values(":oldsub", n(old.sub_sequence))
+            .expression_attribute_values(":arn", s(&stream.arn))
+            .expression_attribute_values(":created", n(stream.created_ms));
+        if let Some(previous) = &old.stream {
+            set.push("previousStreamCreated = :oldcreated");
+            req = req.expression_attribute_values(":oldcreated", n(previous.created_ms));
+        }
+        if fresh.parents.is_empty() {
+            remove.push("parentShardId");
+        } else {
+            set.push("parentShardId = :parents");
+            req = req
+                .expression_attribute_values(":parents", AttributeValue::Ss(fresh.parents.clone()));
+        }
+        if let Some((start, end)) = &fresh.hash_range {
+            set.push("startingHashKey = :hs");
+            set.push("endingHashKey = :he");
+            req = req
+                .expression_attribute_values(":hs", s(start))
+                .expression_attribute_values(":he", s(end));
+        }
+        let req = req.update_expression(format!(
+            "SET {} REMOVE {}",
+            set.join(", "),
+            remove.join(", ")
+        ));
+        let done = self.conditional_update("reset", req).await?;
+        if done {
+            self.held().remove(&old.key);
+        }
+        Ok(done)
     }
 
-    async fn conditional_update(
-        &self,
-        what: &str,
-        req: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
-    ) -> Result<bool, LeaseError> {
+    async fn conditional_update(&self, what: &str, req: Update) -> Result<bool, LeaseError> {
         match req.send().await {
             Ok(_) => Ok(true),
             Err(e) if conditional(&e) => Ok(false),
@@ -355,12 +566,12 @@ fn conditional<E: ProvideErrorMetadata, R>(e: &aws_sdk_dynamodb::error::SdkError
 
 fn parse(item: &HashMap<String, AttributeValue>) -> Option<Lease> {
     let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-    let number = |k: &str| {
+    let maybe = |k: &str| {
         item.get(k)
             .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+            .and_then(|v| v.parse::<i64>().ok())
     };
+    let number = |k: &str| maybe(k).and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
     Some(Lease {
         key: text("leaseKey")?,
         // The KCL writes the literal "NULL" into leaseOwner in some versions when it evicts.
@@ -374,6 +585,11 @@ fn parse(item: &HashMap<String, AttributeValue>) -> Option<Lease> {
             .and_then(|v| v.as_ss().ok())
             .cloned()
             .unwrap_or_default(),
+        started_at_ms: maybe("weirStartedAt"),
+        stream: match (text("weirStreamArn"), maybe("weirStreamCreated")) {
+            (Some(arn), Some(created_ms)) => Some(StreamIdentity { arn, created_ms }),
+            _ => None,
+        },
     })
 }
 
