@@ -692,7 +692,7 @@ fn error_lines(dir: &Path) -> Vec<serde_json::Value> {
 }
 
 #[test]
-fn http_413_is_permanent_and_other_failures_give_up_after_the_retry_duration() {
+fn http_413_is_permanent_and_a_refusal_gives_up_after_the_retry_duration() {
     // 413: no retry, the records go to the error output at once.
     let (url, seen) = receiver(vec![Answer::Status(413)]);
     let dir = tempfile::tempdir().unwrap();
@@ -712,8 +712,9 @@ fn http_413_is_permanent_and_other_failures_give_up_after_the_retry_duration() {
         "{objects:?}"
     );
 
-    // 503 forever: retried with back-off until 3 s have passed, then given up.
-    let (url, seen) = receiver(vec![Answer::Status(503)]);
+    // 400 forever: the endpoint refuses the content; retried with back-off until 3 s have
+    // passed, then given up to the error output, as Firehose does.
+    let (url, seen) = receiver(vec![Answer::Status(400)]);
     let dir = tempfile::tempdir().unwrap();
     http_pipeline(dir.path(), &url, "retry_duration = \"3s\"");
     run(dir.path(), &[]);
@@ -724,8 +725,104 @@ fn http_413_is_permanent_and_other_failures_give_up_after_the_retry_duration() {
     );
     let errors = error_lines(dir.path());
     assert_eq!(errors.len(), 40);
-    assert_eq!(errors[0]["errorCode"], "HttpEndpoint.503");
+    assert_eq!(errors[0]["errorCode"], "HttpEndpoint.400");
     assert_eq!(errors[0]["attemptsMade"], attempts);
+}
+
+#[test]
+fn an_http_endpoint_down_past_the_retry_duration_loses_nothing() {
+    // The endpoint answers 503 for far longer than `retry_duration`, and the pipeline names no
+    // [errors]. Records are neither given up nor printed: after a restart against a healthy
+    // endpoint, every one arrives there.
+    let (url, seen) = receiver(vec![Answer::Status(503)]);
+    let dir = tempfile::tempdir().unwrap();
+    let input: Vec<String> = (0..50).map(|i| format!(r#"{{"n":{i}}}"#)).collect();
+    std::fs::write(dir.path().join("in.jsonl"), input.join("\n") + "\n").unwrap();
+    let write = |url: &str| {
+        std::fs::write(
+            dir.path().join("p.toml"),
+            format!(
+                r#"
+[pipeline]
+name = "down"
+[source]
+type = "file"
+path = "in.jsonl"
+follow = true
+checkpoint = true
+[sink]
+type = "http"
+url = "{url}"
+retry_duration = "1s"
+request_timeout = "1s"
+buffer = {{ interval = "0s" }}
+"#
+            ),
+        )
+        .unwrap()
+    };
+    write(&url);
+    let mut child = weir(dir.path()).stderr(Stdio::null()).start();
+    // Past the retry duration (1 s) several times over: 1 + 2 + 4 s of back-off.
+    eventually(
+        || "four attempts".into(),
+        || seen.lock().unwrap().len() >= 4,
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "stopping with records undelivered is a failed run"
+    );
+    let errors = walk(&dir.path().join("state"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/errors/"))
+        .count();
+    assert_eq!(
+        errors, 0,
+        "an endpoint that is down is not the records' fault"
+    );
+    let (url, seen) = receiver(vec![Answer::Ok]);
+    write(&url);
+    let child = weir(dir.path()).start();
+    let got = || -> Vec<String> {
+        use base64::Engine as _;
+        let mut all: Vec<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|r| {
+                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                body["records"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| {
+                        String::from_utf8(
+                            base64::engine::general_purpose::STANDARD
+                                .decode(d["data"].as_str().unwrap())
+                                .unwrap(),
+                        )
+                        .unwrap()
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    };
+    eventually(
+        || format!("50 records, have {}", got().len()),
+        || got().len() == 50,
+    );
+    stop(child);
+    let mut want = input;
+    want.sort();
+    assert_eq!(got(), want, "every record arrived");
 }
 
 #[test]
@@ -1024,7 +1121,7 @@ buffer = { interval = "0s" }
     .unwrap();
     let port = common::free_port();
     let addr = format!("127.0.0.1:{port}");
-    let child = weir(dir.path()).args(["--admin", &addr]).start();
+    let child = weir(dir.path()).args(common::admin_args(&addr)).start();
     common::wait_port(port, "the admin API");
     let lines = || count_lines(&dir.path().join("out"));
     eventually(|| "5 lines".into(), || lines() == 5);

@@ -126,15 +126,44 @@ pub fn stop(mut running: Running) -> String {
     stderr
 }
 
-/// One request to weir's admin API; the status code and the body.
+/// The admin token the tests run `weir` with.
+pub const ADMIN_TOKEN: &str = "weir-test-admin-token-0123456789";
+
+/// A file holding [`ADMIN_TOKEN`], for `--admin-token-file`.
+pub fn admin_token_file() -> PathBuf {
+    let path = std::env::temp_dir().join(format!("weir-test-admin-token-{}", std::process::id()));
+    if !path.exists() {
+        std::fs::write(&path, ADMIN_TOKEN).unwrap();
+    }
+    path
+}
+
+/// `--admin ADDR --admin-token-file FILE`.
+pub fn admin_args(addr: &str) -> Vec<String> {
+    vec![
+        "--admin".into(),
+        addr.into(),
+        "--admin-token-file".into(),
+        admin_token_file().display().to_string(),
+    ]
+}
+
+/// One request to weir's admin API, as a script (curl) sends it: the token and a JSON
+/// content type on POSTs. The status code and the body.
 pub fn admin(addr: &str, method: &str, path: &str) -> (u16, String) {
+    let post = if method == "POST" {
+        format!("Authorization: Bearer {ADMIN_TOKEN}\r\nContent-Type: application/json\r\n")
+    } else {
+        String::new()
+    };
+    admin_raw(addr, &format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{post}Content-Length: 0\r\nConnection: close\r\n\r\n"))
+}
+
+/// A request to the admin API exactly as given; the status code and the body.
+pub fn admin_raw(addr: &str, request: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
-    )
-    .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
     let mut text = String::new();
     stream.read_to_string(&mut text).unwrap();
     let code = text[9..12].parse().unwrap();

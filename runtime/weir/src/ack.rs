@@ -164,6 +164,11 @@ impl Held {
         self.0.push(ack.clone());
     }
 
+    /// Whether no ack is held (the records came from a source that keeps no checkpoint).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Lets go of every ack: they resolve (as delivered, unless failed elsewhere).
     pub fn release(&mut self) {
         self.0.clear();

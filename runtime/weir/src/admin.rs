@@ -1,5 +1,5 @@
-//! The admin API and Prometheus metrics of a `weir run`: a small HTTP/1.1 server on a listener
-//! the caller binds (loopback by default, see `weir run --admin`).
+//! The admin API and Prometheus metrics of a `weir run`: an HTTP/1.1 server (hyper) on a
+//! listener the caller binds (loopback by default, see `weir run --admin`).
 //!
 //! Routes:
 //! - `GET /metrics`: Prometheus text format, per pipeline (and per Kinesis shard).
@@ -8,15 +8,28 @@
 //! - `POST /reload` (rescan every pipeline file and module), `POST /pipelines/<name>/reload`
 //!   (rebuild that pipeline even if nothing changed): answered with what the reload did.
 //!
-//! Invariant: the server only reads counters, flips pause switches and hands reload requests
-//! to the supervisor; it never touches records, so a slow or hostile client cannot stall a
-//! pipeline. Each connection serves one request and is closed.
+//! Invariants:
+//! - The server only reads counters, flips pause switches and hands reload requests to the
+//!   supervisor; it never touches records, so a slow or hostile client cannot stall a pipeline.
+//! - No web page can drive it through a browser (CSRF, DNS rebinding). Every request must name
+//!   the server in `Host` (an IP address or `localhost` with its port, or a name given with
+//!   `--admin-host`), and one that carries an `Origin` must come from such an origin; others
+//!   get 403. A `POST` must be `Content-Type: application/json` (a cross-origin page cannot
+//!   send that without a preflight, which is never granted) and carry `Authorization: Bearer
+//!   <token>`: the token of `--admin-token-file`, or one made at start into
+//!   `<state dir>/admin-token` (mode 0600). Reads need no token, so Prometheus can scrape.
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+
+type HttpResponse = hyper::Response<Full<Bytes>>;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::stats::Stats;
@@ -227,8 +240,66 @@ impl Registry {
     }
 }
 
+/// Who may use the admin API: the token mutating requests need, and the names the server
+/// answers to besides IP addresses and `localhost`.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub token: String,
+    /// Extra host names (`name` or `name:port`) a `Host` or `Origin` may use.
+    pub hosts: Vec<String>,
+}
+
+impl Access {
+    /// Reads the token from `file`, or makes one into `state_dir/admin-token` (mode 0600);
+    /// returns the access and the token file's path.
+    pub fn load_or_create(
+        file: Option<&std::path::Path>,
+        state_dir: &std::path::Path,
+        hosts: Vec<String>,
+    ) -> std::io::Result<(Access, std::path::PathBuf)> {
+        if let Some(path) = file {
+            let token = std::fs::read_to_string(path)?.trim().to_string();
+            if token.len() < 16 {
+                return Err(std::io::Error::other(format!(
+                    "{}: an admin token needs at least 16 characters",
+                    path.display()
+                )));
+            }
+            return Ok((Access { token, hosts }, path.to_path_buf()));
+        }
+        let token: String = (0..2)
+            .map(|_| uuid::Uuid::new_v4().simple().to_string())
+            .collect();
+        let path = state_dir.join("admin-token");
+        crate::durable::create_dirs(state_dir)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&path)?;
+        #[cfg(unix)]
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        std::io::Write::write_all(&mut f, format!("{token}\n").as_bytes())?;
+        f.sync_all()?;
+        Ok((Access { token, hosts }, path))
+    }
+}
+
 /// Serves until `shutdown`.
-pub async fn serve(listener: TcpListener, registry: Arc<Registry>, shutdown: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    access: Access,
+    shutdown: CancellationToken,
+) {
+    let local = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "Admin API: no local address");
+            return;
+        }
+    };
+    let access = Arc::new(access);
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -240,49 +311,157 @@ pub async fn serve(listener: TcpListener, registry: Arc<Registry>, shutdown: Can
             },
             _ = shutdown.cancelled() => return,
         };
-        let registry = registry.clone();
+        let (registry, access) = (registry.clone(), access.clone());
         tokio::spawn(async move {
-            // A client that never finishes its request is dropped; a reload may take as long
-            // as compiling a module and draining a pipeline.
-            let _ = tokio::time::timeout(
-                std::time::Duration::from_secs(300),
-                handle(stream, &registry),
-            )
-            .await;
+            let service = hyper::service::service_fn(move |req| {
+                let (registry, access) = (registry.clone(), access.clone());
+                async move {
+                    Ok::<_, std::convert::Infallible>(handle(req, &registry, &access, local).await)
+                }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .header_read_timeout(std::time::Duration::from_secs(10))
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            // A client that never finishes is dropped; a reload may take as long as
+            // compiling a module.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(300), conn).await;
         });
     }
 }
 
-async fn handle(mut stream: TcpStream, registry: &Registry) -> std::io::Result<()> {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
-            .await
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-        if n == 0 || head.len() > 16 << 10 {
-            return Ok(());
+/// The most bytes of a request body read (bodies are ignored, but must be read).
+const MAX_BODY: usize = 64 << 10;
+
+async fn handle(
+    req: Request<Incoming>,
+    registry: &Registry,
+    access: &Access,
+    local: SocketAddr,
+) -> HttpResponse {
+    if let Err((status, message)) = guard(&req, access, local) {
+        let mut r = reply(error(status, message));
+        if status == "401 Unauthorized" {
+            r.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                hyper::header::HeaderValue::from_static("Bearer"),
+            );
         }
-        head.extend_from_slice(&buf[..n]);
+        return r;
     }
-    let text = String::from_utf8_lossy(&head);
-    let mut words = text.lines().next().unwrap_or("").split_whitespace();
-    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let (status, content_type, body) = respond(method, path, registry).await;
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    if http_body_util::Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .is_err()
+    {
+        return reply(error(
+            "413 Payload Too Large",
+            "the request body is too large",
+        ));
+    }
+    reply(respond(&method, &path, registry).await)
+}
+
+fn reply((status, content_type, body): Response3) -> HttpResponse {
+    let code = status
+        .split_whitespace()
+        .next()
+        .and_then(|c| c.parse().ok())
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    hyper::Response::builder()
+        .status(code)
+        .header(hyper::header::CONTENT_TYPE, content_type)
+        .header("X-Content-Type-Options", "nosniff")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static headers")
+}
+
+type Response3 = (&'static str, &'static str, String);
+
+/// Refuses what a browser page could send (a foreign `Host` or `Origin`, a `POST` that is not
+/// JSON) and `POST`s without the token.
+fn guard(
+    req: &Request<Incoming>,
+    access: &Access,
+    local: SocketAddr,
+) -> Result<(), (&'static str, &'static str)> {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+    };
+    let forbidden = "403 Forbidden";
+    match header("host") {
+        Some(host) if ours(host, access, local) => {}
+        _ => return Err((forbidden, "the Host header does not name this server")),
+    }
+    if let Some(origin) = header("origin") {
+        let host = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        if !host.is_some_and(|h| ours(h, access, local)) {
+            return Err((forbidden, "requests from other origins are refused"));
+        }
+    }
+    if header("sec-fetch-site").is_some_and(|s| s == "cross-site") {
+        return Err((forbidden, "requests from other sites are refused"));
+    }
+    if req.method() == hyper::Method::POST {
+        let json = header("content-type").is_some_and(|t| {
+            t.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+        if !json {
+            return Err((forbidden, "a POST must be Content-Type: application/json"));
+        }
+        let token = header("authorization").and_then(|a| a.strip_prefix("Bearer "));
+        if !token.is_some_and(|t| same(t.trim().as_bytes(), access.token.as_bytes())) {
+            return Err((
+                "401 Unauthorized",
+                "a POST needs Authorization: Bearer <token> (the admin token file)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `host` (`name[:port]`, as in `Host` or an origin) names this server: an IP address
+/// or `localhost` with the listening port, or a configured name. A DNS name could be an
+/// attacker's pointing at 127.0.0.1 (rebinding), so no other name is trusted.
+fn ours(host: &str, access: &Access, local: SocketAddr) -> bool {
+    let host = host.trim().to_ascii_lowercase();
+    if access.hosts.iter().any(|h| {
+        h.eq_ignore_ascii_case(&host) || format!("{h}:{}", local.port()).eq_ignore_ascii_case(&host)
+    }) {
+        return true;
+    }
+    let (name, port) = match host.rsplit_once(':') {
+        Some((n, p)) if !n.ends_with(':') && (n.starts_with('[') || !n.contains(':')) => {
+            (n, Some(p))
+        }
+        _ => (host.as_str(), None),
+    };
+    let default_port = local.port() == 80;
+    let port_ok = match port {
+        Some(p) => p.parse::<u16>().ok() == Some(local.port()),
+        None => default_port,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    port_ok && (name == "localhost" || name.parse::<std::net::IpAddr>().is_ok())
+}
+
+/// Compares secrets in time that does not depend on where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 const JSON: &str = "application/json";
 
-type Response = (&'static str, &'static str, String);
-
 /// Answers a request; reloads are handed to the supervisor and answered with what it did.
-async fn respond(method: &str, path: &str, registry: &Registry) -> Response {
+async fn respond(method: &str, path: &str, registry: &Registry) -> Response3 {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let only = match (method, parts.as_slice()) {
         ("POST", ["reload"]) => None,
@@ -307,7 +486,7 @@ async fn respond(method: &str, path: &str, registry: &Registry) -> Response {
     }
 }
 
-fn error(status: &'static str, message: &str) -> Response {
+fn error(status: &'static str, message: &str) -> Response3 {
     (
         status,
         JSON,
@@ -315,7 +494,7 @@ fn error(status: &'static str, message: &str) -> Response {
     )
 }
 
-fn route(method: &str, path: &str, pipelines: &[Arc<PipelineHandle>]) -> Response {
+fn route(method: &str, path: &str, pipelines: &[Arc<PipelineHandle>]) -> Response3 {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let find = |name: &str| pipelines.iter().find(|p| p.name == name);
     match (method, parts.as_slice()) {
@@ -540,6 +719,35 @@ pub fn metrics(pipelines: &[Arc<PipelineHandle>], now_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_this_servers_addresses_and_names_are_ours() {
+        let local: SocketAddr = "127.0.0.1:9870".parse().unwrap();
+        let access = Access {
+            token: "t".repeat(20),
+            hosts: vec!["weir.internal".into()],
+        };
+        for host in [
+            "127.0.0.1:9870",
+            "localhost:9870",
+            "[::1]:9870",
+            "10.0.0.7:9870",
+            "weir.internal",
+            "weir.internal:9870",
+        ] {
+            assert!(ours(host, &access, local), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:9870",
+            "127.0.0.1:80",
+            "localhost",
+            "127.0.0.1.evil.example:9870",
+        ] {
+            assert!(!ours(host, &access, local), "{host}");
+        }
+        assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"ab", b"abc"));
+    }
 
     #[test]
     fn routes_answer_and_pause_flips_the_switch() {

@@ -15,11 +15,7 @@ use crate::sink::default_errors;
 pub fn build(file: &PipelineFile, host: &Host, state_dir: &Path) -> Result<PipelinePlan, String> {
     check_source(file)?;
     let processors = processors(file, host)?;
-    let errors = file
-        .spec
-        .errors
-        .clone()
-        .unwrap_or_else(|| default_errors(&file.spec.sink));
+    let errors = errors_of(file, state_dir);
     Ok(PipelinePlan {
         name: file.name.clone(),
         state_dir: state_dir.to_path_buf(),
@@ -32,6 +28,16 @@ pub fn build(file: &PipelineFile, host: &Host, state_dir: &Path) -> Result<Pipel
         paused: None,
         swaps: None,
         cpu: None,
+        memory: file.spec.pipeline.buffer_memory.0,
+    })
+}
+
+/// Where a pipeline's failed records go: its `[errors]`, or the default (see
+/// [`default_errors`]), under the pipeline's directory in `state_dir`.
+pub fn errors_of(file: &PipelineFile, state_dir: &Path) -> ErrorsConfig {
+    file.spec.errors.clone().unwrap_or_else(|| {
+        let dir = crate::checkpoint::LocalStore::pipeline_dir(state_dir, &file.name).join("errors");
+        default_errors(&file.spec.sink, &dir)
     })
 }
 
@@ -77,15 +83,15 @@ pub fn describe_sink(sink: &SinkConfig) -> String {
         SinkConfig::Stdout(_) => "stdout".into(),
         SinkConfig::Kinesis(k) => format!("Kinesis stream {}", k.stream),
         SinkConfig::Firehose(f) => format!("Firehose delivery stream {}", f.delivery_stream),
-        SinkConfig::Http(h) => format!("HTTP endpoint {}", h.url),
+        SinkConfig::Http(h) => format!("HTTP endpoint {}", crate::redact::url(&h.url)),
     }
 }
 
 pub fn describe_errors(errors: &ErrorsConfig) -> String {
     match errors {
-        ErrorsConfig::File(f) => format!("files under {}", f.path.display()),
+        ErrorsConfig::File(f) => format!("files under {}", crate::config::show(&f.path)),
         ErrorsConfig::S3(s) => format!("s3://{}", s.bucket),
-        ErrorsConfig::Stderr(_) => "stderr".into(),
+        ErrorsConfig::Stderr(_) => "stderr (printed: never moves a checkpoint)".into(),
     }
 }
 

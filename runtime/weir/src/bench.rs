@@ -416,6 +416,7 @@ async fn weir_pipeline(
         paused: None,
         swaps: None,
         cpu: None,
+        memory: u64::MAX,
     };
     let stats = std::sync::Arc::new(crate::stats::Stats::default());
     let shutdown = tokio_util::sync::CancellationToken::new();
@@ -525,13 +526,7 @@ pub async fn delivery(
                     .collect();
                 let started = Instant::now();
                 let (tx, rx) = tokio::sync::mpsc::channel(4);
-                let ctx = crate::sink::SinkContext {
-                    pipeline: "bench".into(),
-                    clock: Arc::new(crate::clock::SystemClock),
-                    stats: Arc::new(crate::stats::Stats::default()),
-                    poison: crate::ack::Poison::default(),
-                    errors: None,
-                };
+                let ctx = crate::sink::SinkContext::standalone("bench");
                 let sink = tokio::spawn(crate::sink::run(config.clone(), rx, ctx));
                 let mut records = records.into_iter();
                 loop {

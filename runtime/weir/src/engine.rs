@@ -56,6 +56,8 @@ pub struct PipelinePlan {
     /// Time the processors of this pipeline may spend per second, shared with other pipelines
     /// (a tenant's CPU quota). `None`: no cap.
     pub cpu: Option<Arc<CpuBudget>>,
+    /// Bytes every buffer of the pipeline may hold together (`[pipeline] buffer_memory`).
+    pub memory: u64,
 }
 
 /// A new set of processors for a running pipeline. Batches the batcher handed on before the
@@ -106,6 +108,23 @@ pub async fn run(
     let stop = shutdown.child_token();
     let (chunk_tx, chunk_rx) = mpsc::channel::<Vec<Record>>(CHANNEL_BATCHES);
     let (err_tx, err_rx) = mpsc::channel::<Vec<FailedRecord>>(CHANNEL_BATCHES * 4);
+    let memory = Arc::new(sink::MemoryBudget::new(plan.memory));
+    let pipeline_dir = crate::checkpoint::LocalStore::pipeline_dir(&plan.state_dir, &name);
+    // What every output's context shares; each gets its own health and undelivered directory.
+    let sink_ctx = |errors: Option<mpsc::Sender<Vec<FailedRecord>>>,
+                    health: Arc<crate::stats::Health>,
+                    stats: Arc<Stats>,
+                    output: &str| SinkContext {
+        pipeline: name.clone(),
+        clock: clock.clone(),
+        stats,
+        poison: poison.clone(),
+        errors,
+        shutdown: stop.clone(),
+        health,
+        memory: memory.clone(),
+        undelivered: Some(pipeline_dir.join("undelivered").join(output)),
+    };
 
     let source_task = tokio::spawn(source::run(
         plan.source,
@@ -149,13 +168,13 @@ pub async fn run(
                     }
                 }
             });
-            let ctx = SinkContext {
-                pipeline: name.clone(),
-                clock: clock.clone(),
-                stats: Arc::new(Stats::default()),
-                poison: poison.clone(),
-                errors: Some(err_tx.clone()),
-            };
+            // The backup's records are not the pipeline's output: its counters are its own.
+            let ctx = sink_ctx(
+                Some(err_tx.clone()),
+                stats.backup_health.clone(),
+                Arc::new(Stats::default()),
+                "backup",
+            );
             let task = tokio::spawn(sink::run_backup(config, backup_rx, ctx));
             (tee_rx, Some(task))
         }
@@ -214,13 +233,12 @@ pub async fn run(
         threads.push(thread);
     }
     drop(sink_tx);
-    let ctx = SinkContext {
-        pipeline: name.clone(),
-        clock: clock.clone(),
-        stats: stats.clone(),
-        poison: poison.clone(),
-        errors: Some(err_tx.clone()),
-    };
+    let ctx = sink_ctx(
+        Some(err_tx.clone()),
+        stats.sink_health.clone(),
+        stats.clone(),
+        "sink",
+    );
     // From here the error output ends when the last processor and the sink are done.
     drop(err_tx);
     let sink_task = match plan.sink {
@@ -247,13 +265,7 @@ pub async fn run(
             })
         }
     };
-    let ctx = SinkContext {
-        pipeline: name.clone(),
-        clock,
-        stats: stats.clone(),
-        poison: poison.clone(),
-        errors: None,
-    };
+    let ctx = sink_ctx(None, stats.errors_health.clone(), stats.clone(), "errors");
     let errors_task = match plan.errors {
         Output::Config(config) => tokio::spawn(async move {
             sink::run_errors(config, err_rx, ctx)

@@ -22,6 +22,7 @@ pub mod expr;
 pub mod process;
 pub mod quota;
 pub mod record;
+pub mod redact;
 pub mod sink;
 pub mod source;
 pub mod stats;

@@ -51,9 +51,17 @@ enum Command {
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         progress: Duration,
         /// Serve the admin API and Prometheus /metrics on this address; `--admin` alone means
-        /// 127.0.0.1:9870 (keep it on loopback: it has no authentication).
+        /// 127.0.0.1:9870. POSTs need the bearer token (see --admin-token-file).
         #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9870")]
         admin: Option<std::net::SocketAddr>,
+        /// The admin API's bearer token, read from FILE; without it a new token is written to
+        /// <state dir>/admin-token (mode 0600) at every start.
+        #[arg(long, value_name = "FILE")]
+        admin_token_file: Option<PathBuf>,
+        /// A host name the admin API answers to (in Host and Origin headers) besides IP
+        /// addresses and localhost; repeatable.
+        #[arg(long, value_name = "NAME")]
+        admin_host: Vec<String>,
         /// The tenants file: quotas per tenant (see the README). Without it every pipeline
         /// belongs to the `default` tenant, which has no quotas.
         #[arg(long, value_name = "FILE")]
@@ -209,6 +217,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             paths,
             progress,
             admin,
+            admin_token_file,
+            admin_host,
             tenants,
             no_watch,
             watch_debounce,
@@ -224,6 +234,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 paths,
                 progress,
                 admin,
+                admin_token_file,
+                admin_host,
                 tenants,
                 watch: (!no_watch).then_some(watch_debounce),
                 cache_dir: cli.cache_dir,
@@ -409,6 +421,8 @@ struct RunOptions {
     paths: Vec<PathBuf>,
     progress: Duration,
     admin: Option<std::net::SocketAddr>,
+    admin_token_file: Option<PathBuf>,
+    admin_host: Vec<String>,
     tenants: TenantsFile,
     /// Watch files, with this debounce.
     watch: Option<Duration>,
@@ -421,11 +435,19 @@ async fn run(options: RunOptions) -> anyhow::Result<ExitCode> {
     let admin_listener = match options.admin {
         Some(addr) => Some({
             if !addr.ip().is_loopback() {
-                tracing::warn!(address = %addr, "The admin API has no authentication and listens beyond loopback");
+                tracing::warn!(address = %addr, "The admin API listens beyond loopback: anyone who can reach it can read metrics and status (changes need the token)");
             }
-            tokio::net::TcpListener::bind(addr)
+            let listener = tokio::net::TcpListener::bind(addr)
                 .await
-                .with_context(|| format!("cannot listen on {addr} for the admin API"))?
+                .with_context(|| format!("cannot listen on {addr} for the admin API"))?;
+            let (access, token) = weir::admin::Access::load_or_create(
+                options.admin_token_file.as_deref(),
+                &options.state_dir,
+                options.admin_host.clone(),
+            )
+            .context("cannot set up the admin API's token")?;
+            tracing::info!(token_file = %token.display(), "Admin API token (POSTs need `Authorization: Bearer <token>`)");
+            (listener, access)
         }),
         None => None,
     };
@@ -460,11 +482,12 @@ async fn run(options: RunOptions) -> anyhow::Result<ExitCode> {
     let reporter =
         (!options.progress.is_zero()).then(|| spawn_progress(registry.clone(), options.progress));
     let admin_stop = CancellationToken::new();
-    if let Some(listener) = admin_listener {
+    if let Some((listener, access)) = admin_listener {
         tracing::info!(address = %listener.local_addr()?, "Admin API and /metrics listening");
         tokio::spawn(weir::admin::serve(
             listener,
             registry.clone(),
+            access,
             admin_stop.clone(),
         ));
     }
@@ -629,6 +652,7 @@ async fn test(
         paused: None,
         swaps: None,
         cpu: None,
+        memory: u64::MAX,
     };
     let stats = Arc::new(Stats::default());
     let report = engine::run(plan, Arc::new(SystemClock), stats, CancellationToken::new()).await?;

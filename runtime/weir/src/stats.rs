@@ -24,6 +24,52 @@ pub struct Stats {
     pub latency: Histogram,
     /// Per shard of a Kinesis source, by source name (`kinesis:<stream>/<shard id>`).
     pub shards: Mutex<BTreeMap<String, ShardMetrics>>,
+    /// Whether the sink's destination takes what it is sent.
+    pub sink_health: std::sync::Arc<Health>,
+    /// The same for the error output and the backup.
+    pub errors_health: std::sync::Arc<Health>,
+    pub backup_health: std::sync::Arc<Health>,
+    /// Records given up at shutdown because their destination still failed: read again from
+    /// the source's checkpoint, or kept under the state directory's `undelivered/`.
+    pub records_undelivered: AtomicU64,
+}
+
+/// Whether one output's destination is taking what it is sent.
+#[derive(Debug, Default)]
+pub struct Health(Mutex<HealthState>);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthState {
+    /// Since when the destination fails (ms since the epoch); `None` while it works.
+    pub down_since_ms: Option<i64>,
+    /// The last failure, kept after recovery for the status API.
+    pub last_error: Option<String>,
+    /// Attempts that failed as a whole, since the start.
+    pub failures: u64,
+}
+
+impl Health {
+    pub fn read(&self) -> HealthState {
+        self.lock().clone()
+    }
+
+    pub fn failed(&self, error: &str, now_ms: i64) {
+        let mut h = self.lock();
+        h.down_since_ms.get_or_insert(now_ms);
+        h.last_error = Some(error.to_string());
+        h.failures += 1;
+    }
+
+    pub fn recovered(&self) {
+        let mut h = self.lock();
+        if h.down_since_ms.take().is_some() {
+            tracing::info!("Destination recovered");
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HealthState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// What a Kinesis source reports per shard.

@@ -221,6 +221,10 @@ impl Supervisor {
         handle: Option<Arc<PipelineHandle>>,
         mut plan: engine::PipelinePlan,
     ) {
+        let errors = match &plan.errors {
+            engine::Output::Config(e) => app::describe_errors(e),
+            engine::Output::Collect => "kept in memory".into(),
+        };
         let handle = handle.unwrap_or_else(|| {
             Arc::new(PipelineHandle::new(
                 &file.name,
@@ -258,6 +262,7 @@ impl Supervisor {
             tenant = %file.tenant(),
             file = %config::show(&file.path),
             output = %app::describe_sink(&file.spec.sink),
+            errors = %errors,
             "Starting pipeline"
         );
         self.options.registry.insert(handle.clone());

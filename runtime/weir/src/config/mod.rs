@@ -113,7 +113,7 @@ pub struct PipelineSpec {
     pub backup: Option<BackupConfig>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineSection {
     pub name: Option<String>,
@@ -121,6 +121,25 @@ pub struct PipelineSection {
     pub tenant: Option<String>,
     #[serde(default)]
     pub batch: BatchConfig,
+    /// Bytes all buffers of the pipeline may hold together (object buffers of the sink, the
+    /// error output and the backup; HTTP requests); past it the largest buffer is written.
+    #[serde(default = "default_buffer_memory")]
+    pub buffer_memory: ByteSize,
+}
+
+fn default_buffer_memory() -> ByteSize {
+    ByteSize(256 << 20)
+}
+
+impl Default for PipelineSection {
+    fn default() -> Self {
+        PipelineSection {
+            name: None,
+            tenant: None,
+            batch: BatchConfig::default(),
+            buffer_memory: default_buffer_memory(),
+        }
+    }
 }
 
 /// How records are grouped into batches between the source and the processors.
@@ -602,13 +621,33 @@ pub struct KinesisSinkConfig {
     pub endpoint: Option<String>,
     #[serde(default)]
     pub partition_key: PartitionKeyFrom,
-    /// Attempts per record before it goes to the error output.
-    #[serde(default = "default_max_attempts")]
-    pub max_attempts: u32,
+    #[serde(default, rename = "max_attempts")]
+    _max_attempts: Option<Removed<MaxAttempts>>,
 }
 
-fn default_max_attempts() -> u32 {
-    8
+/// A key that was removed: a file that still sets it gets this error at its line, rather than
+/// "unknown field", so that its author learns what changed.
+#[derive(Debug, Clone)]
+pub struct Removed<W>(std::marker::PhantomData<W>);
+
+/// Why a removed key went.
+pub trait Why {
+    const WHY: &'static str;
+}
+
+#[derive(Debug, Clone)]
+pub struct MaxAttempts;
+
+impl Why for MaxAttempts {
+    const WHY: &'static str = "`max_attempts` was removed: a destination that fails as a whole \
+        (throttling, credentials, a server error) is retried until it recovers, and only records \
+        refused for reasons of their own go to the error output";
+}
+
+impl<'de, W: Why> Deserialize<'de> for Removed<W> {
+    fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom(W::WHY))
+    }
 }
 
 /// Compression of delivered objects (Firehose's spellings are accepted too).
@@ -642,9 +681,8 @@ pub struct FirehoseSinkConfig {
     pub region: Option<String>,
     #[serde(default)]
     pub endpoint: Option<String>,
-    /// Attempts per record before it goes to the error output.
-    #[serde(default = "default_max_attempts")]
-    pub max_attempts: u32,
+    #[serde(default, rename = "max_attempts")]
+    _max_attempts: Option<Removed<MaxAttempts>>,
 }
 
 /// Content encoding of HTTP endpoint requests.
@@ -666,7 +704,7 @@ pub struct HttpSinkConfig {
     pub url: String,
     /// Sent verbatim in `X-Amz-Firehose-Access-Key`.
     #[serde(default)]
-    pub access_key: Option<String>,
+    pub access_key: Option<HeaderText>,
     /// Sent in `X-Amz-Firehose-Common-Attributes`.
     #[serde(default)]
     pub common_attributes: std::collections::BTreeMap<String, String>,
@@ -675,7 +713,10 @@ pub struct HttpSinkConfig {
     /// Buffering hints (Firehose's HTTP range: 1–64 MiB, 0–900 s; default 5MiB / 300s).
     #[serde(default)]
     pub buffer: BufferConfig,
-    /// How long a request is retried before its records go to the error output (0–7200 s).
+    /// How long a request the endpoint refuses (for its content: 400, 500, a malformed
+    /// answer...) is retried before its records go to the error output (0–7200 s). An endpoint
+    /// that is down (refused connections, timeouts, 502/503/504, 429, 401/403/404) is retried
+    /// until it recovers.
     #[serde(default = "default_retry_duration")]
     pub retry_duration: HumanDuration,
     /// How long the endpoint has to answer one request (default 180s, Firehose's 3 minutes).
@@ -683,7 +724,39 @@ pub struct HttpSinkConfig {
     pub request_timeout: HumanDuration,
     /// Sent in `X-Amz-Firehose-Source-Arn`; default a made-up ARN naming the pipeline.
     #[serde(default)]
-    pub source_arn: Option<String>,
+    pub source_arn: Option<HeaderText>,
+}
+
+/// Text sent as an HTTP header value: checked when the file is read, so that a value that can
+/// never be sent (a key from `${VAR}` ending in a newline, say) is an error at its line rather
+/// than a request that fails at run time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderText(pub String);
+
+impl<'de> Deserialize<'de> for HeaderText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if let Some((i, c)) = text
+            .char_indices()
+            .find(|(_, c)| !(*c == '\t' || (' '..='~').contains(c)))
+        {
+            return Err(serde::de::Error::custom(format!(
+                "cannot be sent as an HTTP header: character {:?} at byte {i} (only visible ASCII, spaces and tabs are allowed{})",
+                c,
+                if c == '\n' || c == '\r' {
+                    "; a value read from a file or variable often ends in a newline"
+                } else {
+                    ""
+                }
+            )));
+        }
+        if text.starts_with([' ', '\t']) || text.ends_with([' ', '\t']) {
+            return Err(serde::de::Error::custom(
+                "cannot be sent as an HTTP header: it starts or ends with white space, which HTTP strips",
+            ));
+        }
+        Ok(HeaderText(text))
+    }
 }
 
 fn default_retry_duration() -> HumanDuration {
@@ -698,7 +771,13 @@ impl HttpSinkConfig {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return Err(format!(
                 "url `{}` must start with http:// or https://",
-                self.url
+                crate::redact::url(&self.url)
+            ));
+        }
+        if let Err(e) = self.url.parse::<hyper::Uri>() {
+            return Err(format!(
+                "url `{}` is not a valid URL: {e}",
+                crate::redact::url(&self.url)
             ));
         }
         if !(1 << 20..=64 << 20).contains(&self.buffer.size.0) {

@@ -350,6 +350,23 @@ impl TryFrom<RawS3Sink> for S3SinkConfig {
 }
 
 impl FileSinkConfig {
+    /// The error output of sinks that have no object store of their own: files under `path`
+    /// (the pipeline's state directory), error prefix `<error-output-type>/yyyy/MM/dd/HH/`,
+    /// written within a minute.
+    pub fn default_errors(path: PathBuf) -> Self {
+        let raw = RawObjectKeys {
+            buffer: BufferConfig {
+                interval: crate::units::HumanDuration(std::time::Duration::from_secs(60)),
+                ..BufferConfig::default()
+            },
+            ..RawObjectKeys::default()
+        };
+        FileSinkConfig {
+            path,
+            objects: ObjectOptions::build_errors(raw).expect("the default error output is valid"),
+        }
+    }
+
     pub fn errors_from(raw: RawFileSink) -> Result<Self, String> {
         Ok(FileSinkConfig {
             objects: ObjectOptions::build_errors(raw.object_keys())?,

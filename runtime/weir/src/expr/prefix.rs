@@ -152,6 +152,14 @@ impl Prefix {
         })
     }
 
+    /// Whether the prefix takes values from records (`partitionKeyFrom...`), so that its length
+    /// varies from record to record.
+    pub fn has_partition_keys(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::FromQuery(_) | Part::FromLambda(_)))
+    }
+
     pub fn has_error_output_type(&self) -> bool {
         self.parts.contains(&Part::ErrorOutputType)
     }

@@ -1,25 +1,34 @@
 //! Record-by-record delivery to a batch API (Kinesis PutRecords, Firehose PutRecordBatch): the
 //! retry logic the `kinesis` and `firehose` sinks share.
 //!
-//! Calls carry at most the API's record and byte limits. Records that fail inside a call
-//! (throttling, internal failure) and calls that fail as a whole with a transient error are
-//! retried with exponential back-off and jitter, retried records first so that a key's records
-//! stay in order when they can; after `max_attempts`, or at once for errors that will not go
-//! away, the records go to the error output (`delivery-failed`, code `<Service>.<error code>`).
+//! Calls carry at most the API's record and byte limits. What goes wrong is judged by whose
+//! fault it is:
+//! - **The destination's** (a call that fails as a whole: throttling, a server error, a
+//!   connection that fails, lapsed or missing credentials, AccessDenied, a stream that does not
+//!   exist, a code this release does not know; or entries refused inside an accepted call, which
+//!   these APIs only do for throughput and server errors): retried with exponential back-off
+//!   and jitter, the failed entries first so that a key's records stay in order when they can,
+//!   for as long as the pipeline runs ([`super::retry`]). Never a reason to give a record up.
+//! - **The records'** (a call refused as invalid, `ValidationException` or
+//!   `InvalidArgumentException`): the call is split in halves until the records at fault are
+//!   alone; each of those goes to the error output (`delivery-failed`, code
+//!   `<Service>.<error code>`). Records the sink can judge before sending (too large, no usable
+//!   partition key) go there at once.
 //!
 //! Acknowledgement: a record's ack is released when the service accepted it (the record is
-//! dropped then), or handed to the error output with the record; never before.
+//! dropped then), or handed to the error output with the record; never before. At shutdown,
+//! records a failing destination still holds are given up as [`super::retry`] describes.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
-use rand::Rng;
-
+use super::retry::{Backoff, Retrying};
 use super::{SinkContext, SinkError};
 use crate::record::{ErrorOutputType, FailedRecord, Record};
 use crate::stats::Stats;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// A record on its way, with the key it is sent with (empty for APIs without keys).
 pub(super) struct Pending {
@@ -36,7 +45,8 @@ pub(super) enum Answer {
     Failed {
         code: String,
         message: String,
-        transient: bool,
+        /// The service called the request invalid: some record in it is at fault.
+        invalid: bool,
     },
 }
 
@@ -54,18 +64,18 @@ impl Answer {
         )
     }
 
-    /// From a failed call: transport errors and the service's `transient` codes are retried.
-    pub fn failed(
-        code: Option<&str>,
-        service_error: bool,
-        message: String,
-        transient: &[&str],
-    ) -> Answer {
-        let code = code.unwrap_or("TransportError").to_string();
+    /// From a failed call: only a service error whose code says the request is invalid is
+    /// the records' fault; every other failure is the destination's.
+    pub fn failed(code: Option<&str>, service_error: bool, message: String) -> Answer {
+        let invalid = service_error
+            && matches!(
+                code,
+                Some("ValidationException" | "InvalidArgumentException")
+            );
         Answer::Failed {
-            transient: !service_error || transient.contains(&code.as_str()),
+            code: code.unwrap_or("TransportError").to_string(),
             message,
-            code,
+            invalid,
         }
     }
 }
@@ -79,8 +89,19 @@ pub(super) struct Api<'a> {
     pub stage: &'static str,
     pub max_records: usize,
     pub max_bytes: usize,
-    pub max_attempts: u32,
     pub ctx: &'a SinkContext,
+}
+
+/// What delivering some records came to.
+#[derive(Default)]
+pub(super) struct Outcome {
+    pub accepted: usize,
+    /// Refused for reasons of their own: for the error output.
+    pub failed: Vec<FailedRecord>,
+    /// Still pending when the sink had to stop (shutdown with the destination failing, or
+    /// the pipeline failed elsewhere), with the last error.
+    pub given_up: Vec<Pending>,
+    pub last_error: Option<String>,
 }
 
 impl Api<'_> {
@@ -97,8 +118,7 @@ impl Api<'_> {
     }
 
     /// Runs a sink: every batch from `rx` is keyed by `key` (which may refuse a record with an
-    /// error code and message), sent by `call`, and what is refused or given up on goes to
-    /// the error output.
+    /// error code and message), sent by `call`, and what is refused goes to the error output.
     pub async fn run<F, Fut>(
         &self,
         mut rx: tokio::sync::mpsc::Receiver<Vec<Record>>,
@@ -110,6 +130,7 @@ impl Api<'_> {
         Fut: std::future::Future<Output = Answer>,
     {
         let mut delivered = super::Delivered::default();
+        let mut given_up = GivenUp::default();
         while let Some(batch) = rx.recv().await {
             let mut pending = Vec::with_capacity(batch.len());
             let mut failed = Vec::new();
@@ -123,134 +144,124 @@ impl Api<'_> {
                     Err((code, message)) => failed.push(self.fail(record, 0, code, message)),
                 }
             }
-            let (accepted, gave_up) = self.deliver(pending, &call).await;
-            delivered.records += accepted as u64;
-            failed.extend(gave_up);
+            let outcome = self.deliver(pending, &call).await;
+            delivered.records += outcome.accepted as u64;
+            failed.extend(outcome.failed);
+            if let Some(e) = outcome.last_error.filter(|_| !outcome.given_up.is_empty()) {
+                failed.extend(given_up.take(self, outcome.given_up, e));
+            }
             self.to_errors(failed).await?;
         }
+        given_up.finish(self.operation)?;
         Ok(delivered)
     }
 
-    /// Sends every pending record, in calls within the limits, until each is accepted or given
-    /// up on; returns how many were accepted and the ones given up on.
+    /// Sends every pending record, in calls within the limits, until each is accepted, refused
+    /// for a reason of its own, or given up at shutdown.
     /// `call` is given each call's records as (data, key) and owns them, so that its future
     /// borrows nothing (and the sink's future stays `Send`).
-    pub async fn deliver<F, Fut>(
-        &self,
-        mut pending: Vec<Pending>,
-        call: &F,
-    ) -> (usize, Vec<FailedRecord>)
+    pub async fn deliver<F, Fut>(&self, pending: Vec<Pending>, call: &F) -> Outcome
     where
         F: Fn(Vec<(bytes::Bytes, String)>) -> Fut,
         Fut: std::future::Future<Output = Answer>,
     {
-        let mut accepted = 0;
-        let mut failed = Vec::new();
-        let mut backoff = FIRST_BACKOFF;
+        let mut out = Outcome::default();
         let oldest = pending.iter().map(|p| p.record.arrival_ms).min();
-        while !pending.is_empty() {
-            let rest = self.split_call(&mut pending);
-            let mut batch = std::mem::replace(&mut pending, rest);
-            batch.iter_mut().for_each(|p| p.attempts += 1);
-            let entries = batch
+        let backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF, (0.5, 1.0));
+        let mut retry = Retrying::new(self.ctx, backoff, self.operation);
+        // Groups of records to send, in order; a group larger than one call is split first.
+        let mut queue: VecDeque<Vec<Pending>> = VecDeque::from([pending]);
+        while let Some(mut group) = queue.pop_front() {
+            if group.is_empty() {
+                continue;
+            }
+            let rest = self.split_call(&mut group);
+            if !rest.is_empty() {
+                queue.push_front(rest);
+            }
+            group.iter_mut().for_each(|p| p.attempts += 1);
+            let entries = group
                 .iter()
                 .map(|p| (p.record.data.clone(), p.key.clone()))
                 .collect();
             let answer = call(entries).await;
-            let retry = self.judge(batch, answer, &mut accepted, &mut failed);
-            if retry.is_empty() {
-                backoff = FIRST_BACKOFF;
-                continue;
-            }
-            let wait = backoff.mul_f64(rand::rng().random_range(0.5..=1.0));
-            tokio::time::sleep(wait).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-            let mut again = retry;
-            again.append(&mut pending);
-            pending = again;
-        }
-        Stats::add(&self.ctx.stats.records_out, accepted as u64);
-        if let Some(oldest) = oldest.filter(|_| accepted > 0) {
-            self.ctx.stats.delivered(oldest, self.ctx.clock.now_ms());
-        }
-        (accepted, failed)
-    }
-
-    /// Sorts a call's records by its answer; returns those to retry.
-    fn judge(
-        &self,
-        batch: Vec<Pending>,
-        answer: Answer,
-        accepted: &mut usize,
-        failed: &mut Vec<FailedRecord>,
-    ) -> Vec<Pending> {
-        // Whole-call failures are judged record by record: each has its own attempts.
-        let per_record =
-            |batch: Vec<Pending>, code: &str, message: String, failed: &mut Vec<FailedRecord>| {
-                let (retry, spent): (Vec<_>, Vec<_>) = batch
-                    .into_iter()
-                    .partition(|p| p.attempts < self.max_attempts);
-                failed.extend(
-                    spent
-                        .into_iter()
-                        .map(|p| self.fail(p.record, p.attempts, code, message.clone())),
-                );
-                retry
-            };
-        match answer {
-            Answer::PerRecord(results) if results.len() != batch.len() => {
-                // Never pair results with the wrong records: treat the call as failed.
-                tracing::warn!(
-                    operation = self.operation,
-                    sent = batch.len(),
-                    answered = results.len(),
-                    "The answer is for a different number of records; retrying them"
-                );
-                let message = format!(
-                    "{} answered for a different number of records",
-                    self.operation
-                );
-                per_record(batch, "MalformedResponse", message, failed)
-            }
-            Answer::PerRecord(results) => {
-                let mut retry = Vec::new();
-                for (p, result) in batch.into_iter().zip(results) {
-                    match result {
-                        // Accepted: the record's ack is released here, as `p` is dropped.
-                        None => *accepted += 1,
-                        Some((code, _)) if p.attempts < self.max_attempts => {
-                            tracing::debug!(
-                                operation = self.operation,
-                                code,
-                                "Entry failed; retrying"
-                            );
-                            retry.push(p);
-                        }
-                        Some((code, message)) => {
-                            failed.push(self.fail(p.record, p.attempts, &code, message))
+            let failure = match answer {
+                Answer::PerRecord(results) if results.len() != group.len() => {
+                    // Never pair results with the wrong records: the answer is the service's
+                    // fault, and the whole call is sent again.
+                    let message = format!(
+                        "{} answered for {} records of {}",
+                        self.operation,
+                        results.len(),
+                        group.len()
+                    );
+                    Some((group, message))
+                }
+                Answer::PerRecord(results) => {
+                    let mut again = Vec::new();
+                    let mut reason = None;
+                    for (p, result) in group.into_iter().zip(results) {
+                        match result {
+                            // Accepted: the record's ack is released here, as `p` is dropped.
+                            None => out.accepted += 1,
+                            Some((code, message)) => {
+                                reason.get_or_insert_with(|| format!("{code}: {message}"));
+                                again.push(p);
+                            }
                         }
                     }
+                    match reason {
+                        None => {
+                            retry.succeeded();
+                            None
+                        }
+                        // Entries refused for throughput or a server error: the destination's
+                        // fault, retried after a back-off.
+                        Some(reason) => Some((again, reason)),
+                    }
                 }
-                retry
-            }
-            Answer::Failed {
-                code,
-                message,
-                transient: true,
-            } => {
-                tracing::warn!(operation = self.operation, error = %message, "Call failed; retrying");
-                per_record(batch, &code, message, failed)
-            }
-            Answer::Failed { code, message, .. } => {
-                tracing::warn!(operation = self.operation, error = %message, records = batch.len(), "Call failed; records go to the error output");
-                failed.extend(
-                    batch
-                        .into_iter()
-                        .map(|p| self.fail(p.record, p.attempts, &code, message.clone())),
-                );
-                Vec::new()
+                Answer::Failed {
+                    code,
+                    message,
+                    invalid: true,
+                } => {
+                    if group.len() > 1 {
+                        // Find the records at fault: each half is sent on its own.
+                        let second = group.split_off(group.len() / 2);
+                        queue.push_front(second);
+                        queue.push_front(group);
+                    } else {
+                        tracing::warn!(
+                            operation = self.operation,
+                            code,
+                            "A record was refused as invalid; it goes to the error output"
+                        );
+                        out.failed.extend(
+                            group
+                                .into_iter()
+                                .map(|p| self.fail(p.record, p.attempts, &code, message.clone())),
+                        );
+                    }
+                    None
+                }
+                Answer::Failed { code, message, .. } => Some((group, format!("{code}: {message}"))),
+            };
+            let Some((again, reason)) = failure else {
+                continue;
+            };
+            out.last_error = Some(reason.clone());
+            if retry.failed(&reason).await {
+                queue.push_front(again);
+            } else {
+                out.given_up.extend(again);
+                out.given_up.extend(queue.drain(..).flatten());
             }
         }
+        Stats::add(&self.ctx.stats.records_out, out.accepted as u64);
+        if let Some(oldest) = oldest.filter(|_| out.accepted > 0) {
+            self.ctx.stats.delivered(oldest, self.ctx.clock.now_ms());
+        }
+        out
     }
 
     /// Leaves the next call's records in `pending`; returns the rest.
@@ -289,19 +300,64 @@ impl Api<'_> {
     }
 }
 
+/// Records given up because their destination still failed when the pipeline stopped.
+#[derive(Default)]
+struct GivenUp {
+    error: Option<String>,
+    replayed: u64,
+    kept: u64,
+}
+
+impl GivenUp {
+    /// Releases the records a source checkpoint covers undelivered (they are read again);
+    /// returns the others, for the error output.
+    fn take(&mut self, api: &Api<'_>, given_up: Vec<Pending>, error: String) -> Vec<FailedRecord> {
+        Stats::add(&api.ctx.stats.records_undelivered, given_up.len() as u64);
+        let mut kept = Vec::new();
+        for p in given_up {
+            if p.record.ack.is_none() {
+                let message = format!(
+                    "{} still failed when the pipeline stopped: {error}",
+                    api.operation
+                );
+                let mut f = api.fail(p.record, p.attempts, "", message);
+                f.code = crate::codes::DESTINATION_UNAVAILABLE.into();
+                kept.push(f);
+            } else {
+                p.record.ack.fail();
+                self.replayed += 1;
+            }
+        }
+        self.kept += kept.len() as u64;
+        self.error = Some(error);
+        kept
+    }
+
+    fn finish(self, operation: &str) -> Result<(), SinkError> {
+        let Some(error) = self.error else {
+            return Ok(());
+        };
+        Err(SinkError::Undelivered {
+            location: operation.to_string(),
+            error,
+            outcome: format!(
+                "{} record(s) not delivered, read again from the source's checkpoint at the next start; {} record(s) kept in the error output ({})",
+                self.replayed,
+                self.kept,
+                crate::codes::DESTINATION_UNAVAILABLE
+            ),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
     fn ctx() -> SinkContext {
-        SinkContext {
-            pipeline: "p".into(),
-            clock: Arc::new(crate::clock::SystemClock),
-            stats: Arc::new(Stats::default()),
-            poison: crate::ack::Poison::default(),
-            errors: None,
-        }
+        SinkContext::standalone("p")
     }
 
     fn api(ctx: &SinkContext) -> Api<'_> {
@@ -311,7 +367,6 @@ mod tests {
             stage: "sink:kinesis",
             max_records: 500,
             max_bytes: 5 << 20,
-            max_attempts: 2,
             ctx,
         }
     }
@@ -337,66 +392,94 @@ mod tests {
         assert_eq!((big.len(), rest.len()), (5, 3));
     }
 
-    #[test]
-    fn failed_entries_are_retried_until_max_attempts_then_given_up() {
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_destination_is_retried_until_it_recovers_never_given_up_record_by_record() {
         let ctx = ctx();
         let api = api(&ctx);
-        let (mut accepted, mut failed) = (0, Vec::new());
-        let mut batch = pending(3, 1);
-        batch.iter_mut().for_each(|p| p.attempts = 1);
-        let throttled = Some((
-            "ProvisionedThroughputExceededException".to_string(),
-            "slow down".to_string(),
-        ));
-        let retry = api.judge(
-            batch,
-            Answer::PerRecord(vec![None, throttled.clone(), None]),
-            &mut accepted,
-            &mut failed,
-        );
-        assert_eq!((accepted, retry.len(), failed.len()), (2, 1, 0));
-        let mut again = retry;
-        again[0].attempts = 2;
-        let retry = api.judge(
-            again,
-            Answer::PerRecord(vec![throttled]),
-            &mut accepted,
-            &mut failed,
-        );
-        assert!(retry.is_empty());
-        assert_eq!(
-            failed[0].code,
-            "Kinesis.ProvisionedThroughputExceededException"
-        );
-        assert_eq!(failed[0].attempts, 2);
-
-        // An answer for the wrong number of records is never paired with them.
-        let mut batch = pending(2, 1);
-        batch.iter_mut().for_each(|p| p.attempts = 2);
-        let retry = api.judge(
-            batch,
-            Answer::PerRecord(vec![None]),
-            &mut accepted,
-            &mut failed,
-        );
-        assert!(retry.is_empty());
-        assert_eq!(failed.last().unwrap().code, "Kinesis.MalformedResponse");
-        assert_eq!(accepted, 2, "nothing counted as accepted");
-
-        // A permanent whole-call error is not retried.
-        let mut batch = pending(1, 1);
-        batch[0].attempts = 1;
-        let answer = Answer::Failed {
-            code: "ResourceNotFoundException".into(),
-            message: "no stream".into(),
-            transient: false,
+        let calls = Arc::new(AtomicUsize::new(0));
+        // 30 calls refused as a whole (expired credentials, say), then accepted: far more than
+        // any attempt limit, and not one record goes to the error output.
+        let call = |entries: Vec<(bytes::Bytes, String)>| {
+            let calls = calls.clone();
+            async move {
+                if calls.fetch_add(1, Ordering::Relaxed) < 30 {
+                    Answer::failed(Some("ExpiredTokenException"), true, "expired".into())
+                } else {
+                    Answer::PerRecord(vec![None; entries.len()])
+                }
+            }
         };
-        assert!(api
-            .judge(batch, answer, &mut accepted, &mut failed)
-            .is_empty());
+        let out = api.deliver(pending(3, 1), &call).await;
         assert_eq!(
-            failed.last().unwrap().code,
-            "Kinesis.ResourceNotFoundException"
+            (out.accepted, out.failed.len(), out.given_up.len()),
+            (3, 0, 0)
         );
+        assert_eq!(calls.load(Ordering::Relaxed), 31);
+        assert_eq!(ctx.health.read().down_since_ms, None, "recovered");
+        assert_eq!(ctx.health.read().failures, 30);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_invalid_call_is_split_until_the_record_at_fault_is_alone() {
+        let ctx = ctx();
+        let api = api(&ctx);
+        // Record "3" makes any call holding it invalid; the others are accepted.
+        let call = |entries: Vec<(bytes::Bytes, String)>| async move {
+            if entries.iter().any(|(_, k)| k == "3") {
+                Answer::failed(Some("ValidationException"), true, "bad record".into())
+            } else {
+                Answer::PerRecord(vec![None; entries.len()])
+            }
+        };
+        let out = api.deliver(pending(8, 1), &call).await;
+        assert_eq!(out.accepted, 7);
+        assert_eq!(out.failed.len(), 1);
+        assert_eq!(out.failed[0].code, "Kinesis.ValidationException");
+        // Entries refused inside a call are retried; an answer for the wrong number of
+        // records is never paired with them.
+        let flaky = Arc::new(AtomicUsize::new(0));
+        let call = |entries: Vec<(bytes::Bytes, String)>| {
+            let flaky = flaky.clone();
+            async move {
+                match flaky.fetch_add(1, Ordering::Relaxed) {
+                    0 => Answer::PerRecord(vec![None]),
+                    1 => Answer::PerRecord(
+                        entries
+                            .iter()
+                            .enumerate()
+                            .map(|(i, _)| {
+                                (i == 0).then(|| {
+                                    (
+                                        "ProvisionedThroughputExceededException".into(),
+                                        "slow".into(),
+                                    )
+                                })
+                            })
+                            .collect(),
+                    ),
+                    _ => Answer::PerRecord(vec![None; entries.len()]),
+                }
+            }
+        };
+        let out = api.deliver(pending(2, 1), &call).await;
+        assert_eq!((out.accepted, out.failed.len()), (2, 0));
+        assert_eq!(flaky.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_shutdown_a_failing_destination_gives_its_records_up_after_the_last_attempts() {
+        let ctx = ctx();
+        ctx.shutdown.cancel();
+        let api = api(&ctx);
+        let call = |_: Vec<(bytes::Bytes, String)>| async {
+            Answer::failed(None, false, "connection refused".into())
+        };
+        let out = api.deliver(pending(4, 1), &call).await;
+        assert_eq!(out.given_up.len(), 4);
+        assert_eq!(
+            out.given_up[0].attempts,
+            1 + super::super::retry::LAST_ATTEMPTS
+        );
+        assert!(out.last_error.unwrap().contains("connection refused"));
     }
 }

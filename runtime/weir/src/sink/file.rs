@@ -14,6 +14,7 @@ pub(super) async fn run(
     mut rx: mpsc::Receiver<Vec<Record>>,
     ctx: SinkContext,
 ) -> Result<Delivered, SinkError> {
+    checked(&objects, &ctx)?;
     loop {
         let deadline = objects.deadline();
         tokio::select! {
@@ -37,7 +38,20 @@ pub(super) async fn run(
         }
     }
     objects.flush_all(&ctx).await?;
+    objects.finish()?;
     Ok(objects.delivered)
+}
+
+/// Refuses to start a destination whose every key would be too long for its store.
+fn checked(objects: &Objects, ctx: &SinkContext) -> Result<(), SinkError> {
+    objects.check_keys().map_err(|message| {
+        // Records already queued for it are dropped with it: none may count as delivered.
+        ctx.poison.set();
+        SinkError::Object {
+            location: objects.store.location(),
+            message,
+        }
+    })
 }
 
 /// Sends records the sink could not place to the error output.
@@ -61,6 +75,7 @@ pub(super) async fn run_errors(
     mut rx: mpsc::Receiver<Vec<FailedRecord>>,
     ctx: SinkContext,
 ) -> Result<Delivered, SinkError> {
+    checked(&objects, &ctx)?;
     loop {
         let deadline = objects.deadline();
         tokio::select! {
@@ -90,5 +105,6 @@ pub(super) async fn run_errors(
         }
     }
     objects.flush_all(&ctx).await?;
+    objects.finish()?;
     Ok(objects.delivered)
 }

@@ -1,11 +1,10 @@
 //! `firehose`: writes records to an existing Firehose delivery stream with PutRecordBatch.
 //!
 //! Calls carry at most 500 records and 4 MiB, and a record at most 1,000 KiB, as Firehose
-//! allows. Records reported in `FailedPutCount` (an `ErrorCode` in their response entry) and
-//! calls that fail with a retryable error are retried with exponential back-off and jitter;
-//! after `max_attempts`, or at once for errors that will not go away (no such delivery stream,
-//! access denied, a record too large), the records go to the error output
-//! (`delivery-failed`, code `Firehose.<error code>`).
+//! allows. Retries are [`super::batched`]'s: records reported in `FailedPutCount` and calls
+//! that fail (throttling, a server error, credentials, a delivery stream not found) are retried
+//! until the destination recovers; only a record too large or one Firehose calls invalid goes
+//! to the error output (`delivery-failed`, code `Firehose.<error code>`).
 //!
 //! Acknowledgement: a record's ack is released once Firehose accepted it (it then owns
 //! delivery), or handed to the error output with the record; never before.
@@ -39,7 +38,6 @@ pub(super) async fn run(
         stage: "sink:firehose",
         max_records: MAX_RECORDS,
         max_bytes: MAX_BYTES,
-        max_attempts: config.max_attempts,
         ctx: &ctx,
     };
     let key = |record: &Record| match record.data.len() {
@@ -86,11 +84,6 @@ async fn put(
             e.code(),
             e.as_service_error().is_some(),
             format!("{}", DisplayErrorContext(&e)),
-            &[
-                "ServiceUnavailableException",
-                "InternalFailure",
-                "ThrottlingException",
-            ],
         ),
     }
 }

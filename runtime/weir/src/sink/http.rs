@@ -4,16 +4,25 @@
 //! `X-Amz-Firehose-Protocol-Version: 1.0`, `X-Amz-Firehose-Request-Id` (the same on every retry
 //! of the request, so the receiver can deduplicate), `X-Amz-Firehose-Source-Arn`,
 //! `X-Amz-Firehose-Access-Key` (verbatim, when configured),
-//! `X-Amz-Firehose-Common-Attributes` (`{"commonAttributes":{...}}`), `Content-Type:
-//! application/json` and, when configured, `Content-Encoding: gzip`. Body:
+//! `X-Amz-Firehose-Common-Attributes` (`{"commonAttributes":{...}}`, non-ASCII escaped),
+//! `Content-Type: application/json` and, when configured, `Content-Encoding: gzip`. Body:
 //! `{"requestId":"...","timestamp":<ms>,"records":[{"data":"<base64>"}]}`.
 //!
-//! Response contract: only a 200 whose JSON body echoes the `requestId` is a success. 413 is
-//! permanent: the records go to the error output at once. Anything else (another status, a
-//! malformed answer, a connection error, no answer within `request_timeout`) is retried with
-//! exponential back-off from 1 s (×2, ±15 % jitter, at most 2 minutes apart) until
-//! `retry_duration` has passed since the first attempt; then the records go to the error output
-//! (`http-endpoint-failed`). Acks are released only on success or with the error output.
+//! Response contract: only a 200 whose JSON body echoes the `requestId` is a success. Failures
+//! are judged by whose fault they are:
+//! - `413` is the records': they go to the error output at once.
+//! - An endpoint that is down or refuses Weir itself (a connection error, no answer within
+//!   `request_timeout`, 408, 429, 502, 503, 504, 401, 403, 404, 405, 407) is retried with
+//!   exponential back-off from 1 s (×2, ±15 % jitter, at most 2 minutes apart) for as long as
+//!   the pipeline runs, and reported in the sink's health; it never sends records to the error
+//!   output (see [`super::retry`]).
+//! - Any other answer (400, 500, another status, a 200 that does not echo the request id) may
+//!   be about the request's content: retried the same way until `retry_duration` has passed
+//!   since the first attempt, then the records go to the error output (`http-endpoint-failed`),
+//!   as Firehose does.
+//!
+//! Acks are released only on success or with the error output. An answer is read back only up
+//! to [`MAX_RESPONSE`] bytes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -24,18 +33,21 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use rand::Rng;
 use tokio::sync::mpsc;
 
+use super::retry::{Backoff, Retrying};
 use super::{Delivered, SinkContext, SinkError};
 use crate::ack::Held;
 use crate::clock::sleep_until;
+use crate::codes;
 use crate::config::{ContentEncoding, HttpSinkConfig};
 use crate::record::{ErrorOutputType, FailedRecord, Record};
 use crate::stats::Stats;
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(120);
+/// The most bytes of an answer read back: the contract's answer is a small JSON object.
+pub const MAX_RESPONSE: usize = 64 << 10;
 
 type HttpClient = Client<
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
@@ -56,22 +68,26 @@ pub(super) async fn run(
     ctx: SinkContext,
 ) -> Result<Delivered, SinkError> {
     let client = client(&config).inspect_err(|_| ctx.poison.set())?;
-    let source_arn = config.source_arn.clone().unwrap_or_else(|| {
-        format!(
+    let source_arn = match &config.source_arn {
+        Some(arn) => arn.0.clone(),
+        // Pipeline names may hold any character; a header may not.
+        None => format!(
             "arn:aws:firehose:local:000000000000:deliverystream/{}",
-            ctx.pipeline
-        )
-    });
+            crate::durable::file_name(&ctx.pipeline)
+        ),
+    };
     let endpoint = Endpoint {
         client,
         config: &config,
         source_arn,
+        shown: crate::redact::url(&config.url),
         ctx: &ctx,
     };
     let mut delivered = Delivered {
-        location: Some(config.url.clone()),
+        location: Some(endpoint.shown.clone()),
         ..Delivered::default()
     };
+    let mut given_up = GivenUp::default();
     let mut pending = Pending::default();
     loop {
         let deadline = pending.opened.map(|at| at + config.buffer.interval.0);
@@ -80,25 +96,53 @@ pub(super) async fn run(
                 let Some(batch) = batch else { break };
                 for record in batch {
                     pending.bytes += record.data.len() as u64;
+                    ctx.memory.add(record.data.len() as u64);
                     pending.opened.get_or_insert_with(tokio::time::Instant::now);
                     pending.records.push(record);
-                    if pending.bytes >= config.buffer.size.0 {
-                        endpoint.deliver(std::mem::take(&mut pending), &mut delivered).await?;
+                    if pending.bytes >= config.buffer.size.0 || ctx.memory.over() {
+                        endpoint.deliver(std::mem::take(&mut pending), &mut delivered, &mut given_up).await?;
                     }
                 }
                 if config.buffer.interval.0.is_zero() && !pending.records.is_empty() {
-                    endpoint.deliver(std::mem::take(&mut pending), &mut delivered).await?;
+                    endpoint.deliver(std::mem::take(&mut pending), &mut delivered, &mut given_up).await?;
                 }
             }
             _ = sleep_until(deadline), if deadline.is_some() => {
-                endpoint.deliver(std::mem::take(&mut pending), &mut delivered).await?;
+                endpoint.deliver(std::mem::take(&mut pending), &mut delivered, &mut given_up).await?;
             }
         }
     }
     if !pending.records.is_empty() {
-        endpoint.deliver(pending, &mut delivered).await?;
+        endpoint
+            .deliver(pending, &mut delivered, &mut given_up)
+            .await?;
     }
+    given_up.finish(&endpoint.shown)?;
     Ok(delivered)
+}
+
+/// Requests given up because the endpoint still failed when the pipeline stopped.
+#[derive(Default)]
+struct GivenUp {
+    error: Option<String>,
+    replayed: u64,
+    kept: u64,
+}
+
+impl GivenUp {
+    fn finish(self, url: &str) -> Result<(), SinkError> {
+        let Some(error) = self.error else {
+            return Ok(());
+        };
+        Err(SinkError::Undelivered {
+            location: url.to_string(),
+            error,
+            outcome: format!(
+                "{} record(s) not delivered, read again from the source's checkpoint at the next start; {} record(s) kept in the error output",
+                self.replayed, self.kept
+            ),
+        })
+    }
 }
 
 fn client(config: &HttpSinkConfig) -> Result<HttpClient, SinkError> {
@@ -130,18 +174,40 @@ struct Endpoint<'a> {
     client: HttpClient,
     config: &'a HttpSinkConfig,
     source_arn: String,
+    /// The URL as logs show it: without credentials or query values.
+    shown: String,
     ctx: &'a SinkContext,
 }
 
-/// Why an attempt failed.
+/// Why an attempt failed, by whose fault.
 enum Failure {
-    Permanent(String, String),
-    Retry(String, String),
+    /// The records': to the error output at once (413).
+    Records(String, String),
+    /// Maybe the request's content: retried until `retry_duration` runs out.
+    Content(String, String),
+    /// The endpoint's: retried until it recovers.
+    Endpoint(String, String),
+}
+
+/// Statuses that say the endpoint is down, overloaded, or refuses Weir itself (its URL, its
+/// access key) rather than the records.
+fn endpoint_status(status: u16) -> bool {
+    matches!(
+        status,
+        401 | 403 | 404 | 405 | 407 | 408 | 429 | 502 | 503 | 504
+    )
 }
 
 impl Endpoint<'_> {
-    /// Delivers one request's records, retrying until the retry duration runs out.
-    async fn deliver(&self, pending: Pending, delivered: &mut Delivered) -> Result<(), SinkError> {
+    /// Delivers one request's records: until the endpoint takes them, the retry duration runs
+    /// out on answers about their content, or (the endpoint still failing) the pipeline stops.
+    async fn deliver(
+        &self,
+        pending: Pending,
+        delivered: &mut Delivered,
+        given_up: &mut GivenUp,
+    ) -> Result<(), SinkError> {
+        self.ctx.memory.sub(pending.bytes);
         if pending.records.is_empty() {
             return Ok(());
         }
@@ -149,12 +215,15 @@ impl Endpoint<'_> {
         let body = self.body(&request_id, &pending.records)?;
         let started = tokio::time::Instant::now();
         let deadline = started + self.config.retry_duration.0;
-        let mut backoff = FIRST_BACKOFF;
+        let backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF, (0.85, 1.15));
+        let what = format!("{} (request {request_id})", self.shown);
+        let mut retry = Retrying::new(self.ctx, backoff, &what);
         let mut attempts = 0;
-        let (code, message) = loop {
+        let (code, message, stopped) = loop {
             attempts += 1;
             let failure = match self.attempt(&request_id, body.clone()).await {
                 Ok(()) => {
+                    retry.succeeded();
                     let n = pending.records.len() as u64;
                     Stats::add(&self.ctx.stats.records_out, n);
                     Stats::add(&self.ctx.stats.bytes_out, pending.bytes);
@@ -168,48 +237,68 @@ impl Endpoint<'_> {
                 }
                 Err(f) => f,
             };
-            match failure {
-                Failure::Permanent(code, message) => break (code, message),
-                Failure::Retry(code, message) => {
-                    let wait = backoff
-                        .mul_f64(rand::rng().random_range(0.85..=1.15))
-                        .min(MAX_BACKOFF);
-                    if tokio::time::Instant::now() + wait > deadline {
-                        break (code, message);
-                    }
-                    tracing::warn!(url = %self.config.url, request_id, attempts, error = %message, "HTTP endpoint delivery failed; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        // Another stage failed: nothing counts as delivered any more, so stop
-                        // retrying; the source replays from its checkpoint.
-                        // The records are not delivered; the source replays them from its
-                        // checkpoint, so they must not reach the error output too.
-                        _ = self.ctx.poison.wait() => {
-                            return Err(SinkError::Stream {
-                                what: "the HTTP endpoint",
-                                source: std::io::Error::other(format!("the pipeline failed while retrying: {message}")),
-                            });
-                        }
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
+            let (code, message, content) = match failure {
+                Failure::Records(code, message) => break (code, message, false),
+                Failure::Content(code, message) => (code, message, true),
+                Failure::Endpoint(code, message) => (code, message, false),
+            };
+            // Answers about the content get the retry duration; an endpoint that is down,
+            // as long as it takes.
+            if content && tokio::time::Instant::now() >= deadline {
+                break (code, message, false);
+            }
+            if !retry.failed(&format!("{code}: {message}")).await {
+                break (code, message, true);
             }
         };
-        tracing::warn!(url = %self.config.url, request_id, attempts, error = %message, records = pending.records.len(), "HTTP endpoint delivery gave up; records go to the error output");
+        if self.ctx.poison.is_set() {
+            // Another stage failed: nothing counts as delivered any more, and the source
+            // replays from its checkpoint; the records must not reach the error output too.
+            return Err(SinkError::Stream {
+                what: "the HTTP endpoint",
+                source: std::io::Error::other(format!(
+                    "the pipeline failed while retrying: {message}"
+                )),
+            });
+        }
         let now = self.ctx.clock.now_ms();
-        let failed: Vec<FailedRecord> = pending
-            .records
-            .into_iter()
-            .map(|record| FailedRecord {
+        let mut failed = Vec::new();
+        for record in pending.records {
+            if stopped && !record.ack.is_none() {
+                // Stopping with the endpoint still failing: read again after the restart.
+                record.ack.fail();
+                given_up.replayed += 1;
+                Stats::add(&self.ctx.stats.records_undelivered, 1);
+                continue;
+            }
+            let (code, output_type) = if stopped {
+                given_up.kept += 1;
+                Stats::add(&self.ctx.stats.records_undelivered, 1);
+                (
+                    codes::DESTINATION_UNAVAILABLE.to_string(),
+                    ErrorOutputType::HttpEndpointFailed,
+                )
+            } else {
+                (code.clone(), ErrorOutputType::HttpEndpointFailed)
+            };
+            failed.push(FailedRecord {
                 record,
-                output_type: ErrorOutputType::HttpEndpointFailed,
-                code: code.clone(),
+                output_type,
+                code,
                 message: format!("request {request_id}: {message}"),
                 stage: "sink:http".into(),
                 attempts,
                 failed_at_ms: now,
-            })
-            .collect();
+            });
+        }
+        if stopped {
+            given_up.error = Some(format!("{code}: {message}"));
+        } else {
+            tracing::warn!(url = %self.shown, request_id, attempts, error = %message, records = failed.len(), "HTTP endpoint refused the records; they go to the error output");
+        }
+        if failed.is_empty() {
+            return Ok(());
+        }
         Stats::add(&self.ctx.stats.records_failed, failed.len() as u64);
         let mut held = hold(&failed);
         match &self.ctx.errors {
@@ -266,34 +355,40 @@ impl Endpoint<'_> {
             .header("X-Amz-Firehose-Request-Id", request_id)
             .header("X-Amz-Firehose-Source-Arn", &self.source_arn);
         if let Some(key) = &self.config.access_key {
-            req = req.header("X-Amz-Firehose-Access-Key", key);
+            req = req.header("X-Amz-Firehose-Access-Key", &key.0);
         }
         if !self.config.common_attributes.is_empty() {
             let attrs: &BTreeMap<String, String> = &self.config.common_attributes;
             req = req.header(
                 "X-Amz-Firehose-Common-Attributes",
-                serde_json::json!({ "commonAttributes": attrs }).to_string(),
+                ascii_json(&serde_json::json!({ "commonAttributes": attrs })),
             );
         }
         if self.config.content_encoding == ContentEncoding::Gzip {
             req = req.header("Content-Encoding", "gzip");
         }
+        // Headers and URL were checked when the pipeline file was read: a failure here is
+        // Weir's, and no answer would change it.
         let req = req
             .body(Full::new(body))
-            .map_err(|e| Failure::Permanent("HttpEndpoint.InvalidRequest".into(), e.to_string()))?;
+            .map_err(|e| Failure::Endpoint("HttpEndpoint.InvalidRequest".into(), e.to_string()))?;
         let exchange = async {
             let resp = self.client.request(req).await.map_err(|e| {
-                Failure::Retry(
-                    "HttpEndpoint.ConnectionFailed".into(),
+                Failure::Endpoint(
+                    codes::HTTP_CONNECTION_FAILED.into(),
                     format!("{e}: {:?}", std::error::Error::source(&e)),
                 )
             })?;
             let status = resp.status();
-            let body = resp
-                .into_body()
+            let body = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE)
                 .collect()
                 .await
-                .map_err(|e| Failure::Retry("HttpEndpoint.ResponseFailed".into(), e.to_string()))?
+                .map_err(|e| {
+                    Failure::Content(
+                        codes::HTTP_RESPONSE_FAILED.into(),
+                        format!("{status}: cannot read the answer (at most {MAX_RESPONSE} bytes are read): {e}"),
+                    )
+                })?
                 .to_bytes();
             Ok::<_, Failure>((status, body))
         };
@@ -301,8 +396,8 @@ impl Endpoint<'_> {
             match tokio::time::timeout(self.config.request_timeout.0, exchange).await {
                 Ok(r) => r?,
                 Err(_) => {
-                    return Err(Failure::Retry(
-                        "HttpEndpoint.Timeout".into(),
+                    return Err(Failure::Endpoint(
+                        codes::HTTP_TIMEOUT.into(),
                         format!("no answer within {:?}", self.config.request_timeout.0),
                     ))
                 }
@@ -313,17 +408,23 @@ impl Endpoint<'_> {
                 .take(200)
                 .collect::<String>()
         };
-        if status.as_u16() == 413 {
-            return Err(Failure::Permanent(
-                "HttpEndpoint.RequestEntityTooLarge".into(),
+        let code = status.as_u16();
+        if code == 413 {
+            return Err(Failure::Records(
+                codes::HTTP_TOO_LARGE.into(),
                 format!("413: {}", text()),
             ));
         }
-        if status.as_u16() != 200 {
-            return Err(Failure::Retry(
-                format!("HttpEndpoint.{}", status.as_u16()),
+        if code != 200 {
+            let (code_text, message) = (
+                format!("HttpEndpoint.{code}"),
                 format!("{status}: {}", text()),
-            ));
+            );
+            return Err(if endpoint_status(code) {
+                Failure::Endpoint(code_text, message)
+            } else {
+                Failure::Content(code_text, message)
+            });
         }
         let answer = serde_json::from_slice::<serde_json::Value>(&body).ok();
         let echoed = answer
@@ -336,8 +437,8 @@ impl Endpoint<'_> {
             .is_some_and(|t| t.is_number());
         match echoed {
             Some(id) if id == request_id && timestamped => Ok(()),
-            _ => Err(Failure::Retry(
-                "HttpEndpoint.MalformedResponse".into(),
+            _ => Err(Failure::Content(
+                codes::HTTP_MALFORMED_RESPONSE.into(),
                 format!(
                     "200 without this request's requestId and a timestamp: {}",
                     text()
@@ -347,6 +448,23 @@ impl Endpoint<'_> {
     }
 }
 
+/// JSON text with every non-ASCII character escaped (`\uXXXX`), so that it can be a header.
+fn ascii_json(value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        }
+    }
+    out
+}
+
 /// The acks of records being handed to the error output, failed if that fails.
 fn hold(failed: &[FailedRecord]) -> Held {
     let mut held = Held::default();
@@ -354,4 +472,16 @@ fn hold(failed: &[FailedRecord]) -> Held {
         held.hold(&f.record.ack);
     }
     held
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn common_attributes_are_sent_as_ascii_json() {
+        let v = serde_json::json!({"commonAttributes": {"team": "données 🚀"}});
+        let text = super::ascii_json(&v);
+        assert!(text.is_ascii(), "{text}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), v);
+        assert!(hyper::header::HeaderValue::from_str(&text).is_ok());
+    }
 }

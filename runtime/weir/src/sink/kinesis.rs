@@ -1,10 +1,10 @@
 //! `kinesis`: writes records to a Kinesis data stream with PutRecords.
 //!
 //! Calls carry at most 500 records and 5 MiB (data plus partition keys), as Kinesis allows.
-//! Records that fail inside a call (throttling, internal failure) and calls that fail as a whole
-//! with a retryable error are retried with exponential back-off and jitter; after `max_attempts`
-//! attempts, or at once for errors that will not go away (no such stream, access denied, a
-//! record too large), the records go to the error output (`delivery-failed`) with the error.
+//! Retries are [`super::batched`]'s: a destination that fails (throttling, a server error,
+//! credentials, a stream not found) is retried until it recovers; only a record too large, one
+//! without a usable partition key, or one Kinesis calls invalid goes to the error output
+//! (`delivery-failed`) with the reason.
 //!
 //! Acknowledgement: a record's ack is released when Kinesis accepted it, or handed to the error
 //! output with the record; never before. Ordering: records of one partition key keep their order
@@ -37,7 +37,6 @@ pub(super) async fn run(
         stage: "sink:kinesis",
         max_records: MAX_RECORDS,
         max_bytes: MAX_BYTES,
-        max_attempts: config.max_attempts,
         ctx: &ctx,
     };
     let key = |record: &Record| match partition_key(&config.partition_key, record) {
@@ -118,13 +117,6 @@ async fn put(
             e.code(),
             e.as_service_error().is_some(),
             format!("{}", DisplayErrorContext(&e)),
-            &[
-                "ProvisionedThroughputExceededException",
-                "InternalFailure",
-                "InternalFailureException",
-                "ServiceUnavailable",
-                "KMSThrottlingException",
-            ],
         ),
     }
 }

@@ -1,8 +1,15 @@
 //! Sinks: where records are delivered, and the error output. A sink knows nothing of Wasm or
 //! sources: it receives batches until its input closes, then flushes everything it buffers.
 //!
-//! Invariant: a sink returns only after every record it received is written (or it reports an
-//! error); `records_out` counts records once their object is durably written.
+//! Invariants:
+//! - A sink returns only after every record it received is written, kept in the error output,
+//!   or (at shutdown, with its destination still failing) given up as described in [`retry`]
+//!   and reported in the error it returns; `records_out` counts records once their object is
+//!   durably written.
+//! - Printing is not delivering: a record written to stdout or stderr never lets a source
+//!   checkpoint move past it (its ack resolves as not delivered).
+//! - A destination that fails as a whole is retried, never given up on record by record; see
+//!   [`retry`].
 
 mod batched;
 pub mod compress;
@@ -12,19 +19,21 @@ mod http;
 mod kinesis;
 pub mod objects;
 pub mod parquet;
+pub mod retry;
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::ack::{Ack, Poison};
 use crate::clock::Clock;
-use crate::config::{
-    BackupConfig, ErrorsConfig, ObjectOptions, S3SinkConfig, SinkConfig, StdoutSinkConfig,
-};
+use crate::config::{BackupConfig, ErrorsConfig, ObjectOptions, S3SinkConfig, SinkConfig};
 use crate::record::{FailedRecord, Record};
-use crate::stats::Stats;
+use crate::stats::{Health, Stats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -36,6 +45,14 @@ pub enum SinkError {
     Stream {
         what: &'static str,
         source: std::io::Error,
+    },
+    /// The pipeline stopped while the destination still failed: what could not be delivered
+    /// is read again from the source's checkpoint, or kept where this says.
+    #[error("{location} still failed when the pipeline stopped ({error}): {outcome}")]
+    Undelivered {
+        location: String,
+        error: String,
+        outcome: String,
     },
 }
 
@@ -50,6 +67,78 @@ pub struct SinkContext {
     /// The error output, for sinks that give up on single records (none for the error output
     /// itself).
     pub errors: Option<mpsc::Sender<Vec<FailedRecord>>>,
+    /// Cancelled when the pipeline stops: a failing destination then gets its last attempts.
+    pub shutdown: CancellationToken,
+    /// This output's destination health, for the status API and metrics.
+    pub health: Arc<Health>,
+    /// Bytes all buffers of the pipeline hold, against one budget.
+    pub memory: Arc<MemoryBudget>,
+    /// Where records nothing would read again are kept when their destination still fails at
+    /// shutdown (`<state dir>/<pipeline>/undelivered/<output>`); `None` keeps nothing.
+    pub undelivered: Option<PathBuf>,
+}
+
+impl SinkContext {
+    /// A context for tests and benchmarks: a system clock, no error output, a large budget.
+    pub fn standalone(pipeline: &str) -> SinkContext {
+        SinkContext {
+            pipeline: pipeline.into(),
+            clock: Arc::new(crate::clock::SystemClock),
+            stats: Arc::new(Stats::default()),
+            poison: Poison::default(),
+            errors: None,
+            shutdown: CancellationToken::new(),
+            health: Arc::default(),
+            memory: Arc::new(MemoryBudget::new(u64::MAX)),
+            undelivered: None,
+        }
+    }
+}
+
+/// One budget for the bytes every buffer of a pipeline holds (object buffers of the sink,
+/// the error output and the backup, HTTP requests being built). A buffer that takes a record
+/// while the budget is spent flushes its largest buffers first.
+#[derive(Debug)]
+pub struct MemoryBudget {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl MemoryBudget {
+    pub fn new(limit: u64) -> Self {
+        MemoryBudget {
+            limit,
+            used: AtomicU64::new(0),
+        }
+    }
+
+    pub fn add(&self, n: u64) {
+        self.used.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn sub(&self, n: u64) {
+        // Never below zero, whatever the order of adds and subs across tasks.
+        let _ = self
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                Some(u.saturating_sub(n))
+            });
+    }
+
+    pub fn over(&self) -> bool {
+        self.used.load(Ordering::Relaxed) > self.limit
+    }
+
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+/// Keeps a body that could not be delivered under `dir/<name>`, durably; returns where.
+pub fn keep_undelivered(dir: &Path, name: &str, body: &[u8]) -> std::io::Result<PathBuf> {
+    let path = dir.join(name);
+    crate::durable::write_atomic(&path, body, ".weir-")?;
+    Ok(path)
 }
 
 /// Where a sink's output went, for the run summary.
@@ -184,8 +273,10 @@ pub async fn run_errors(
 }
 
 /// The default error output: an object sink's own destination, under its error prefix (as
-/// Firehose does); stderr for the others.
-pub fn default_errors(sink: &SinkConfig) -> ErrorsConfig {
+/// Firehose does); for the other sinks, files under `errors_dir` (the pipeline's
+/// `<state dir>/<pipeline>/errors`), in Firehose's error layout. Never stdout or stderr: a
+/// record printed is not kept.
+pub fn default_errors(sink: &SinkConfig, errors_dir: &Path) -> ErrorsConfig {
     match sink {
         // One JSON error record per line, whatever the records' delimiter.
         SinkConfig::File(f) => {
@@ -198,25 +289,23 @@ pub fn default_errors(sink: &SinkConfig) -> ErrorsConfig {
             s.objects.delimiter = crate::config::Delimiter::Newline;
             ErrorsConfig::S3(s)
         }
-        SinkConfig::Stdout(s) => ErrorsConfig::Stderr(s.clone()),
-        SinkConfig::Kinesis(_) | SinkConfig::Firehose(_) | SinkConfig::Http(_) => {
-            ErrorsConfig::Stderr(StdoutSinkConfig::new())
-        }
+        SinkConfig::Stdout(_)
+        | SinkConfig::Kinesis(_)
+        | SinkConfig::Firehose(_)
+        | SinkConfig::Http(_) => ErrorsConfig::File(crate::config::FileSinkConfig::default_errors(
+            errors_dir.to_path_buf(),
+        )),
     }
 }
 
 trait Counted {
     const IS_ERROR: bool;
     fn ack(&self) -> &Ack;
-    fn arrival_ms(&self) -> i64;
 }
 impl Counted for Record {
     const IS_ERROR: bool = false;
     fn ack(&self) -> &Ack {
         &self.ack
-    }
-    fn arrival_ms(&self) -> i64 {
-        self.arrival_ms
     }
 }
 impl Counted for FailedRecord {
@@ -224,12 +313,10 @@ impl Counted for FailedRecord {
     fn ack(&self) -> &Ack {
         &self.record.ack
     }
-    fn arrival_ms(&self) -> i64 {
-        self.record.arrival_ms
-    }
 }
 
-/// stdout / stderr: one line per record, flushed after every batch.
+/// stdout / stderr: one line per record, flushed after every batch. The records' acks are
+/// failed: a checkpoint never moves past a printed record.
 async fn run_stream<T: Counted + Send + 'static>(
     mut rx: mpsc::Receiver<Vec<T>>,
     ctx: SinkContext,
@@ -254,17 +341,15 @@ async fn run_stream<T: Counted + Send + 'static>(
         })
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+        // Printed is not delivered: the source's checkpoint never moves past these records.
+        batch.iter().for_each(|item| item.ack().fail());
         if let Err(source) = result {
             ctx.poison.set();
-            batch.iter().for_each(|item| item.ack().fail());
             return Err(SinkError::Stream { what, source });
         }
         delivered.records += batch.len() as u64;
         if !T::IS_ERROR {
             Stats::add(&ctx.stats.records_out, batch.len() as u64);
-            if let Some(oldest) = batch.iter().map(|item| item.arrival_ms()).min() {
-                ctx.stats.delivered(oldest, ctx.clock.now_ms());
-            }
         }
     }
     Ok(delivered)

@@ -19,7 +19,7 @@
 //!   succeeds.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +28,7 @@ use chrono::{DateTime, Utc};
 
 use super::compress::compress;
 use super::parquet::{Row, Schema};
+use super::retry::{Backoff, Retrying};
 use super::{Delivered, SinkContext, SinkError};
 use crate::ack::{Ack, Held};
 use crate::config::{show, BufferConfig, Delimiter, Format, ObjectOptions};
@@ -35,9 +36,15 @@ use crate::expr::prefix::{Prefix, Values};
 use crate::record::{ErrorOutputType, FailedRecord};
 use crate::stats::Stats;
 
-/// How a failed object write is retried before the pipeline gives up.
-const WRITE_ATTEMPTS: u32 = 6;
+/// How a failed object write is retried: from 200 ms, doubling, up to 30 s apart, for as long
+/// as the pipeline runs (see [`super::retry`]).
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// S3 keys are at most 1,024 bytes of UTF-8.
+const S3_MAX_KEY: usize = 1024;
+/// File systems take names of at most 255 bytes and paths of at most 4,095.
+const MAX_COMPONENT: usize = 255;
+const MAX_PATH: usize = 4095;
 
 /// Where objects are stored.
 #[derive(Clone)]
@@ -70,53 +77,68 @@ impl Store {
         }
     }
 
-    /// Stores one object durably, retrying with back-off; returns its location.
+    /// Stores one object durably, retrying with back-off while `retry` allows; returns its
+    /// location, or the last error once `retry` gives up.
     pub async fn put(
         &self,
         key: &str,
         body: Bytes,
         encoding: Option<&'static str>,
+        retry: &mut Retrying<'_>,
     ) -> Result<String, String> {
-        let mut backoff = FIRST_BACKOFF;
-        let mut attempt = 1;
         loop {
             let result = match self {
                 Store::Dir(dir) => {
                     let (path, b) = (dir.join(key), body.clone());
-                    tokio::task::spawn_blocking(move || write_file(&path, &b))
-                        .await
-                        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
-                        .map_err(|e| e.to_string())
+                    tokio::task::spawn_blocking(move || {
+                        crate::durable::write_atomic(&path, &b, ".weir-")
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+                    .map_err(|e| e.to_string())
                 }
                 Store::S3(s3) => s3.put(key, body.clone(), encoding).await,
             };
             match result {
-                Ok(()) => return Ok(self.object_location(key)),
-                Err(err) if attempt < WRITE_ATTEMPTS => {
-                    tracing::warn!(object = %self.object_location(key), attempt, error = %err, "Object write failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    attempt += 1;
+                Ok(()) => {
+                    retry.succeeded();
+                    return Ok(self.object_location(key));
                 }
-                Err(err) => return Err(format!("{}: {err}", self.object_location(key))),
+                Err(err) => {
+                    let err = format!("{}: {err}", self.object_location(key));
+                    if !retry.failed(&err).await {
+                        return Err(err);
+                    }
+                }
             }
         }
     }
-}
 
-fn write_file(path: &Path, body: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().expect("object keys have a directory");
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".weir-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(body)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    // Make the rename itself durable.
-    std::fs::File::open(dir)?.sync_all()
+    /// Why `key` cannot be stored here, if it cannot: too long for S3, or a name or path too
+    /// long for a file system.
+    fn refuses(&self, key: &str) -> Option<String> {
+        match self {
+            Store::S3(_) if key.len() > S3_MAX_KEY => Some(format!(
+                "the object key would be {} bytes; S3 takes at most {S3_MAX_KEY}",
+                key.len()
+            )),
+            Store::S3(_) => None,
+            Store::Dir(dir) => {
+                let long = key.split('/').find(|part| part.len() > MAX_COMPONENT);
+                if let Some(part) = long {
+                    return Some(format!(
+                        "the object name `{}...` would be {} bytes; a file name is at most {MAX_COMPONENT}",
+                        part.chars().take(40).collect::<String>(),
+                        part.len()
+                    ));
+                }
+                let len = dir.join(key).as_os_str().len();
+                (len > MAX_PATH).then(|| {
+                    format!("the object's path would be {len} bytes; a path is at most {MAX_PATH}")
+                })
+            }
+        }
+    }
 }
 
 impl S3Store {
@@ -233,6 +255,9 @@ pub struct Buffer {
     /// The oldest record's arrival (ms since the epoch), and when the buffer opened.
     opened: Option<(i64, tokio::time::Instant)>,
     acks: Held,
+    /// Bytes the buffer holds in memory (Parquet rows at their in-memory size), counted
+    /// against the pipeline's [`super::MemoryBudget`].
+    mem: u64,
 }
 
 impl Buffer {
@@ -249,6 +274,7 @@ impl Buffer {
             records: 0,
             opened: None,
             acks: Held::default(),
+            mem: 0,
         }
     }
 
@@ -265,21 +291,31 @@ impl Buffer {
         self.records += 1;
     }
 
-    fn push(&mut self, data: &[u8], ack: &Ack, arrival_ms: i64) {
+    /// Adds a record's bytes; returns the bytes of memory it took.
+    fn push(&mut self, data: &[u8], ack: &Ack, arrival_ms: i64) -> u64 {
         self.open(data.len(), ack, arrival_ms);
+        let mut added = data.len() as u64;
         if let Content::Bytes(body) = &mut self.content {
             body.extend_from_slice(data);
             if self.delimiter == Delimiter::Newline {
                 body.push(b'\n');
+                added += 1;
             }
         }
+        self.mem += added;
+        added
     }
 
-    fn push_row(&mut self, row: Row, data_len: usize, ack: &Ack, arrival_ms: i64) {
+    /// Adds a converted row; returns the bytes of memory it took (its in-memory size, which
+    /// is larger than the JSON it came from).
+    fn push_row(&mut self, row: Row, data_len: usize, ack: &Ack, arrival_ms: i64) -> u64 {
         self.open(data_len, ack, arrival_ms);
+        let added = super::parquet::row_size(&row) as u64;
         if let Content::Rows(rows) = &mut self.content {
             rows.push(row);
         }
+        self.mem += added;
+        added
     }
 
     fn is_empty(&self) -> bool {
@@ -326,6 +362,22 @@ pub struct Objects {
     pub delivered: Delivered,
     /// Whether written records count as the pipeline's output (not for errors and backups).
     count_out: bool,
+    /// What was given up at shutdown because the store still failed (see [`super::retry`]):
+    /// records, where they went, and the last error.
+    given_up: Option<GivenUp>,
+}
+
+/// Objects given up on at shutdown.
+#[derive(Debug, Default)]
+struct GivenUp {
+    error: String,
+    /// Records left to the source's replay (their acks resolve as not delivered).
+    replayed: u64,
+    /// Records of objects kept under the undelivered directory, and where.
+    kept: u64,
+    kept_at: Vec<String>,
+    /// Records that could not be kept either.
+    lost: u64,
 }
 
 impl Objects {
@@ -359,7 +411,30 @@ impl Objects {
             version: 1,
             partitions: HashMap::new(),
             count_out,
+            given_up: None,
         })
+    }
+
+    /// Refuses a destination whose keys would be too long whatever the records hold: a
+    /// prefix without partition keys, and the generated name, already pass the store's limits.
+    pub fn check_keys(&self) -> Result<(), String> {
+        if self.prefix.has_partition_keys() {
+            return Ok(());
+        }
+        let id = PartitionId {
+            query: BTreeMap::new(),
+            lambda: BTreeMap::new(),
+            // The longest error output type.
+            error_type: self
+                .prefix
+                .has_error_output_type()
+                .then_some(ErrorOutputType::FormatConversionFailed.as_str()),
+        };
+        let key = self.key(&id, Utc::now())?;
+        match self.store.refuses(&key) {
+            Some(why) => Err(format!("{why}: shorten the prefix or the pipeline's name")),
+            None => Ok(()),
+        }
     }
 
     /// The earliest interval deadline of any buffer.
@@ -449,13 +524,15 @@ impl Objects {
         };
         // One lookup for the common case, a record of a partition that is already buffering.
         if let Some(buffer) = self.partitions.get_mut(&id) {
-            match row {
+            let added = match row {
                 Some(row) => buffer.push_row(row, data.len(), ack, arrival_ms),
                 None => buffer.push(data, ack, arrival_ms),
-            }
+            };
+            ctx.memory.add(added);
             if buffer.is_full() {
                 self.flush(&id, ctx).await?;
             }
+            self.within_budget(ctx).await?;
             return Ok(Ok(()));
         }
         {
@@ -477,8 +554,20 @@ impl Objects {
             if let Err(e) = checked {
                 return reject(
                     ErrorOutputType::ProcessingFailed,
-                    "DynamicPartitioning.InvalidPrefix",
+                    crate::codes::PARTITION_INVALID_PREFIX,
                     e,
+                );
+            }
+            // The whole key (prefix and generated name) must fit the store, or the object
+            // could never be written and would stop the sink.
+            let refused = self
+                .key(&id, ctx.clock.now())
+                .map(|key| self.store.refuses(&key));
+            if let Ok(Some(why)) = refused {
+                return reject(
+                    ErrorOutputType::ProcessingFailed,
+                    crate::codes::OBJECT_KEY_TOO_LONG,
+                    why,
                 );
             }
             let rows = self.schema.is_some();
@@ -488,14 +577,35 @@ impl Objects {
             );
         }
         let buffer = self.partitions.get_mut(&id).expect("inserted above");
-        match row {
+        let added = match row {
             Some(row) => buffer.push_row(row, data.len(), ack, arrival_ms),
             None => buffer.push(data, ack, arrival_ms),
-        }
+        };
+        ctx.memory.add(added);
         if buffer.is_full() {
             self.flush(&id, ctx).await?;
         }
+        self.within_budget(ctx).await?;
         Ok(Ok(()))
+    }
+
+    /// While the pipeline's buffers hold more than its budget, writes this destination's
+    /// largest buffer.
+    async fn within_budget(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
+        while ctx.memory.over() {
+            let largest = self
+                .partitions
+                .iter()
+                .max_by_key(|(_, b)| b.mem)
+                .map(|(id, _)| id.clone());
+            let Some(id) = largest else { break };
+            tracing::debug!(
+                used = ctx.memory.used(),
+                "Buffer memory budget spent; writing the largest buffer"
+            );
+            self.flush(&id, ctx).await?;
+        }
+        Ok(())
     }
 
     /// A directory store takes keys as relative paths: values from records must not climb out
@@ -563,6 +673,7 @@ impl Objects {
         let Some(buffer) = self.partitions.remove(id) else {
             return Ok(());
         };
+        ctx.memory.sub(buffer.mem);
         let Some((oldest_ms, _)) = buffer.opened else {
             return Ok(());
         };
@@ -608,9 +719,19 @@ impl Objects {
         } else {
             compression.content_encoding()
         };
-        let location = match self.store.put(&key, body, encoding).await {
+        let what = self.store.object_location(&key);
+        let backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF, (0.5, 1.0));
+        let mut retry = Retrying::new(ctx, backoff, &what);
+        let location = match self
+            .store
+            .put(&key, body.clone(), encoding, &mut retry)
+            .await
+        {
             Ok(l) => l,
-            Err(e) => return Err(fail(&mut acks, e)),
+            Err(e) => {
+                self.give_up(acks, records, &key, &body, e, ctx);
+                return Ok(());
+            }
         };
         // Durably stored: now the sources may move their checkpoints past these records.
         acks.release();
@@ -623,6 +744,74 @@ impl Objects {
             ctx.stats.delivered(oldest_ms, ctx.clock.now_ms());
         }
         Ok(())
+    }
+
+    /// An object the store still refused when the pipeline stopped (or failed): records a
+    /// source checkpoint covers are released undelivered, to be read again; an object nothing
+    /// would read again is kept under the undelivered directory.
+    fn give_up(
+        &mut self,
+        mut acks: Held,
+        records: u64,
+        key: &str,
+        body: &[u8],
+        error: String,
+        ctx: &SinkContext,
+    ) {
+        Stats::add(&ctx.stats.records_undelivered, records);
+        let given_up = self.given_up.get_or_insert_with(GivenUp::default);
+        given_up.error = error;
+        if !acks.is_empty() {
+            acks.fail();
+            given_up.replayed += records;
+            return;
+        }
+        let kept = match &ctx.undelivered {
+            Some(dir) => super::keep_undelivered(dir, key, body).map_err(|e| e.to_string()),
+            None => Err("no directory to keep it in".into()),
+        };
+        match kept {
+            Ok(path) => {
+                tracing::warn!(records, kept_at = %path.display(), "The destination still fails: the object is kept here instead");
+                given_up.kept += records;
+                if given_up.kept_at.len() < 3 {
+                    given_up.kept_at.push(show(&path));
+                }
+            }
+            Err(e) => {
+                tracing::error!(records, error = %e, "The destination still fails and the object cannot be kept either");
+                given_up.lost += records;
+            }
+        }
+    }
+
+    /// After the last flush: an error saying what was given up, if anything was.
+    pub fn finish(&mut self) -> Result<(), SinkError> {
+        let Some(g) = self.given_up.take() else {
+            return Ok(());
+        };
+        let mut outcome = Vec::new();
+        if g.replayed > 0 {
+            outcome.push(format!(
+                "{} record(s) not delivered, read again from the source's checkpoint at the next start",
+                g.replayed
+            ));
+        }
+        if g.kept > 0 {
+            outcome.push(format!(
+                "{} record(s) kept in {}",
+                g.kept,
+                g.kept_at.join(", ")
+            ));
+        }
+        if g.lost > 0 {
+            outcome.push(format!("{} record(s) could not be kept", g.lost));
+        }
+        Err(SinkError::Undelivered {
+            location: self.store.location(),
+            error: g.error,
+            outcome: outcome.join("; "),
+        })
     }
 
     /// Writes every buffer whose interval ran out.
@@ -672,11 +861,8 @@ mod tests {
 
     fn ctx(at: DateTime<Utc>) -> SinkContext {
         SinkContext {
-            pipeline: "clicks".into(),
             clock: Arc::new(FixedClock(at)),
-            stats: Arc::new(Stats::default()),
-            poison: crate::ack::Poison::default(),
-            errors: None,
+            ..SinkContext::standalone("clicks")
         }
     }
 

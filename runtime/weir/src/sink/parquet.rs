@@ -76,6 +76,19 @@ pub enum Cell {
 
 pub type Row = Vec<Cell>;
 
+/// The bytes a row holds in memory: its cells and the text of its strings. A buffer of rows is
+/// counted at this size, which is several times the JSON it came from.
+pub fn row_size(row: &Row) -> usize {
+    let heap: usize = row
+        .iter()
+        .map(|c| match c {
+            Cell::Str(s) => s.capacity(),
+            _ => 0,
+        })
+        .sum();
+    std::mem::size_of::<Row>() + row.capacity() * std::mem::size_of::<Cell>() + heap
+}
+
 impl Schema {
     pub fn load(path: &Path) -> Result<Schema, String> {
         let text = std::fs::read_to_string(path)
@@ -248,7 +261,18 @@ fn cell(c: &Column, v: &serde_json::Value) -> Result<Cell, String> {
                 .ok_or_else(wrong)?,
         ),
         ColumnType::Long => Cell::I64(v.as_i64().ok_or_else(wrong)?),
-        ColumnType::Float => Cell::F32(v.as_f64().ok_or_else(wrong)? as f32),
+        ColumnType::Float => {
+            // A double beyond f32's range would become infinity: it does not fit the column.
+            let n = v.as_f64().ok_or_else(wrong)?;
+            let f = n as f32;
+            if !f.is_finite() {
+                return Err(format!(
+                    "column `{}` is a float, and {n} is beyond its range (±3.4e38)",
+                    c.name
+                ));
+            }
+            Cell::F32(f)
+        }
         ColumnType::Double => Cell::F64(v.as_f64().ok_or_else(wrong)?),
         ColumnType::Boolean => Cell::Bool(v.as_bool().ok_or_else(wrong)?),
         ColumnType::Timestamp => Cell::I64(match v {
@@ -316,5 +340,12 @@ mod tests {
             .convert(br#"{"customer":"a","n":"x"}"#)
             .unwrap_err()
             .contains("column `n` expects Long"));
+        let floats: Schema =
+            serde_json::from_str(r#"{"columns": [{"name": "f", "type": "float"}]}"#).unwrap();
+        assert!(floats.convert(br#"{"f":1.5}"#).is_ok());
+        assert!(floats
+            .convert(br#"{"f":1e300}"#)
+            .unwrap_err()
+            .contains("beyond its range"));
     }
 }

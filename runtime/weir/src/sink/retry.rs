@@ -1,0 +1,114 @@
+//! How a sink retries a destination that fails as a whole (down, unreachable, refusing the
+//! credentials, throttling, answering with a code this release does not know): with
+//! exponential back-off and jitter, for as long as the pipeline runs, never by giving its
+//! records up. A record goes to the error output only for a reason of its own (too large,
+//! refused for its content); see each sink.
+//!
+//! While a destination fails, its [`Health`] says so (status API and metrics), and the
+//! records stay unacknowledged, so the source's checkpoint does not move and bounded channels
+//! slow the source down.
+//!
+//! At shutdown a failing destination gets a few last attempts ([`LAST_ATTEMPTS`]), then the
+//! sink gives up what it holds: records a source checkpoint covers are released *undelivered*
+//! (the source reads them again after the restart); records nothing would read again are kept
+//! durably (the error output, or files under the state directory's `undelivered/`), never
+//! dropped.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+use super::SinkContext;
+
+/// Attempts a failing destination still gets once the pipeline stops.
+pub const LAST_ATTEMPTS: u32 = 2;
+/// The longest wait between attempts once the pipeline stops.
+const LAST_WAIT: Duration = Duration::from_secs(1);
+
+/// Exponential back-off with jitter: waits of `first`, `2 × first`, ... up to `max`, each
+/// multiplied by a random factor from `jitter`.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    first: Duration,
+    max: Duration,
+    next: Duration,
+    jitter: (f64, f64),
+}
+
+impl Backoff {
+    pub fn new(first: Duration, max: Duration, jitter: (f64, f64)) -> Self {
+        Backoff {
+            first,
+            max,
+            next: first,
+            jitter,
+        }
+    }
+
+    /// The next wait.
+    pub fn step(&mut self) -> Duration {
+        let wait = self
+            .next
+            .mul_f64(rand::rng().random_range(self.jitter.0..=self.jitter.1))
+            .min(self.max);
+        self.next = (self.next * 2).min(self.max);
+        wait
+    }
+
+    pub fn reset(&mut self) {
+        self.next = self.first;
+    }
+}
+
+/// Retries of one delivery (an object, a call, a request).
+pub struct Retrying<'a> {
+    ctx: &'a SinkContext,
+    backoff: Backoff,
+    /// Attempts made after the pipeline began to stop.
+    after_stop: u32,
+    /// What is retried, for the log: `PutRecords`, an object key...
+    what: &'a str,
+}
+
+impl<'a> Retrying<'a> {
+    pub fn new(ctx: &'a SinkContext, backoff: Backoff, what: &'a str) -> Self {
+        Retrying {
+            ctx,
+            backoff,
+            after_stop: 0,
+            what,
+        }
+    }
+
+    /// After an attempt that failed as a whole: records the failure, waits the back-off and
+    /// returns `true` to try again, or `false` to give up (the pipeline failed elsewhere, or
+    /// it is stopping and the last attempts are spent).
+    pub async fn failed(&mut self, error: &str) -> bool {
+        self.ctx.health.failed(error, self.ctx.clock.now_ms());
+        if self.ctx.poison.is_set() {
+            return false;
+        }
+        let mut wait = self.backoff.step();
+        if self.ctx.shutdown.is_cancelled() {
+            if self.after_stop >= LAST_ATTEMPTS {
+                tracing::warn!(destination = %self.what, error, "The pipeline is stopping and the destination still fails; giving up what it holds");
+                return false;
+            }
+            self.after_stop += 1;
+            wait = wait.min(LAST_WAIT);
+        }
+        tracing::warn!(destination = %self.what, error, retry_in = ?wait, "Delivery failed; retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => true,
+            // Another stage failed: nothing counts as delivered any more.
+            _ = self.ctx.poison.wait() => false,
+            // Stopping: the last attempts come at once.
+            _ = self.ctx.shutdown.cancelled(), if !self.ctx.shutdown.is_cancelled() => true,
+        }
+    }
+
+    pub fn succeeded(&mut self) {
+        self.backoff.reset();
+        self.ctx.health.recovered();
+    }
+}
