@@ -4,6 +4,9 @@ pub(crate) mod transform {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "transform",
+        // Calls are async, so that a call blocked in a host call (a sleep, a socket) can be cut
+        // off at its timeout by dropping it.
+        exports: { default: async },
     });
 }
 
@@ -11,6 +14,7 @@ pub(crate) mod filter {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "filter",
+        exports: { default: async },
         with: {
             "weir:plugin/types": super::transform::weir::plugin::types,
             "weir:plugin/host": super::transform::weir::plugin::host,

@@ -51,7 +51,9 @@ impl Engines {
         }
         let engine = Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;
         let mut linker = Linker::<GuestState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        // Async WASI: a guest blocked in a host call (a sleep, a socket read) is a future that
+        // a call's timeout can drop.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| Error::Engine(e.to_string()))?;
         transform::weir::plugin::host::add_to_linker::<GuestState, HasSelf<GuestState>>(
             &mut linker,
@@ -250,7 +252,7 @@ impl Plugin {
             live: None,
             instances_started: 0,
         };
-        runner.start().map_err(|e| match e {
+        block_on(runner.start()).map_err(|e| match e {
             StartError::Rejected(message) => Error::ConfigRejected {
                 path: self.inner.path.clone(),
                 message,
@@ -308,9 +310,12 @@ impl transform::weir::plugin::types::Host for GuestState {}
 
 impl transform::weir::plugin::host::Host for GuestState {
     fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
+        // A guest decides what it logs, not how much of Weir's log it fills.
+        let message = truncate(&message, MAX_LOG_MESSAGE);
         let fields = fields
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .take(MAX_LOG_FIELDS)
+            .map(|(k, v)| format!("{}={}", truncate(k, 64), truncate(v, 256)))
             .collect::<Vec<_>>()
             .join(" ");
         let (pipeline, module) = (&*self.label, &*self.module);
@@ -339,6 +344,60 @@ impl transform::weir::plugin::host::Host for GuestState {
 
     fn monotonic_now(&mut self) -> u64 {
         self.clock_origin.elapsed().as_nanos() as u64
+    }
+}
+
+/// The longest guest log message kept, and how many fields of it.
+const MAX_LOG_MESSAGE: usize = 4096;
+const MAX_LOG_FIELDS: usize = 16;
+
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// How long past its timeout a call blocked in a host call is given before it is dropped: the
+/// epoch interrupt reports a call spinning in guest code first, within a tick.
+const BLOCKED_GRACE: Duration = Duration::from_millis(50);
+
+/// Runs a future to completion from synchronous code: processor threads, builds on blocking
+/// threads, the CLI, tests. On a worker thread of a multi-threaded runtime the worker is handed
+/// back to the runtime first; elsewhere the ambient runtime (or a small one of the host's own)
+/// drives the timers and sockets that async WASI needs.
+fn block_on<F: std::future::Future + Send>(f: F) -> F::Output
+where
+    F::Output: Send,
+{
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    static OWN: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    let own = || {
+        OWN.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("weir-wasm-io")
+                .enable_all()
+                .build()
+                .expect("a runtime for guest I/O")
+        })
+    };
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(move || h.block_on(f))
+        }
+        // A current-thread runtime cannot be blocked on from inside: run on the host's own.
+        Ok(_) => std::thread::scope(|scope| {
+            scope
+                .spawn(|| own().block_on(f))
+                .join()
+                .expect("guest call thread")
+        }),
+        Err(_) => own().block_on(f),
     }
 }
 
@@ -432,7 +491,7 @@ impl Runner {
         Ok(builder.build())
     }
 
-    fn start(&mut self) -> Result<(), StartError> {
+    async fn start(&mut self) -> Result<(), StartError> {
         self.live = None;
         self.instances_started += 1;
         let inner = &self.plugin.inner;
@@ -443,6 +502,7 @@ impl Runner {
             table: ResourceTable::new(),
             cap: MemoryCap {
                 max: usize::try_from(self.settings.limits.memory).unwrap_or(usize::MAX),
+                used: 0,
                 hit: false,
             },
             config_json: self.settings.config_json.as_str().into(),
@@ -453,26 +513,42 @@ impl Runner {
         let mut store = Store::new(&inner.engine, state);
         store.limiter(|s| &mut s.cap);
         arm(&mut store, &self.settings.limits, inner.metered);
-        let bindings = match &inner.pre {
-            Pre::Transform(pre) => pre.instantiate(&mut store).map(Bindings::Transform),
-            Pre::Filter(pre) => pre.instantiate(&mut store).map(Bindings::Filter),
-        }
-        .map_err(|e| StartError::Failed(classify(&store, &stderr, &self.settings.limits, e)))?;
-        let init = match &bindings {
-            Bindings::Transform(b) => b.call_init(&mut store),
-            Bindings::Filter(b) => b.call_init(&mut store),
+        let limits = self.settings.limits.clone();
+        let started = async {
+            let bindings = match &inner.pre {
+                Pre::Transform(pre) => pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map(Bindings::Transform),
+                Pre::Filter(pre) => pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map(Bindings::Filter),
+            }?;
+            let init = match &bindings {
+                Bindings::Transform(b) => b.call_init(&mut store).await,
+                Bindings::Filter(b) => b.call_init(&mut store).await,
+            };
+            init.map(|init| (bindings, init))
         };
-        match init {
-            Ok(Ok(())) => {}
-            Ok(Err(message)) => return Err(StartError::Rejected(message)),
-            Err(e) => {
-                return Err(StartError::Failed(classify(
-                    &store,
-                    &stderr,
-                    &self.settings.limits,
-                    e,
-                )))
+        let started = match limits.timeout {
+            Some(t) => tokio::time::timeout(t + BLOCKED_GRACE, started).await,
+            None => Ok(started.await),
+        };
+        let (bindings, init) = match started {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => {
+                return Err(StartError::Failed(classify(&store, &stderr, &limits, e)));
             }
+            Err(_) => {
+                return Err(StartError::Failed(GuestError {
+                    kind: GuestErrorKind::Timeout,
+                    message: blocked_message(&limits),
+                }))
+            }
+        };
+        if let Err(message) = init {
+            return Err(StartError::Rejected(message));
         }
         self.live = Some(Live {
             store,
@@ -485,8 +561,29 @@ impl Runner {
     /// Runs one batch through the guest. On error the instance is discarded; the next call
     /// starts a fresh one.
     pub fn call(&mut self, batch: &Batch) -> Result<Verdicts, GuestError> {
+        block_on(self.call_async(batch, None))
+    }
+
+    /// As [`Runner::call`], and gives up at once when `abort` turns true (the pipeline stops
+    /// and cannot wait for a guest without a timeout).
+    pub fn call_until(
+        &mut self,
+        batch: &Batch,
+        abort: &tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Verdicts, GuestError> {
+        block_on(self.call_async(batch, Some(abort.clone())))
+    }
+
+    /// The call itself. CPU is bounded by the epoch interrupt (the timeout) and fuel; a call
+    /// blocked in a host call is dropped once its timeout (and [`BLOCKED_GRACE`]) has passed,
+    /// or when `abort` turns true.
+    pub async fn call_async(
+        &mut self,
+        batch: &Batch,
+        abort: Option<tokio::sync::watch::Receiver<bool>>,
+    ) -> Result<Verdicts, GuestError> {
         if self.live.is_none() {
-            self.start().map_err(|e| match e {
+            self.start().await.map_err(|e| match e {
                 StartError::Rejected(message) => GuestError {
                     kind: GuestErrorKind::Instantiate,
                     message: format!("init rejected the config: {message}"),
@@ -508,16 +605,53 @@ impl Runner {
             self.plugin.inner.metered,
         );
         let records = batch.data_ends.len();
-        let result = match &live.bindings {
-            Bindings::Transform(b) => b
-                .call_transform(&mut live.store, batch)
-                .map(Verdicts::Transform),
-            Bindings::Filter(b) => b.call_keep(&mut live.store, batch).map(Verdicts::Filter),
+        let limits = &self.settings.limits;
+        let call = async {
+            match &live.bindings {
+                Bindings::Transform(b) => b
+                    .call_transform(&mut live.store, batch)
+                    .await
+                    .map(Verdicts::Transform),
+                Bindings::Filter(b) => b
+                    .call_keep(&mut live.store, batch)
+                    .await
+                    .map(Verdicts::Filter),
+            }
+        };
+        let deadline = async {
+            match limits.timeout {
+                Some(t) => tokio::time::sleep(t + BLOCKED_GRACE).await,
+                None => std::future::pending().await,
+            }
+        };
+        let aborted = async {
+            match abort {
+                Some(mut a) => {
+                    let _ = a.wait_for(|stop| *stop).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let result = tokio::select! {
+            r = call => Ok(r),
+            _ = deadline => Err(GuestError {
+                kind: GuestErrorKind::Timeout,
+                message: blocked_message(limits),
+            }),
+            _ = aborted => Err(GuestError {
+                kind: GuestErrorKind::Timeout,
+                message: "the call was cut off: the pipeline is stopping".into(),
+            }),
         };
         let verdicts = match result {
-            Ok(v) => v,
-            Err(e) => {
-                let err = classify(&live.store, &live.stderr, &self.settings.limits, e);
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                let err = classify(&live.store, &live.stderr, limits, e);
+                self.live = None;
+                return Err(err);
+            }
+            Err(err) => {
+                // Dropped mid-call: the instance is in no state to be entered again.
                 self.live = None;
                 return Err(err);
             }
@@ -530,17 +664,17 @@ impl Runner {
                 message,
             });
         }
-        if let Verdicts::Transform(t) = &verdicts {
-            if t.data.len() as u64 > self.settings.limits.output {
-                return Err(GuestError {
-                    kind: GuestErrorKind::OutputLimit,
-                    message: format!(
-                        "the guest returned {} bytes of records, over its output cap of {} bytes",
-                        t.data.len(),
-                        self.settings.limits.output
-                    ),
-                });
-            }
+        let returned = output_bytes(&verdicts);
+        if returned as u64 > self.settings.limits.output {
+            // As with any failure, the instance is not trusted with the next batch.
+            self.live = None;
+            return Err(GuestError {
+                kind: GuestErrorKind::OutputLimit,
+                message: format!(
+                    "the guest returned {returned} bytes (records, keys and messages), over its output cap of {} bytes",
+                    self.settings.limits.output
+                ),
+            });
         }
         Ok(verdicts)
     }
@@ -550,6 +684,47 @@ impl Runner {
         self.settings.limits.fuel?;
         self.live.as_ref().and_then(|l| l.store.get_fuel().ok())
     }
+}
+
+/// Bytes of an answer that count against `limits.output`: record data, new keys,
+/// partition keys and failure messages.
+fn output_bytes(verdicts: &Verdicts) -> usize {
+    match verdicts {
+        Verdicts::Transform(t) => {
+            let failures: usize = t
+                .outcomes
+                .iter()
+                .map(|o| match o {
+                    Outcome::ProcessingFailed(m) => m.len(),
+                    _ => 0,
+                })
+                .sum();
+            let keys: usize = t.keys.iter().map(|k| k.key.len()).sum();
+            let partition: usize = t
+                .partition_keys
+                .iter()
+                .map(|k| k.name.len() + k.value.len())
+                .sum();
+            t.data.len() + failures + keys + partition
+        }
+        Verdicts::Filter(d) => d
+            .iter()
+            .map(|d| match d {
+                Decision::Failed(m) => m.len(),
+                _ => 0,
+            })
+            .sum(),
+    }
+}
+
+fn blocked_message(limits: &Limits) -> String {
+    format!(
+        "the call ran past its timeout of {} (blocked in a host call)",
+        limits
+            .timeout
+            .map(|t| format!("{t:?}"))
+            .unwrap_or_else(|| "none".into())
+    )
 }
 
 /// Checks that an answer accounts for every record of a batch of `records`, so that callers can
@@ -622,7 +797,17 @@ fn arm(store: &mut Store<GuestState>, limits: &Limits, metered: bool) {
         None => u64::MAX / 2,
     };
     store.set_epoch_deadline(ticks);
+    // What lifting a call's answer may allocate on the host: the output cap, plus room for
+    // the per-record parts of the answer. A guest whose answer points many times at the same
+    // bytes is stopped here, before the host copies them.
+    let fuel = usize::try_from(limits.output)
+        .unwrap_or(usize::MAX)
+        .saturating_add(HOSTCALL_OVERHEAD);
+    store.set_hostcall_fuel(fuel);
 }
+
+/// Hostcall fuel beyond the output cap: outcomes, offsets and keys of a large batch.
+const HOSTCALL_OVERHEAD: usize = 4 << 20;
 
 /// Turns a wasmtime error from a call into the reason recorded with the batch's records.
 fn classify(
@@ -640,6 +825,15 @@ fn classify(
             format!("{msg}; guest stderr: {tail}")
         }
     };
+    if format!("{err:#}").contains("fuel allocated for hostcalls has been exhausted") {
+        return GuestError {
+            kind: GuestErrorKind::OutputLimit,
+            message: format!(
+                "the guest's answer would copy more than its output cap of {} bytes to the host",
+                limits.output
+            ),
+        };
+    }
     if store.data().cap.hit {
         return GuestError {
             kind: GuestErrorKind::MemoryLimit,

@@ -44,37 +44,115 @@ pub struct Grants {
     pub hosts: Vec<String>,
 }
 
-/// Enforces the memory cap and remembers that it did, so that the resulting trap can be
-/// reported as `Wasm.MemoryLimit` rather than a bare trap.
+/// Enforces the memory cap over everything an instance allocates (every linear memory and
+/// every table of every core instance of the component, together) and remembers that it did,
+/// so that the resulting trap can be reported as `Wasm.MemoryLimit` rather than a bare trap.
 pub(crate) struct MemoryCap {
     pub(crate) max: usize,
+    /// Bytes of memories and tables held now.
+    pub(crate) used: usize,
     pub(crate) hit: bool,
+}
+
+/// What one table element costs the host: a pointer, as wasmtime documents (a funcref table
+/// entry may take more; this errs on the side of the guest).
+const TABLE_ELEMENT: usize = std::mem::size_of::<usize>();
+/// Caps on how many core instances, memories and tables one component instance may create.
+/// wasmtime's defaults (10,000 each) would let a component reserve thousands of memories; the
+/// largest real guests (Python through componentize-py) use a few dozen instances.
+pub(crate) const MAX_INSTANCES: usize = 256;
+pub(crate) const MAX_MEMORIES: usize = 32;
+pub(crate) const MAX_TABLES: usize = 64;
+
+impl MemoryCap {
+    fn grow(&mut self, what: &str, current: usize, desired: usize) -> wasmtime::Result<bool> {
+        let used = self.used - current.min(self.used) + desired;
+        if used > self.max {
+            self.hit = true;
+            wasmtime::bail!(
+                "memory limit exceeded: growing a {what} would bring the instance to {used} bytes of memories and tables, the cap is {}",
+                self.max
+            );
+        }
+        self.used = used;
+        Ok(true)
+    }
 }
 
 impl wasmtime::ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max {
-            self.hit = true;
-            wasmtime::bail!(
-                "memory limit exceeded: the guest asked for {desired} bytes, the cap is {}",
-                self.max
-            );
-        }
-        Ok(true)
+        self.grow("memory", current, desired)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // Tables hold function references; a million entries is far past any real guest.
-        Ok(desired <= 1_000_000)
+        self.grow(
+            "table",
+            current.saturating_mul(TABLE_ELEMENT),
+            desired.saturating_mul(TABLE_ELEMENT),
+        )
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A core module with many memories and a large table, each under the cap on its own.
+    const HOG: &str = r#"(module
+        (memory 16) (memory 16) (memory 16) (memory 16) (memory 16) (memory 16)
+        (table 100000 funcref))"#;
+
+    fn instantiate(cap: usize) -> (Result<(), String>, MemoryCap) {
+        let mut config = wasmtime::Config::new();
+        config.wasm_multi_memory(true);
+        let engine = wasmtime::Engine::new(&config).unwrap();
+        let module = wasmtime::Module::new(&engine, wat::parse_str(HOG).unwrap()).unwrap();
+        let mut store = wasmtime::Store::new(
+            &engine,
+            MemoryCap {
+                max: cap,
+                used: 0,
+                hit: false,
+            },
+        );
+        store.limiter(|c| c);
+        let result = wasmtime::Instance::new(&mut store, &module, &[])
+            .map(|_| ())
+            .map_err(|e| format!("{e:#}"));
+        (result, store.into_data())
+    }
+
+    #[test]
+    fn memories_and_tables_count_together_against_one_cap() {
+        // Six memories of 1 MiB and a table of 800 KB: 6.8 MB in all.
+        let (ok, cap) = instantiate(8 << 20);
+        assert!(ok.is_ok(), "{ok:?}");
+        assert_eq!(cap.used, 6 * (16 << 16) + 100_000 * TABLE_ELEMENT);
+        // Each one fits 4 MiB, all together do not.
+        let (refused, cap) = instantiate(4 << 20);
+        assert!(refused.unwrap_err().contains("memory limit exceeded"));
+        assert!(cap.hit);
     }
 }

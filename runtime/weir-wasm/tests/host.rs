@@ -316,6 +316,30 @@ fn a_huge_output_fails_its_batch_at_the_output_cap() {
         "{err}"
     );
     assert_eq!(outputs(runner.call(&batch(&["z"])).unwrap()), ["z"]);
+    assert_eq!(
+        runner.instances_started(),
+        2,
+        "the instance that went over its cap was thrown away"
+    );
+
+    // Failure messages count too: two records failed with 600 KB messages each pass a
+    // 1 MiB cap, though no record data is returned at all.
+    let mut wordy = plugin
+        .runner(settings(
+            r#"{"behaviour":"long-failure","size":600000}"#,
+            Limits {
+                output: 1 << 20,
+                ..Limits::default()
+            },
+        ))
+        .unwrap();
+    let err = wordy.call(&batch(&["boom", "boom"])).unwrap_err();
+    assert_eq!(err.kind, GuestErrorKind::OutputLimit, "{err}");
+    let one = wordy.call(&batch(&["boom"])).unwrap();
+    assert!(
+        outputs(one)[0].starts_with("<failed: xxx"),
+        "one message fits"
+    );
 
     // Without the room to build it, the same output hits the memory cap first.
     let mut tight = plugin
@@ -387,4 +411,131 @@ fn a_non_component_is_a_clear_error() {
             .starts_with("junk.wasm is not a valid WebAssembly component"),
         "{err}"
     );
+}
+
+#[test]
+fn a_guest_asleep_in_a_host_call_is_stopped_by_its_timeout_or_an_abort() {
+    let host = host();
+    let plugin = host.load(&guest("misbehave"), false).unwrap();
+    let limits = Limits {
+        timeout: Some(Duration::from_millis(300)),
+        ..Limits::default()
+    };
+    let mut runner = plugin
+        .runner(settings(r#"{"behaviour":"sleep"}"#, limits))
+        .unwrap();
+    // The guest waits on a WASI clock for an hour: no guest code runs for the epoch interrupt
+    // to stop, yet the call ends at its timeout.
+    let started = Instant::now();
+    let err = runner.call(&batch(&["boom"])).unwrap_err();
+    assert_eq!(err.kind, GuestErrorKind::Timeout, "{err}");
+    assert!(err.message.contains("blocked in a host call"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(outputs(runner.call(&batch(&["fine"])).unwrap()), ["fine"]);
+    assert_eq!(runner.instances_started(), 2);
+
+    // Without a timeout, only the abort switch (a stopping pipeline) ends it.
+    let mut forever = plugin
+        .runner(settings(
+            r#"{"behaviour":"sleep"}"#,
+            Limits {
+                timeout: None,
+                ..Limits::default()
+            },
+        ))
+        .unwrap();
+    let (stop, abort) = tokio::sync::watch::channel(false);
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        stop.send(true).unwrap();
+    });
+    let started = Instant::now();
+    let err = forever.call_until(&batch(&["boom"]), &abort).unwrap_err();
+    stopper.join().unwrap();
+    assert_eq!(err.kind, GuestErrorKind::Timeout, "{err}");
+    assert!(err.message.contains("pipeline is stopping"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+/// A transform component built from a core module that also holds `memories` memories of
+/// `pages` 64 KiB pages each and a table of `table` entries: each under a memory cap on its
+/// own, not together. Its `transform` answers nothing (empty lists).
+fn hog_component(memories: usize, pages: u32, table: u32) -> Vec<u8> {
+    let mut resolve = wit_parser::Resolve::default();
+    let wit = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../wit");
+    let (package, _) = resolve.push_dir(&wit).unwrap();
+    let world = resolve.select_world(&[package], Some("transform")).unwrap();
+    let extra: String = (0..memories)
+        .map(|_| format!("(memory {pages})\n"))
+        .collect();
+    let wat = format!(
+        r#"(module
+            (memory (export "memory") 2)
+            {extra}
+            (table {table} funcref)
+            (global $next (mut i32) (i32.const 4096))
+            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (local $at i32)
+                ;; bump allocation, aligned
+                global.get $next
+                local.get 2 i32.const 1 i32.sub i32.add
+                local.get 2 i32.const 1 i32.sub i32.const -1 i32.xor i32.and
+                local.tee $at
+                local.get 3 i32.add global.set $next
+                local.get $at)
+            (func (export "init") (result i32) i32.const 16)
+            (func (export "transform") (param i32) (result i32) i32.const 64))"#
+    );
+    let mut core = wat::parse_str(&wat).unwrap();
+    wit_component::embed_component_metadata(
+        &mut core,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap();
+    wit_component::ComponentEncoder::default()
+        .module(&core)
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap()
+}
+
+#[test]
+fn every_memory_and_table_of_a_component_counts_against_one_cap() {
+    let host = host();
+    // Eight memories of 1 MiB and a table of 200,000 entries (1.6 MB): 10 MB in all.
+    let hog = hog_component(8, 16, 200_000);
+    let plugin = host
+        .load_bytes(std::path::Path::new("hog.wasm"), &hog, false)
+        .unwrap();
+    let capped = |memory: u64| {
+        plugin.runner(settings(
+            "{}",
+            Limits {
+                memory,
+                ..Limits::default()
+            },
+        ))
+    };
+    let err = capped(4 << 20).err().expect("over a 4 MiB cap");
+    let text = err.to_string();
+    assert!(text.contains("memory"), "{text}");
+    // Under a cap that holds them all it starts, and answers (wrongly, with nothing).
+    let mut runner = capped(64 << 20).unwrap();
+    let err = runner.call(&batch(&["a"])).unwrap_err();
+    assert_eq!(err.kind, GuestErrorKind::InvalidOutput, "{err}");
+    // More memories than an instance may create at all.
+    let many = hog_component(40, 0, 0);
+    let plugin = host
+        .load_bytes(std::path::Path::new("many.wasm"), &many, false)
+        .unwrap();
+    assert!(plugin
+        .runner(settings("{}", Limits::default()))
+        .err()
+        .is_some());
 }

@@ -26,6 +26,9 @@ use crate::stats::{Snapshot, Stats};
 
 /// Batches buffered between two stages.
 const CHANNEL_BATCHES: usize = 4;
+/// How long a stopping pipeline waits for a step blocked in a call (one without a timeout of
+/// its own) before the call is cut off and its records go to the error output.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Where a pipeline's output goes.
 pub enum Output<C> {
@@ -140,7 +143,9 @@ pub async fn run(
         },
     ));
 
-    // A failed stage stops the source too: a quiet source would otherwise never notice.
+    // A failed stage stops the source too: a quiet source would otherwise never notice. A
+    // stopping pipeline waits for blocked steps only so long.
+    let (abort_tx, abort) = tokio::sync::watch::channel(false);
     let watcher = {
         let (poison, stop) = (poison.clone(), stop.clone());
         tokio::spawn(async move {
@@ -148,6 +153,11 @@ pub async fn run(
                 _ = poison.wait() => stop.cancel(),
                 _ = stop.cancelled() => {}
             }
+            tokio::select! {
+                _ = poison.wait() => {}
+                _ = tokio::time::sleep(SHUTDOWN_GRACE) => {}
+            }
+            let _ = abort_tx.send(true);
         })
     };
     // The backup gets every chunk as the source emitted it. Both copies hold the chunk's
@@ -209,6 +219,7 @@ pub async fn run(
         };
         let stage = Stage {
             steps: processors.next().into_iter().collect(),
+            abort: abort.clone(),
             output,
             errors: err_tx.clone(),
             clock: clock.clone(),
@@ -455,6 +466,8 @@ enum Out {
 /// One processor thread: runs its steps over each batch in turn.
 struct Stage {
     steps: Vec<Box<dyn Processor>>,
+    /// Turns true when blocked steps must give up (see [`SHUTDOWN_GRACE`]).
+    abort: tokio::sync::watch::Receiver<bool>,
     output: Out,
     errors: mpsc::Sender<Vec<FailedRecord>>,
     clock: Arc<dyn Clock>,
@@ -465,6 +478,9 @@ struct Stage {
 
 impl Stage {
     fn run(mut self, mut input: mpsc::Receiver<Msg>) -> Result<(), String> {
+        for step in &mut self.steps {
+            step.set_abort(self.abort.clone());
+        }
         while let Some(msg) = input.blocking_recv() {
             match msg {
                 Msg::Batch(batch) => self.batch(batch)?,
@@ -476,6 +492,9 @@ impl Stage {
                         Out::Next(_) => swap.processors.len().min(1),
                     };
                     self.steps = swap.processors.drain(..take).collect();
+                    for step in &mut self.steps {
+                        step.set_abort(self.abort.clone());
+                    }
                     match &self.output {
                         Out::Next(tx) => {
                             if tx.blocking_send(Msg::Swap(swap)).is_err() {

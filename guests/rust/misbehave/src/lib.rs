@@ -7,8 +7,9 @@
 //! `wrong-count` (returns one outcome too few), `read-file` (tries to read `path` and returns its
 //! contents, or fails with the error), `env` (returns the value of `$path` or fails), `connect`
 //! (opens a TCP connection to the address in `path`, sends `hello` and returns `connected`, or
-//! fails with the error), `huge` (returns one record of `size` bytes, default 40 MiB) and
-//! `reject` (rejects its config in `init`).
+//! fails with the error), `huge` (returns one record of `size` bytes, default 40 MiB),
+//! `long-failure` (fails the record with a message of `size` bytes), `sleep` (sleeps an hour in
+//! a WASI clock wait) and `reject` (rejects its config in `init`).
 
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
@@ -126,6 +127,13 @@ mod guest {
                         },
                     ),
                     "huge" => outcomes.push(ok(&mut out, &vec![b'x'; config.size])),
+                    "long-failure" => {
+                        outcomes.push(Outcome::ProcessingFailed("x".repeat(config.size)))
+                    }
+                    "sleep" => {
+                        std::thread::sleep(std::time::Duration::from_secs(3600));
+                        outcomes.push(ok(&mut out, b"woke up"));
+                    }
                     "env" => outcomes.push(match std::env::var(&config.path) {
                         Ok(v) => ok(&mut out, v.as_bytes()),
                         Err(e) => Outcome::ProcessingFailed(format!("no ${}: {e}", config.path)),

@@ -24,4 +24,8 @@ pub trait Processor: Send + 'static {
     /// Names the stage in logs and in the error output.
     fn name(&self) -> &str;
     fn process(&mut self, batch: Vec<Record>, now_ms: i64) -> Processed;
+    /// Gives the stage a switch that turns true when the pipeline can no longer wait for it
+    /// (it stops, and the stage has no timeout of its own): a call blocked then should end at
+    /// once, failing its records.
+    fn set_abort(&mut self, _abort: tokio::sync::watch::Receiver<bool>) {}
 }

@@ -68,6 +68,7 @@ pub struct WasmProcessor {
     name: String,
     /// The fuel budget per call, if any: what a call used is the budget minus what is left.
     fuel: Option<u64>,
+    abort: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl WasmProcessor {
@@ -84,6 +85,7 @@ impl WasmProcessor {
             runner,
             name: display_name(&step.module),
             fuel,
+            abort: None,
         })
     }
 
@@ -93,6 +95,7 @@ impl WasmProcessor {
             runner,
             name,
             fuel: None,
+            abort: None,
         }
     }
 }
@@ -186,12 +189,20 @@ impl Processor for WasmProcessor {
         &self.name
     }
 
+    fn set_abort(&mut self, abort: tokio::sync::watch::Receiver<bool>) {
+        self.abort = Some(abort);
+    }
+
     fn process(&mut self, batch: Vec<Record>, now_ms: i64) -> Processed {
         if batch.is_empty() {
             return Processed::default();
         }
         let packed = pack(&batch);
-        let verdicts = match self.runner.call(&packed) {
+        let called = match &self.abort {
+            Some(abort) => self.runner.call_until(&packed, abort),
+            None => self.runner.call(&packed),
+        };
+        let verdicts = match called {
             Ok(v) => v,
             Err(err) => {
                 let mut out = self.fail_all(batch, &err, now_ms);
