@@ -18,6 +18,7 @@ fn weir(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
     cmd.arg("run")
         .arg(dir.join("p.toml"))
+        .args(["--allow-env", "WEIR_TEST_*"])
         .env("WEIR_STATE_DIR", dir.join("state"))
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")

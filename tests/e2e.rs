@@ -276,7 +276,7 @@ fn hostile_guests_cost_only_their_own_records() {
     // The guest's shadow stack runs into its data: a trap, never the host's stack.
     assert!(message(4).contains("guest trapped"), "{}", message(4));
     assert!(
-        message(5).contains("over its output cap of 8388608 bytes"),
+        message(5).contains("output cap of 8388608 bytes"),
         "{}",
         message(5)
     );

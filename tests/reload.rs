@@ -425,6 +425,7 @@ fn sighup_and_the_admin_api_reload_without_file_watching() {
 
 const TENANTS: &str = r#"
 [tenant.acme]
+paths = ["pipelines/"]
 memory = "16MiB"
 pipelines = 1
 instances = 1

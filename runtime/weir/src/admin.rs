@@ -175,6 +175,12 @@ impl PipelineHandle {
             "bytes_in": s.bytes_in,
             "bytes_out": s.bytes_out,
             "objects_written": s.objects_written,
+            "records_undelivered": s.records_undelivered,
+            "destinations": {
+                "sink": health_json(&self.stats.sink_health),
+                "errors": health_json(&self.stats.errors_health),
+                "backup": health_json(&self.stats.backup_health),
+            },
         })
     }
 
@@ -189,6 +195,17 @@ impl PipelineHandle {
         self.paused.send_replace(pause);
         Ok(())
     }
+}
+
+/// A destination's health as the status shows it: `up`, since when it fails, the last error.
+fn health_json(health: &crate::stats::Health) -> serde_json::Value {
+    let h = health.read();
+    serde_json::json!({
+        "up": h.down_since_ms.is_none(),
+        "down_since_ms": h.down_since_ms,
+        "last_error": h.last_error,
+        "failures": h.failures,
+    })
 }
 
 /// A reload asked for through the API: `only` names one pipeline to rebuild even if its files
@@ -320,6 +337,7 @@ pub async fn serve(
                 }
             });
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(std::time::Duration::from_secs(10))
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             // A client that never finishes is dropped; a reload may take as long as
@@ -558,7 +576,7 @@ pub fn metrics(pipelines: &[Arc<PipelineHandle>], now_ms: i64) -> String {
         &'static str,
         fn(&crate::stats::Snapshot, &Status, i64) -> Option<f64>,
     );
-    let series: [Series; 14] = [
+    let series: [Series; 15] = [
         (
             "weir_records_in_total",
             "counter",
@@ -582,6 +600,12 @@ pub fn metrics(pipelines: &[Arc<PipelineHandle>], now_ms: i64) -> String {
             "counter",
             "Records sent to the error output.",
             |s, _, _| Some(s.records_failed as f64),
+        ),
+        (
+            "weir_records_undelivered_total",
+            "counter",
+            "Records given up at shutdown while their destination still failed: read again from the checkpoint, or kept under the state directory.",
+            |s, _, _| Some(s.records_undelivered as f64),
         ),
         (
             "weir_bytes_in_total",
@@ -656,6 +680,27 @@ pub fn metrics(pipelines: &[Arc<PipelineHandle>], now_ms: i64) -> String {
             if let Some(v) = get(s, status, now_ms) {
                 let _ = writeln!(out, "{name}{{{labels}}} {v}");
             }
+        }
+    }
+    let outputs: [(&str, fn(&Stats) -> &crate::stats::Health); 3] = [
+        ("sink", |s| &s.sink_health),
+        ("errors", |s| &s.errors_health),
+        ("backup", |s| &s.backup_health),
+    ];
+    let name = "weir_destination_up";
+    let _ = writeln!(out, "# HELP {name} 1 while the output's destination takes what it is sent, 0 while it fails (and is retried).\n# TYPE {name} gauge");
+    for (labels, _, _, p) in &rows {
+        for (output, health) in outputs {
+            let up = health(&p.stats).read().down_since_ms.is_none() as u8;
+            let _ = writeln!(out, "{name}{{{labels},output=\"{output}\"}} {up}");
+        }
+    }
+    let name = "weir_destination_failures_total";
+    let _ = writeln!(out, "# HELP {name} Deliveries to the output's destination that failed as a whole and were retried.\n# TYPE {name} counter");
+    for (labels, _, _, p) in &rows {
+        for (output, health) in outputs {
+            let failures = health(&p.stats).read().failures;
+            let _ = writeln!(out, "{name}{{{labels},output=\"{output}\"}} {failures}");
         }
     }
     let name = "weir_end_to_end_latency_seconds";

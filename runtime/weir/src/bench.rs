@@ -701,8 +701,15 @@ fn start_bench_pipeline(
     String,
 > {
     use crate::engine::Output;
-    let file = crate::config::parse(Path::new("bench.toml"), text, &|_| None)
-        .map_err(|e| e.to_string())?;
+    let file = crate::config::parse(
+        Path::new("bench.toml"),
+        text,
+        &crate::config::Vars {
+            allowed: &[],
+            lookup: &|_| None,
+        },
+    )
+    .map_err(|e| e.to_string())?;
     let mut plan = crate::app::build(&file, host, &std::env::temp_dir())?;
     plan.sink = Output::Collect;
     plan.errors = Output::Collect;
@@ -832,7 +839,7 @@ buffer = {{ interval = "1s" }}
         .map_err(|e| e.to_string())?,
     );
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let (mut supervisor, _ended) = Supervisor::new(Options {
+    let (mut supervisor, mut ended) = Supervisor::new(Options {
         paths: vec![dir.path().join("pipelines")],
         tenants: Default::default(),
         host: host.clone(),
@@ -847,9 +854,9 @@ buffer = {{ interval = "1s" }}
         write(&module, if k % 2 == 1 { &identity } else { &redact })?;
         bench
             .module_swaps
-            .push(reload_once(&mut supervisor, "swapped").await?);
+            .push(reload_once(&mut supervisor, &mut ended, "swapped").await?);
         // The baseline: what building the same steps costs by itself.
-        let parsed = crate::config::load(&file).map_err(|e| e.to_string())?;
+        let parsed = crate::config::load(&file, &[]).map_err(|e| e.to_string())?;
         let started = Instant::now();
         drop(crate::app::processors(&parsed, &host)?);
         bench.builds.push(started.elapsed().as_secs_f64() * 1e3);
@@ -860,11 +867,11 @@ buffer = {{ interval = "1s" }}
         if k % 10 == 0 {
             bench
                 .restarts
-                .push(reload_once(&mut supervisor, "restarted").await?);
+                .push(reload_once(&mut supervisor, &mut ended, "restarting").await?);
         } else {
             bench
                 .file_swaps
-                .push(reload_once(&mut supervisor, "swapped").await?);
+                .push(reload_once(&mut supervisor, &mut ended, "swapped").await?);
         }
     }
     shutdown.cancel();
@@ -872,15 +879,25 @@ buffer = {{ interval = "1s" }}
     Ok(bench)
 }
 
-/// One reload through the supervisor, which must do `expected` to the one pipeline.
+/// One reload through the supervisor, which must do `expected` to the one pipeline; a
+/// restart is timed until the new version runs (the old one drained in the background).
 async fn reload_once(
     supervisor: &mut crate::supervisor::Supervisor,
+    ended: &mut tokio::sync::mpsc::UnboundedReceiver<crate::supervisor::Ended>,
     expected: &'static str,
 ) -> Result<f64, String> {
+    let started = Instant::now();
     let changes = supervisor.reload(None).await;
     match changes.as_slice() {
-        [c] if c.action == expected => Ok(c.millis),
-        other => Err(format!("expected one `{expected}` reload, got {other:?}")),
+        [c] if c.action == expected && expected != "restarting" => return Ok(c.millis),
+        [c] if c.action == expected => {}
+        other => return Err(format!("expected one `{expected}` reload, got {other:?}")),
+    }
+    loop {
+        let e = ended.recv().await.ok_or("the supervisor stopped")?;
+        if let crate::supervisor::EndedAs::Drained { .. } = supervisor.ended(&e) {
+            return Ok(started.elapsed().as_secs_f64() * 1e3);
+        }
     }
 }
 

@@ -62,10 +62,15 @@ enum Command {
         /// addresses and localhost; repeatable.
         #[arg(long, value_name = "NAME")]
         admin_host: Vec<String>,
-        /// The tenants file: quotas per tenant (see the README). Without it every pipeline
-        /// belongs to the `default` tenant, which has no quotas.
+        /// The tenants file: which pipeline files belong to which tenant, their quotas and
+        /// the grants they may ask for (see docs/admin.md). Without it every pipeline belongs
+        /// to the `default` tenant, which has no quotas.
         #[arg(long, value_name = "FILE")]
         tenants: Option<PathBuf>,
+        /// An environment variable `${VAR}` may read in pipeline files (of the `default`
+        /// tenant): a name, or `PREFIX_*`; repeatable. No other variable is read.
+        #[arg(long, value_name = "NAME")]
+        allow_env: Vec<String>,
         /// Do not watch pipeline files and modules for changes (SIGHUP and the admin API's
         /// /reload still reload).
         #[arg(long)]
@@ -81,6 +86,9 @@ enum Command {
         /// Check the pipelines against this tenants file too (see `weir run --tenants`).
         #[arg(long, value_name = "FILE")]
         tenants: Option<PathBuf>,
+        /// As for `weir run`.
+        #[arg(long, value_name = "NAME")]
+        allow_env: Vec<String>,
     },
     /// Run one pipeline's steps once over an input file and print every output and failure.
     Test {
@@ -89,6 +97,9 @@ enum Command {
         /// Input records, one per line.
         #[arg(long, value_name = "FILE")]
         input: PathBuf,
+        /// As for `weir run`.
+        #[arg(long, value_name = "NAME")]
+        allow_env: Vec<String>,
     },
     /// Measure throughput; prints medians beside a native baseline measured in the same run.
     Bench {
@@ -220,16 +231,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             admin_token_file,
             admin_host,
             tenants,
+            allow_env,
             no_watch,
             watch_debounce,
         } => {
             let state_dir = cli
                 .state_dir
                 .unwrap_or_else(weir::checkpoint::LocalStore::default_dir);
-            let tenants = match tenants {
-                Some(path) => TenantsFile::load(&path)?,
-                None => TenantsFile::default(),
-            };
+            let tenants = tenants_file(tenants, allow_env)?;
             run(RunOptions {
                 paths,
                 progress,
@@ -243,14 +252,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             })
             .await
         }
-        Command::Validate { paths, tenants } => {
-            let tenants = match tenants {
-                Some(path) => TenantsFile::load(&path)?,
-                None => TenantsFile::default(),
-            };
-            validate(paths, &tenants, cli.cache_dir)
+        Command::Validate {
+            paths,
+            tenants,
+            allow_env,
+        } => {
+            let tenants = tenants_file(tenants, allow_env)?;
+            // Compiling and starting guests blocks: off the async threads.
+            tokio::task::spawn_blocking(move || validate(paths, &tenants, cli.cache_dir)).await?
         }
-        Command::Test { pipeline, input } => test(pipeline, input, cli.cache_dir).await,
+        Command::Test {
+            pipeline,
+            input,
+            allow_env,
+        } => test(pipeline, input, allow_env, cli.cache_dir).await,
         Command::Bench {
             what:
                 BenchCommand::Kinesis {
@@ -358,6 +373,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The tenants file, or one user's setup without one; `--allow-env` names the variables the
+/// `default` tenant's files may read.
+fn tenants_file(path: Option<PathBuf>, allow_env: Vec<String>) -> anyhow::Result<TenantsFile> {
+    Ok(match path {
+        Some(path) => {
+            let mut t = TenantsFile::load(&path)?;
+            t.cli_env = allow_env;
+            t
+        }
+        None => TenantsFile::single_user(allow_env),
+    })
+}
+
 fn validate(
     paths: Vec<PathBuf>,
     tenants: &TenantsFile,
@@ -367,11 +395,8 @@ fn validate(
     let host = host(cache_dir)?;
     let mut bad = 0;
     for path in files {
-        let result = config::load(&path)
-            .and_then(|mut file| {
-                config::tenants::apply(&mut file, tenants)?;
-                Ok(file)
-            })
+        let result = tenants
+            .load_pipeline(&path)
             .map_err(|e| e.to_string())
             .and_then(|file| app::check_source(&file).map(|()| file))
             .and_then(|file| app::processors(&file, &host).map(|_| file));
@@ -519,20 +544,27 @@ async fn run(options: RunOptions) -> anyhow::Result<ExitCode> {
                 let _ = request.reply.send(serde_json::json!({ "changes": changes }));
             }
             Some(ended) = ended_rx.recv() => {
-                if supervisor.ended(&ended).is_some() {
-                    match &ended.result {
-                        Ok(report) => print_summary(report),
-                        Err(e) => {
-                            failed = true;
-                            eprintln!("error: {e}");
+                match supervisor.ended(&ended) {
+                    supervisor::EndedAs::Finished(_) => {
+                        match &ended.result {
+                            Ok(report) => print_summary(report),
+                            Err(e) => {
+                                failed = true;
+                                eprintln!("error: {e}");
+                            }
+                        }
+                        // The last pipeline ended by itself (or at shutdown): the run is over.
+                        if supervisor.is_idle() {
+                            break;
                         }
                     }
-                    // The last pipeline ended by itself (or at shutdown): the run is over.
-                    if supervisor.is_idle() {
-                        break;
+                    // A restart's old version drained and the new one runs; its files may
+                    // have changed again meanwhile.
+                    supervisor::EndedAs::Drained { rescan: true } if !stopping => {
+                        supervisor.reload(None).await;
                     }
+                    supervisor::EndedAs::Drained { .. } | supervisor::EndedAs::Ignored => {}
                 }
-                continue;
             }
         }
         if let Some(w) = &mut watcher {
@@ -629,16 +661,20 @@ fn print_summary(report: &PipelineReport) {
 async fn test(
     pipeline: PathBuf,
     input: PathBuf,
+    allow_env: Vec<String>,
     cache_dir: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let file = config::load(&pipeline)?;
-    let host = host(cache_dir)?;
+    let file = TenantsFile::single_user(allow_env).load_pipeline(&pipeline)?;
+    let host = Arc::new(host(cache_dir)?);
     let format = match &file.spec.source {
         SourceConfig::File(f) => f.format,
         SourceConfig::Stdin(s) => s.format,
         SourceConfig::Generator(_) | SourceConfig::Kinesis(_) => LineFormat::Lines,
     };
-    let processors = app::processors(&file, &host).map_err(anyhow::Error::msg)?;
+    let built = (file.clone(), host.clone());
+    let processors = tokio::task::spawn_blocking(move || app::processors(&built.0, &built.1))
+        .await?
+        .map_err(anyhow::Error::msg)?;
     let plan = engine::PipelinePlan {
         name: file.name.clone(),
         // A file source keeps no checkpoints.

@@ -97,6 +97,7 @@ pub struct Snapshot {
     pub process_nanos: u64,
     pub fuel_used: u64,
     pub checkpoint_ms: u64,
+    pub records_undelivered: u64,
 }
 
 impl Stats {
@@ -141,6 +142,7 @@ impl Stats {
             process_nanos: self.process_nanos.load(Relaxed),
             fuel_used: self.fuel_used.load(Relaxed),
             checkpoint_ms: self.checkpoint_ms.load(Relaxed),
+            records_undelivered: self.records_undelivered.load(Relaxed),
         }
     }
 }

@@ -10,6 +10,11 @@
 //! the old version is drained as at shutdown (every record delivered, checkpoints saved) and
 //! the new one resumes from those checkpoints, which needs a source that keeps them.
 //!
+//! Restarts and removals never block the supervisor: the old version drains in the background
+//! (its end arrives on the `Ended` channel like any pipeline's), and the new version starts
+//! then. A pipeline renamed in its file keeps its state (checkpoints, default error output):
+//! the state directory moves to the new name between the two versions.
+//!
 //! Invariants:
 //! - At most one version of a pipeline reads its source at any time.
 //! - A pipeline's version goes up by one per successful reload, and only then.
@@ -29,7 +34,7 @@ use weir_wasm::Host;
 use crate::admin::{PipelineHandle, Registry, ReloadOutcome};
 use crate::app;
 use crate::clock::Clock;
-use crate::config::tenants::{self, TenantsFile};
+use crate::config::tenants::TenantsFile;
 use crate::config::{self, PipelineFile, ProcessConfig, SourceConfig};
 use crate::engine::{self, EngineError, PipelineReport, Swap};
 use crate::quota::CpuBudget;
@@ -80,10 +85,44 @@ pub struct Change {
     pub millis: f64,
 }
 
+/// A version being drained in the background, and what comes after it.
+struct Draining {
+    generation: u64,
+    handle: Arc<PipelineHandle>,
+    file: PipelineFile,
+    noticed: Instant,
+    then: Then,
+}
+
+enum Then {
+    /// The pipeline's file went away.
+    Stop,
+    /// A new version (same name, or a rename) starts from the state this one leaves.
+    Start {
+        file: PipelineFile,
+        fingerprint: [u8; 16],
+        plan: Box<engine::PipelinePlan>,
+        action: &'static str,
+    },
+}
+
+/// What a pipeline's end meant.
+pub enum EndedAs {
+    /// The pipeline ended by itself (or at shutdown): for the run's summary.
+    Finished(Arc<PipelineHandle>),
+    /// An old version drained for a restart, rename or removal; `rescan` if its files changed
+    /// again meanwhile (a reload should look at them).
+    Drained { rescan: bool },
+    /// The end of a version nobody waits for.
+    Ignored,
+}
+
 pub struct Supervisor {
     options: Options,
     /// Running pipelines by name.
     running: BTreeMap<String, Running>,
+    /// Old versions draining, by name.
+    draining: BTreeMap<String, Draining>,
     budgets: HashMap<String, Arc<CpuBudget>>,
     /// Files whose pipeline ended by itself, with their fingerprint then and the pipeline's
     /// handle: a rescan leaves them alone until they change, and a new run keeps the handle.
@@ -105,6 +144,7 @@ impl Supervisor {
         let supervisor = Supervisor {
             options,
             running: BTreeMap::new(),
+            draining: BTreeMap::new(),
             budgets,
             finished: HashMap::new(),
             ended_tx,
@@ -113,9 +153,9 @@ impl Supervisor {
         (supervisor, ended_rx)
     }
 
-    /// Whether any pipeline is running.
+    /// Whether no pipeline is running or draining.
     pub fn is_idle(&self) -> bool {
-        self.running.is_empty()
+        self.running.is_empty() && self.draining.is_empty()
     }
 
     /// The files and directories whose changes matter: the pipeline paths, and every module
@@ -172,8 +212,11 @@ impl Supervisor {
 
     /// Reads a pipeline file, applies its tenant's caps, and fingerprints it with its modules.
     fn load(&self, path: &Path) -> Result<(PipelineFile, [u8; 16]), String> {
-        let mut file = config::load(path).map_err(|e| e.to_string())?;
-        tenants::apply(&mut file, &self.options.tenants).map_err(|e| e.to_string())?;
+        let file = self
+            .options
+            .tenants
+            .load_pipeline(path)
+            .map_err(|e| e.to_string())?;
         let fingerprint = fingerprint(path, &modules(&file));
         Ok((file, fingerprint))
     }
@@ -292,14 +335,24 @@ impl Supervisor {
             .map_err(|e| format!("building the pipeline panicked: {e}"))?
     }
 
-    /// Handles a pipeline's own end; returns it with its handle for the run's summary, or
-    /// `None` for the end of a version that was replaced.
-    pub fn ended(&mut self, ended: &Ended) -> Option<Arc<PipelineHandle>> {
-        let current = self.running.get(&ended.name)?;
-        if current.generation != ended.generation {
-            return None;
+    /// Handles a pipeline's end: its own (a finite source, a failure), or an old version's
+    /// that drained, after which what was waiting for it starts.
+    pub fn ended(&mut self, ended: &Ended) -> EndedAs {
+        if self
+            .draining
+            .get(&ended.name)
+            .is_some_and(|d| d.generation == ended.generation)
+        {
+            let d = self.draining.remove(&ended.name).expect("checked");
+            return self.drained(d, ended);
         }
-        let running = self.running.remove(&ended.name)?;
+        let Some(current) = self.running.get(&ended.name) else {
+            return EndedAs::Ignored;
+        };
+        if current.generation != ended.generation {
+            return EndedAs::Ignored;
+        }
+        let running = self.running.remove(&ended.name).expect("checked");
         self.finished.insert(
             running.file.path.clone(),
             (running.fingerprint, running.handle.clone()),
@@ -307,7 +360,60 @@ impl Supervisor {
         running
             .handle
             .finished(ended.result.as_ref().err().map(|e| e.to_string()));
-        Some(running.handle)
+        EndedAs::Finished(running.handle)
+    }
+
+    /// An old version finished draining: stop for good, or start what waited for it.
+    fn drained(&mut self, d: Draining, ended: &Ended) -> EndedAs {
+        if let Err(e) = &ended.result {
+            tracing::warn!(pipeline = %ended.name, error = %e, "The old version ended with an error while draining");
+        }
+        match d.then {
+            Then::Stop => {
+                d.handle.finished(None);
+                self.options.registry.remove(&ended.name);
+                EndedAs::Drained { rescan: false }
+            }
+            Then::Start { .. } if self.options.shutdown.is_cancelled() => {
+                d.handle.finished(None);
+                EndedAs::Drained { rescan: false }
+            }
+            Then::Start {
+                file,
+                fingerprint,
+                plan,
+                action,
+            } => {
+                if file.name != d.file.name {
+                    self.options.registry.remove(&d.file.name);
+                    move_state(&self.options.state_dir, &d.file.name, &file.name);
+                }
+                let rescan = self::fingerprint(&file.path, &modules(&file)) != fingerprint;
+                let handle = (file.name == d.file.name).then_some(d.handle);
+                if let Some(h) = &handle {
+                    self.note(h, &file, action, None, d.noticed);
+                }
+                tracing::info!(pipeline = %file.name, action, millis = format!("{:.1}", d.noticed.elapsed().as_secs_f64() * 1e3), "Reloaded");
+                self.launch(file, fingerprint, handle, *plan);
+                EndedAs::Drained { rescan }
+            }
+        }
+    }
+
+    /// Stops a running version in the background; `then` runs once it drained.
+    fn drain(&mut self, name: &str, noticed: Instant, then: Then) {
+        let running = self.running.remove(name).expect("a running pipeline");
+        running.stop.cancel();
+        self.draining.insert(
+            name.to_string(),
+            Draining {
+                generation: running.generation,
+                handle: running.handle,
+                file: running.file,
+                noticed,
+                then,
+            },
+        );
     }
 
     /// Rescans every pipeline file and module (`only`: rebuilds that pipeline even if nothing
@@ -347,7 +453,17 @@ impl Supervisor {
                 })
         });
         let mut seen = Vec::new();
+        // Files of versions still draining wait for them: a reload after the drain looks again.
+        let busy: HashMap<PathBuf, String> = self
+            .draining
+            .iter()
+            .map(|(name, d)| (d.file.path.clone(), name.clone()))
+            .collect();
         for path in &paths {
+            if let Some(name) = busy.get(path) {
+                seen.push(name.clone());
+                continue;
+            }
             let old = by_path.get(path).cloned();
             if target.as_ref().is_some_and(|t| t.as_ref() != Some(path)) {
                 seen.extend(old);
@@ -414,7 +530,7 @@ impl Supervisor {
                 .cloned()
                 .collect();
             for name in gone {
-                changes.push(self.remove(&name, noticed).await);
+                changes.push(self.remove(&name, noticed));
             }
         }
         changes
@@ -482,7 +598,8 @@ impl Supervisor {
             file.path.clone(),
         );
         let mut stopped = None;
-        let result = if self.running.contains_key(&name) {
+        let mut action = "started";
+        let result = if self.running.contains_key(&name) || self.draining.contains_key(&name) {
             Err(format!(
                 "{}: a running pipeline is already named `{name}`",
                 file.locate(file.lines.pipeline, "pipeline.name")
@@ -497,18 +614,42 @@ impl Supervisor {
                 Ok(()) => match self.build(&file).await {
                     Err(e) => Err(e),
                     Ok(plan) => {
-                        if let Some(old) = &replacing {
-                            stopped = Some(self.remove(old, noticed).await);
+                        match &replacing {
+                            // A rename: the new name starts once the old drained, from its
+                            // state (moved to the new name).
+                            Some(old) => {
+                                tracing::info!(from = %old, to = %name, "Pipeline renamed: its state moves to the new name once the old version drained");
+                                stopped = Some(Change {
+                                    pipeline: old.clone(),
+                                    file: shown.clone(),
+                                    action: "stopping",
+                                    error: None,
+                                    millis: noticed.elapsed().as_secs_f64() * 1e3,
+                                });
+                                action = "starting";
+                                self.drain(
+                                    old,
+                                    noticed,
+                                    Then::Start {
+                                        file,
+                                        fingerprint: fp,
+                                        plan: Box::new(plan),
+                                        action: "started",
+                                    },
+                                );
+                            }
+                            None => {
+                                let handle = self
+                                    .finished
+                                    .remove(&path)
+                                    .map(|(_, h)| h)
+                                    .filter(|h| h.name == name);
+                                if let Some(h) = &handle {
+                                    self.note(h, &file, "started", None, noticed);
+                                }
+                                self.launch(file, fp, handle, plan);
+                            }
                         }
-                        let handle = self
-                            .finished
-                            .remove(&path)
-                            .map(|(_, h)| h)
-                            .filter(|h| h.name == name);
-                        if let Some(h) = &handle {
-                            self.note(h, &file, "started", None, noticed);
-                        }
-                        self.launch(file, fp, handle, plan);
                         Ok(())
                     }
                 },
@@ -520,24 +661,22 @@ impl Supervisor {
         let change = Change {
             pipeline: name,
             file: shown,
-            action: if result.is_ok() { "started" } else { "failed" },
+            action: if result.is_ok() { action } else { "failed" },
             error: result.err(),
             millis: noticed.elapsed().as_secs_f64() * 1e3,
         };
         (change, stopped)
     }
 
-    async fn remove(&mut self, name: &str, noticed: Instant) -> Change {
-        let running = self.running.remove(name).expect("a running pipeline");
+    /// A pipeline whose file went away drains in the background and stops.
+    fn remove(&mut self, name: &str, noticed: Instant) -> Change {
         tracing::info!(pipeline = %name, "Pipeline file removed: draining the pipeline");
-        running.stop.cancel();
-        let _ = running.task.await;
-        running.handle.finished(None);
-        self.options.registry.remove(name);
+        let file = config::show(&self.running[name].file.path);
+        self.drain(name, noticed, Then::Stop);
         Change {
             pipeline: name.to_string(),
-            file: config::show(&running.file.path),
-            action: "stopped",
+            file,
+            action: "stopping",
             error: None,
             millis: noticed.elapsed().as_secs_f64() * 1e3,
         }
@@ -549,12 +688,19 @@ impl Supervisor {
         let name = file.name.clone();
         let old = &self.running[&name];
         let swap = restart_key(&old.file) == restart_key(&file);
-        let result = if swap {
-            self.swap(&file, noticed).await
-        } else {
-            self.restart(&file, fp).await.map(|()| "restarted")
-        };
-        match result {
+        if !swap {
+            return match self.restart(&file, fp, noticed).await {
+                Ok(()) => Change {
+                    pipeline: name,
+                    file: config::show(&file.path),
+                    action: "restarting",
+                    error: None,
+                    millis: noticed.elapsed().as_secs_f64() * 1e3,
+                },
+                Err(e) => self.failed(&name, e, noticed).expect("still running"),
+            };
+        }
+        match self.swap(&file, noticed).await {
             Ok(action) => {
                 let running = self.running.get_mut(&name).expect("still running");
                 running.fingerprint = fp;
@@ -620,8 +766,14 @@ impl Supervisor {
         }
     }
 
-    /// Drains the running version and starts the new one from its checkpoints.
-    async fn restart(&mut self, file: &PipelineFile, fp: [u8; 16]) -> Result<(), String> {
+    /// Drains the running version in the background; the new one starts from its checkpoints
+    /// once it drained.
+    async fn restart(
+        &mut self,
+        file: &PipelineFile,
+        fp: [u8; 16],
+        noticed: Instant,
+    ) -> Result<(), String> {
         let old = &self.running[&file.name];
         if let Some(why) = not_restartable(&old.file) {
             return Err(format!(
@@ -634,14 +786,20 @@ impl Supervisor {
         // Everything that can fail is checked before the old version stops: the new plan is
         // built (modules started) first; its source starts only once the old one drained.
         let plan = self.build(file).await?;
-        let old = self.running.remove(&file.name).expect("running");
-        old.stop.cancel();
-        let _ = old.task.await;
-        self.launch(file.clone(), fp, Some(old.handle), plan);
+        self.drain(
+            &file.name,
+            noticed,
+            Then::Start {
+                file: file.clone(),
+                fingerprint: fp,
+                plan: Box::new(plan),
+                action: "restarted",
+            },
+        );
         Ok(())
     }
 
-    /// Drains every pipeline (shutdown).
+    /// Drains every pipeline and waits for them (a start that failed, a benchmark's end).
     pub async fn stop_all(&mut self) {
         let all = std::mem::take(&mut self.running);
         for running in all.values() {
@@ -649,6 +807,32 @@ impl Supervisor {
         }
         for (_, running) in all {
             let _ = running.task.await;
+        }
+    }
+}
+
+/// Moves a renamed pipeline's state directory to its new name, unless the new name has state
+/// of its own (then that is used, and the old state is left where it is, with a warning).
+fn move_state(state_dir: &Path, from: &str, to: &str) {
+    let (old, new) = (
+        crate::checkpoint::LocalStore::pipeline_dir(state_dir, from),
+        crate::checkpoint::LocalStore::pipeline_dir(state_dir, to),
+    );
+    if !old.exists() {
+        return;
+    }
+    if new.exists() {
+        tracing::warn!(from = %from, to = %to, kept = %old.display(), used = %new.display(), "Pipeline renamed, but the new name already has state: that state is used, and the old name's is left in place");
+        return;
+    }
+    let moved =
+        std::fs::rename(&old, &new).and_then(|()| std::fs::File::open(state_dir)?.sync_all());
+    match moved {
+        Ok(()) => {
+            tracing::info!(from = %from, to = %to, state = %new.display(), "Pipeline renamed: its checkpoints and error output moved to the new name")
+        }
+        Err(e) => {
+            tracing::error!(from = %from, to = %to, error = %e, "Pipeline renamed, and its state could not move: the new name starts over")
         }
     }
 }

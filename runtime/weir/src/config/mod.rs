@@ -3,8 +3,9 @@
 //! Invariants:
 //! - Every key is known: a misspelled key, a wrong type or a bad value is an error naming the
 //!   file, the line, the column and the key path (`source.pth`), never a silent default.
-//! - `${VAR}` is replaced by the environment variable `VAR` before parsing (`$${` writes a literal
-//!   `${`); an unset variable is an error at its line. Lines that are only a comment are left alone.
+//! - `${VAR}` is replaced by the environment variable `VAR` before parsing, only for allowed
+//!   variables and always as data (see [`vars`]); an unset or unallowed variable is an error at
+//!   its line.
 //! - Relative paths inside a pipeline file are resolved against the file's own directory, so a
 //!   pipeline means the same thing whatever directory `weir` is started from.
 //!
@@ -23,6 +24,7 @@ use crate::units::{ByteSize, HumanDuration};
 
 pub mod objects;
 pub mod tenants;
+pub mod vars;
 pub use objects::{FileSinkConfig, Format, ObjectOptions, S3SinkConfig};
 
 /// A config error, already located in its file.
@@ -67,6 +69,9 @@ pub struct PipelineFile {
     /// Lines of the `[pipeline]` table (1 when absent) and of each `[[process]]` step, for
     /// checks made after parsing (tenant quotas) to point at.
     pub lines: Lines,
+    /// The tenant the pipeline runs under: the operator's choice (the tenants file's `paths`),
+    /// set by [`tenants::apply`]; `default` until then.
+    pub tenant: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -89,11 +94,7 @@ impl PipelineFile {
 
     /// The tenant the pipeline belongs to.
     pub fn tenant(&self) -> &str {
-        self.spec
-            .pipeline
-            .tenant
-            .as_deref()
-            .unwrap_or(tenants::DEFAULT)
+        &self.tenant
     }
 }
 
@@ -117,7 +118,8 @@ pub struct PipelineSpec {
 #[serde(deny_unknown_fields)]
 pub struct PipelineSection {
     pub name: Option<String>,
-    /// The tenant whose quotas the pipeline runs under (see `weir run --tenants`).
+    /// The tenant the file expects to run under. The operator decides (the tenants file's
+    /// `paths`); a file that names another tenant is refused.
     pub tenant: Option<String>,
     #[serde(default)]
     pub batch: BatchConfig,
@@ -1021,23 +1023,29 @@ struct FirstPass {
     process: Vec<toml::Spanned<TypeOnly>>,
 }
 
-/// Reads and parses a pipeline file.
-pub fn load(path: &Path) -> Result<PipelineFile, ConfigError> {
+pub use vars::Vars;
+
+/// Reads and parses a pipeline file; `${VAR}` may read the variables `allowed` names.
+pub fn load(path: &Path, allowed: &[String]) -> Result<PipelineFile, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
-    parse(path, &text, &|name| std::env::var(name).ok())
+    let lookup = |name: &str| std::env::var(name).ok();
+    parse(
+        path,
+        &text,
+        &Vars {
+            allowed,
+            lookup: &lookup,
+        },
+    )
 }
 
-/// Parses pipeline text; `path` is used for messages and to resolve relative paths, `env` looks
-/// up `${VAR}` references.
-pub fn parse(
-    path: &Path,
-    text: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<PipelineFile, ConfigError> {
-    let text = interpolate(path, text, env)?;
+/// Parses pipeline text; `path` is used for messages and to resolve relative paths, `vars`
+/// says which `${VAR}` references may expand and looks them up.
+pub fn parse(path: &Path, text: &str, vars: &Vars) -> Result<PipelineFile, ConfigError> {
+    let text = vars::interpolate(path, text, vars)?;
     let invalid = |offset: usize, key: Option<String>, message: String| {
         let (line, column) = line_col(&text, offset);
         ConfigError::Invalid {
@@ -1126,11 +1134,18 @@ pub fn parse(
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "pipeline".into())
     });
-    if name.is_empty() || name.contains(['/', '\\']) {
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME
+        || name.contains(['/', '\\'])
+        || name.chars().any(char::is_control)
+    {
         return Err(invalid(
             0,
             Some("pipeline.name".into()),
-            format!("pipeline name `{name}` must be non-empty and contain no slashes"),
+            format!(
+                "pipeline name `{}` must have 1 to {MAX_NAME} characters, none of them a slash or a control character",
+                name.escape_debug()
+            ),
         ));
     }
     let lines = Lines {
@@ -1149,8 +1164,12 @@ pub fn parse(
         name,
         spec,
         lines,
+        tenant: tenants::DEFAULT.to_string(),
     })
 }
+
+/// The longest pipeline name: it appears in object names, which have their limits.
+pub const MAX_NAME: usize = 128;
 
 /// A path as a user reads it: relative to the working directory when under it.
 pub fn show(path: &Path) -> String {
@@ -1170,7 +1189,7 @@ fn resolve(base: &Path, p: &mut PathBuf) {
 
 /// Removes `.` and `..` components lexically (`pipelines/../out` becomes `out`), so messages
 /// show paths as a user would write them. Symlinks are not resolved.
-fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for c in path.components() {
@@ -1232,66 +1251,11 @@ fn resolve_paths(spec: &mut PipelineSpec, base: &Path) {
     }
 }
 
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
-}
-
-/// Replaces `${VAR}` with the variable's value; `$${` stays a literal `${`.
-fn interpolate(
-    path: &Path,
-    text: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, ConfigError> {
-    let mut out = String::with_capacity(text.len());
-    for (n, line) in text.split_inclusive('\n').enumerate() {
-        if line.trim_start().starts_with('#') || !line.contains("${") {
-            out.push_str(line);
-            continue;
-        }
-        let mut rest = line;
-        while let Some(at) = rest.find("${") {
-            if at > 0 && rest.as_bytes()[at - 1] == b'$' {
-                out.push_str(&rest[..at - 1]);
-                out.push_str("${");
-                rest = &rest[at + 2..];
-                continue;
-            }
-            out.push_str(&rest[..at]);
-            let column = line.len() - rest.len() + at + 1;
-            let Some(end) = rest[at..].find('}') else {
-                return Err(ConfigError::Invalid {
-                    location: Location {
-                        path: path.to_owned(),
-                        line: n + 1,
-                        column,
-                        key: None,
-                    },
-                    message: "unterminated `${` (write `$${` for a literal `${`)".into(),
-                });
-            };
-            let name = &rest[at + 2..at + end];
-            match env(name) {
-                Some(value) => out.push_str(&value),
-                None => {
-                    return Err(ConfigError::Invalid {
-                        location: Location {
-                            path: path.to_owned(),
-                            line: n + 1,
-                            column,
-                            key: None,
-                        },
-                        message: format!("environment variable `{name}` is not set"),
-                    })
-                }
-            }
-            rest = &rest[at + end + 1..];
-        }
-        out.push_str(rest);
-    }
-    Ok(out)
 }
 
 /// Finds the pipeline files among `paths`: files as given, and the `*.toml` files of
@@ -1322,9 +1286,15 @@ mod tests {
     use super::*;
 
     fn parse_str(text: &str) -> Result<PipelineFile, ConfigError> {
-        parse(Path::new("dir/p.toml"), text, &|n| {
-            (n == "TOKEN").then(|| "s3cret".to_string())
-        })
+        let allowed = ["TOKEN".to_string(), "NOPE".to_string()];
+        parse(
+            Path::new("dir/p.toml"),
+            text,
+            &Vars {
+                allowed: &allowed,
+                lookup: &|n| (n == "TOKEN").then(|| "s3cret".to_string()),
+            },
+        )
     }
 
     const GOOD: &str = r#"

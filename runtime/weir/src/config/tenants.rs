@@ -1,25 +1,38 @@
-//! The tenants file (`weir run --tenants FILE`): who may run what, and how much of the machine
-//! each tenant's pipelines may use together.
+//! The tenants file (`weir run --tenants FILE`): who runs what, what they may reach, and how
+//! much of the machine each tenant's pipelines may use together.
 //!
 //! ```toml
 //! [tenant.acme]
+//! paths = ["pipelines/acme/"]   # the pipeline files (or directories of them) that are acme's
 //! memory = "64MiB"      # most memory one Wasm instance may hold (the steps' default cap)
 //! fuel = 50_000_000     # most fuel one call may burn (the steps' default budget)
 //! cpu = "250ms"         # processor time per second, across all the tenant's pipelines
 //! instances = 4         # Wasm instances (steps) across its pipelines
 //! pipelines = 2
+//! allow = { dirs = ["/data/acme"], env = ["ACME_*"], hosts = ["api.acme.example:443"], network = false }
 //! ```
 //!
-//! Invariants: a pipeline names its tenant with `[pipeline] tenant`; one that names none
-//! belongs to `default`. A tenant the file does not declare is an error, except `default`,
-//! which has no quotas unless declared. A step may ask for less than its tenant's cap, never
-//! more; a step that asks for nothing gets the cap.
+//! Invariants:
+//! - The operator decides which tenant a pipeline belongs to: the tenant whose `paths` holds
+//!   the pipeline's file (the deepest match wins; paths are relative to the tenants file). A
+//!   file no tenant lists belongs to `default`. A pipeline file may say `[pipeline] tenant`,
+//!   but only to assert what the operator decided: naming another tenant is an error.
+//! - A tenant's steps may ask only for the grants its `allow` lists: directories under its
+//!   `allow.dirs`, variables its `allow.env` matches (names or `PREFIX_*`), its `allow.hosts`,
+//!   and `network` only with `allow.network`. `${VAR}` in its files expands only the variables
+//!   `allow.env` matches. Without a tenants file (one user, one operator) every grant is
+//!   allowed to `default`, and `${VAR}` expands what `weir run --allow-env` names; with one,
+//!   `default` allows what `[tenant.default]` declares (nothing if it is not declared), plus
+//!   the `--allow-env` variables.
+//! - A step may ask for less than its tenant's cap, never more; a step that asks for nothing
+//!   gets the cap.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::vars;
 use super::{line_col, ConfigError, Location, PipelineFile, ProcessConfig};
 use crate::units::{ByteSize, HumanDuration};
 
@@ -31,6 +44,12 @@ pub const DEFAULT: &str = "default";
 pub struct TenantsFile {
     #[serde(default)]
     pub tenant: BTreeMap<String, TenantConfig>,
+    /// Whether a tenants file was given: then grants are checked against `allow` lists.
+    #[serde(skip)]
+    pub given: bool,
+    /// Variables `--allow-env` names: `${VAR}` in `default`'s files may read them.
+    #[serde(skip)]
+    pub cli_env: Vec<String>,
 }
 
 /// One tenant's quotas; an absent key is no limit.
@@ -42,19 +61,113 @@ pub struct TenantConfig {
     pub cpu: Option<HumanDuration>,
     pub instances: Option<usize>,
     pub pipelines: Option<usize>,
+    /// The pipeline files, and directories of them, that belong to this tenant.
+    #[serde(default)]
+    pub paths: Vec<PathBuf>,
+    #[serde(default)]
+    pub allow: Allow,
+}
+
+/// The grants a tenant's steps may ask for.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Allow {
+    /// Directories (and everything under them) steps may be granted.
+    #[serde(default)]
+    pub dirs: Vec<PathBuf>,
+    /// Environment variables (names or `PREFIX_*`) steps may read, and `${VAR}` may expand.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// `host:port` addresses steps may connect to.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Whether steps may be granted the whole network.
+    #[serde(default)]
+    pub network: bool,
+}
+
+/// A path as compared for membership: made absolute and resolved where it exists.
+fn canonical(path: &Path) -> PathBuf {
+    let absolute = if path.is_relative() {
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    } else {
+        path.to_path_buf()
+    };
+    std::fs::canonicalize(&absolute).unwrap_or_else(|_| super::normalize(&absolute))
 }
 
 impl TenantsFile {
+    /// No tenants file: one user, every grant allowed, `${VAR}` limited to `cli_env`.
+    pub fn single_user(cli_env: Vec<String>) -> TenantsFile {
+        TenantsFile {
+            cli_env,
+            ..TenantsFile::default()
+        }
+    }
+
     pub fn load(path: &Path) -> Result<TenantsFile, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(path, &text)
+        let mut file = Self::parse(path, &text)?;
+        // Paths in the file are relative to it.
+        let base = path.parent().unwrap_or(Path::new("."));
+        for tenant in file.tenant.values_mut() {
+            for p in tenant.paths.iter_mut().chain(tenant.allow.dirs.iter_mut()) {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
+        }
+        Ok(file)
+    }
+
+    /// The tenant a pipeline file belongs to, by the operator's `paths`.
+    pub fn tenant_of(&self, pipeline: &Path) -> &str {
+        let file = canonical(pipeline);
+        let mut best: Option<(&str, usize)> = None;
+        for (name, tenant) in &self.tenant {
+            for p in &tenant.paths {
+                let p = canonical(p);
+                if file.starts_with(&p) {
+                    let depth = p.components().count();
+                    if best.is_none_or(|(_, d)| depth > d) {
+                        best = Some((name, depth));
+                    }
+                }
+            }
+        }
+        best.map_or(DEFAULT, |(name, _)| name)
+    }
+
+    /// The variables `${VAR}` may expand in a tenant's files.
+    pub fn allowed_env(&self, tenant: &str) -> Vec<String> {
+        let mut allowed = self
+            .tenant
+            .get(tenant)
+            .map(|t| t.allow.env.clone())
+            .unwrap_or_default();
+        if tenant == DEFAULT {
+            allowed.extend(self.cli_env.iter().cloned());
+        }
+        allowed
+    }
+
+    /// Reads a pipeline file as its tenant may: `${VAR}` limited to the tenant's variables,
+    /// then the tenant's caps and allowances applied.
+    pub fn load_pipeline(&self, path: &Path) -> Result<PipelineFile, ConfigError> {
+        let allowed = self.allowed_env(self.tenant_of(path));
+        let mut file = super::load(path, &allowed)?;
+        apply(&mut file, self)?;
+        Ok(file)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<TenantsFile, ConfigError> {
-        let file = Self::parse_only(path, text)?;
+        let mut file = Self::parse_only(path, text)?;
+        file.given = true;
         if let Some((name, _)) = file
             .tenant
             .iter()
@@ -108,38 +221,87 @@ impl TenantsFile {
     }
 }
 
-/// Applies a tenant's per-instance caps to a pipeline's steps: fills in the steps that set no
-/// cap, and refuses a step that asks for more than the tenant allows.
+/// Gives a pipeline its tenant (the operator's choice) and applies the tenant's per-instance
+/// caps and allowances to its steps: fills in the steps that set no cap, and refuses a step
+/// that asks for more than the tenant allows.
 pub fn apply(file: &mut PipelineFile, tenants: &TenantsFile) -> Result<(), ConfigError> {
-    let name = file.tenant().to_string();
-    let tenant = match tenants.get(&name) {
-        Some(t) => t.clone(),
-        None if name == DEFAULT => return Ok(()),
-        None => {
+    let name = tenants.tenant_of(&file.path).to_string();
+    if let Some(claimed) = &file.spec.pipeline.tenant {
+        if *claimed != name {
             return Err(ConfigError::Invalid {
                 location: file.locate(file.lines.pipeline, "pipeline.tenant"),
                 message: format!(
-                    "tenant `{name}` is not declared{}",
-                    if tenants.tenant.is_empty() {
-                        " (declare tenants in a file given with `weir run --tenants FILE`)".into()
+                    "the file says tenant `{claimed}`, but it belongs to tenant `{name}`{}: \
+                     a pipeline cannot choose its tenant (the operator lists its file under \
+                     the tenant's `paths` in the tenants file)",
+                    if tenants.given {
+                        ""
                     } else {
-                        format!(
-                            "; declared: {}",
-                            tenants
-                                .tenant
-                                .keys()
-                                .cloned()
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
+                        " (no tenants file was given)"
                     }
                 ),
-            })
+            });
         }
-    };
+    }
+    file.tenant = name.clone();
+    let tenant = tenants.get(&name).cloned();
     let mut problems = Vec::new();
     for (i, step) in file.spec.process.iter_mut().enumerate() {
         let ProcessConfig::Wasm(w) = step;
+        if tenants.given {
+            let allow = tenant.as_ref().map(|t| t.allow.clone()).unwrap_or_default();
+            let fix = |what: &str| {
+                format!("add it to `allow.{what}` of [tenant.{name}] in the tenants file")
+            };
+            for dir in &w.grants.dirs {
+                let dir_c = canonical(dir);
+                if !allow.dirs.iter().any(|a| dir_c.starts_with(canonical(a))) {
+                    problems.push((
+                        i,
+                        "grants.dirs",
+                        format!(
+                            "tenant `{name}` may not grant directory {}: {}",
+                            dir.display(),
+                            fix("dirs")
+                        ),
+                    ));
+                }
+            }
+            for var in &w.grants.env {
+                if !allow.env.iter().any(|p| vars::matches(p, var)) {
+                    problems.push((
+                        i,
+                        "grants.env",
+                        format!(
+                            "tenant `{name}` may not grant variable `{var}`: {}",
+                            fix("env")
+                        ),
+                    ));
+                }
+            }
+            for host in &w.grants.hosts {
+                if !allow.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+                    problems.push((
+                        i,
+                        "grants.hosts",
+                        format!(
+                            "tenant `{name}` may not grant host `{host}`: {}",
+                            fix("hosts")
+                        ),
+                    ));
+                }
+            }
+            if w.grants.network && !allow.network {
+                problems.push((
+                    i,
+                    "grants.network",
+                    format!(
+                        "tenant `{name}` may not grant the network: set `allow.network = true` of [tenant.{name}] in the tenants file"
+                    ),
+                ));
+            }
+        }
+        let Some(tenant) = &tenant else { continue };
         if let Some(cap) = tenant.memory {
             match w.limits.memory {
                 Some(asked) if asked > cap => problems.push((
@@ -191,24 +353,54 @@ mod tests {
     use super::*;
 
     fn pipeline(text: &str) -> PipelineFile {
-        super::super::parse(Path::new("p.toml"), text, &|_| None).unwrap()
+        super::super::parse(
+            Path::new("p.toml"),
+            text,
+            &super::super::Vars {
+                allowed: &[],
+                lookup: &|_| None,
+            },
+        )
+        .unwrap()
     }
 
     const TENANTS: &str = r#"
 [tenant.acme]
+paths = ["p.toml"]
 memory = "32MiB"
 fuel = 1000
 cpu = "250ms"
 instances = 2
 pipelines = 1
+allow = { env = ["ACME_*"], dirs = ["/srv/acme"] }
 "#;
 
+    const BASE: &str = "[source]\ntype = \"stdin\"\n[sink]\ntype = \"stdout\"\n";
+
     #[test]
-    fn steps_get_the_tenants_caps_and_may_not_exceed_them() {
+    fn the_operator_decides_the_tenant_not_the_pipeline_file() {
         let tenants = TenantsFile::parse(Path::new("tenants.toml"), TENANTS).unwrap();
-        let base = "[pipeline]\ntenant = \"acme\"\n[source]\ntype = \"stdin\"\n[sink]\ntype = \"stdout\"\n";
+        let mut file = pipeline(BASE);
+        apply(&mut file, &tenants).unwrap();
+        assert_eq!(file.tenant(), "acme", "listed under acme's paths");
+        let mut claims = pipeline(&format!("[pipeline]\ntenant = \"globex\"\n{BASE}"));
+        let err = apply(&mut claims, &tenants).unwrap_err().to_string();
+        assert!(
+            err.starts_with("p.toml:1:1: key `pipeline.tenant`: the file says tenant `globex`, but it belongs to tenant `acme`"),
+            "{err}"
+        );
+        let elsewhere = PipelineFile {
+            path: PathBuf::from("other/q.toml"),
+            ..pipeline(BASE)
+        };
+        assert_eq!(tenants.tenant_of(&elsewhere.path), DEFAULT);
+    }
+
+    #[test]
+    fn steps_get_the_tenants_caps_and_may_not_exceed_them_or_its_allowances() {
+        let tenants = TenantsFile::parse(Path::new("tenants.toml"), TENANTS).unwrap();
         let mut file = pipeline(&format!(
-            "{base}[[process]]\ntype = \"wasm\"\nmodule = \"m.wasm\"\n"
+            "{BASE}[[process]]\ntype = \"wasm\"\nmodule = \"m.wasm\"\ngrants = {{ env = [\"ACME_KEY\"], dirs = [\"/srv/acme/lookup\"] }}\n"
         ));
         apply(&mut file, &tenants).unwrap();
         let ProcessConfig::Wasm(w) = &file.spec.process[0];
@@ -216,19 +408,33 @@ pipelines = 1
         assert_eq!(w.limits.fuel, Some(1000));
 
         let mut greedy = pipeline(&format!(
-            "{base}\n[[process]]\ntype = \"wasm\"\nmodule = \"m.wasm\"\nlimits = {{ memory = \"1GiB\" }}\n"
+            "{BASE}\n[[process]]\ntype = \"wasm\"\nmodule = \"m.wasm\"\nlimits = {{ memory = \"1GiB\" }}\n"
         ));
         let err = apply(&mut greedy, &tenants).unwrap_err().to_string();
         assert!(
-            err.starts_with("p.toml:8:1: key `process[0].limits.memory`: 1073741824 bytes is over tenant `acme`'s cap"),
+            err.starts_with("p.toml:6:1: key `process[0].limits.memory`: 1073741824 bytes is over tenant `acme`'s cap"),
             "{err}"
         );
-
-        let mut stranger = pipeline(
-            "[pipeline]\ntenant = \"globex\"\n[source]\ntype = \"stdin\"\n[sink]\ntype = \"stdout\"\n",
-        );
-        let err = apply(&mut stranger, &tenants).unwrap_err().to_string();
-        assert!(err.contains("p.toml:1:1: key `pipeline.tenant`: tenant `globex` is not declared; declared: acme"), "{err}");
+        for (grants, key) in [
+            ("env = [\"HOME\"]", "grants.env"),
+            ("dirs = [\"/etc\"]", "grants.dirs"),
+            ("hosts = [\"evil.example:443\"]", "grants.hosts"),
+            ("network = true", "grants.network"),
+        ] {
+            let mut nosy = pipeline(&format!(
+                "{BASE}[[process]]\ntype = \"wasm\"\nmodule = \"m.wasm\"\ngrants = {{ {grants} }}\n"
+            ));
+            let err = apply(&mut nosy, &tenants).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("key `process[0].{key}`: tenant `acme` may not")),
+                "{err}"
+            );
+        }
+        // Without a tenants file, one user runs everything: grants are theirs to give.
+        let mut mine = pipeline(&format!(
+            "{BASE}[[process]]\ntype = \"wasm\"\nmodule = \"m.wasm\"\ngrants = {{ network = true }}\n"
+        ));
+        apply(&mut mine, &TenantsFile::single_user(Vec::new())).unwrap();
     }
 
     #[test]
@@ -241,9 +447,9 @@ pipelines = 1
             "{err}"
         );
         let tenants = TenantsFile::parse(Path::new("tenants.toml"), TENANTS).unwrap();
-        let mut endless = pipeline(
-            "[pipeline]\ntenant = \"acme\"\n[source]\ntype = \"stdin\"\n[sink]\ntype = \"stdout\"\n[[process]]\ntype = \"wasm\"\nmodule = \"m.wasm\"\nlimits = { timeout = \"0s\" }\n",
-        );
+        let mut endless = pipeline(&format!(
+            "{BASE}[[process]]\ntype = \"wasm\"\nmodule = \"m.wasm\"\nlimits = {{ timeout = \"0s\" }}\n"
+        ));
         let err = apply(&mut endless, &tenants).unwrap_err().to_string();
         assert!(
             err.contains("key `process[0].limits.timeout`: tenant `acme` has a CPU quota"),
