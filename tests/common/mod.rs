@@ -1,6 +1,8 @@
 //! What the end-to-end tests share: test peers started on 127.0.0.1 and killed when dropped.
 #![allow(dead_code)]
 
+pub mod kinesis;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -670,18 +670,20 @@ impl Coordinator {
             // Leases of shards the stream does not list (expired, or of an older incarnation)
             // are left alone: there is nothing to read.
             .filter(|l| !l.ended() && self.known.contains_key(&l.key))
+            // Owned by this worker's id but not read here: left from before a crash, or held
+            // by another process given the same id. Never stolen: taken only once expired
+            // (and one that keeps being renewed is reported above).
+            .filter(|l| {
+                l.owner.as_deref() != Some(me.as_str())
+                    || self.shards.contains_key(&l.key)
+                    || table.expired(l, now)
+            })
             .map(|l| Candidate {
                 key: l.key.clone(),
-                // Owned by this worker's id but not read here: left from before a crash (it
-                // expires), or held by another process given the same id. Either way another
-                // worker's until it expires.
-                owner: l.owner.clone().map(|o| {
-                    if o == me && !self.shards.contains_key(&l.key) {
-                        format!("{o} (not this process)")
-                    } else {
-                        o
-                    }
-                }),
+                owner: l
+                    .owner
+                    .clone()
+                    .filter(|o| *o != me || self.shards.contains_key(&l.key)),
                 expired: table.expired(l, now),
                 ready: l
                     .parents
