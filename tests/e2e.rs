@@ -514,16 +514,23 @@ fn stdin_to_stdout_with_errors_kept_in_the_state_directory() {
 }
 
 #[test]
-fn quickstart_delivers_redacted_records() {
-    let out_dir = root().join("out/quickstart");
-    let _ = std::fs::remove_dir_all(&out_dir);
-    let out = run_ok(weir().current_dir(root()).args([
-        "run",
-        "--progress",
-        "0s",
-        "pipelines/quickstart.toml",
-    ]));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+fn quickstart_delivers_redacted_records_and_exits_0() {
+    // The README's first command, as a newcomer runs it (with the weir these tests built).
+    let out = Command::new(root().join("scripts/quickstart"))
+        .current_dir(root())
+        .env("WEIR_BIN", env!("CARGO_BIN_EXE_weir"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{}: {stdout}\n{stderr}", out.status);
+    assert!(
+        stdout.contains("quickstart: all 5000 records delivered"),
+        "{stdout}"
+    );
     assert!(
         stderr.contains("5000 records in, 5000 out, 0 dropped, 0 failed"),
         "{stderr}"
@@ -532,7 +539,7 @@ fn quickstart_delivers_redacted_records() {
         stderr.contains("output: "),
         "says where the output went: {stderr}"
     );
-    let records = lines(&objects(&out_dir, Some("errors")));
+    let records = lines(&objects(&root().join("out/quickstart"), Some("errors")));
     assert_eq!(records.len(), 5000);
     let mut seen: Vec<u64> = records
         .iter()

@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let allowed = ["*".to_string()];
     // Values that try to break out of strings, as an attacker's environment would.
-    let lookup = |name: &str| Some(format!("{name}\"\n'\\]} = x"));
+    let lookup = |name: &str| Some(format!("{name}\"\n'\\]}} = x"));
     let vars = Vars {
         allowed: &allowed,
         lookup: &lookup,

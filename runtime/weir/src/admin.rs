@@ -682,7 +682,8 @@ pub fn metrics(pipelines: &[Arc<PipelineHandle>], now_ms: i64) -> String {
             }
         }
     }
-    let outputs: [(&str, fn(&Stats) -> &crate::stats::Health); 3] = [
+    type HealthOf = fn(&Stats) -> &crate::stats::Health;
+    let outputs: [(&str, HealthOf); 3] = [
         ("sink", |s| &s.sink_health),
         ("errors", |s| &s.errors_health),
         ("backup", |s| &s.backup_health),

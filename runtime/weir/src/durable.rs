@@ -85,7 +85,7 @@ pub fn file_name(name: &str) -> String {
         }
     }
     if name.is_empty() {
-        out.push_str("%");
+        out.push('%');
     }
     if out.len() <= MAX_NAME {
         return out;

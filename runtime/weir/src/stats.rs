@@ -60,11 +60,9 @@ impl Health {
         h.failures += 1;
     }
 
-    pub fn recovered(&self) {
-        let mut h = self.lock();
-        if h.down_since_ms.take().is_some() {
-            tracing::info!("Destination recovered");
-        }
+    /// The destination works again; returns whether it had been failing.
+    pub fn recovered(&self) -> bool {
+        self.lock().down_since_ms.take().is_some()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HealthState> {

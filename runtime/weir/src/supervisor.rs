@@ -99,7 +99,7 @@ enum Then {
     Stop,
     /// A new version (same name, or a rename) starts from the state this one leaves.
     Start {
-        file: PipelineFile,
+        file: Box<PipelineFile>,
         fingerprint: [u8; 16],
         plan: Box<engine::PipelinePlan>,
         action: &'static str,
@@ -394,7 +394,7 @@ impl Supervisor {
                     self.note(h, &file, action, None, d.noticed);
                 }
                 tracing::info!(pipeline = %file.name, action, millis = format!("{:.1}", d.noticed.elapsed().as_secs_f64() * 1e3), "Reloaded");
-                self.launch(file, fingerprint, handle, *plan);
+                self.launch(*file, fingerprint, handle, *plan);
                 EndedAs::Drained { rescan }
             }
         }
@@ -631,7 +631,7 @@ impl Supervisor {
                                     old,
                                     noticed,
                                     Then::Start {
-                                        file,
+                                        file: Box::new(file),
                                         fingerprint: fp,
                                         plan: Box::new(plan),
                                         action: "started",
@@ -790,7 +790,7 @@ impl Supervisor {
             &file.name,
             noticed,
             Then::Start {
-                file: file.clone(),
+                file: Box::new(file.clone()),
                 fingerprint: fp,
                 plan: Box::new(plan),
                 action: "restarted",

@@ -109,6 +109,8 @@ impl<'a> Retrying<'a> {
 
     pub fn succeeded(&mut self) {
         self.backoff.reset();
-        self.ctx.health.recovered();
+        if self.ctx.health.recovered() {
+            tracing::info!(destination = %self.what, "The destination works again");
+        }
     }
 }

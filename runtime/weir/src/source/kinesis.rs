@@ -907,7 +907,7 @@ impl Coordinator {
                 self.finish_drained().await.map(|_| ())
             }
             Event::Recreated { shard, reader } => {
-                if !self.shards.get(&shard).is_some_and(|s| s.reader == reader) {
+                if self.shards.get(&shard).is_none_or(|s| s.reader != reader) {
                     return Ok(());
                 }
                 self.recreated(&shard).await
