@@ -1091,16 +1091,7 @@ buffer = { interval = "0s" }
 fn the_admin_api_pauses_and_resumes_a_pipeline_and_serves_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
-    let append = |from: usize, to: usize| {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        for i in from..to {
-            writeln!(f, r#"{{"n":{i}}}"#).unwrap();
-        }
-    };
+    let append = |from: usize, to: usize| common::append_numbered(&log, from as u64, to as u64);
     append(0, 5);
     std::fs::write(
         dir.path().join("p.toml"),

@@ -147,38 +147,6 @@ fn kill_9(child: &Child) {
         .unwrap();
 }
 
-/// A KPL aggregate: its partition key table, and records as (key index, data).
-fn aggregate(keys: &[String], records: &[(u64, &[u8])]) -> Vec<u8> {
-    use md5::Digest;
-    fn varint(mut v: u64, out: &mut Vec<u8>) {
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    }
-    fn field(tag: u64, bytes: &[u8], out: &mut Vec<u8>) {
-        varint(tag << 3 | 2, out);
-        varint(bytes.len() as u64, out);
-        out.extend_from_slice(bytes);
-    }
-    let mut body = Vec::new();
-    for k in keys {
-        field(1, k.as_bytes(), &mut body);
-    }
-    for (index, data) in records {
-        let mut rec = Vec::new();
-        varint(1 << 3, &mut rec);
-        varint(*index, &mut rec);
-        field(3, data, &mut rec);
-        field(3, &rec, &mut body);
-    }
-    let mut out = vec![0xF3, 0x89, 0x9A, 0xC2];
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&md5::Md5::digest(&body));
-    out
-}
-
 fn kinesis_pipeline(dir: &Path, stream: &str, start: &str, extra: &str, sink: &str) {
     write(
         &dir.join("p.toml"),
@@ -239,7 +207,7 @@ fn a_kpl_bomb_goes_to_the_error_output_whole_and_the_records_behind_it_arrive() 
     // and 43 GB if every user record got its own copy of the key.
     let key = "k".repeat(512 * 1024);
     let empties: Vec<(u64, &[u8])> = vec![(0, b""); 85_000];
-    let bomb = aggregate(&[key], &empties);
+    let bomb = weir::source::kpl::aggregate(&[&key], &empties);
     assert!(bomb.len() < 1 << 20, "{}", bomb.len());
     rt.block_on(put(&client, "bomb", &[("bomb".into(), bomb.clone())]));
     rt.block_on(put(&client, "bomb", &numbered(0..100)));
@@ -425,16 +393,7 @@ fn pipelines_named_a_b_and_a_underscore_b_keep_separate_checkpoints() {
 fn a_pipeline_renamed_while_running_keeps_its_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
-    let append = |from: u64, to: u64| {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        for n in from..to {
-            writeln!(f, r#"{{"n":{n}}}"#).unwrap();
-        }
-    };
+    let append = |from: u64, to: u64| common::append_numbered(&log, from, to);
     append(0, 50);
     let file = |name: &str| {
         format!(

@@ -189,3 +189,16 @@ pub fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// Appends the JSON lines `{"n":from}` .. `{"n":to-1}` to `path` (made if missing).
+pub fn append_numbered(path: &std::path::Path, from: u64, to: u64) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    for n in from..to {
+        writeln!(f, r#"{{"n":{n}}}"#).unwrap();
+    }
+}

@@ -22,7 +22,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::retry::{Backoff, Retrying};
+use super::retry::{Backoff, GivenUp, Retrying};
 use super::{SinkContext, SinkError};
 use crate::record::{ErrorOutputType, FailedRecord, Record};
 use crate::stats::Stats;
@@ -148,7 +148,19 @@ impl Api<'_> {
             delivered.records += outcome.accepted as u64;
             failed.extend(outcome.failed);
             if let Some(e) = outcome.last_error.filter(|_| !outcome.given_up.is_empty()) {
-                failed.extend(given_up.take(self, outcome.given_up, e));
+                let message = format!(
+                    "{} still failed when the pipeline stopped: {e}",
+                    self.operation
+                );
+                for p in outcome.given_up {
+                    let attempts = p.attempts;
+                    if let Some(record) = given_up.sort(p.record, &self.ctx.stats) {
+                        let mut f = self.fail(record, attempts, "", message.clone());
+                        f.code = crate::codes::DESTINATION_UNAVAILABLE.into();
+                        failed.push(f);
+                    }
+                }
+                given_up.error = Some(e);
             }
             self.to_errors(failed).await?;
         }
@@ -297,56 +309,6 @@ impl Api<'_> {
                 source: std::io::Error::other("closed"),
             })
         }
-    }
-}
-
-/// Records given up because their destination still failed when the pipeline stopped.
-#[derive(Default)]
-struct GivenUp {
-    error: Option<String>,
-    replayed: u64,
-    kept: u64,
-}
-
-impl GivenUp {
-    /// Releases the records a source checkpoint covers undelivered (they are read again);
-    /// returns the others, for the error output.
-    fn take(&mut self, api: &Api<'_>, given_up: Vec<Pending>, error: String) -> Vec<FailedRecord> {
-        Stats::add(&api.ctx.stats.records_undelivered, given_up.len() as u64);
-        let mut kept = Vec::new();
-        for p in given_up {
-            if p.record.ack.is_none() {
-                let message = format!(
-                    "{} still failed when the pipeline stopped: {error}",
-                    api.operation
-                );
-                let mut f = api.fail(p.record, p.attempts, "", message);
-                f.code = crate::codes::DESTINATION_UNAVAILABLE.into();
-                kept.push(f);
-            } else {
-                p.record.ack.fail();
-                self.replayed += 1;
-            }
-        }
-        self.kept += kept.len() as u64;
-        self.error = Some(error);
-        kept
-    }
-
-    fn finish(self, operation: &str) -> Result<(), SinkError> {
-        let Some(error) = self.error else {
-            return Ok(());
-        };
-        Err(SinkError::Undelivered {
-            location: operation.to_string(),
-            error,
-            outcome: format!(
-                "{} record(s) not delivered, read again from the source's checkpoint at the next start; {} record(s) kept in the error output ({})",
-                self.replayed,
-                self.kept,
-                crate::codes::DESTINATION_UNAVAILABLE
-            ),
-        })
     }
 }
 

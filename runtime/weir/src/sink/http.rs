@@ -35,7 +35,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::mpsc;
 
-use super::retry::{Backoff, Retrying};
+use super::retry::{Backoff, GivenUp, Retrying};
 use super::{Delivered, SinkContext, SinkError};
 use crate::ack::Held;
 use crate::clock::sleep_until;
@@ -119,30 +119,6 @@ pub(super) async fn run(
     }
     given_up.finish(&endpoint.shown)?;
     Ok(delivered)
-}
-
-/// Requests given up because the endpoint still failed when the pipeline stopped.
-#[derive(Default)]
-struct GivenUp {
-    error: Option<String>,
-    replayed: u64,
-    kept: u64,
-}
-
-impl GivenUp {
-    fn finish(self, url: &str) -> Result<(), SinkError> {
-        let Some(error) = self.error else {
-            return Ok(());
-        };
-        Err(SinkError::Undelivered {
-            location: url.to_string(),
-            error,
-            outcome: format!(
-                "{} record(s) not delivered, read again from the source's checkpoint at the next start; {} record(s) kept in the error output",
-                self.replayed, self.kept
-            ),
-        })
-    }
 }
 
 fn client(config: &HttpSinkConfig) -> Result<HttpClient, SinkError> {
@@ -264,26 +240,18 @@ impl Endpoint<'_> {
         let now = self.ctx.clock.now_ms();
         let mut failed = Vec::new();
         for record in pending.records {
-            if stopped && !record.ack.is_none() {
-                // Stopping with the endpoint still failing: read again after the restart.
-                record.ack.fail();
-                given_up.replayed += 1;
-                Stats::add(&self.ctx.stats.records_undelivered, 1);
-                continue;
-            }
-            let (code, output_type) = if stopped {
-                given_up.kept += 1;
-                Stats::add(&self.ctx.stats.records_undelivered, 1);
-                (
-                    codes::DESTINATION_UNAVAILABLE.to_string(),
-                    ErrorOutputType::HttpEndpointFailed,
-                )
+            // Stopping with the endpoint still failing: read again after the restart, or kept.
+            let (record, code) = if stopped {
+                match given_up.sort(record, &self.ctx.stats) {
+                    Some(r) => (r, codes::DESTINATION_UNAVAILABLE.to_string()),
+                    None => continue,
+                }
             } else {
-                (code.clone(), ErrorOutputType::HttpEndpointFailed)
+                (record, code.clone())
             };
             failed.push(FailedRecord {
                 record,
-                output_type,
+                output_type: ErrorOutputType::HttpEndpointFailed,
                 code,
                 message: format!("request {request_id}: {message}"),
                 stage: "sink:http".into(),

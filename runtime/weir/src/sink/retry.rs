@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use super::SinkContext;
+use super::{SinkContext, SinkError};
+use crate::record::Record;
+use crate::stats::Stats;
 
 /// Attempts a failing destination still gets once the pipeline stops.
 pub const LAST_ATTEMPTS: u32 = 2;
@@ -112,5 +114,47 @@ impl<'a> Retrying<'a> {
         if self.ctx.health.recovered() {
             tracing::info!(destination = %self.what, "The destination works again");
         }
+    }
+}
+
+/// Records of a record-by-record sink given up at shutdown, their destination still failing.
+#[derive(Debug, Default)]
+pub struct GivenUp {
+    /// The destination's last error.
+    pub error: Option<String>,
+    replayed: u64,
+    kept: u64,
+}
+
+impl GivenUp {
+    /// Sorts one record given up: one a source checkpoint covers is released undelivered (read
+    /// again after the restart); any other is returned, for the error output to keep.
+    pub fn sort(&mut self, record: Record, stats: &Stats) -> Option<Record> {
+        Stats::add(&stats.records_undelivered, 1);
+        if record.ack.is_none() {
+            self.kept += 1;
+            Some(record)
+        } else {
+            record.ack.fail();
+            self.replayed += 1;
+            None
+        }
+    }
+
+    /// After the last delivery: an error saying what was given up at `location`, if anything.
+    pub fn finish(self, location: &str) -> Result<(), SinkError> {
+        let Some(error) = self.error else {
+            return Ok(());
+        };
+        Err(SinkError::Undelivered {
+            location: location.to_string(),
+            error,
+            outcome: format!(
+                "{} record(s) not delivered, read again from the source's checkpoint at the next start; {} record(s) kept in the error output ({})",
+                self.replayed,
+                self.kept,
+                crate::codes::DESTINATION_UNAVAILABLE
+            ),
+        })
     }
 }

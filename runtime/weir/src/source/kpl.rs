@@ -187,6 +187,38 @@ pub fn deaggregate(data: &Bytes) -> Result<Option<Vec<UserRecord>>, KplError> {
     Ok(Some(out))
 }
 
+/// Encodes a KPL aggregate: its partition key table, and user records as (index into the
+/// table, data). Weir reads aggregates; this writes them, for tests, fuzzing and tools.
+pub fn aggregate(keys: &[&str], records: &[(u64, &[u8])]) -> Vec<u8> {
+    fn varint(mut v: u64, out: &mut Vec<u8>) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    fn field(tag: u64, bytes: &[u8], out: &mut Vec<u8>) {
+        varint(tag << 3 | 2, out);
+        varint(bytes.len() as u64, out);
+        out.extend_from_slice(bytes);
+    }
+    let mut body = Vec::new();
+    for k in keys {
+        field(1, k.as_bytes(), &mut body);
+    }
+    for (index, data) in records {
+        let mut rec = Vec::new();
+        varint(1 << 3, &mut rec);
+        varint(*index, &mut rec);
+        field(3, data, &mut rec);
+        field(3, &rec, &mut body);
+    }
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&Md5::digest(&body));
+    out
+}
+
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
@@ -260,46 +292,15 @@ mod tests {
             .into()
     }
 
-    /// Encodes an aggregate: its key table, and records as (key index, data).
-    fn aggregate(keys: &[&str], records: &[(u64, &[u8])]) -> Bytes {
-        fn varint(mut v: u64, out: &mut Vec<u8>) {
-            while v >= 0x80 {
-                out.push((v as u8) | 0x80);
-                v >>= 7;
-            }
-            out.push(v as u8);
-        }
-        fn field(tag: u64, bytes: &[u8], out: &mut Vec<u8>) {
-            varint(tag << 3 | 2, out);
-            varint(bytes.len() as u64, out);
-            out.extend_from_slice(bytes);
-        }
-        let mut body = Vec::new();
-        for k in keys {
-            field(1, k.as_bytes(), &mut body);
-        }
-        for (index, data) in records {
-            let mut rec = Vec::new();
-            varint(1 << 3, &mut rec);
-            varint(*index, &mut rec);
-            field(3, data, &mut rec);
-            field(3, &rec, &mut body);
-        }
-        let mut out = MAGIC.to_vec();
-        out.extend_from_slice(&body);
-        out.extend_from_slice(&Md5::digest(&body));
-        out.into()
-    }
-
     #[test]
     fn a_bomb_fails_whole_before_it_expands() {
         let long_key = "k".repeat(512 * 1024);
-        let bomb = aggregate(&[&long_key], &[(0, b"")]);
+        let bomb = Bytes::from(aggregate(&[&long_key], &[(0, b"")]));
         let err = deaggregate(&bomb).unwrap_err();
         assert_eq!(err.code(), "Kinesis.AggregateLimitExceeded");
         assert!(err.to_string().contains("Kinesis allows 256"), "{err}");
         let empties: Vec<(u64, &[u8])> = vec![(0, b""); MAX_USER_RECORDS + 1];
-        let err = deaggregate(&aggregate(&["k"], &empties)).unwrap_err();
+        let err = deaggregate(&aggregate(&["k"], &empties).into()).unwrap_err();
         assert!(err.to_string().contains("user records"), "{err}");
         // At the limit it is an aggregate like any other, and shares its key.
         let records = deaggregate(&aggregate(&["k"], &empties[1..]))
