@@ -303,7 +303,7 @@ mod tests {
         let err = deaggregate(&aggregate(&["k"], &empties).into()).unwrap_err();
         assert!(err.to_string().contains("user records"), "{err}");
         // At the limit it is an aggregate like any other, and shares its key.
-        let records = deaggregate(&aggregate(&["k"], &empties[1..]))
+        let records = deaggregate(&aggregate(&["k"], &empties[1..]).into())
             .unwrap()
             .unwrap();
         assert_eq!(records.len(), MAX_USER_RECORDS);
