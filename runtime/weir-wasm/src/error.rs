@@ -49,6 +49,9 @@ pub enum GuestErrorKind {
     OutputLimit,
     /// A fresh instance could not be started for this batch.
     Instantiate,
+    /// The call of a step without a timeout was cut off because its pipeline stops; not the
+    /// records' fault.
+    Aborted,
 }
 
 impl GuestErrorKind {
@@ -62,6 +65,7 @@ impl GuestErrorKind {
             GuestErrorKind::InvalidOutput => "Wasm.InvalidOutput",
             GuestErrorKind::OutputLimit => "Wasm.OutputLimit",
             GuestErrorKind::Instantiate => "Wasm.InstantiateFailed",
+            GuestErrorKind::Aborted => "Wasm.Aborted",
         }
     }
 }

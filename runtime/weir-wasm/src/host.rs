@@ -295,7 +295,23 @@ pub(crate) struct GuestState {
     label: Arc<str>,
     module: Arc<str>,
     clock_origin: Instant,
+    /// For steps without a timeout: the stop switch of the call under way, and when the
+    /// instance began starting (it gets [`START_CAP`]). Checked by the epoch callback.
+    abort: Option<tokio::sync::watch::Receiver<bool>>,
+    starting: Option<Instant>,
 }
+
+/// The error a call without a timeout ends with when its pipeline stops.
+#[derive(Debug)]
+struct Aborted;
+
+impl std::fmt::Display for Aborted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the call was cut off: the pipeline is stopping")
+    }
+}
+
+impl std::error::Error for Aborted {}
 
 impl WasiView for GuestState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -365,6 +381,9 @@ fn truncate(text: &str, max: usize) -> &str {
 /// How long past its timeout a call blocked in a host call is given before it is dropped: the
 /// epoch interrupt reports a call spinning in guest code first, within a tick.
 const BLOCKED_GRACE: Duration = Duration::from_millis(50);
+/// How long an instance of a step without a timeout may take to start (instantiate and
+/// `init`).
+const START_CAP: Duration = Duration::from_secs(60);
 
 /// Runs a future to completion from synchronous code: processor threads, builds on blocking
 /// threads, the CLI, tests. On a worker thread of a multi-threaded runtime the worker is handed
@@ -509,9 +528,25 @@ impl Runner {
             label: self.settings.label.as_str().into(),
             module: inner.path.display().to_string().into(),
             clock_origin: Instant::now(),
+            abort: None,
+            starting: Some(Instant::now()),
         };
         let mut store = Store::new(&inner.engine, state);
         store.limiter(|s| &mut s.cap);
+        if self.settings.limits.timeout.is_none() {
+            // No timeout: the epoch still comes by, every ABORT_CHECK, to see whether the call
+            // must end (its pipeline stops, or the instance is still starting past START_CAP).
+            // A call spinning in guest code never yields to an async timer; this reaches it.
+            store.epoch_deadline_callback(|ctx| {
+                let state = ctx.data();
+                let aborted = state.abort.as_ref().is_some_and(|a| *a.borrow());
+                let too_slow = state.starting.is_some_and(|t| t.elapsed() > START_CAP);
+                if aborted || too_slow {
+                    return Err(Aborted.into());
+                }
+                Ok(wasmtime::UpdateDeadline::Continue(ABORT_CHECK_TICKS))
+            });
+        }
         arm(&mut store, &self.settings.limits, inner.metered);
         let limits = self.settings.limits.clone();
         let started = async {
@@ -531,10 +566,10 @@ impl Runner {
             };
             init.map(|init| (bindings, init))
         };
-        let started = match limits.timeout {
-            Some(t) => tokio::time::timeout(t + BLOCKED_GRACE, started).await,
-            None => Ok(started.await),
-        };
+        // A step without a timeout still gets one for starting: a guest whose `init` never
+        // returns must not hold up whoever builds the pipeline (a reload, `weir validate`).
+        let bound = limits.timeout.map_or(START_CAP, |t| t + BLOCKED_GRACE);
+        let started = tokio::time::timeout(bound, started).await;
         let (bindings, init) = match started {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => {
@@ -543,13 +578,16 @@ impl Runner {
             Err(_) => {
                 return Err(StartError::Failed(GuestError {
                     kind: GuestErrorKind::Timeout,
-                    message: blocked_message(&limits),
+                    message: format!(
+                        "the instance did not start (instantiation and `init`) within {bound:?}"
+                    ),
                 }))
             }
         };
         if let Err(message) = init {
             return Err(StartError::Rejected(message));
         }
+        store.data_mut().starting = None;
         self.live = Some(Live {
             store,
             bindings,
@@ -604,6 +642,10 @@ impl Runner {
             &self.settings.limits,
             self.plugin.inner.metered,
         );
+        // Only a step without a timeout of its own can be aborted: one with a timeout ends
+        // by itself, and its batch is not cut short because its pipeline stops.
+        let abort = abort.filter(|_| self.settings.limits.timeout.is_none());
+        live.store.data_mut().abort = abort.clone();
         let records = batch.data_ends.len();
         let limits = &self.settings.limits;
         let call = async {
@@ -633,14 +675,16 @@ impl Runner {
             }
         };
         let result = tokio::select! {
+            // A call that finishes wins over a deadline or an abort seen at the same time.
+            biased;
             r = call => Ok(r),
             _ = deadline => Err(GuestError {
                 kind: GuestErrorKind::Timeout,
                 message: blocked_message(limits),
             }),
             _ = aborted => Err(GuestError {
-                kind: GuestErrorKind::Timeout,
-                message: "the call was cut off: the pipeline is stopping".into(),
+                kind: GuestErrorKind::Aborted,
+                message: Aborted.to_string(),
             }),
         };
         let verdicts = match result {
@@ -794,7 +838,8 @@ fn arm(store: &mut Store<GuestState>, limits: &Limits, metered: bool) {
     }
     let ticks = match limits.timeout {
         Some(t) => (t.as_nanos() / TICK.as_nanos()) as u64 + 1,
-        None => u64::MAX / 2,
+        // The epoch callback decides (see `Runner::start`).
+        None => ABORT_CHECK_TICKS,
     };
     store.set_epoch_deadline(ticks);
     // What lifting a call's answer may allocate on the host: the output cap, plus room for
@@ -805,6 +850,9 @@ fn arm(store: &mut Store<GuestState>, limits: &Limits, metered: bool) {
         .saturating_add(HOSTCALL_OVERHEAD);
     store.set_hostcall_fuel(fuel);
 }
+
+/// How often a call without a timeout looks at its stop switch: 20 ticks, 100 ms.
+const ABORT_CHECK_TICKS: u64 = 20;
 
 /// Hostcall fuel beyond the output cap: outcomes, offsets and keys of a large batch.
 const HOSTCALL_OVERHEAD: usize = 4 << 20;
@@ -825,6 +873,20 @@ fn classify(
             format!("{msg}; guest stderr: {tail}")
         }
     };
+    if err.downcast_ref::<Aborted>().is_some() {
+        return GuestError {
+            kind: if store.data().starting.is_some() {
+                GuestErrorKind::Timeout
+            } else {
+                GuestErrorKind::Aborted
+            },
+            message: if store.data().starting.is_some() {
+                format!("the instance did not start (instantiation and `init`) within {START_CAP:?}")
+            } else {
+                Aborted.to_string()
+            },
+        };
+    }
     if format!("{err:#}").contains("fuel allocated for hostcalls has been exhausted") {
         return GuestError {
             kind: GuestErrorKind::OutputLimit,

@@ -456,7 +456,7 @@ fn a_guest_asleep_in_a_host_call_is_stopped_by_its_timeout_or_an_abort() {
     let started = Instant::now();
     let err = forever.call_until(&batch(&["boom"]), &abort).unwrap_err();
     stopper.join().unwrap();
-    assert_eq!(err.kind, GuestErrorKind::Timeout, "{err}");
+    assert_eq!(err.kind, GuestErrorKind::Aborted, "{err}");
     assert!(err.message.contains("pipeline is stopping"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }

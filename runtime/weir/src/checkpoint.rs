@@ -11,8 +11,10 @@
 //! checkpoint is only ever behind the delivered records, so resuming from it may deliver some
 //! records again (the at-least-once replay range) and never skips one.
 //!
-//! Releases before 0.2 named files by replacing unsafe characters with `_`; such a file is
-//! read when the new one is missing, and removed once the checkpoint is saved again.
+//! Releases before 0.2 named files by replacing unsafe characters with `_`. For a pipeline whose
+//! name needs no encoding (its directory is unchanged), such a file is read when the new one is
+//! missing, and removed once the checkpoint is saved again. A pipeline whose name needs encoding
+//! never reads the old directory, which may be another pipeline's now.
 
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -24,18 +26,26 @@ use crate::durable;
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     dir: PathBuf,
-    /// Where releases before 0.2 kept this pipeline's checkpoints (under names that could
-    /// collide); read when a checkpoint is missing, so an upgrade resumes where it left off.
-    legacy_dir: PathBuf,
+    /// Whether files of releases before 0.2 may be read here: only when the pipeline's name
+    /// needs no encoding, so its directory is the one it always had. (A name that does, `a b`,
+    /// had the directory that is now another pipeline's, `a_b`: reading it would take that
+    /// pipeline's checkpoints. Such a pipeline starts over, with a warning.)
+    legacy: bool,
     /// Keys read from a legacy file: it is removed once the key is saved under its new name.
     migrated: Arc<Mutex<HashSet<String>>>,
 }
 
 impl LocalStore {
     pub fn new(state_dir: &Path, pipeline: &str) -> Self {
+        let dir = Self::pipeline_dir(state_dir, pipeline);
+        let legacy_dir = state_dir.join(durable::legacy_file_name(pipeline));
+        let legacy = legacy_dir == dir;
+        if !legacy && legacy_dir.is_dir() && !dir.exists() {
+            tracing::warn!(pipeline, old = %legacy_dir.display(), new = %dir.display(), "This pipeline's name is now written differently in the state directory, and the old directory may be another pipeline's: it starts without the old checkpoints (move them by hand if they are this pipeline's)");
+        }
         LocalStore {
-            dir: Self::pipeline_dir(state_dir, pipeline),
-            legacy_dir: state_dir.join(durable::legacy_file_name(pipeline)),
+            dir,
+            legacy,
             migrated: Arc::default(),
         }
     }
@@ -69,8 +79,9 @@ impl LocalStore {
         self.dir.join(format!("{}.json", durable::file_name(key)))
     }
 
+    /// Where a release before 0.2 kept `key`: the same directory, the old file name.
     fn legacy_path(&self, key: &str) -> PathBuf {
-        self.legacy_dir
+        self.dir
             .join(format!("{}.json", durable::legacy_file_name(key)))
     }
 
@@ -81,7 +92,7 @@ impl LocalStore {
             Err(e) => return Err(e),
         }
         let legacy = self.legacy_path(key);
-        if legacy == self.path(key) {
+        if !self.legacy || legacy == self.path(key) {
             return Ok(None);
         }
         match std::fs::read_to_string(&legacy) {
@@ -106,7 +117,8 @@ impl LocalStore {
     /// Moves `key`'s checkpoint aside (to `<name>.json.<suffix>`), keeping it for a person to
     /// look at; returns where it went, or `None` if there was none.
     pub fn set_aside(&self, key: &str, suffix: &str) -> std::io::Result<Option<PathBuf>> {
-        for from in [self.path(key), self.legacy_path(key)] {
+        let legacy = self.legacy.then(|| self.legacy_path(key));
+        for from in std::iter::once(self.path(key)).chain(legacy) {
             if !from.exists() {
                 continue;
             }
@@ -212,10 +224,20 @@ mod tests {
             .unwrap()
             .collect();
         assert_eq!(files.len(), 1, "no temporary files left behind");
-        // `my_pipe` is another pipeline: it does not see `my pipe`'s checkpoint.
+        // `my_pipe` is another pipeline: it does not see `my pipe`'s checkpoint, and `my pipe`
+        // never reads `my_pipe`'s directory (the name it had before 0.2), in either order.
         let other = LocalStore::new(dir.path(), "my_pipe");
-        std::fs::remove_dir_all(dir.path().join("my%20pipe")).unwrap();
         assert_eq!(other.load("s/shard-1").unwrap(), None);
+        other.save("s_shard-2", r#"{"sequence":"9"}"#).unwrap();
+        std::fs::remove_dir_all(dir.path().join("my%20pipe")).unwrap();
+        let spaced = LocalStore::new(dir.path(), "my pipe");
+        assert_eq!(spaced.load("s_shard-2").unwrap(), None);
+        spaced.save("s_shard-2", r#"{"sequence":"1"}"#).unwrap();
+        assert_eq!(
+            other.load("s_shard-2").unwrap().as_deref(),
+            Some(r#"{"sequence":"9"}"#),
+            "untouched"
+        );
     }
 
     #[test]

@@ -526,6 +526,7 @@ impl Stage {
             }
             let processed = step.process(records, now_ms);
             Stats::add(&self.stats.records_dropped, processed.dropped as u64);
+            Stats::add(&self.stats.records_undelivered, processed.abandoned as u64);
             Stats::add(&self.stats.fuel_used, processed.fuel_used);
             failed.extend(processed.failed);
             records = processed.records;

@@ -36,7 +36,7 @@ pub struct Stats {
 
 /// Whether one output's destination is taking what it is sent.
 #[derive(Debug, Default)]
-pub struct Health(Mutex<HealthState>);
+pub struct Health(Mutex<HealthState>, std::sync::atomic::AtomicBool);
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HealthState {
@@ -63,6 +63,16 @@ impl Health {
     /// The destination works again; returns whether it had been failing.
     pub fn recovered(&self) -> bool {
         self.lock().down_since_ms.take().is_some()
+    }
+
+    /// The pipeline is stopping and one delivery to this destination gave up: the others give
+    /// up at their first failure, so that stopping does not take a retry round per object.
+    pub fn give_up(&self) {
+        self.1.store(true, Relaxed);
+    }
+
+    pub fn gave_up(&self) -> bool {
+        self.1.load(Relaxed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HealthState> {

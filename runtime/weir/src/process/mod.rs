@@ -3,7 +3,8 @@
 //! Wasm.
 //!
 //! Invariant: every input record is accounted for in the result: it became output records, was
-//! dropped on purpose, or failed (and goes to the error output).
+//! dropped on purpose, failed (and goes to the error output), or was abandoned at shutdown
+//! with its ack failed (and is read again).
 
 pub mod wasm;
 
@@ -15,6 +16,10 @@ pub struct Processed {
     pub records: Vec<Record>,
     pub failed: Vec<FailedRecord>,
     pub dropped: usize,
+    /// Records given up because the pipeline stopped while the stage held them (a step
+    /// without a timeout, cut off): their acks resolve as not delivered, so a checkpointing
+    /// source reads them again. Records no source would read again go to `failed` instead.
+    pub abandoned: usize,
     /// Fuel the guest burned on this batch (0 when no fuel budget is set).
     pub fuel_used: u64,
 }

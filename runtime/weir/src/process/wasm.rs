@@ -172,7 +172,9 @@ impl WasmProcessor {
     }
 
     fn fail_all(&self, batch: Vec<Record>, err: &GuestError, now_ms: i64) -> Processed {
-        tracing::warn!(module = %self.name, records = batch.len(), error = %err, "Guest failed a batch");
+        if !batch.is_empty() {
+            tracing::warn!(module = %self.name, records = batch.len(), error = %err, "Guest failed a batch");
+        }
         let failed = batch
             .into_iter()
             .map(|r| self.failed(r, err.kind.code(), err.message.clone(), now_ms))
@@ -204,6 +206,16 @@ impl Processor for WasmProcessor {
         };
         let verdicts = match called {
             Ok(v) => v,
+            Err(err) if err.kind == weir_wasm::GuestErrorKind::Aborted => {
+                // Cut off because the pipeline stops: not the records' fault. Those a source
+                // checkpoint covers are read again; the others are kept.
+                let (replayed, kept): (Vec<Record>, Vec<Record>) =
+                    batch.into_iter().partition(|r| !r.ack.is_none());
+                let mut out = self.fail_all(kept, &err, now_ms);
+                out.abandoned = replayed.len();
+                replayed.iter().for_each(|r| r.ack.fail());
+                return out;
+            }
             Err(err) => {
                 let mut out = self.fail_all(batch, &err, now_ms);
                 if err.kind == weir_wasm::GuestErrorKind::FuelExhausted {

@@ -8,8 +8,9 @@
 //! records stay unacknowledged, so the source's checkpoint does not move and bounded channels
 //! slow the source down.
 //!
-//! At shutdown a failing destination gets a few last attempts ([`LAST_ATTEMPTS`]), then the
-//! sink gives up what it holds: records a source checkpoint covers are released *undelivered*
+//! At shutdown a failing destination gets [`LAST_ATTEMPTS`] more attempts for the delivery under
+//! way (later deliveries to a destination that was given up on get none), then the sink gives
+//! up what it holds: records a source checkpoint covers are released *undelivered*
 //! (the source reads them again after the restart); records nothing would read again are kept
 //! durably (the error output, or files under the state directory's `undelivered/`), never
 //! dropped.
@@ -92,8 +93,9 @@ impl<'a> Retrying<'a> {
         }
         let mut wait = self.backoff.step();
         if self.ctx.shutdown.is_cancelled() {
-            if self.after_stop >= LAST_ATTEMPTS {
+            if self.after_stop >= LAST_ATTEMPTS || self.ctx.health.gave_up() {
                 tracing::warn!(destination = %self.what, error, "The pipeline is stopping and the destination still fails; giving up what it holds");
+                self.ctx.health.give_up();
                 return false;
             }
             self.after_stop += 1;
@@ -104,8 +106,11 @@ impl<'a> Retrying<'a> {
             _ = tokio::time::sleep(wait) => true,
             // Another stage failed: nothing counts as delivered any more.
             _ = self.ctx.poison.wait() => false,
-            // Stopping: the last attempts come at once.
-            _ = self.ctx.shutdown.cancelled(), if !self.ctx.shutdown.is_cancelled() => true,
+            // Stopping: the next attempt comes at once, and is one of the last.
+            _ = self.ctx.shutdown.cancelled(), if !self.ctx.shutdown.is_cancelled() => {
+                self.after_stop += 1;
+                true
+            }
         }
     }
 

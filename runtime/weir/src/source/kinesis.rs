@@ -68,6 +68,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const RESUBSCRIBE_GAP: Duration = Duration::from_secs(5);
 /// How often an idle fan-out reader of a closed shard asks GetRecords whether it is at the end.
 const END_PROBE_GAP: Duration = Duration::from_secs(1);
+/// Most records of one chunk sent downstream. A read of large KPL aggregates expands to many
+/// chunks, cut inside an aggregate when need be (the checkpoint then names the user record),
+/// so what one read holds in memory is bounded whatever it brought.
+const CHUNK_RECORDS: usize = 10_000;
+/// How much earlier than this machine's clock a `latest` start records reading began: a clock
+/// ahead of Kinesis's would otherwise skip records after a crash; a few seconds of records
+/// read again is the price.
+const CLOCK_MARGIN_MS: i64 = 5_000;
 
 /// Where a shard resumes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -534,7 +542,7 @@ impl Coordinator {
         match &self.config.start {
             StartPosition::TrimHorizon => (Resume::TrimHorizon, None),
             StartPosition::Latest => {
-                let since_ms = self.clock.now_ms();
+                let since_ms = self.clock.now_ms() - CLOCK_MARGIN_MS;
                 (Resume::Latest { since_ms }, Some(since_ms))
             }
             StartPosition::AtTimestamp(at) => {
@@ -743,7 +751,7 @@ impl Coordinator {
                 Resume::From(Checkpoint::Started { started_at_ms: at })
             }
             ("LATEST", None) => {
-                let since_ms = self.clock.now_ms();
+                let since_ms = self.clock.now_ms() - CLOCK_MARGIN_MS;
                 if !table
                     .started(&lease.key, since_ms)
                     .await
@@ -1508,30 +1516,7 @@ impl Reader {
                     m.iterator_age_ms = Some((now - arrival).max(0));
                 }
             });
-            let (records, failed, last) = self.convert(fetched, &mut skip);
-            if let Some(checkpoint) = last {
-                let token = self.tokens.fetch_add(1, Ordering::Relaxed);
-                // The coordinator learns of the token before its ack can possibly resolve.
-                let _ = self.events.send(Event::Emitted {
-                    shard: self.shard.clone(),
-                    reader: self.reader,
-                    token,
-                    checkpoint: checkpoint.clone(),
-                });
-                let ack = self.acker.ack(token);
-                let mut records = records;
-                let mut failed = failed;
-                records.iter_mut().for_each(|r| r.ack = ack.clone());
-                failed.iter_mut().for_each(|f| f.record.ack = ack.clone());
-                drop(ack);
-                if !self.ctx.fail(failed).await || !self.ctx.emit(records).await {
-                    return Err(SourceError::Kinesis(format!(
-                        "{}: the pipeline stopped downstream",
-                        self.shard
-                    )));
-                }
-                resume = Resume::From(checkpoint);
-            }
+            self.convert(fetched, &mut skip, &mut resume).await?;
             if ended {
                 let _ = self.events.send(Event::Ended {
                     shard: self.shard.clone(),
@@ -1889,16 +1874,16 @@ impl Reader {
         }
     }
 
-    /// Turns Kinesis records into pipeline records (de-aggregating KPL aggregates); returns
-    /// them, the corrupt aggregates, and the checkpoint after the last one.
-    fn convert(
+    /// Turns Kinesis records into pipeline records (de-aggregating KPL aggregates) and sends
+    /// them downstream in chunks of at most [`CHUNK_RECORDS`], each with its ack and the
+    /// checkpoint after its last record; `resume` follows what was sent.
+    async fn convert(
         &self,
         input: Vec<aws_sdk_kinesis::types::Record>,
         skip: &mut Option<(String, u64)>,
-    ) -> (Vec<Record>, Vec<FailedRecord>, Option<Checkpoint>) {
-        let mut records = Vec::with_capacity(input.len());
-        let mut failed = Vec::new();
-        let mut last = None;
+        resume: &mut Resume,
+    ) -> Result<(), SourceError> {
+        let mut chunk = Chunk::default();
         for k in input {
             let sequence = k.sequence_number().to_string();
             let arrival = k
@@ -1915,6 +1900,10 @@ impl Reader {
                 r.sequence_number = Some(sequence.clone());
                 r
             };
+            let after = |sub_sequence: Option<u64>| Checkpoint::At {
+                sequence: sequence.clone(),
+                sub_sequence,
+            };
             // A resume point inside or at this record: its delivered part is skipped.
             let skip_to = match skip.take() {
                 Some((seq, sub)) if seq == sequence => Some(sub),
@@ -1922,18 +1911,10 @@ impl Reader {
             };
             match kpl::deaggregate(&data) {
                 // A checkpoint in the KCL's form (sub-sequence 0 of a plain record) includes it.
-                Ok(None) if skip_to.is_some() => {
-                    last = Some(Checkpoint::At {
-                        sequence: sequence.clone(),
-                        sub_sequence: None,
-                    });
-                }
+                Ok(None) if skip_to.is_some() => chunk.last = Some(after(None)),
                 Ok(None) => {
-                    records.push(base(data, key));
-                    last = Some(Checkpoint::At {
-                        sequence: sequence.clone(),
-                        sub_sequence: None,
-                    });
+                    chunk.records.push(base(data, key));
+                    chunk.last = Some(after(None));
                 }
                 Ok(Some(users)) => {
                     let count = users.len() as u64;
@@ -1948,16 +1929,17 @@ impl Reader {
                             r.attributes
                                 .push(("explicit_hash_key".into(), h.to_string()));
                         }
-                        records.push(r);
+                        chunk.records.push(r);
+                        if chunk.records.len() >= CHUNK_RECORDS && sub + 1 < count {
+                            chunk.last = Some(after(Some(sub)));
+                            self.send(std::mem::take(&mut chunk), resume).await?;
+                        }
                     }
-                    last = Some(Checkpoint::At {
-                        sequence: sequence.clone(),
-                        sub_sequence: count.checked_sub(1),
-                    });
+                    chunk.last = Some(after(count.checked_sub(1)));
                 }
                 Err(e) => {
                     let record = base(data, key);
-                    failed.push(FailedRecord {
+                    chunk.failed.push(FailedRecord {
                         message: format!("{} #{sequence}: {e}", self.source),
                         record,
                         output_type: ErrorOutputType::SourceFailed,
@@ -1966,15 +1948,53 @@ impl Reader {
                         attempts: 1,
                         failed_at_ms: self.ctx.clock.now_ms(),
                     });
-                    last = Some(Checkpoint::At {
-                        sequence: sequence.clone(),
-                        sub_sequence: None,
-                    });
+                    chunk.last = Some(after(None));
                 }
             }
+            if chunk.records.len() >= CHUNK_RECORDS {
+                self.send(std::mem::take(&mut chunk), resume).await?;
+            }
         }
-        (records, failed, last)
+        self.send(chunk, resume).await
     }
+
+    /// Sends a chunk downstream with one ack for its records (and its failed ones), after
+    /// telling the coordinator where the shard resumes once the chunk is delivered.
+    async fn send(&self, chunk: Chunk, resume: &mut Resume) -> Result<(), SourceError> {
+        let Some(checkpoint) = chunk.last else {
+            return Ok(());
+        };
+        let token = self.tokens.fetch_add(1, Ordering::Relaxed);
+        // The coordinator learns of the token before its ack can possibly resolve.
+        let _ = self.events.send(Event::Emitted {
+            shard: self.shard.clone(),
+            reader: self.reader,
+            token,
+            checkpoint: checkpoint.clone(),
+        });
+        let ack = self.acker.ack(token);
+        let (mut records, mut failed) = (chunk.records, chunk.failed);
+        records.iter_mut().for_each(|r| r.ack = ack.clone());
+        failed.iter_mut().for_each(|f| f.record.ack = ack.clone());
+        drop(ack);
+        if !self.ctx.fail(failed).await || !self.ctx.emit(records).await {
+            return Err(SourceError::Kinesis(format!(
+                "{}: the pipeline stopped downstream",
+                self.shard
+            )));
+        }
+        *resume = Resume::From(checkpoint);
+        Ok(())
+    }
+}
+
+/// Records of one read on their way downstream.
+#[derive(Default)]
+struct Chunk {
+    records: Vec<Record>,
+    failed: Vec<FailedRecord>,
+    /// Where the shard resumes once this chunk (and every earlier one) is delivered.
+    last: Option<Checkpoint>,
 }
 
 /// The user records of the aggregate at a resume point that were already delivered: the
