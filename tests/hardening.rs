@@ -1019,6 +1019,12 @@ fn the_operator_decides_each_pipelines_tenant_and_what_it_may_be_granted() {
         &dir.path().join("pipelines/claims.toml"),
         &format!("[pipeline]\ntenant = \"acme\"\n{base}"),
     );
+    // A tenant's own sources and sinks stay inside its allowed directories too: a file
+    // source cannot read another team's (or the system's) files.
+    write(
+        &dir.path().join("pipelines/acme/reader.toml"),
+        "[source]\ntype = \"file\"\npath = \"/etc/passwd\"\n[sink]\ntype = \"stdout\"\n",
+    );
     let out = weir(dir.path())
         .args(["validate", "--tenants"])
         .arg(dir.path().join("tenants.toml"))
@@ -1038,6 +1044,11 @@ fn the_operator_decides_each_pipelines_tenant_and_what_it_may_be_granted() {
     );
     assert!(
         stdout.contains("claims.toml:1:1: key `pipeline.tenant`: the file says tenant `acme`, but it belongs to tenant `default`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .contains("reader.toml:1:1: key `source.path`: tenant `acme` may not use /etc/passwd"),
         "{stdout}"
     );
 }

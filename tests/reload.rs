@@ -41,6 +41,10 @@ fn weir(dir: &Path, args: &[&str]) -> (Running, String) {
         })
         .start();
     common::wait_port(port, "the admin API");
+    // The port is bound before the pipelines start; the API answers once they run and their
+    // files are watched: only then may a test change them.
+    let (code, body) = admin(&addr, "GET", "/pipelines");
+    assert_eq!(code, 200, "{body}");
     (child, addr)
 }
 
@@ -430,6 +434,7 @@ memory = "16MiB"
 pipelines = 1
 instances = 1
 cpu = "200ms"
+allow = { dirs = ["."] }
 "#;
 
 fn hog_pipeline(name: &str, behaviour: &str) -> String {

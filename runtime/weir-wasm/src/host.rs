@@ -881,7 +881,9 @@ fn classify(
                 GuestErrorKind::Aborted
             },
             message: if store.data().starting.is_some() {
-                format!("the instance did not start (instantiation and `init`) within {START_CAP:?}")
+                format!(
+                    "the instance did not start (instantiation and `init`) within {START_CAP:?}"
+                )
             } else {
                 Aborted.to_string()
             },

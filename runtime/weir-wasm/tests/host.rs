@@ -138,9 +138,15 @@ fn an_endless_loop_is_cut_off_by_the_timeout_and_by_fuel() {
         ..Limits::default()
     };
     // A fuel budget needs the module compiled for metering.
-    assert!(plugin
+    let refused = plugin
         .runner(settings(r#"{"behaviour":"loop"}"#, limits.clone()))
-        .is_err());
+        .err()
+        .expect("a budget without metering is refused")
+        .to_string();
+    assert!(
+        refused.contains("was loaded without fuel metering but its limits set a fuel budget"),
+        "{refused}"
+    );
     let plugin = host.load(&guest("misbehave"), true).unwrap();
     let mut runner = plugin
         .runner(settings(r#"{"behaviour":"loop"}"#, limits))

@@ -95,6 +95,27 @@ pub fn describe_errors(errors: &ErrorsConfig) -> String {
     }
 }
 
+/// A warning for a pipeline that keeps a checkpoint but prints its records (stdout) or its
+/// failures (stderr): printing never releases a checkpoint, so it stays where it was and every
+/// start reads those records again.
+pub fn printing_warning(file: &PipelineFile, errors: &ErrorsConfig) -> Option<&'static str> {
+    let checkpoints = match &file.spec.source {
+        SourceConfig::Kinesis(_) => true,
+        SourceConfig::File(f) => f.checkpoint,
+        _ => false,
+    };
+    if !checkpoints {
+        return None;
+    }
+    if matches!(file.spec.sink, SinkConfig::Stdout(_)) {
+        return Some("This pipeline keeps a checkpoint but prints its records to stdout: printing is not delivery, so the checkpoint never moves and every start reads the same records again (send them to a sink that keeps them)");
+    }
+    if matches!(errors, ErrorsConfig::Stderr(_)) {
+        return Some("This pipeline keeps a checkpoint but prints failed records to stderr: a failed record never releases the checkpoint, so it stays before it and every start reads it again (name a file or s3 error output to keep them)");
+    }
+    None
+}
+
 /// Whether the pipeline reads standard input (only one pipeline of a run may).
 pub fn reads_stdin(file: &PipelineFile) -> bool {
     matches!(file.spec.source, SourceConfig::Stdin(_))

@@ -504,6 +504,11 @@ async fn run(options: RunOptions) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    if watcher.is_some() {
+        // A file changed while the pipelines were starting, before the watcher was there,
+        // would otherwise wait for its next change.
+        supervisor.reload(None).await;
+    }
     let reporter =
         (!options.progress.is_zero()).then(|| spawn_progress(registry.clone(), options.progress));
     let admin_stop = CancellationToken::new();

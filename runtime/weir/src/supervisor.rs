@@ -265,7 +265,12 @@ impl Supervisor {
         mut plan: engine::PipelinePlan,
     ) {
         let errors = match &plan.errors {
-            engine::Output::Config(e) => app::describe_errors(e),
+            engine::Output::Config(e) => {
+                if let Some(warning) = app::printing_warning(&file, e) {
+                    tracing::warn!(pipeline = %file.name, "{warning}");
+                }
+                app::describe_errors(e)
+            }
             engine::Output::Collect => "kept in memory".into(),
         };
         let handle = handle.unwrap_or_else(|| {
@@ -599,7 +604,15 @@ impl Supervisor {
         );
         let mut stopped = None;
         let mut action = "started";
-        let result = if self.running.contains_key(&name) || self.draining.contains_key(&name) {
+        // A name is taken while it runs, drains, or waits for a renamed pipeline to drain.
+        let waiting = self.draining.values().any(|d| match &d.then {
+            Then::Start { file, .. } => file.name == name,
+            Then::Stop => false,
+        });
+        let result = if self.running.contains_key(&name)
+            || self.draining.contains_key(&name)
+            || waiting
+        {
             Err(format!(
                 "{}: a running pipeline is already named `{name}`",
                 file.locate(file.lines.pipeline, "pipeline.name")

@@ -78,6 +78,10 @@ pub struct PipelineFile {
 pub struct Lines {
     pub pipeline: usize,
     pub process: Vec<usize>,
+    pub source: usize,
+    pub sink: usize,
+    pub errors: usize,
+    pub backup: usize,
 }
 
 impl PipelineFile {
@@ -1158,6 +1162,22 @@ pub fn parse(path: &Path, text: &str, vars: &Vars) -> Result<PipelineFile, Confi
             .iter()
             .map(|t| line_col(&text, t.span().start).0)
             .collect(),
+        source: first
+            .source
+            .as_ref()
+            .map_or(1, |t| line_col(&text, t.span().start).0),
+        sink: first
+            .sink
+            .as_ref()
+            .map_or(1, |t| line_col(&text, t.span().start).0),
+        errors: first
+            .errors
+            .as_ref()
+            .map_or(1, |t| line_col(&text, t.span().start).0),
+        backup: first
+            .backup
+            .as_ref()
+            .map_or(1, |t| line_col(&text, t.span().start).0),
     };
     Ok(PipelineFile {
         path: path.to_owned(),

@@ -33,7 +33,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::vars;
-use super::{line_col, ConfigError, Location, PipelineFile, ProcessConfig};
+use super::{
+    line_col, BackupConfig, ConfigError, ErrorsConfig, Format, Location, ObjectOptions,
+    PipelineFile, ProcessConfig, SinkConfig, SourceConfig,
+};
 use crate::units::{ByteSize, HumanDuration};
 
 /// The tenant of pipelines that name none.
@@ -127,7 +130,19 @@ impl TenantsFile {
 
     /// The tenant a pipeline file belongs to, by the operator's `paths`.
     pub fn tenant_of(&self, pipeline: &Path) -> &str {
-        let file = canonical(pipeline);
+        // The directory is resolved, the file name is kept: a symbolic link in a tenant's
+        // directory stays that tenant's, wherever it points.
+        let file = match (pipeline.parent(), pipeline.file_name()) {
+            (Some(dir), Some(name)) => {
+                let dir = if dir.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    dir
+                };
+                canonical(dir).join(name)
+            }
+            _ => canonical(pipeline),
+        };
         let mut best: Option<(&str, usize)> = None;
         for (name, tenant) in &self.tenant {
             for p in &tenant.paths {
@@ -245,6 +260,26 @@ pub fn apply(file: &mut PipelineFile, tenants: &TenantsFile) -> Result<(), Confi
     }
     file.tenant = name.clone();
     let tenant = tenants.get(&name).cloned();
+    if tenants.given {
+        let allow = tenant
+            .as_ref()
+            .map(|t| t.allow.dirs.clone())
+            .unwrap_or_default();
+        let allowed: Vec<PathBuf> = allow.iter().map(|a| canonical(a)).collect();
+        for (line, key, path) in local_paths(file) {
+            if !within(&allowed, &path) {
+                return Err(ConfigError::Invalid {
+                    location: file.locate(line, key),
+                    message: format!(
+                        "tenant `{name}` may not use {}: it is outside the tenant's `allow.dirs` \
+                         (add a directory that holds it to `allow.dirs` of [tenant.{name}] in the \
+                         tenants file)",
+                        path.display()
+                    ),
+                });
+            }
+        }
+    }
     let mut problems = Vec::new();
     for (i, step) in file.spec.process.iter_mut().enumerate() {
         let ProcessConfig::Wasm(w) = step;
@@ -253,9 +288,9 @@ pub fn apply(file: &mut PipelineFile, tenants: &TenantsFile) -> Result<(), Confi
             let fix = |what: &str| {
                 format!("add it to `allow.{what}` of [tenant.{name}] in the tenants file")
             };
+            let allowed: Vec<PathBuf> = allow.dirs.iter().map(|a| canonical(a)).collect();
             for dir in &w.grants.dirs {
-                let dir_c = canonical(dir);
-                if !allow.dirs.iter().any(|a| dir_c.starts_with(canonical(a))) {
+                if !within(&allowed, dir) {
                     problems.push((
                         i,
                         "grants.dirs",
@@ -348,6 +383,64 @@ pub fn apply(file: &mut PipelineFile, tenants: &TenantsFile) -> Result<(), Confi
     }
 }
 
+/// Whether `path` (resolved, so `..` and links cannot leave) is under one of `allowed`. A path
+/// that does not exist yet (an output directory) is resolved through its nearest existing
+/// ancestor.
+fn within(allowed: &[PathBuf], path: &Path) -> bool {
+    let mut existing = canonical(path);
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent.to_path_buf();
+            }
+            _ => break,
+        }
+    }
+    let mut resolved = canonical(&existing);
+    for name in rest.into_iter().rev() {
+        resolved.push(name);
+    }
+    allowed.iter().any(|a| resolved.starts_with(a))
+}
+
+/// The local files and directories a pipeline reads or writes, with the line and key that
+/// name them: what a tenant's `allow.dirs` must hold.
+fn local_paths(file: &PipelineFile) -> Vec<(usize, String, PathBuf)> {
+    let spec = &file.spec;
+    let lines = &file.lines;
+    let mut out = Vec::new();
+    if let SourceConfig::File(f) = &spec.source {
+        out.push((lines.source, "source.path".to_string(), f.path.clone()));
+    }
+    let mut objects = |line: usize, table: &str, o: &ObjectOptions| {
+        if let Format::Parquet { schema } = &o.format {
+            out.push((line, format!("{table}.format.schema"), schema.clone()));
+        }
+    };
+    match &spec.sink {
+        SinkConfig::File(f) => objects(lines.sink, "sink", &f.objects),
+        SinkConfig::S3(s) => objects(lines.sink, "sink", &s.objects),
+        _ => {}
+    }
+    match &spec.backup {
+        Some(BackupConfig::File(f)) => objects(lines.backup, "backup", &f.objects),
+        Some(BackupConfig::S3(s)) => objects(lines.backup, "backup", &s.objects),
+        None => {}
+    }
+    if let SinkConfig::File(f) = &spec.sink {
+        out.push((lines.sink, "sink.path".to_string(), f.path.clone()));
+    }
+    if let Some(BackupConfig::File(f)) = &spec.backup {
+        out.push((lines.backup, "backup.path".to_string(), f.path.clone()));
+    }
+    if let Some(ErrorsConfig::File(f)) = &spec.errors {
+        out.push((lines.errors, "errors.path".to_string(), f.path.clone()));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,6 +528,59 @@ allow = { env = ["ACME_*"], dirs = ["/srv/acme"] }
             "{BASE}[[process]]\ntype = \"wasm\"\nmodule = \"m.wasm\"\ngrants = {{ network = true }}\n"
         ));
         apply(&mut mine, &TenantsFile::single_user(Vec::new())).unwrap();
+    }
+
+    #[test]
+    fn a_tenants_files_and_directories_stay_under_its_allowed_dirs() {
+        let root = tempfile::tempdir().unwrap();
+        let acme = root.path().join("acme");
+        std::fs::create_dir_all(acme.join("in")).unwrap();
+        let tenants = format!(
+            "[tenant.acme]\npaths = [\"p.toml\"]\nallow = {{ dirs = [\"{}\"] }}\n",
+            acme.display()
+        );
+        let tenants = TenantsFile::parse(Path::new("tenants.toml"), &tenants).unwrap();
+        let ok = format!(
+            "[source]\ntype = \"file\"\npath = \"{0}/in/a.log\"\n[sink]\ntype = \"file\"\npath = \"{0}/out/new\"\n",
+            acme.display()
+        );
+        apply(&mut pipeline(&ok), &tenants).unwrap();
+        for (text, key, line) in [
+            (
+                "[source]\ntype = \"file\"\npath = \"/etc/passwd\"\n[sink]\ntype = \"stdout\"\n".to_string(),
+                "source.path",
+                1,
+            ),
+            (
+                format!("[source]\ntype = \"stdin\"\n\n[sink]\ntype = \"file\"\npath = \"{}/../elsewhere\"\n", acme.display()),
+                "sink.path",
+                4,
+            ),
+            (
+                format!("[source]\ntype = \"stdin\"\n[sink]\ntype = \"file\"\npath = \"{}/out\"\n[errors]\ntype = \"file\"\npath = \"/tmp/x\"\n", acme.display()),
+                "errors.path",
+                6,
+            ),
+        ] {
+            let err = apply(&mut pipeline(&text), &tenants).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("p.toml:{line}:1: key `{key}`: tenant `acme` may not use")),
+                "{err}"
+            );
+        }
+        // A link inside the allowed directory that leads out of it is outside.
+        std::os::unix::fs::symlink("/etc", acme.join("etc")).unwrap();
+        let linked = format!(
+            "[source]\ntype = \"file\"\npath = \"{}/etc/passwd\"\n[sink]\ntype = \"stdout\"\n",
+            acme.display()
+        );
+        assert!(apply(&mut pipeline(&linked), &tenants).is_err());
+        // Without a tenants file, one user reads and writes where they like.
+        apply(
+            &mut pipeline(&linked),
+            &TenantsFile::single_user(Vec::new()),
+        )
+        .unwrap();
     }
 
     #[test]

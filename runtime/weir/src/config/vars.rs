@@ -47,6 +47,12 @@ enum At {
     MultiLiteral,
 }
 
+/// How many bytes a multi-line string's closing run takes: TOML ends the string at the last
+/// three of a run of three to five quotes (the first ones belong to the string).
+fn quote_run(rest: &[u8], quote: u8) -> usize {
+    rest.iter().take(5).take_while(|&&b| b == quote).count()
+}
+
 /// Replaces every `${VAR}` as the module docs say.
 pub fn interpolate(path: &Path, text: &str, vars: &Vars) -> Result<String, ConfigError> {
     let error = |offset: usize, message: String| {
@@ -97,8 +103,9 @@ pub fn interpolate(path: &Path, text: &str, vars: &Vars) -> Result<String, Confi
                     continue;
                 }
                 if at == At::MultiBasic && rest.starts_with(b"\"\"\"") {
+                    // `` and `"` end the string too, with one or two quotes in it.
                     at = At::Outside;
-                    i += 3;
+                    i += quote_run(rest, b'"');
                     continue;
                 }
                 if at == At::Basic && (rest.starts_with(b"\"") || rest.starts_with(b"\n")) {
@@ -113,7 +120,7 @@ pub fn interpolate(path: &Path, text: &str, vars: &Vars) -> Result<String, Confi
             At::MultiLiteral => {
                 if rest.starts_with(b"'''") {
                     at = At::Outside;
-                    i += 3;
+                    i += quote_run(rest, b'\'');
                     continue;
                 }
             }
@@ -233,6 +240,19 @@ mod tests {
         let text = expand("k = \"\"\"a ${K} b\"\"\"\n", &["K"], "\"\"\"").unwrap();
         let parsed: toml::Table = toml::from_str(&text).unwrap();
         assert_eq!(parsed["k"].as_str(), Some("a \"\"\" b"));
+        // A multi-line string may end in a run of four or five quotes: what follows is not in
+        // a string, so a `'...'` after it is a literal string and a `'` in the value is refused.
+        let err = expand(
+            "t = { k = \"\"\"a\"\"\"\"\", m = '${K}' }\n",
+            &["K"],
+            "x', evil = 'y",
+        )
+        .unwrap_err();
+        assert!(err.contains("cannot hold"), "{err}");
+        let text = expand("t = { k = '''a''''', m = \"${K}\" }\n", &["K"], "q\"").unwrap();
+        let parsed: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(parsed["t"]["k"].as_str(), Some("a''"), "{text}");
+        assert_eq!(parsed["t"]["m"].as_str(), Some("q\""), "{text}");
         let err = expand("k = '${K}'\n", &["K"], "it's").unwrap_err();
         assert!(err.contains("cannot hold"), "{err}");
         assert_eq!(expand("n = ${N}\n", &["N"], "42").unwrap(), "n = 42\n");

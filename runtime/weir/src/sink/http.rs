@@ -128,7 +128,7 @@ fn client(config: &HttpSinkConfig) -> Result<HttpClient, SinkError> {
         Err(e) if config.url.starts_with("https://") => {
             return Err(SinkError::Config(format!(
                 "http sink: no trusted root certificates for {}: {e}",
-                config.url
+                crate::redact::url(&config.url)
             )))
         }
         // Plain HTTP needs no roots; an empty store keeps the builder's types.
@@ -188,7 +188,10 @@ impl Endpoint<'_> {
             return Ok(());
         }
         let request_id = uuid::Uuid::new_v4().to_string();
-        let body = self.body(&request_id, &pending.records)?;
+        // Poisoned before the records are dropped with the error, so none counts as delivered.
+        let body = self
+            .body(&request_id, &pending.records)
+            .inspect_err(|_| self.ctx.poison.set())?;
         let started = tokio::time::Instant::now();
         let deadline = started + self.config.retry_duration.0;
         let backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF, (0.85, 1.15));

@@ -569,7 +569,7 @@ impl Coordinator {
             .collect();
         let mut ready = Vec::new();
         for id in waiting {
-            let saved = load(&self.stream, store, &id, self.identity.as_ref())?;
+            let saved = load(&self.stream, store, &id, &mut self.identity)?;
             if saved == Some(Checkpoint::End { shard_end: true }) {
                 self.done.insert(id);
                 continue;
@@ -1125,12 +1125,14 @@ fn save(
 }
 
 /// A shard's checkpoint, if it is of the stream incarnation being read. One of another
-/// incarnation is set aside (renamed with its stream's creation time), with a warning.
+/// incarnation is set aside (renamed with its stream's creation time), with a warning. When
+/// the stream could not be described (`identity` is `None`), the identity the checkpoint
+/// holds is taken as the stream's, so that saving it again does not forget it.
 fn load(
     stream: &Stream,
     store: &LocalStore,
     shard: &str,
-    identity: Option<&StreamIdentity>,
+    identity: &mut Option<StreamIdentity>,
 ) -> Result<Option<Checkpoint>, SourceError> {
     let key = key(stream, shard);
     let text = store
@@ -1140,6 +1142,16 @@ fn load(
     let saved: Saved = serde_json::from_str(&text).map_err(|e| {
         SourceError::Checkpoint(format!("checkpoint of {shard} is unreadable ({e}): {text}"))
     })?;
+    if identity.is_none() {
+        if let (Some(arn), Some(created_ms)) = (&saved.stream_arn, saved.stream_created_ms) {
+            *identity = Some(StreamIdentity {
+                arn: arn.clone(),
+                created_ms,
+            });
+            return Ok(Some(saved.position));
+        }
+    }
+    let identity = identity.as_ref();
     let stale = match (identity, &saved.stream_created_ms, &saved.stream_arn) {
         (Some(now), Some(created), arn) => {
             *created != now.created_ms || arn.as_ref().is_some_and(|a| *a != now.arn)
@@ -2045,6 +2057,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_checkpoint_keeps_its_stream_when_the_stream_cannot_be_described() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path(), "p");
+        let stream = Stream::new("clicks");
+        let first = StreamIdentity {
+            arn: "arn:aws:kinesis:us-east-1:000000000000:stream/clicks".into(),
+            created_ms: 1_000,
+        };
+        let at = Checkpoint::At {
+            sequence: "7".into(),
+            sub_sequence: None,
+        };
+        save(&stream, &store, "shard-0", &at, Some(&first)).unwrap();
+        // DescribeStreamSummary failed at start: the identity on disk is taken, and saved again.
+        let mut unknown = None;
+        let loaded = load(&stream, &store, "shard-0", &mut unknown).unwrap();
+        assert_eq!(loaded, Some(at.clone()));
+        assert_eq!(unknown.as_ref(), Some(&first));
+        save(&stream, &store, "shard-0", &at, unknown.as_ref()).unwrap();
+        // So a later incarnation is still told apart, and the old checkpoint set aside.
+        let mut second = Some(StreamIdentity {
+            created_ms: 2_000,
+            ..first.clone()
+        });
+        assert_eq!(load(&stream, &store, "shard-0", &mut second).unwrap(), None);
+        assert!(dir.path().join("p").read_dir().unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with("stream-1000")));
+    }
+
+    #[test]
     fn checkpoints_round_trip_in_their_documented_format() {
         let at = Checkpoint::At {
             sequence: "49680581342493285632077337212590733722758422410672734210".into(),
@@ -2106,16 +2151,16 @@ mod tests {
         };
         save(&stream, &store, "shardId-0", &at, Some(&old)).unwrap();
         assert_eq!(
-            load(&stream, &store, "shardId-0", Some(&old)).unwrap(),
+            load(&stream, &store, "shardId-0", &mut Some(old.clone())).unwrap(),
             Some(at.clone())
         );
         assert_eq!(
-            load(&stream, &store, "shardId-0", Some(&new)).unwrap(),
+            load(&stream, &store, "shardId-0", &mut Some(new.clone())).unwrap(),
             None
         );
         assert!(dir.path().join("p/s_shardId-0.json.stream-1").exists());
         assert_eq!(
-            load(&stream, &store, "shardId-0", Some(&new)).unwrap(),
+            load(&stream, &store, "shardId-0", &mut Some(new.clone())).unwrap(),
             None
         );
     }
