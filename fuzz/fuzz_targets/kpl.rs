@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use weir::source::kpl;
+use weir::source::kinesis::kpl;
 
 fuzz_target!(|data: &[u8]| {
     let input = if data.first().is_some_and(|b| b & 1 == 1) {

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use weir_wasm::{Host, HostOptions, Settings};
 
-use crate::process::wasm::WasmProcessor;
-use crate::process::{Processed, Processor};
-use crate::record::{ErrorOutputType, FailedRecord, Record};
+use weir::process::wasm::WasmProcessor;
+use weir::process::{Processed, Processor};
+use weir::record::{ErrorOutputType, FailedRecord, Record};
 
 /// The `redact` transform, compiled into the host: the baseline.
 pub struct NativeRedact {
@@ -264,7 +264,7 @@ pub async fn kinesis(
     use aws_sdk_kinesis::error::DisplayErrorContext;
     use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamStatus};
 
-    let client = crate::source::kinesis::client(Some(region), Some(endpoint)).await;
+    let client = weir::aws::kinesis_client(Some(region), Some(endpoint)).await;
     let stream = format!("weir-bench-{}", chrono::Utc::now().timestamp_millis());
     let err = |e: &dyn std::fmt::Display| e.to_string();
     client
@@ -394,9 +394,9 @@ async fn weir_pipeline(
     stream: &str,
     records: usize,
 ) -> Result<f64, String> {
-    use crate::config::{KinesisSourceConfig, SourceConfig, StartPosition};
-    use crate::engine::{Output, PipelinePlan};
-    use crate::units::HumanDuration;
+    use weir::config::{KinesisSourceConfig, SourceConfig, StartPosition};
+    use weir::engine::{Output, PipelinePlan};
+    use weir::units::HumanDuration;
 
     let state = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut source = KinesisSourceConfig::new(stream);
@@ -408,7 +408,7 @@ async fn weir_pipeline(
         name: "bench".into(),
         state_dir: state.path().to_owned(),
         source: SourceConfig::Kinesis(source),
-        batch: crate::config::BatchConfig::default(),
+        batch: weir::config::BatchConfig::default(),
         processors: Vec::new(),
         sink: Output::Collect,
         errors: Output::Collect,
@@ -418,12 +418,12 @@ async fn weir_pipeline(
         cpu: None,
         memory: u64::MAX,
     };
-    let stats = std::sync::Arc::new(crate::stats::Stats::default());
+    let stats = std::sync::Arc::new(weir::stats::Stats::default());
     let shutdown = tokio_util::sync::CancellationToken::new();
     let started = Instant::now();
-    let run = tokio::spawn(crate::engine::run(
+    let run = tokio::spawn(weir::engine::run(
         plan,
-        std::sync::Arc::new(crate::clock::SystemClock),
+        std::sync::Arc::new(weir::clock::SystemClock),
         stats.clone(),
         shutdown.clone(),
     ));
@@ -464,11 +464,9 @@ pub async fn delivery(
     large_records: usize,
     samples: usize,
 ) -> Result<Vec<DeliveryRow>, String> {
-    use crate::config::objects::{
-        ObjectOptions, RawObjectKeys, FILE_ERROR_PREFIX, S3_ERROR_PREFIX,
-    };
-    use crate::config::{BufferConfig, FileSinkConfig, S3SinkConfig, SinkConfig};
-    use crate::units::{ByteSize, HumanDuration};
+    use weir::config::objects::{ObjectOptions, RawObjectKeys, FILE_ERROR_PREFIX, S3_ERROR_PREFIX};
+    use weir::config::{BufferConfig, FileSinkConfig, S3SinkConfig, SinkConfig};
+    use weir::units::{ByteSize, HumanDuration};
 
     let options = |error_prefix: &str| {
         ObjectOptions::build(
@@ -504,7 +502,7 @@ pub async fn delivery(
             part_size: 8 << 20,
             objects: options(S3_ERROR_PREFIX),
         };
-        let store = crate::sink::s3_store(&config).await;
+        let store = weir::sink::s3_store(&config).await;
         let _ = store
             .client
             .create_bucket()
@@ -526,8 +524,8 @@ pub async fn delivery(
                     .collect();
                 let started = Instant::now();
                 let (tx, rx) = tokio::sync::mpsc::channel(4);
-                let ctx = crate::sink::SinkContext::standalone("bench");
-                let sink = tokio::spawn(crate::sink::run(config.clone(), rx, ctx));
+                let ctx = weir::sink::SinkContext::standalone("bench");
+                let sink = tokio::spawn(weir::sink::run(config.clone(), rx, ctx));
                 let mut records = records.into_iter();
                 loop {
                     let batch: Vec<Record> = records.by_ref().take(500).collect();
@@ -697,27 +695,27 @@ fn start_bench_pipeline(
     cpu: Option<Duration>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<
-    tokio::task::JoinHandle<Result<crate::engine::PipelineReport, crate::engine::EngineError>>,
+    tokio::task::JoinHandle<Result<weir::engine::PipelineReport, weir::engine::EngineError>>,
     String,
 > {
-    use crate::engine::Output;
-    let file = crate::config::parse(
+    use weir::engine::Output;
+    let file = weir::config::parse(
         Path::new("bench.toml"),
         text,
-        &crate::config::Vars {
+        &weir::config::Vars {
             allowed: &[],
             lookup: &|_| None,
         },
     )
     .map_err(|e| e.to_string())?;
-    let mut plan = crate::app::build(&file, host, &std::env::temp_dir())?;
+    let mut plan = weir::app::build(&file, host, &std::env::temp_dir())?;
     plan.sink = Output::Collect;
     plan.errors = Output::Collect;
-    plan.cpu = cpu.map(|c| Arc::new(crate::quota::CpuBudget::new(c)));
-    Ok(tokio::spawn(crate::engine::run(
+    plan.cpu = cpu.map(|c| Arc::new(weir::quota::CpuBudget::new(c)));
+    Ok(tokio::spawn(weir::engine::run(
         plan,
-        Arc::new(crate::clock::SystemClock),
-        Arc::new(crate::stats::Stats::default()),
+        Arc::new(weir::clock::SystemClock),
+        Arc::new(weir::stats::Stats::default()),
         shutdown,
     )))
 }
@@ -797,7 +795,7 @@ pub struct ReloadBench {
 /// supervisor, while a generator feeds it, and times each reload from its start to the new
 /// version running.
 pub async fn reload(modules: &Path, reloads: usize) -> Result<ReloadBench, String> {
-    use crate::supervisor::{Options, Supervisor};
+    use weir::supervisor::{Options, Supervisor};
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let read = |name: &str| {
         std::fs::read(modules.join(name)).map_err(|e| format!("{name}: {e} (run guests/build.sh)"))
@@ -844,9 +842,9 @@ buffer = {{ interval = "1s" }}
         tenants: Default::default(),
         host: host.clone(),
         state_dir: dir.path().join("state"),
-        clock: Arc::new(crate::clock::SystemClock),
+        clock: Arc::new(weir::clock::SystemClock),
         shutdown: shutdown.clone(),
-        registry: Arc::new(crate::admin::Registry::default()),
+        registry: Arc::new(weir::admin::Registry::default()),
     });
     supervisor.start_all().await?;
     let mut bench = ReloadBench::default();
@@ -856,9 +854,9 @@ buffer = {{ interval = "1s" }}
             .module_swaps
             .push(reload_once(&mut supervisor, &mut ended, "swapped").await?);
         // The baseline: what building the same steps costs by itself.
-        let parsed = crate::config::load(&file, &[]).map_err(|e| e.to_string())?;
+        let parsed = weir::config::load(&file, &[]).map_err(|e| e.to_string())?;
         let started = Instant::now();
-        drop(crate::app::processors(&parsed, &host)?);
+        drop(weir::app::processors(&parsed, &host)?);
         bench.builds.push(started.elapsed().as_secs_f64() * 1e3);
     }
     for k in 1..=reloads {
@@ -882,8 +880,8 @@ buffer = {{ interval = "1s" }}
 /// One reload through the supervisor, which must do `expected` to the one pipeline; a
 /// restart is timed until the new version runs (the old one drained in the background).
 async fn reload_once(
-    supervisor: &mut crate::supervisor::Supervisor,
-    ended: &mut tokio::sync::mpsc::UnboundedReceiver<crate::supervisor::Ended>,
+    supervisor: &mut weir::supervisor::Supervisor,
+    ended: &mut tokio::sync::mpsc::UnboundedReceiver<weir::supervisor::Ended>,
     expected: &'static str,
 ) -> Result<f64, String> {
     let started = Instant::now();
@@ -895,7 +893,7 @@ async fn reload_once(
     }
     loop {
         let e = ended.recv().await.ok_or("the supervisor stopped")?;
-        if let crate::supervisor::EndedAs::Drained { .. } = supervisor.ended(&e) {
+        if let weir::supervisor::EndedAs::Drained { .. } = supervisor.ended(&e) {
             return Ok(started.elapsed().as_secs_f64() * 1e3);
         }
     }

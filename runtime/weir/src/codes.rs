@@ -40,6 +40,8 @@ pub const HTTP_TIMEOUT: &str = "HttpEndpoint.Timeout";
 pub const HTTP_CONNECTION_FAILED: &str = "HttpEndpoint.ConnectionFailed";
 /// The answer could not be read, or was over the size Weir reads back.
 pub const HTTP_RESPONSE_FAILED: &str = "HttpEndpoint.ResponseFailed";
+/// A request that could not be built (a header value refused at send time).
+pub const HTTP_INVALID_REQUEST: &str = "HttpEndpoint.InvalidRequest";
 /// A destination was still failing when the pipeline stopped, for a record that no source
 /// checkpoint will replay: it is kept here instead.
 pub const DESTINATION_UNAVAILABLE: &str = "Delivery.DestinationUnavailable";

@@ -11,7 +11,7 @@
 pub mod ack;
 pub mod admin;
 pub mod app;
-pub mod bench;
+pub mod aws;
 pub mod checkpoint;
 pub mod clock;
 pub mod codes;

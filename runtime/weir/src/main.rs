@@ -1,5 +1,7 @@
 //! The `weir` command line: wires pipeline files to the engine.
 
+mod bench;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -276,7 +278,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     samples,
                 },
         } => {
-            let rows = weir::bench::kinesis(&endpoint, &region, records, shards, samples.max(1))
+            let rows = bench::kinesis(&endpoint, &region, records, shards, samples.max(1))
                 .await
                 .map_err(anyhow::Error::msg)?;
             let mut bare: Vec<f64> = rows.iter().map(|r| r.bare).collect();
@@ -287,10 +289,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     r.bare, r.weir
                 );
             }
-            let (b, w) = (
-                weir::bench::median(&mut bare),
-                weir::bench::median(&mut pipeline),
-            );
+            let (b, w) = (bench::median(&mut bare), bench::median(&mut pipeline));
             println!(
                 "median: bare {b:.0} r/s, weir {w:.0} r/s, weir/bare {:.2}x ({records} records, {shards} shards)",
                 w / b
@@ -309,7 +308,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             if cfg!(debug_assertions) {
                 eprintln!("warning: this is a debug build; measure with `cargo run --release -- bench ...`");
             }
-            let rows = weir::bench::delivery(
+            let rows = bench::delivery(
                 s3_endpoint.as_deref(),
                 small_records,
                 large_records,
@@ -317,7 +316,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await
             .map_err(anyhow::Error::msg)?;
-            print!("{}", weir::bench::format_delivery(&rows));
+            print!("{}", bench::format_delivery(&rows));
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
@@ -332,10 +331,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             if cfg!(debug_assertions) {
                 eprintln!("warning: this is a debug build; measure with `cargo run --release -- bench ...`");
             }
-            let rows = weir::bench::tenants(&modules, records, samples.max(1), cpu)
+            let rows = bench::tenants(&modules, records, samples.max(1), cpu)
                 .await
                 .map_err(anyhow::Error::msg)?;
-            print!("{}", weir::bench::format_tenants(&rows, cpu));
+            print!("{}", bench::format_tenants(&rows, cpu));
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
@@ -344,10 +343,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             if cfg!(debug_assertions) {
                 eprintln!("warning: this is a debug build; measure with `cargo run --release -- bench ...`");
             }
-            let bench = weir::bench::reload(&modules, reloads.max(1))
+            let bench = bench::reload(&modules, reloads.max(1))
                 .await
                 .map_err(anyhow::Error::msg)?;
-            print!("{}", weir::bench::format_reload(&bench));
+            print!("{}", bench::format_reload(&bench));
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
@@ -363,11 +362,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("warning: this is a debug build; measure with `cargo run --release -- bench ...`");
             }
             let rows = tokio::task::spawn_blocking(move || {
-                weir::bench::wasm_vs_native(&modules, &batch_sizes, records, samples.max(1))
+                bench::wasm_vs_native(&modules, &batch_sizes, records, samples.max(1))
             })
             .await?
             .map_err(anyhow::Error::msg)?;
-            print!("{}", weir::bench::format_rows(&rows));
+            print!("{}", bench::format_rows(&rows));
             Ok(ExitCode::SUCCESS)
         }
     }

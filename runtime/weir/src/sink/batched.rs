@@ -67,11 +67,7 @@ impl Answer {
     /// From a failed call: only a service error whose code says the request is invalid is
     /// the records' fault; every other failure is the destination's.
     pub fn failed(code: Option<&str>, service_error: bool, message: String) -> Answer {
-        let invalid = service_error
-            && matches!(
-                code,
-                Some("ValidationException" | "InvalidArgumentException")
-            );
+        let invalid = service_error && crate::aws::invalid_request(code);
         Answer::Failed {
             code: code.unwrap_or("TransportError").to_string(),
             message,

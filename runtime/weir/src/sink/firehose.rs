@@ -28,9 +28,7 @@ pub(super) async fn run(
     rx: mpsc::Receiver<Vec<Record>>,
     ctx: SinkContext,
 ) -> Result<Delivered, SinkError> {
-    let sdk =
-        crate::source::kinesis::sdk_config(config.region.as_deref(), config.endpoint.as_deref())
-            .await;
+    let sdk = crate::aws::sdk_config(config.region.as_deref(), config.endpoint.as_deref()).await;
     let client = aws_sdk_firehose::Client::new(&sdk);
     let api = Api {
         operation: "PutRecordBatch",

@@ -342,7 +342,7 @@ impl Endpoint<'_> {
         // Weir's, and no answer would change it.
         let req = req
             .body(Full::new(body))
-            .map_err(|e| Failure::Endpoint("HttpEndpoint.InvalidRequest".into(), e.to_string()))?;
+            .map_err(|e| Failure::Endpoint(codes::HTTP_INVALID_REQUEST.into(), e.to_string()))?;
         let exchange = async {
             let resp = self.client.request(req).await.map_err(|e| {
                 Failure::Endpoint(

@@ -17,9 +17,9 @@ use tokio::sync::mpsc;
 
 use super::batched::{Answer, Api};
 use super::{Delivered, SinkContext, SinkError};
+use crate::aws::kinesis_client as client;
 use crate::config::{KinesisSinkConfig, PartitionKeyFrom};
 use crate::record::Record;
-use crate::source::kinesis::client;
 
 const MAX_RECORDS: usize = 500;
 const MAX_BYTES: usize = 5 << 20;
@@ -102,7 +102,7 @@ async fn put(
         })
         .collect();
     let mut req = client.put_records().set_records(Some(entries));
-    req = if stream.starts_with("arn:") {
+    req = if crate::aws::Stream::new(&stream).is_arn {
         req.stream_arn(&stream)
     } else {
         req.stream_name(&stream)

@@ -164,7 +164,7 @@ impl Delivered {
 
 /// An S3 client for an S3 sink's region, endpoint and addressing style.
 pub async fn s3_store(c: &S3SinkConfig) -> objects::S3Store {
-    let sdk = crate::source::kinesis::sdk_config(c.region.as_deref(), c.endpoint.as_deref()).await;
+    let sdk = crate::aws::sdk_config(c.region.as_deref(), c.endpoint.as_deref()).await;
     let conf = aws_sdk_s3::config::Builder::from(&sdk)
         .force_path_style(c.force_path_style)
         .build();

@@ -473,7 +473,7 @@ impl Objects {
                 Err(e) => {
                     return reject(
                         ErrorOutputType::ProcessingFailed,
-                        "DynamicPartitioning.MetadataExtractionFailed",
+                        crate::codes::PARTITION_EXTRACTION_FAILED,
                         format!(
                             "the record is not JSON ({e}), so partition keys cannot be queried"
                         ),
@@ -488,7 +488,7 @@ impl Objects {
                     Err(e) => {
                         return reject(
                             ErrorOutputType::ProcessingFailed,
-                            "DynamicPartitioning.MetadataExtractionFailed",
+                            crate::codes::PARTITION_EXTRACTION_FAILED,
                             format!("partition key `{key}`: {e}"),
                         )
                     }
@@ -503,7 +503,7 @@ impl Objects {
                 None => {
                     return reject(
                         ErrorOutputType::ProcessingFailed,
-                        "DynamicPartitioning.MetadataExtractionFailed",
+                        crate::codes::PARTITION_EXTRACTION_FAILED,
                         format!("the transform returned no partition key `{key}`"),
                     )
                 }
@@ -515,7 +515,7 @@ impl Objects {
                 Err(e) => {
                     return reject(
                         ErrorOutputType::FormatConversionFailed,
-                        "DataFormatConversion.InvalidRecord",
+                        crate::codes::FORMAT_CONVERSION_FAILED,
                         e,
                     )
                 }
@@ -539,7 +539,7 @@ impl Objects {
             if self.partitions.len() >= self.options.max_partitions {
                 return reject(
                     ErrorOutputType::ProcessingFailed,
-                    "DynamicPartitioning.ActivePartitionsLimitExceeded",
+                    crate::codes::PARTITION_LIMIT,
                     format!(
                         "{} partitions are already buffering (max_partitions)",
                         self.partitions.len()

@@ -8,8 +8,6 @@
 mod file;
 mod generator;
 pub mod kinesis;
-pub mod kpl;
-pub mod leases;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! pipeline for good, or get past the sandbox or the admin API. Each runs the `weir` binary
 //! against real peers on 127.0.0.1 (kinesalite, moto server, local HTTP receivers).
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -207,7 +207,7 @@ fn a_kpl_bomb_goes_to_the_error_output_whole_and_the_records_behind_it_arrive() 
     // and 43 GB if every user record got its own copy of the key.
     let key = "k".repeat(512 * 1024);
     let empties: Vec<(u64, &[u8])> = vec![(0, b""); 85_000];
-    let bomb = weir::source::kpl::aggregate(&[&key], &empties);
+    let bomb = weir::source::kinesis::kpl::aggregate(&[&key], &empties);
     assert!(bomb.len() < 1 << 20, "{}", bomb.len());
     rt.block_on(put(&client, "bomb", &[("bomb".into(), bomb.clone())]));
     rt.block_on(put(&client, "bomb", &numbered(0..100)));
@@ -486,7 +486,7 @@ fn a_second_process_with_the_same_worker_id_is_refused() {
 
 #[test]
 fn a_lease_holder_that_lost_its_lease_cannot_write_it_and_shard_end_is_final() {
-    use weir::source::leases::{LeaseTable, NewLease};
+    use weir::source::kinesis::leases::{LeaseTable, NewLease};
     let rt = runtime();
     let (_moto, db_url) = moto();
     rt.block_on(async {

@@ -35,8 +35,11 @@ pub const MAX_HASH_KEY_CHARS: usize = 39;
 /// tiny records made by the KPL holds a few tens of thousands; more is a bomb.
 pub const MAX_USER_RECORDS: usize = 100_000;
 /// The most bytes an aggregate may expand to: every user record's data plus its partition key,
-/// which downstream stages may each hold on their own.
-pub const MAX_EXPANDED_BYTES: usize = 64 << 20;
+/// which downstream stages (a sink's buffer, an error record) may each hold on their own. A
+/// 1 MiB aggregate the KPL makes expands to at most a few MiB; 16 MiB lets a 10 MiB record of
+/// large user records through and stops a small aggregate of many records that all name a
+/// 256-character key (100,000 of them would be 25 MB).
+pub const MAX_EXPANDED_BYTES: usize = 16 << 20;
 
 /// One user record of an aggregate; its sub-sequence number is its index in the aggregate.
 /// Its key and data point into the aggregate's tables and bytes: nothing is copied per record.
@@ -302,6 +305,18 @@ mod tests {
         let empties: Vec<(u64, &[u8])> = vec![(0, b""); MAX_USER_RECORDS + 1];
         let err = deaggregate(&aggregate(&["k"], &empties).into()).unwrap_err();
         assert!(err.to_string().contains("user records"), "{err}");
+        // 70,000 one-byte records under one 256-character key: 350 KB that would expand to
+        // 18 MB in the records' own keys downstream.
+        let key = "k".repeat(MAX_KEY_CHARS);
+        let small: Vec<(u64, &[u8])> = vec![(0, b"x"); 70_000];
+        let dense = aggregate(&[&key], &small);
+        assert!(dense.len() < 1 << 20);
+        let err = deaggregate(&dense.into()).unwrap_err();
+        assert_eq!(err.code(), "Kinesis.AggregateLimitExceeded");
+        assert!(
+            err.to_string().contains("expand past 16777216 bytes"),
+            "{err}"
+        );
         // At the limit it is an aggregate like any other, and shares its key.
         let records = deaggregate(&aggregate(&["k"], &empties[1..]).into())
             .unwrap()

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use crate::common::root;
 
 fn guest(name: &str) -> String {
     let path = root().join("guests/dist").join(format!("{name}.wasm"));

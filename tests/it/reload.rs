@@ -1,7 +1,7 @@
 //! Hot reload and tenants, end to end: a real `weir run` watching its files, reloaded while
 //! records stream through it, checked through the admin API and the delivered objects.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Write;

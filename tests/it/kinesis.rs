@@ -2,7 +2,7 @@
 //! each test (`scripts/test` installs them): kinesalite and kinesis-local (npm, into
 //! tests/peers/node_modules) for Kinesis, moto server (PyPI, into .venv) for DynamoDB leases.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! protocol against a local receiver that fails on purpose, compressions, Parquet, the backup,
 //! and at-least-once with a checkpointing file source across kill -9.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
