@@ -19,12 +19,16 @@ pub fn build(file: &PipelineFile, host: &Host, state_dir: &Path) -> Result<Pipel
     Ok(PipelinePlan {
         name: file.name.clone(),
         state_dir: state_dir.to_path_buf(),
-        source: file.spec.source.clone(),
+        source: Box::new(file.spec.source.clone()),
         batch: file.spec.pipeline.batch,
         processors,
-        sink: Output::Config(file.spec.sink.clone()),
-        errors: Output::Config(errors),
-        backup: file.spec.backup.clone(),
+        sink: Output::Config(Box::new(file.spec.sink.clone())),
+        errors: Output::Config(Box::new(errors)),
+        backup: file
+            .spec
+            .backup
+            .clone()
+            .map(|b| Box::new(b) as Box<dyn crate::sink::Sink>),
         paused: None,
         swaps: None,
         cpu: None,

@@ -407,7 +407,7 @@ async fn weir_pipeline(
     let plan = PipelinePlan {
         name: "bench".into(),
         state_dir: state.path().to_owned(),
-        source: SourceConfig::Kinesis(source),
+        source: Box::new(SourceConfig::Kinesis(source)),
         batch: weir::config::BatchConfig::default(),
         processors: Vec::new(),
         sink: Output::Collect,

@@ -683,7 +683,7 @@ async fn test(
         name: file.name.clone(),
         // A file source keeps no checkpoints.
         state_dir: std::env::temp_dir(),
-        source: SourceConfig::File(FileSourceConfig::new(input, format)),
+        source: Box::new(SourceConfig::File(FileSourceConfig::new(input, format))),
         batch: file.spec.pipeline.batch,
         processors,
         sink: Output::Collect,

@@ -265,11 +265,12 @@ impl Supervisor {
         mut plan: engine::PipelinePlan,
     ) {
         let errors = match &plan.errors {
-            engine::Output::Config(e) => {
-                if let Some(warning) = app::printing_warning(&file, e) {
+            engine::Output::Config(_) => {
+                let e = app::errors_of(&file, &self.options.state_dir);
+                if let Some(warning) = app::printing_warning(&file, &e) {
                     tracing::warn!(pipeline = %file.name, "{warning}");
                 }
-                app::describe_errors(e)
+                app::describe_errors(&e)
             }
             engine::Output::Collect => "kept in memory".into(),
         };

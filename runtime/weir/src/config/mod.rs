@@ -148,40 +148,7 @@ impl Default for PipelineSection {
     }
 }
 
-/// How records are grouped into batches between the source and the processors.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BatchConfig {
-    /// Most records in a batch.
-    #[serde(default = "default_batch_records")]
-    pub records: usize,
-    /// Most bytes of record data in a batch (a single larger record still makes a batch).
-    #[serde(default = "default_batch_bytes")]
-    pub bytes: ByteSize,
-    /// How long a partial batch may wait for more records.
-    #[serde(default = "default_linger")]
-    pub linger: HumanDuration,
-}
-
-fn default_batch_records() -> usize {
-    500
-}
-fn default_batch_bytes() -> ByteSize {
-    ByteSize(4 << 20)
-}
-fn default_linger() -> HumanDuration {
-    HumanDuration(std::time::Duration::from_millis(100))
-}
-
-impl Default for BatchConfig {
-    fn default() -> Self {
-        BatchConfig {
-            records: default_batch_records(),
-            bytes: default_batch_bytes(),
-            linger: default_linger(),
-        }
-    }
-}
+pub use weir_core::engine::BatchConfig;
 
 /// How a line-oriented source turns lines into records.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -21,144 +21,48 @@ pub mod objects;
 pub mod parquet;
 pub mod retry;
 
+pub use weir_core::sink::{
+    keep_undelivered, BoxFuture, Delivered, ErrorSink, MemoryBudget, Sink, SinkContext, SinkError,
+};
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-use crate::ack::{Ack, Poison};
-use crate::clock::Clock;
+use crate::ack::Ack;
 use crate::config::{BackupConfig, ErrorsConfig, ObjectOptions, S3SinkConfig, SinkConfig};
 use crate::record::{FailedRecord, Record};
-use crate::stats::{Health, Stats};
+use crate::stats::Stats;
 
-#[derive(Debug, thiserror::Error)]
-pub enum SinkError {
-    #[error("cannot write object under {location}: {message}")]
-    Object { location: String, message: String },
-    #[error("{0}")]
-    Config(String),
-    #[error("cannot write to {what}: {source}")]
-    Stream {
-        what: &'static str,
-        source: std::io::Error,
-    },
-    /// The pipeline stopped while the destination still failed: what could not be delivered
-    /// is read again from the source's checkpoint, or kept where this says.
-    #[error("{location} still failed when the pipeline stopped ({error}): {outcome}")]
-    Undelivered {
-        location: String,
-        error: String,
-        outcome: String,
-    },
-}
-
-/// What a running sink is given.
-#[derive(Clone)]
-pub struct SinkContext {
-    pub pipeline: String,
-    pub clock: Arc<dyn Clock>,
-    pub stats: Arc<Stats>,
-    /// Set before a sink gives up, so that nothing it drops counts as delivered.
-    pub poison: Poison,
-    /// The error output, for sinks that give up on single records (none for the error output
-    /// itself).
-    pub errors: Option<mpsc::Sender<Vec<FailedRecord>>>,
-    /// Cancelled when the pipeline stops: a failing destination then gets its last attempts.
-    pub shutdown: CancellationToken,
-    /// This output's destination health, for the status API and metrics.
-    pub health: Arc<Health>,
-    /// Bytes all buffers of the pipeline hold, against one budget.
-    pub memory: Arc<MemoryBudget>,
-    /// Where records nothing would read again are kept when their destination still fails at
-    /// shutdown (`<state dir>/<pipeline>/undelivered/<output>`); `None` keeps nothing.
-    pub undelivered: Option<PathBuf>,
-}
-
-impl SinkContext {
-    /// A context for tests and benchmarks: a system clock, no error output, a large budget.
-    pub fn standalone(pipeline: &str) -> SinkContext {
-        SinkContext {
-            pipeline: pipeline.into(),
-            clock: Arc::new(crate::clock::SystemClock),
-            stats: Arc::new(Stats::default()),
-            poison: Poison::default(),
-            errors: None,
-            shutdown: CancellationToken::new(),
-            health: Arc::default(),
-            memory: Arc::new(MemoryBudget::new(u64::MAX)),
-            undelivered: None,
-        }
+impl Sink for SinkConfig {
+    fn run(
+        self: Box<Self>,
+        rx: mpsc::Receiver<Vec<Record>>,
+        ctx: SinkContext,
+    ) -> BoxFuture<Result<Delivered, SinkError>> {
+        Box::pin(run(*self, rx, ctx))
     }
 }
 
-/// One budget for the bytes every buffer of a pipeline holds (object buffers of the sink,
-/// the error output and the backup, HTTP requests being built). A buffer that takes a record
-/// while the budget is spent flushes its largest buffers first.
-#[derive(Debug)]
-pub struct MemoryBudget {
-    limit: u64,
-    used: AtomicU64,
-}
-
-impl MemoryBudget {
-    pub fn new(limit: u64) -> Self {
-        MemoryBudget {
-            limit,
-            used: AtomicU64::new(0),
-        }
-    }
-
-    pub fn add(&self, n: u64) {
-        self.used.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn sub(&self, n: u64) {
-        // Never below zero, whatever the order of adds and subs across tasks.
-        let _ = self
-            .used
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
-                Some(u.saturating_sub(n))
-            });
-    }
-
-    pub fn over(&self) -> bool {
-        self.used.load(Ordering::Relaxed) > self.limit
-    }
-
-    pub fn used(&self) -> u64 {
-        self.used.load(Ordering::Relaxed)
+impl Sink for BackupConfig {
+    fn run(
+        self: Box<Self>,
+        rx: mpsc::Receiver<Vec<Record>>,
+        ctx: SinkContext,
+    ) -> BoxFuture<Result<Delivered, SinkError>> {
+        Box::pin(run_backup(*self, rx, ctx))
     }
 }
 
-/// Keeps a body that could not be delivered under `dir/<name>`, durably; returns where.
-pub fn keep_undelivered(dir: &Path, name: &str, body: &[u8]) -> std::io::Result<PathBuf> {
-    let path = dir.join(name);
-    crate::durable::write_atomic(&path, body, ".weir-")?;
-    Ok(path)
-}
-
-/// Where a sink's output went, for the run summary.
-#[derive(Debug, Clone, Default)]
-pub struct Delivered {
-    /// Where an object sink writes (a directory or `s3://bucket`).
-    pub location: Option<String>,
-    /// Objects written, in order (the first few are kept).
-    pub objects: Vec<String>,
-    pub object_count: u64,
-    pub records: u64,
-}
-
-impl Delivered {
-    fn note(&mut self, path: String, records: u64) {
-        self.object_count += 1;
-        self.records += records;
-        if self.objects.len() < 3 {
-            self.objects.push(path);
-        }
+impl ErrorSink for ErrorsConfig {
+    fn run(
+        self: Box<Self>,
+        rx: mpsc::Receiver<Vec<FailedRecord>>,
+        ctx: SinkContext,
+    ) -> BoxFuture<Result<Delivered, SinkError>> {
+        Box::pin(run_errors(*self, rx, ctx))
     }
 }
 

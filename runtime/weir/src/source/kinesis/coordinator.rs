@@ -241,12 +241,15 @@ impl Coordinator {
         };
         let mut all = table.scan().await.map_err(lease_error)?;
         if let Some(key) = table.impostor() {
-            return Err(SourceError::Kinesis(format!(
-                "another process holds lease {key} under this process's worker_id `{}`: \
+            return Err(SourceError::Service(
+                "kinesis",
+                format!(
+                    "another process holds lease {key} under this process's worker_id `{}`: \
                  two processes must not share a worker_id (leave `worker_id` unset for a \
                  unique one)",
-                table.worker()
-            )));
+                    table.worker()
+                ),
+            ));
         }
         let Store::Leases(table) = &self.store else {
             unreachable!("checked above")

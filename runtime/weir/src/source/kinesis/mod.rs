@@ -228,7 +228,7 @@ pub(super) async fn run(
                 match done {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => { failure = Some(e); break; }
-                    Err(e) => { failure = Some(SourceError::Kinesis(format!("shard reader: {e}"))); break; }
+                    Err(e) => { failure = Some(SourceError::Service("kinesis", format!("shard reader: {e}"))); break; }
                 }
             }
         }

@@ -48,7 +48,10 @@ pub(super) async fn register_consumer(
     shutdown: &CancellationToken,
 ) -> Result<String, SourceError> {
     let fail = |what: &str, e: String| {
-        SourceError::Kinesis(format!("{what} (consumer `{name}` of {}): {e}", stream.id))
+        SourceError::Service(
+            "kinesis",
+            format!("{what} (consumer `{name}` of {}): {e}", stream.id),
+        )
     };
     let stream_arn = if stream.is_arn {
         stream.id.clone()
@@ -258,12 +261,15 @@ impl Reader {
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
                 Err(e) => {
-                    return Err(SourceError::Kinesis(format!(
-                        "GetShardIterator {}/{}: {}",
-                        self.stream.id,
-                        self.shard,
-                        DisplayErrorContext(&e)
-                    )))
+                    return Err(SourceError::Service(
+                        "kinesis",
+                        format!(
+                            "GetShardIterator {}/{}: {}",
+                            self.stream.id,
+                            self.shard,
+                            DisplayErrorContext(&e)
+                        ),
+                    ))
                 }
             }
         }
@@ -437,12 +443,15 @@ impl Reader {
                     p.backoff = (p.backoff * 2).min(MAX_BACKOFF);
                 }
                 Err(e) => {
-                    return Err(SourceError::Kinesis(format!(
-                        "GetRecords {}/{}: {}",
-                        self.stream.id,
-                        self.shard,
-                        DisplayErrorContext(&e)
-                    )))
+                    return Err(SourceError::Service(
+                        "kinesis",
+                        format!(
+                            "GetRecords {}/{}: {}",
+                            self.stream.id,
+                            self.shard,
+                            DisplayErrorContext(&e)
+                        ),
+                    ))
                 }
             }
         }
@@ -566,12 +575,15 @@ impl Reader {
                         continue;
                     }
                     Err(e) => {
-                        return Err(SourceError::Kinesis(format!(
-                            "SubscribeToShard {}/{}: {}",
-                            self.stream.id,
-                            self.shard,
-                            DisplayErrorContext(&e)
-                        )))
+                        return Err(SourceError::Service(
+                            "kinesis",
+                            format!(
+                                "SubscribeToShard {}/{}: {}",
+                                self.stream.id,
+                                self.shard,
+                                DisplayErrorContext(&e)
+                            ),
+                        ))
                     }
                 }
             }
@@ -619,12 +631,15 @@ impl Reader {
                     continue;
                 }
                 Ok(Err(e)) => {
-                    return Err(SourceError::Kinesis(format!(
-                        "SubscribeToShard {}/{}: {}",
-                        self.stream.id,
-                        self.shard,
-                        DisplayErrorContext(&e)
-                    )))
+                    return Err(SourceError::Service(
+                        "kinesis",
+                        format!(
+                            "SubscribeToShard {}/{}: {}",
+                            self.stream.id,
+                            self.shard,
+                            DisplayErrorContext(&e)
+                        ),
+                    ))
                 }
             };
             f.backoff = MIN_CALL_GAP;
@@ -807,10 +822,10 @@ impl Reader {
         failed.iter_mut().for_each(|f| f.record.ack = ack.clone());
         drop(ack);
         if !self.ctx.fail(failed).await || !self.ctx.emit(records).await {
-            return Err(SourceError::Kinesis(format!(
-                "{}: the pipeline stopped downstream",
-                self.shard
-            )));
+            return Err(SourceError::Service(
+                "kinesis",
+                format!("{}: the pipeline stopped downstream", self.shard),
+            ));
         }
         *resume = Resume::From(checkpoint);
         Ok(())

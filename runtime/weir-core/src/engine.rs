@@ -16,13 +16,50 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ack::{Ack, Poison};
 use crate::clock::{sleep_until, Clock};
-use crate::config::{BackupConfig, BatchConfig, ErrorsConfig, SinkConfig, SourceConfig};
+use serde::Deserialize;
+
 use crate::process::Processor;
 use crate::quota::CpuBudget;
 use crate::record::{FailedRecord, Record};
-use crate::sink::{self, Delivered, SinkContext};
-use crate::source::{self, SourceContext};
+use crate::sink::{Delivered, ErrorSink, MemoryBudget, Sink, SinkContext};
+use crate::source::{Source, SourceContext};
 use crate::stats::{Snapshot, Stats};
+use crate::units::{ByteSize, HumanDuration};
+
+/// How records are grouped into batches between the source and the processors.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Most records in a batch.
+    #[serde(default = "default_batch_records")]
+    pub records: usize,
+    /// Most bytes of record data in a batch (a single larger record still makes a batch).
+    #[serde(default = "default_batch_bytes")]
+    pub bytes: ByteSize,
+    /// How long a partial batch may wait for more records.
+    #[serde(default = "default_linger")]
+    pub linger: HumanDuration,
+}
+
+fn default_batch_records() -> usize {
+    500
+}
+fn default_batch_bytes() -> ByteSize {
+    ByteSize(4 << 20)
+}
+fn default_linger() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_millis(100))
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            records: default_batch_records(),
+            bytes: default_batch_bytes(),
+            linger: default_linger(),
+        }
+    }
+}
 
 /// Batches buffered between two stages.
 const CHANNEL_BATCHES: usize = 4;
@@ -32,7 +69,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Where a pipeline's output goes.
 pub enum Output<C> {
-    /// A configured sink.
+    /// A sink (or error output) of its own.
     Config(C),
     /// Kept in memory and returned in the report (`weir test`).
     Collect,
@@ -43,13 +80,13 @@ pub struct PipelinePlan {
     pub name: String,
     /// Where the source keeps its checkpoints.
     pub state_dir: std::path::PathBuf,
-    pub source: SourceConfig,
+    pub source: Box<dyn Source>,
     pub batch: BatchConfig,
     pub processors: Vec<Box<dyn Processor>>,
-    pub sink: Output<SinkConfig>,
-    pub errors: Output<ErrorsConfig>,
+    pub sink: Output<Box<dyn Sink>>,
+    pub errors: Output<Box<dyn ErrorSink>>,
     /// A copy of every source record, before processing.
-    pub backup: Option<BackupConfig>,
+    pub backup: Option<Box<dyn Sink>>,
     /// While it holds `true`, no record moves past the source (the source waits on the
     /// full channel); shutdown overrides it. `None`: never paused.
     pub paused: Option<tokio::sync::watch::Receiver<bool>>,
@@ -111,7 +148,7 @@ pub async fn run(
     let stop = shutdown.child_token();
     let (chunk_tx, chunk_rx) = mpsc::channel::<Vec<Record>>(CHANNEL_BATCHES);
     let (err_tx, err_rx) = mpsc::channel::<Vec<FailedRecord>>(CHANNEL_BATCHES * 4);
-    let memory = Arc::new(sink::MemoryBudget::new(plan.memory));
+    let memory = Arc::new(MemoryBudget::new(plan.memory));
     let pipeline_dir = crate::checkpoint::LocalStore::pipeline_dir(&plan.state_dir, &name);
     // What every output's context shares; each gets its own health and undelivered directory.
     let sink_ctx = |errors: Option<mpsc::Sender<Vec<FailedRecord>>>,
@@ -129,19 +166,16 @@ pub async fn run(
         undelivered: Some(pipeline_dir.join("undelivered").join(output)),
     };
 
-    let source_task = tokio::spawn(source::run(
-        plan.source,
-        SourceContext {
-            pipeline: name.clone(),
-            out: chunk_tx,
-            errors: err_tx.clone(),
-            clock: clock.clone(),
-            shutdown: stop.clone(),
-            stats: stats.clone(),
-            poison: poison.clone(),
-            state_dir: plan.state_dir,
-        },
-    ));
+    let source_task = tokio::spawn(plan.source.run(SourceContext {
+        pipeline: name.clone(),
+        out: chunk_tx,
+        errors: err_tx.clone(),
+        clock: clock.clone(),
+        shutdown: stop.clone(),
+        stats: stats.clone(),
+        poison: poison.clone(),
+        state_dir: plan.state_dir,
+    }));
 
     // A failed stage stops the source too: a quiet source would otherwise never notice. A
     // stopping pipeline waits for blocked steps only so long.
@@ -185,7 +219,7 @@ pub async fn run(
                 Arc::new(Stats::default()),
                 "backup",
             );
-            let task = tokio::spawn(sink::run_backup(config, backup_rx, ctx));
+            let task = tokio::spawn(config.run(backup_rx, ctx));
             (tee_rx, Some(task))
         }
     };
@@ -254,7 +288,7 @@ pub async fn run(
     drop(err_tx);
     let sink_task = match plan.sink {
         Output::Config(config) => {
-            tokio::spawn(async move { sink::run(config, rx, ctx).await.map(|d| (d, Vec::new())) })
+            tokio::spawn(async move { config.run(rx, ctx).await.map(|d| (d, Vec::new())) })
         }
         Output::Collect => {
             // Keep only the counters: the context's error sender must go now, or the error
@@ -278,11 +312,9 @@ pub async fn run(
     };
     let ctx = sink_ctx(None, stats.errors_health.clone(), stats.clone(), "errors");
     let errors_task = match plan.errors {
-        Output::Config(config) => tokio::spawn(async move {
-            sink::run_errors(config, err_rx, ctx)
-                .await
-                .map(|d| (d, Vec::new()))
-        }),
+        Output::Config(config) => {
+            tokio::spawn(async move { config.run(err_rx, ctx).await.map(|d| (d, Vec::new())) })
+        }
         Output::Collect => tokio::spawn(async move {
             let mut rx = err_rx;
             let mut all = Vec::new();
@@ -594,7 +626,6 @@ impl Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::{ByteSize, HumanDuration};
 
     fn rec(n: usize, len: usize) -> Record {
         let mut r = Record::new(vec![b'x'; len], "test".into(), 0);
