@@ -2,7 +2,7 @@
 //! checkpoint only past records the sink has.
 //!
 //! A source that checkpoints attaches an [`Ack`] to the records it emits (one `Ack` may be shared
-//! by a run of records). Every copy of a record holds its ack. A record dropped on purpose (by a
+//! by a run of records; a record made from many inputs carries [`Ack::merge`] of theirs). Every copy of a record holds its ack. A record dropped on purpose (by a
 //! filter, say) lets go of it at once; a sink, or the error output, lets go only after the
 //! record's object is durably written. When the last holder lets go, the ack resolves and the
 //! source receives its token on the channel it gave. A holder that gives up on a record (a sink
@@ -75,12 +75,12 @@ impl Acker {
     }
 
     pub fn ack(&self, token: u64) -> Ack {
-        Ack(Some(Arc::new(Inner {
+        Ack(Some(Arc::new(Node::One(Inner {
             token,
             failed: AtomicBool::new(false),
             tx: self.tx.clone(),
             poison: self.poison.clone(),
-        })))
+        }))))
     }
 }
 
@@ -105,19 +105,45 @@ impl Drop for Inner {
     }
 }
 
+/// What an ack stands for: one source token, or the acks of every input a record was made
+/// from (an aggregate row holds each input it summarises until the row is delivered).
+enum Node {
+    One(Inner),
+    Many(Vec<Ack>),
+}
+
 /// A handle on a delivery acknowledgement; `Ack::none()` for records nobody waits on.
 #[derive(Clone, Default)]
-pub struct Ack(Option<Arc<Inner>>);
+pub struct Ack(Option<Arc<Node>>);
 
 impl Ack {
     pub fn none() -> Ack {
         Ack(None)
     }
 
+    /// One ack for a record made from many: it holds every one of `acks` until it is let go,
+    /// and failing it fails them all. Consecutive copies of one ack are kept once.
+    pub fn merge(acks: impl IntoIterator<Item = Ack>) -> Ack {
+        let mut held: Vec<Ack> = Vec::new();
+        for ack in acks {
+            if ack.is_none() || held.last().is_some_and(|last| last.same(&ack)) {
+                continue;
+            }
+            held.push(ack);
+        }
+        match held.len() {
+            0 => Ack::none(),
+            1 => held.pop().expect("one"),
+            _ => Ack(Some(Arc::new(Node::Many(held)))),
+        }
+    }
+
     /// Marks the records that carry this ack as not delivered.
     pub fn fail(&self) {
-        if let Some(inner) = &self.0 {
-            inner.failed.store(true, Ordering::Release);
+        match self.0.as_deref() {
+            Some(Node::One(inner)) => inner.failed.store(true, Ordering::Release),
+            Some(Node::Many(acks)) => acks.iter().for_each(Ack::fail),
+            None => {}
         }
     }
 
@@ -137,8 +163,9 @@ impl Ack {
 
 impl fmt::Debug for Ack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Some(inner) => write!(f, "Ack({})", inner.token),
+        match self.0.as_deref() {
+            Some(Node::One(inner)) => write!(f, "Ack({})", inner.token),
+            Some(Node::Many(acks)) => f.debug_tuple("Ack").field(acks).finish(),
             None => f.write_str("Ack(none)"),
         }
     }
@@ -204,6 +231,30 @@ mod tests {
                 delivered: true
             }
         );
+    }
+
+    #[test]
+    fn a_merged_ack_holds_every_input_until_it_is_let_go() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let acker = Acker::new(tx, Poison::default());
+        let (a, b) = (acker.ack(1), acker.ack(2));
+        let row = Ack::merge([a.clone(), a, Ack::none(), b]);
+        assert_eq!(format!("{row:?}"), "Ack([Ack(1), Ack(2)])");
+        assert!(rx.try_recv().is_err(), "the row holds both inputs");
+        let copy = row.clone();
+        drop(row);
+        assert!(rx.try_recv().is_err(), "a copy of the row still holds them");
+        drop(copy);
+        let mut resolved = [rx.try_recv().unwrap(), rx.try_recv().unwrap()];
+        resolved.sort_by_key(|r| r.token);
+        assert!(resolved.iter().all(|r| r.delivered), "{resolved:?}");
+        // Failing the row fails every input it summarises.
+        let failed = Ack::merge([acker.ack(3), acker.ack(4)]);
+        failed.fail();
+        drop(failed);
+        assert!(!rx.try_recv().unwrap().delivered);
+        assert!(!rx.try_recv().unwrap().delivered);
+        assert!(Ack::merge([Ack::none()]).is_none());
     }
 
     #[test]

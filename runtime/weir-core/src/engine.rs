@@ -5,8 +5,14 @@
 //! blocks). Shutdown flows downstream: when the source stops (end of input, or the shutdown
 //! token), each stage drains what it holds, closes its output, and the sink flushes its buffers.
 //!
+//! Time and the end of input reach the stages too: a step that asks for ticks
+//! ([`Processor::tick_interval`]) is told the time and the watermark while no batch comes, and
+//! every step is flushed ([`Processor::flush`]) when the input ends by itself (not when the
+//! pipeline stops), so a stage holding windows can emit them without input.
+//!
 //! Invariant: every record the source emits is, when `run` returns Ok, written by the sink,
-//! dropped on purpose by a processor, or written to the error output.
+//! dropped on purpose by a processor, or written to the error output (possibly as part of a
+//! record made from many, whose ack holds each of theirs).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +24,7 @@ use crate::ack::{Ack, Poison};
 use crate::clock::{sleep_until, Clock};
 use serde::Deserialize;
 
-use crate::process::Processor;
+use crate::process::{Processed, Processor};
 use crate::quota::CpuBudget;
 use crate::record::{FailedRecord, Record};
 use crate::sink::{Delivered, ErrorSink, MemoryBudget, Sink, SinkContext};
@@ -260,6 +266,9 @@ pub async fn run(
             stats: stats.clone(),
             poison: poison.clone(),
             cpu: plan.cpu.clone(),
+            stop: stop.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            watermark_ms: i64::MIN,
         };
         let this_input =
             std::mem::replace(&mut input, next_rx.unwrap_or_else(|| mpsc::channel(1).1));
@@ -506,14 +515,54 @@ struct Stage {
     stats: Arc<Stats>,
     poison: Poison,
     cpu: Option<Arc<CpuBudget>>,
+    /// Cancelled when the pipeline stops: input that ends then did not end by itself, and is
+    /// not flushed.
+    stop: CancellationToken,
+    /// For waiting on input with a deadline (the ticks of steps that ask for them).
+    runtime: tokio::runtime::Handle,
+    /// The latest arrival time among the records this stage was given.
+    watermark_ms: i64,
 }
 
 impl Stage {
+    /// The shortest tick interval any step asks for.
+    fn tick_interval(&self) -> Option<Duration> {
+        self.steps.iter().filter_map(|s| s.tick_interval()).min()
+    }
+
+    /// The next message; `Err(())` when a tick is due first.
+    fn next(
+        &self,
+        input: &mut mpsc::Receiver<Msg>,
+        tick_at: Option<std::time::Instant>,
+    ) -> Result<Option<Msg>, ()> {
+        match tick_at {
+            None => Ok(input.blocking_recv()),
+            Some(at) => {
+                let wait = at.saturating_duration_since(std::time::Instant::now());
+                // The timer is made inside the runtime (it needs its time driver).
+                self.runtime
+                    .block_on(async { tokio::time::timeout(wait, input.recv()).await })
+                    .map_err(|_| ())
+            }
+        }
+    }
+
     fn run(mut self, mut input: mpsc::Receiver<Msg>) -> Result<(), String> {
         for step in &mut self.steps {
             step.set_abort(self.abort.clone());
         }
-        while let Some(msg) = input.blocking_recv() {
+        let mut tick_at = self.tick_interval().map(|d| std::time::Instant::now() + d);
+        loop {
+            if tick_at.is_some_and(|at| std::time::Instant::now() >= at) {
+                self.tick()?;
+                tick_at = self.tick_interval().map(|d| std::time::Instant::now() + d);
+            }
+            let msg = match self.next(&mut input, tick_at) {
+                Ok(Some(msg)) => msg,
+                Ok(None) => break,
+                Err(()) => continue,
+            };
             match msg {
                 Msg::Batch(batch) => self.batch(batch)?,
                 Msg::Swap(mut swap) => {
@@ -538,13 +587,54 @@ impl Stage {
                             let _ = swap.done.send(());
                         }
                     }
+                    tick_at = self.tick_interval().map(|d| std::time::Instant::now() + d);
                 }
             }
+        }
+        if !self.stop.is_cancelled() {
+            self.flush()?;
         }
         Ok(())
     }
 
     fn batch(&mut self, batch: Vec<Record>) -> Result<(), String> {
+        if let Some(newest) = batch.iter().map(|r| r.arrival_ms).max() {
+            self.watermark_ms = self.watermark_ms.max(newest);
+        }
+        self.pass(None, 0, batch)
+    }
+
+    /// Tells every step the time; what each emits goes through the steps after it.
+    fn tick(&mut self) -> Result<(), String> {
+        let watermark = self.watermark_ms;
+        for i in 0..self.steps.len() {
+            self.pass(
+                Some(&mut |step, now| step.tick(now, watermark)),
+                i,
+                Vec::new(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The input ended by itself: every step gives up what it holds, in order, each step's
+    /// records going through the steps after it.
+    fn flush(&mut self) -> Result<(), String> {
+        for i in 0..self.steps.len() {
+            self.pass(Some(&mut |step, now| step.flush(now)), i, Vec::new())?;
+        }
+        Ok(())
+    }
+
+    /// Runs the steps from `from` on over `batch` and sends the result on. With `emit` (a
+    /// tick or a flush), step `from` makes its records itself, and the steps after it take
+    /// them.
+    fn pass(
+        &mut self,
+        emit: Option<&mut Emit<'_>>,
+        from: usize,
+        batch: Vec<Record>,
+    ) -> Result<(), String> {
         if let Some(cpu) = &self.cpu {
             cpu.wait();
         }
@@ -552,14 +642,23 @@ impl Stage {
         let now_ms = self.clock.now_ms();
         let mut records = batch;
         let mut failed = Vec::new();
-        for step in &mut self.steps {
+        let mut from = from;
+        if let Some(emit) = emit {
+            let Some(step) = self.steps.get_mut(from) else {
+                return Ok(());
+            };
+            let processed = emit(step.as_mut(), now_ms);
+            account(&self.stats, &processed);
+            failed.extend(processed.failed);
+            records = processed.records;
+            from += 1;
+        }
+        for step in self.steps.iter_mut().skip(from) {
             if records.is_empty() {
                 break;
             }
             let processed = step.process(records, now_ms);
-            Stats::add(&self.stats.records_dropped, processed.dropped as u64);
-            Stats::add(&self.stats.records_undelivered, processed.abandoned as u64);
-            Stats::add(&self.stats.fuel_used, processed.fuel_used);
+            account(&self.stats, &processed);
             failed.extend(processed.failed);
             records = processed.records;
         }
@@ -595,6 +694,16 @@ impl Stage {
         }
         Ok(())
     }
+}
+
+/// Makes a step's records without input (a tick or a flush), given the time.
+type Emit<'a> = dyn FnMut(&mut dyn Processor, i64) -> Processed + 'a;
+
+/// Counts what a step made of its input (or of a tick or a flush).
+fn account(stats: &Stats, processed: &Processed) {
+    Stats::add(&stats.records_dropped, processed.dropped as u64);
+    Stats::add(&stats.records_undelivered, processed.abandoned as u64);
+    Stats::add(&stats.fuel_used, processed.fuel_used);
 }
 
 /// The batch the batcher is filling.

@@ -30,4 +30,33 @@ pub trait Processor: Send + 'static {
     /// (it stops, and the stage has no timeout of its own): a call blocked then should end at
     /// once, failing its records.
     fn set_abort(&mut self, _abort: tokio::sync::watch::Receiver<bool>) {}
+
+    /// How often the stage wants to be told the time while no batch comes (a window that must
+    /// close on time, whether or not records arrive); `None`, the default, for never.
+    fn tick_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Time passed: it is `now_ms`, and the watermark is `watermark_ms` (the latest arrival
+    /// time of the records this stage was given, which never goes back). What the stage
+    /// returns goes on as if it had come from a batch: records emitted without input, such as
+    /// the rows of windows that closed.
+    fn tick(&mut self, _now_ms: i64, _watermark_ms: i64) -> Processed {
+        Processed::default()
+    }
+
+    /// The input ended by itself (a file read to its end, a generator's count): return every
+    /// record the stage still holds. Not called when the pipeline stops (shutdown, reload):
+    /// then the stage is dropped, and must fail the acks of what it holds (see
+    /// [`Ack::fail`](crate::ack::Ack::fail)) so that the source reads those records again.
+    fn flush(&mut self, _now_ms: i64) -> Processed {
+        Processed::default()
+    }
+
+    /// Whether the stage keeps state across batches (windows, aggregates). A reload never
+    /// swaps such a stage in place, which would lose the state: it restarts the pipeline, so
+    /// that what the stage held is read again from the source's checkpoint.
+    fn stateful(&self) -> bool {
+        false
+    }
 }

@@ -71,6 +71,8 @@ struct Running {
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     generation: u64,
+    /// Whether a step keeps state across batches: then a reload restarts, never swaps.
+    stateful: bool,
 }
 
 /// What a reload did to one pipeline, as the admin API reports it.
@@ -282,6 +284,7 @@ impl Supervisor {
                 Arc::new(Stats::default()),
             ))
         });
+        let stateful = plan.processors.iter().any(|p| p.stateful());
         let (swaps, swaps_rx) = mpsc::channel(1);
         plan.paused = Some(handle.paused.subscribe());
         plan.swaps = Some(swaps_rx);
@@ -325,6 +328,7 @@ impl Supervisor {
                 stop,
                 task,
                 generation,
+                stateful,
             },
         );
     }
@@ -696,25 +700,36 @@ impl Supervisor {
         }
     }
 
-    /// Applies a new version of a running pipeline: a swap if only its steps changed, else a
-    /// restart. On any error the old version keeps running.
+    /// Applies a new version of a running pipeline: a swap if only its steps changed and none
+    /// of the old or new steps keeps state, else a restart. On any error the old version keeps
+    /// running.
     async fn replace(&mut self, file: PipelineFile, fp: [u8; 16], noticed: Instant) -> Change {
         let name = file.name.clone();
         let old = &self.running[&name];
-        let swap = restart_key(&old.file) == restart_key(&file);
-        if !swap {
-            return match self.restart(&file, fp, noticed).await {
-                Ok(()) => Change {
-                    pipeline: name,
-                    file: config::show(&file.path),
-                    action: "restarting",
-                    error: None,
-                    millis: noticed.elapsed().as_secs_f64() * 1e3,
-                },
-                Err(e) => self.failed(&name, e, noticed).expect("still running"),
-            };
-        }
-        match self.swap(&file, noticed).await {
+        // A stage holding state is never swapped: the swap would drop what it holds.
+        let swap = restart_key(&old.file) == restart_key(&file) && !old.stateful;
+        let swapped = if swap {
+            self.swap(&file, noticed).await
+        } else {
+            Ok(None)
+        };
+        let swapped = match swapped {
+            Ok(Some(action)) => Ok(action),
+            Ok(None) => {
+                return match self.restart(&file, fp, noticed).await {
+                    Ok(()) => Change {
+                        pipeline: name,
+                        file: config::show(&file.path),
+                        action: "restarting",
+                        error: None,
+                        millis: noticed.elapsed().as_secs_f64() * 1e3,
+                    },
+                    Err(e) => self.failed(&name, e, noticed).expect("still running"),
+                };
+            }
+            Err(e) => Err(e),
+        };
+        match swapped {
             Ok(action) => {
                 let running = self.running.get_mut(&name).expect("still running");
                 running.fingerprint = fp;
@@ -739,16 +754,20 @@ impl Supervisor {
     }
 
     /// Starts the new processors, then hands them to the running pipeline.
+    /// `None` when a new step keeps state: the pipeline must restart instead.
     async fn swap(
         &mut self,
         file: &PipelineFile,
         noticed: Instant,
-    ) -> Result<&'static str, String> {
+    ) -> Result<Option<&'static str>, String> {
         self.check_quota(file, Some(&file.name))?;
         let (built, host) = (file.clone(), self.options.host.clone());
         let processors = tokio::task::spawn_blocking(move || app::processors(&built, &host))
             .await
             .map_err(|e| format!("building the steps panicked: {e}"))??;
+        if processors.iter().any(|p| p.stateful()) {
+            return Ok(None);
+        }
         let running = &self.running[&file.name];
         let swaps = running.swaps.clone();
         let mut delivery = Box::pin(async move {
@@ -762,7 +781,7 @@ impl Supervisor {
                 .map_err(|_| "the pipeline ended before the swap landed".to_string())
         });
         match tokio::time::timeout(SWAP_WAIT, &mut delivery).await {
-            Ok(landed) => landed.map(|()| "swapped"),
+            Ok(landed) => landed.map(|()| Some("swapped")),
             Err(_) => {
                 // Queued behind slow batches: it lands at their end. Other reloads and
                 // signals are not held up; the status records the swap when it lands.
@@ -775,7 +794,7 @@ impl Supervisor {
                     };
                     record(&handle, &*clock, &file, action, error, noticed);
                 });
-                Ok("swapping")
+                Ok(Some("swapping"))
             }
         }
     }
