@@ -13,14 +13,15 @@
 
 mod batched;
 pub mod compress;
-mod file;
 mod firehose;
 mod http;
 mod kinesis;
 pub mod objects;
-pub mod parquet;
 pub mod retry;
+pub mod s3;
 
+pub use objects::parquet;
+pub use s3::s3_store;
 pub use weir_core::sink::{
     keep_undelivered, BoxFuture, Delivered, ErrorSink, MemoryBudget, Sink, SinkContext, SinkError,
 };
@@ -32,7 +33,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::ack::Ack;
-use crate::config::{BackupConfig, ErrorsConfig, ObjectOptions, S3SinkConfig, SinkConfig};
+use crate::config::{BackupConfig, ErrorsConfig, ObjectOptions, SinkConfig};
 use crate::record::{FailedRecord, Record};
 use crate::stats::Stats;
 
@@ -66,20 +67,6 @@ impl ErrorSink for ErrorsConfig {
     }
 }
 
-/// An S3 client for an S3 sink's region, endpoint and addressing style.
-pub async fn s3_store(c: &S3SinkConfig) -> objects::S3Store {
-    let sdk = crate::aws::sdk_config(c.region.as_deref(), c.endpoint.as_deref()).await;
-    let conf = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(c.force_path_style)
-        .build();
-    objects::S3Store {
-        client: aws_sdk_s3::Client::from_conf(conf),
-        bucket: c.bucket.clone(),
-        multipart_threshold: c.multipart_threshold,
-        part_size: c.part_size,
-    }
-}
-
 /// The object destination of a file or S3 configuration.
 async fn objects_for(
     store: objects::Store,
@@ -106,12 +93,12 @@ pub async fn run(
         SinkConfig::File(c) => {
             let store = objects::Store::Dir(c.path.clone());
             let o = objects_for(store, &c.objects, &ctx, false, true).await?;
-            file::run(o, rx, ctx).await
+            objects::run::run(o, rx, ctx).await
         }
         SinkConfig::S3(c) => {
             let store = objects::Store::S3(Arc::new(s3_store(&c).await));
             let o = objects_for(store, &c.objects, &ctx, false, true).await?;
-            file::run(o, rx, ctx).await
+            objects::run::run(o, rx, ctx).await
         }
         SinkConfig::Stdout(_) => {
             run_stream(rx, ctx, "stdout", |r, out| out.extend_from_slice(&r.data)).await
@@ -145,7 +132,7 @@ pub async fn run_backup(
             objects_for(store, &c.objects, &ctx, false, false).await?
         }
     };
-    file::run(o, rx, ctx).await
+    objects::run::run(o, rx, ctx).await
 }
 
 /// Runs the error output until every sender is gone.
@@ -159,12 +146,12 @@ pub async fn run_errors(
         ErrorsConfig::File(c) => {
             let store = objects::Store::Dir(c.path.clone());
             let o = objects_for(store, &c.objects, &ctx, true, false).await?;
-            file::run_errors(o, rx, ctx).await
+            objects::run::run_errors(o, rx, ctx).await
         }
         ErrorsConfig::S3(c) => {
             let store = objects::Store::S3(Arc::new(s3_store(&c).await));
             let o = objects_for(store, &c.objects, &ctx, true, false).await?;
-            file::run_errors(o, rx, ctx).await
+            objects::run::run_errors(o, rx, ctx).await
         }
         ErrorsConfig::Stderr(_) => {
             run_stream(rx, ctx, "stderr", move |f, out| {

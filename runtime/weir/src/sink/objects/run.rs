@@ -3,13 +3,13 @@
 
 use tokio::sync::mpsc;
 
-use super::objects::{failed, Objects};
-use super::{Delivered, SinkContext, SinkError};
+use super::{failed, Objects};
 use crate::clock::sleep_until;
 use crate::record::{FailedRecord, Record};
+use crate::sink::{Delivered, SinkContext, SinkError};
 
 /// Records to objects. Records that cannot be placed go to the error output.
-pub(super) async fn run(
+pub(crate) async fn run(
     mut objects: Objects,
     mut rx: mpsc::Receiver<Vec<Record>>,
     ctx: SinkContext,
@@ -70,7 +70,7 @@ async fn reject(rejected: Vec<FailedRecord>, ctx: &SinkContext) -> Result<(), Si
 }
 
 /// Failed records to objects, one partition per error output type.
-pub(super) async fn run_errors(
+pub(crate) async fn run_errors(
     mut objects: Objects,
     mut rx: mpsc::Receiver<Vec<FailedRecord>>,
     ctx: SinkContext,

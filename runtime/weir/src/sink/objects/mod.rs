@@ -1,6 +1,7 @@
 //! Firehose-style objects, shared by the `file` and `s3` sinks, the error outputs and the
 //! backup: buffering hints, custom prefixes, dynamic partitioning, compression, Parquet, and
-//! durable writes to a directory or an S3 bucket.
+//! durable writes to a directory or an S3 bucket. [`run`] drives an [`Objects`] from a
+//! channel; [`store`] writes objects where they go; [`parquet`] converts JSON records to rows.
 //!
 //! Object key: `<evaluated prefix><pipeline>-<version>-<yyyy-MM-dd-HH-mm-ss>-<uuid><ext>`, where
 //! the time is when the object's oldest record entered its buffer (in the configured time
@@ -18,8 +19,11 @@
 //!   partial object); an S3 object is stored once PutObject (or CompleteMultipartUpload)
 //!   succeeds.
 
+pub mod parquet;
+pub(crate) mod run;
+mod store;
+
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +31,6 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::compress::compress;
-use super::parquet::{Row, Schema};
 use super::retry::{Backoff, Retrying};
 use super::{Delivered, SinkContext, SinkError};
 use crate::ack::{Ack, Held};
@@ -36,207 +39,13 @@ use crate::expr::prefix::{Prefix, Values};
 use crate::record::{ErrorOutputType, FailedRecord};
 use crate::stats::Stats;
 
+use parquet::{Row, Schema};
+pub use store::Store;
+
 /// How a failed object write is retried: from 200 ms, doubling, up to 30 s apart, for as long
 /// as the pipeline runs (see [`super::retry`]).
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// S3 keys are at most 1,024 bytes of UTF-8.
-const S3_MAX_KEY: usize = 1024;
-/// File systems take names of at most 255 bytes and paths of at most 4,095.
-const MAX_COMPONENT: usize = 255;
-const MAX_PATH: usize = 4095;
-
-/// Where objects are stored.
-#[derive(Clone)]
-pub enum Store {
-    Dir(PathBuf),
-    S3(Arc<S3Store>),
-}
-
-/// An S3 bucket, with multipart uploads for large objects.
-pub struct S3Store {
-    pub client: aws_sdk_s3::Client,
-    pub bucket: String,
-    pub multipart_threshold: u64,
-    pub part_size: u64,
-}
-
-impl Store {
-    /// Where the store is, for messages and the run summary.
-    pub fn location(&self) -> String {
-        match self {
-            Store::Dir(dir) => show(dir),
-            Store::S3(s) => format!("s3://{}", s.bucket),
-        }
-    }
-
-    fn object_location(&self, key: &str) -> String {
-        match self {
-            Store::Dir(dir) => show(&dir.join(key)),
-            Store::S3(s) => format!("s3://{}/{key}", s.bucket),
-        }
-    }
-
-    /// Stores one object durably, retrying with back-off while `retry` allows; returns its
-    /// location, or the last error once `retry` gives up.
-    pub async fn put(
-        &self,
-        key: &str,
-        body: Bytes,
-        encoding: Option<&'static str>,
-        retry: &mut Retrying<'_>,
-    ) -> Result<String, String> {
-        loop {
-            let result = match self {
-                Store::Dir(dir) => {
-                    let (path, b) = (dir.join(key), body.clone());
-                    tokio::task::spawn_blocking(move || {
-                        crate::durable::write_atomic(&path, &b, ".weir-")
-                    })
-                    .await
-                    .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
-                    .map_err(|e| e.to_string())
-                }
-                Store::S3(s3) => s3.put(key, body.clone(), encoding).await,
-            };
-            match result {
-                Ok(()) => {
-                    retry.succeeded();
-                    return Ok(self.object_location(key));
-                }
-                Err(err) => {
-                    let err = format!("{}: {err}", self.object_location(key));
-                    if !retry.failed(&err).await {
-                        return Err(err);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Why `key` cannot be stored here, if it cannot: too long for S3, or a name or path too
-    /// long for a file system.
-    fn refuses(&self, key: &str) -> Option<String> {
-        match self {
-            Store::S3(_) if key.len() > S3_MAX_KEY => Some(format!(
-                "the object key would be {} bytes; S3 takes at most {S3_MAX_KEY}",
-                key.len()
-            )),
-            Store::S3(_) => None,
-            Store::Dir(dir) => {
-                let long = key.split('/').find(|part| part.len() > MAX_COMPONENT);
-                if let Some(part) = long {
-                    return Some(format!(
-                        "the object name `{}...` would be {} bytes; a file name is at most {MAX_COMPONENT}",
-                        part.chars().take(40).collect::<String>(),
-                        part.len()
-                    ));
-                }
-                let len = dir.join(key).as_os_str().len();
-                (len > MAX_PATH).then(|| {
-                    format!("the object's path would be {len} bytes; a path is at most {MAX_PATH}")
-                })
-            }
-        }
-    }
-}
-
-impl S3Store {
-    async fn put(
-        &self,
-        key: &str,
-        body: Bytes,
-        encoding: Option<&'static str>,
-    ) -> Result<(), String> {
-        use aws_sdk_s3::error::DisplayErrorContext;
-        use aws_sdk_s3::primitives::ByteStream;
-        if (body.len() as u64) < self.multipart_threshold {
-            return self
-                .client
-                .put_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .set_content_encoding(encoding.map(str::to_string))
-                .body(ByteStream::from(body))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("PutObject: {}", DisplayErrorContext(&e)));
-        }
-        let upload = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .set_content_encoding(encoding.map(str::to_string))
-            .send()
-            .await
-            .map_err(|e| format!("CreateMultipartUpload: {}", DisplayErrorContext(&e)))?;
-        let id = upload
-            .upload_id()
-            .ok_or("CreateMultipartUpload gave no upload id")?
-            .to_string();
-        let result = self.upload_parts(key, &id, body).await;
-        match result {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                // Leave no parts behind to be billed for.
-                let _ = self
-                    .client
-                    .abort_multipart_upload()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .upload_id(&id)
-                    .send()
-                    .await;
-                Err(e)
-            }
-        }
-    }
-
-    async fn upload_parts(&self, key: &str, id: &str, body: Bytes) -> Result<(), String> {
-        use aws_sdk_s3::error::DisplayErrorContext;
-        use aws_sdk_s3::primitives::ByteStream;
-        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-        let mut parts = Vec::new();
-        let size = self.part_size as usize;
-        for (i, start) in (0..body.len()).step_by(size).enumerate() {
-            let number = i as i32 + 1;
-            let chunk = body.slice(start..(start + size).min(body.len()));
-            let out = self
-                .client
-                .upload_part()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(id)
-                .part_number(number)
-                .body(ByteStream::from(chunk))
-                .send()
-                .await
-                .map_err(|e| format!("UploadPart {number}: {}", DisplayErrorContext(&e)))?;
-            parts.push(
-                CompletedPart::builder()
-                    .part_number(number)
-                    .set_e_tag(out.e_tag().map(str::to_string))
-                    .build(),
-            );
-        }
-        self.client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("CompleteMultipartUpload: {}", DisplayErrorContext(&e)))
-    }
-}
 
 /// The buffered contents of one object.
 enum Content {
