@@ -4,7 +4,9 @@ use std::path::Path;
 
 use weir_wasm::Host;
 
-use crate::config::{ErrorsConfig, PipelineFile, ProcessConfig, SinkConfig, SourceConfig};
+use crate::config::{
+    ErrorsConfig, PipelineFile, ProcessConfig, SinkConfig, SourceComponent, SourceConfig,
+};
 use crate::engine::{Output, PipelinePlan};
 use crate::process::wasm::WasmProcessor;
 use crate::process::Processor;
@@ -79,36 +81,11 @@ pub fn processors(file: &PipelineFile, host: &Host) -> Result<Vec<Box<dyn Proces
     Ok(out)
 }
 
-/// A short description of where a pipeline's records go, for the run summary.
-pub fn describe_sink(sink: &SinkConfig) -> String {
-    match sink {
-        SinkConfig::File(f) => format!("files under {}", f.path.display()),
-        SinkConfig::S3(s) => format!("s3://{}/{}", s.bucket, s.objects.prefix_text),
-        SinkConfig::Stdout(_) => "stdout".into(),
-        SinkConfig::Kinesis(k) => format!("Kinesis stream {}", k.stream),
-        SinkConfig::Firehose(f) => format!("Firehose delivery stream {}", f.delivery_stream),
-        SinkConfig::Http(h) => format!("HTTP endpoint {}", crate::redact::url(&h.url)),
-    }
-}
-
-pub fn describe_errors(errors: &ErrorsConfig) -> String {
-    match errors {
-        ErrorsConfig::File(f) => format!("files under {}", crate::config::show(&f.path)),
-        ErrorsConfig::S3(s) => format!("s3://{}", s.bucket),
-        ErrorsConfig::Stderr(_) => "stderr (printed: never moves a checkpoint)".into(),
-    }
-}
-
 /// A warning for a pipeline that keeps a checkpoint but prints its records (stdout) or its
 /// failures (stderr): printing never releases a checkpoint, so it stays where it was and every
 /// start reads those records again.
 pub fn printing_warning(file: &PipelineFile, errors: &ErrorsConfig) -> Option<&'static str> {
-    let checkpoints = match &file.spec.source {
-        SourceConfig::Kinesis(_) => true,
-        SourceConfig::File(f) => f.checkpoint,
-        _ => false,
-    };
-    if !checkpoints {
+    if !file.spec.source.checkpoints() {
         return None;
     }
     if matches!(file.spec.sink, SinkConfig::Stdout(_)) {

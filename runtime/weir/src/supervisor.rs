@@ -35,7 +35,7 @@ use crate::admin::{PipelineHandle, Registry, ReloadOutcome};
 use crate::app;
 use crate::clock::Clock;
 use crate::config::tenants::TenantsFile;
-use crate::config::{self, PipelineFile, ProcessConfig, SourceConfig};
+use crate::config::{self, Component, PipelineFile, ProcessConfig, SourceComponent};
 use crate::engine::{self, EngineError, PipelineReport, Swap};
 use crate::quota::CpuBudget;
 use crate::stats::Stats;
@@ -272,7 +272,7 @@ impl Supervisor {
                 if let Some(warning) = app::printing_warning(&file, &e) {
                     tracing::warn!(pipeline = %file.name, "{warning}");
                 }
-                app::describe_errors(&e)
+                e.describe()
             }
             engine::Output::Collect => "kept in memory".into(),
         };
@@ -313,7 +313,7 @@ impl Supervisor {
             pipeline = %file.name,
             tenant = %file.tenant(),
             file = %config::show(&file.path),
-            output = %app::describe_sink(&file.spec.sink),
+            output = %file.spec.sink.describe(),
             errors = %errors,
             "Starting pipeline"
         );
@@ -808,7 +808,7 @@ impl Supervisor {
         noticed: Instant,
     ) -> Result<(), String> {
         let old = &self.running[&file.name];
-        if let Some(why) = not_restartable(&old.file) {
+        if let Some(why) = old.file.spec.source.not_restartable() {
             return Err(format!(
                 "{}: this change restarts the pipeline, and {why}; only its [[process]] steps \
                  can change while it runs (restart weir to apply it)",
@@ -927,21 +927,6 @@ fn restart_key(file: &PipelineFile) -> String {
         s.pipeline.batch,
         file.tenant(),
     )
-}
-
-/// Why a pipeline cannot be drained and started again without losing or repeating records.
-fn not_restartable(file: &PipelineFile) -> Option<&'static str> {
-    match &file.spec.source {
-        SourceConfig::Stdin(_) => Some("its source (stdin) cannot be read again"),
-        SourceConfig::File(f) if !f.checkpoint => {
-            Some("its file source keeps no checkpoint (set `checkpoint = true`)")
-        }
-        // An endless generator may start counting again; a counted one would repeat records.
-        SourceConfig::Generator(g) if g.count.is_some() => {
-            Some("its generator has a `count` and would make its records again")
-        }
-        _ => None,
-    }
 }
 
 /// Debounces file-system events: waits until `quiet` has passed with no new event.

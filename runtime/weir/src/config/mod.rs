@@ -22,9 +22,11 @@ use serde::{Deserialize, Deserializer};
 
 use crate::units::{ByteSize, HumanDuration};
 
+mod component;
 pub mod objects;
 pub mod tenants;
 pub mod vars;
+pub use component::{Component, SourceComponent};
 pub use objects::{FileSinkConfig, Format, ObjectOptions, S3SinkConfig};
 
 /// A config error, already located in its file.
@@ -1168,12 +1170,6 @@ pub fn show(path: &Path) -> String {
         .to_string()
 }
 
-fn resolve(base: &Path, p: &mut PathBuf) {
-    if p.is_relative() {
-        *p = normalize(&base.join(&*p));
-    }
-}
-
 /// Removes `.` and `..` components lexically (`pipelines/../out` becomes `out`), so messages
 /// show paths as a user would write them. Symlinks are not resolved.
 pub(crate) fn normalize(path: &Path) -> PathBuf {
@@ -1199,42 +1195,16 @@ pub(crate) fn normalize(path: &Path) -> PathBuf {
 }
 
 fn resolve_paths(spec: &mut PipelineSpec, base: &Path) {
-    if let SourceConfig::File(f) = &mut spec.source {
-        resolve(base, &mut f.path);
-    }
+    spec.source.resolve_paths(base);
     for step in &mut spec.process {
-        match step {
-            ProcessConfig::Wasm(w) => {
-                resolve(base, &mut w.module);
-                for dir in &mut w.grants.dirs {
-                    resolve(base, dir);
-                }
-            }
-        }
+        step.resolve_paths(base);
     }
-    let objects = |o: &mut ObjectOptions| {
-        if let Format::Parquet { schema } = &mut o.format {
-            resolve(base, schema);
-        }
-    };
-    match &mut spec.sink {
-        SinkConfig::File(f) => {
-            resolve(base, &mut f.path);
-            objects(&mut f.objects);
-        }
-        SinkConfig::S3(s) => objects(&mut s.objects),
-        _ => {}
+    spec.sink.resolve_paths(base);
+    if let Some(backup) = &mut spec.backup {
+        backup.resolve_paths(base);
     }
-    match &mut spec.backup {
-        Some(BackupConfig::File(f)) => {
-            resolve(base, &mut f.path);
-            objects(&mut f.objects);
-        }
-        Some(BackupConfig::S3(s)) => objects(&mut s.objects),
-        None => {}
-    }
-    if let Some(ErrorsConfig::File(f)) = &mut spec.errors {
-        resolve(base, &mut f.path);
+    if let Some(errors) = &mut spec.errors {
+        errors.resolve_paths(base);
     }
 }
 

@@ -32,11 +32,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::component::LocalPaths;
 use super::vars;
-use super::{
-    line_col, BackupConfig, ConfigError, ErrorsConfig, Format, Location, ObjectOptions,
-    PipelineFile, ProcessConfig, SinkConfig, SourceConfig,
-};
+use super::{line_col, Component, ConfigError, Location, PipelineFile, ProcessConfig};
 use crate::units::{ByteSize, HumanDuration};
 
 /// The tenant of pipelines that name none.
@@ -408,35 +406,22 @@ fn within(allowed: &[PathBuf], path: &Path) -> bool {
 /// The local files and directories a pipeline reads or writes, with the line and key that
 /// name them: what a tenant's `allow.dirs` must hold.
 fn local_paths(file: &PipelineFile) -> Vec<(usize, String, PathBuf)> {
-    let spec = &file.spec;
-    let lines = &file.lines;
+    let (spec, lines) = (&file.spec, &file.lines);
+    let mut tables: Vec<(usize, &str, LocalPaths)> = vec![
+        (lines.source, "source", spec.source.local_paths()),
+        (lines.sink, "sink", spec.sink.local_paths()),
+    ];
+    if let Some(backup) = &spec.backup {
+        tables.push((lines.backup, "backup", backup.local_paths()));
+    }
+    if let Some(errors) = &spec.errors {
+        tables.push((lines.errors, "errors", errors.local_paths()));
+    }
     let mut out = Vec::new();
-    if let SourceConfig::File(f) = &spec.source {
-        out.push((lines.source, "source.path".to_string(), f.path.clone()));
-    }
-    let mut objects = |line: usize, table: &str, o: &ObjectOptions| {
-        if let Format::Parquet { schema } = &o.format {
-            out.push((line, format!("{table}.format.schema"), schema.clone()));
+    for (line, table, paths) in tables {
+        for (key, path) in paths {
+            out.push((line, format!("{table}.{key}"), path));
         }
-    };
-    match &spec.sink {
-        SinkConfig::File(f) => objects(lines.sink, "sink", &f.objects),
-        SinkConfig::S3(s) => objects(lines.sink, "sink", &s.objects),
-        _ => {}
-    }
-    match &spec.backup {
-        Some(BackupConfig::File(f)) => objects(lines.backup, "backup", &f.objects),
-        Some(BackupConfig::S3(s)) => objects(lines.backup, "backup", &s.objects),
-        None => {}
-    }
-    if let SinkConfig::File(f) = &spec.sink {
-        out.push((lines.sink, "sink.path".to_string(), f.path.clone()));
-    }
-    if let Some(BackupConfig::File(f)) = &spec.backup {
-        out.push((lines.backup, "backup.path".to_string(), f.path.clone()));
-    }
-    if let Some(ErrorsConfig::File(f)) = &spec.errors {
-        out.push((lines.errors, "errors.path".to_string(), f.path.clone()));
     }
     out
 }
