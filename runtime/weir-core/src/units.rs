@@ -28,16 +28,26 @@ impl<'de> Deserialize<'de> for HumanDuration {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ByteSize(pub u64);
 
+/// Why a size does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    #[error("invalid size `{0}`: expected a number with a unit, like 5MiB")]
+    NotANumber(String),
+    #[error("invalid size `{text}`: unknown unit `{unit}` (use B, KB, MB, GB, KiB, MiB or GiB)")]
+    UnknownUnit { text: String, unit: String },
+}
+
 impl ByteSize {
-    pub fn parse(text: &str) -> Result<ByteSize, String> {
+    pub fn parse(text: &str) -> Result<ByteSize, SizeError> {
         let t = text.trim();
         let split = t
             .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
             .unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let num: f64 = num.replace('_', "").parse().map_err(|_| {
-            format!("invalid size `{text}`: expected a number with a unit, like 5MiB")
-        })?;
+        let num: f64 = num
+            .replace('_', "")
+            .parse()
+            .map_err(|_| SizeError::NotANumber(text.to_string()))?;
         let mult: u64 = match unit.trim() {
             "" | "B" => 1,
             "KB" | "kB" => 1_000,
@@ -47,9 +57,10 @@ impl ByteSize {
             "MiB" => 1 << 20,
             "GiB" => 1 << 30,
             other => {
-                return Err(format!(
-                    "invalid size `{text}`: unknown unit `{other}` (use B, KB, MB, GB, KiB, MiB or GiB)"
-                ))
+                return Err(SizeError::UnknownUnit {
+                    text: text.to_string(),
+                    unit: other.to_string(),
+                })
             }
         };
         Ok(ByteSize((num * mult as f64).round() as u64))
@@ -103,9 +114,14 @@ mod tests {
         assert_eq!(ByteSize::parse("5MB").unwrap().0, 5_000_000);
         assert_eq!(ByteSize::parse("1.5KiB").unwrap().0, 1536);
         assert_eq!(ByteSize::parse("100").unwrap().0, 100);
-        assert!(ByteSize::parse("5 parsecs")
-            .unwrap_err()
-            .contains("unknown unit"));
+        assert_eq!(
+            ByteSize::parse("5 parsecs").unwrap_err().to_string(),
+            "invalid size `5 parsecs`: unknown unit `parsecs` (use B, KB, MB, GB, KiB, MiB or GiB)"
+        );
+        assert_eq!(
+            ByteSize::parse("MiB").unwrap_err(),
+            SizeError::NotANumber("MiB".into())
+        );
         assert_eq!(ByteSize(5 << 20).to_string(), "5MiB");
     }
 }
