@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::ack::{Ack, Poison};
+use crate::ack::Poison;
 use crate::clock::{sleep_until, Clock};
 use serde::Deserialize;
 
@@ -73,14 +73,6 @@ const CHANNEL_BATCHES: usize = 4;
 /// its own) before the call is cut off and its records go to the error output.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Where a pipeline's output goes.
-pub enum Output<C> {
-    /// A sink (or error output) of its own.
-    Config(C),
-    /// Kept in memory and returned in the report (`weir test`).
-    Collect,
-}
-
 /// Everything needed to run one pipeline, already built (modules loaded, instances started).
 pub struct PipelinePlan {
     pub name: String,
@@ -89,8 +81,9 @@ pub struct PipelinePlan {
     pub source: Box<dyn Source>,
     pub batch: BatchConfig,
     pub processors: Vec<Box<dyn Processor>>,
-    pub sink: Output<Box<dyn Sink>>,
-    pub errors: Output<Box<dyn ErrorSink>>,
+    /// Where the records go ([`Collect`](crate::sink::Collect) keeps them in memory).
+    pub sink: Box<dyn Sink>,
+    pub errors: Box<dyn ErrorSink>,
     /// A copy of every source record, before processing.
     pub backup: Option<Box<dyn Sink>>,
     /// While it holds `true`, no record moves past the source (the source waits on the
@@ -129,8 +122,6 @@ pub struct PipelineReport {
     pub delivered: Delivered,
     pub errors: Delivered,
     pub backup: Delivered,
-    pub collected: Vec<Record>,
-    pub collected_errors: Vec<FailedRecord>,
     pub elapsed: Duration,
 }
 
@@ -245,7 +236,7 @@ pub async fn run(
     // One thread per processor (at least one, so a swap always has a thread to land on). A
     // swap may bring more processors than there are threads: the last thread runs the extra
     // ones after its own.
-    let (sink_tx, mut rx) = mpsc::channel::<Vec<Record>>(CHANNEL_BATCHES);
+    let (sink_tx, rx) = mpsc::channel::<Vec<Record>>(CHANNEL_BATCHES);
     let count = plan.processors.len().max(1);
     let mut processors = plan.processors.into_iter();
     let mut input = batch_rx;
@@ -295,47 +286,9 @@ pub async fn run(
     );
     // From here the error output ends when the last processor and the sink are done.
     drop(err_tx);
-    let sink_task = match plan.sink {
-        Output::Config(config) => {
-            tokio::spawn(async move { config.run(rx, ctx).await.map(|d| (d, Vec::new())) })
-        }
-        Output::Collect => {
-            // Keep only the counters: the context's error sender must go now, or the error
-            // output would wait for it forever.
-            let stats = ctx.stats.clone();
-            drop(ctx);
-            tokio::spawn(async move {
-                let mut all = Vec::new();
-                while let Some(batch) = rx.recv().await {
-                    Stats::add(&stats.records_out, batch.len() as u64);
-                    // Collected is delivered: release the acks now, as the source may wait for
-                    // them before it ends, and so before this collection is handed over.
-                    all.extend(batch.into_iter().map(|mut r| {
-                        r.ack = Ack::none();
-                        r
-                    }));
-                }
-                Ok((Delivered::default(), all))
-            })
-        }
-    };
+    let sink_task = tokio::spawn(plan.sink.run(rx, ctx));
     let ctx = sink_ctx(None, stats.errors_health.clone(), stats.clone(), "errors");
-    let errors_task = match plan.errors {
-        Output::Config(config) => {
-            tokio::spawn(async move { config.run(err_rx, ctx).await.map(|d| (d, Vec::new())) })
-        }
-        Output::Collect => tokio::spawn(async move {
-            let mut rx = err_rx;
-            let mut all = Vec::new();
-            while let Some(batch) = rx.recv().await {
-                all.extend(batch.into_iter().map(|mut f| {
-                    f.record.ack = Ack::none();
-                    f
-                }));
-            }
-            Ok((Delivered::default(), all))
-        }),
-    };
+    let errors_task = tokio::spawn(plan.errors.run(err_rx, ctx));
 
     let mut problems = Vec::new();
     match source_task.await {
@@ -358,10 +311,7 @@ pub async fn run(
         ..PipelineReport::default()
     };
     match sink_task.await {
-        Ok(Ok((delivered, collected))) => {
-            report.delivered = delivered;
-            report.collected = collected;
-        }
+        Ok(Ok(delivered)) => report.delivered = delivered,
         Ok(Err(e)) => problems.push(format!("sink: {e}")),
         Err(e) => problems.push(format!("sink task: {e}")),
     }
@@ -373,10 +323,7 @@ pub async fn run(
         }
     }
     match errors_task.await {
-        Ok(Ok((delivered, collected))) => {
-            report.errors = delivered;
-            report.collected_errors = collected;
-        }
+        Ok(Ok(delivered)) => report.errors = delivered,
         Ok(Err(e)) => problems.push(format!("error output: {e}")),
         Err(e) => problems.push(format!("error output task: {e}")),
     }
@@ -527,7 +474,12 @@ struct Stage {
 impl Stage {
     /// The shortest tick interval any step asks for.
     fn tick_interval(&self) -> Option<Duration> {
-        self.steps.iter().filter_map(|s| s.tick_interval()).min()
+        // A zero interval would spin: it means no ticks.
+        self.steps
+            .iter()
+            .filter_map(|s| s.tick_interval())
+            .filter(|d| !d.is_zero())
+            .min()
     }
 
     /// The next message; `Err(())` when a tick is due first.

@@ -9,12 +9,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::ack::Poison;
+use crate::ack::{Ack, Poison};
 use crate::clock::Clock;
 use crate::record::{FailedRecord, Record};
 pub use crate::source::BoxFuture;
@@ -164,5 +164,77 @@ impl Delivered {
         if self.objects.len() < 3 {
             self.objects.push(path);
         }
+    }
+}
+
+/// A sink (or error output) that keeps what it receives in memory, for `weir test` and
+/// benchmarks; [`Collect::take`] hands it over. Kept is delivered: acks are released at once,
+/// as the source may wait for them before it ends.
+pub struct Collect<T>(Arc<Mutex<Vec<T>>>);
+
+impl<T> Clone for Collect<T> {
+    fn clone(&self) -> Self {
+        Collect(self.0.clone())
+    }
+}
+
+impl<T> Default for Collect<T> {
+    fn default() -> Self {
+        Collect(Arc::default())
+    }
+}
+
+impl<T> Collect<T> {
+    /// Everything kept so far.
+    pub fn take(&self) -> Vec<T> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn keep(&self, items: impl IntoIterator<Item = T>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(items);
+    }
+}
+
+impl Sink for Collect<Record> {
+    fn run(
+        self: Box<Self>,
+        mut rx: mpsc::Receiver<Vec<Record>>,
+        ctx: SinkContext,
+    ) -> BoxFuture<Result<Delivered, SinkError>> {
+        // Keep only the counters: the context's error sender must go now, or the error output
+        // would wait for it forever.
+        let stats = ctx.stats.clone();
+        drop(ctx);
+        Box::pin(async move {
+            while let Some(batch) = rx.recv().await {
+                Stats::add(&stats.records_out, batch.len() as u64);
+                self.keep(batch.into_iter().map(|mut r| {
+                    r.ack = Ack::none();
+                    r
+                }));
+            }
+            Ok(Delivered::default())
+        })
+    }
+}
+
+impl ErrorSink for Collect<FailedRecord> {
+    fn run(
+        self: Box<Self>,
+        mut rx: mpsc::Receiver<Vec<FailedRecord>>,
+        _ctx: SinkContext,
+    ) -> BoxFuture<Result<Delivered, SinkError>> {
+        Box::pin(async move {
+            while let Some(batch) = rx.recv().await {
+                self.keep(batch.into_iter().map(|mut f| {
+                    f.record.ack = Ack::none();
+                    f
+                }));
+            }
+            Ok(Delivered::default())
+        })
     }
 }

@@ -10,10 +10,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use weir_core::ack::{Ack, Acker, Resolved};
 use weir_core::clock::SystemClock;
-use weir_core::engine::{self, BatchConfig, Output, PipelinePlan};
+use weir_core::engine::{self, BatchConfig, PipelinePlan};
 use weir_core::process::{Processed, Processor};
-use weir_core::record::Record;
-use weir_core::sink::{BoxFuture, Delivered, Sink, SinkContext, SinkError};
+use weir_core::record::{FailedRecord, Record};
+use weir_core::sink::{BoxFuture, Collect, Delivered, Sink, SinkContext, SinkError};
 use weir_core::source::{Source, SourceContext, SourceError};
 use weir_core::stats::Stats;
 use weir_core::units::{ByteSize, HumanDuration};
@@ -128,8 +128,29 @@ impl Sink for Keep {
     }
 }
 
-fn plan(source: Numbers, window: Window, sink: Keep, dir: &std::path::Path) -> PipelinePlan {
-    PipelinePlan {
+/// A pipeline of `records` numbers into a window (ticking every `tick`) into a [`Keep`]; the
+/// sink to look into, and the acks as they resolve.
+fn plan(
+    records: usize,
+    linger: bool,
+    tick: Option<Duration>,
+    dir: &std::path::Path,
+) -> (PipelinePlan, Keep, Arc<Mutex<Vec<Resolved>>>) {
+    let resolved = Arc::new(Mutex::new(Vec::new()));
+    let sink = Keep {
+        resolved: resolved.clone(),
+        ..Keep::default()
+    };
+    let source = Numbers {
+        records,
+        linger,
+        resolved: resolved.clone(),
+    };
+    let window = Window {
+        held: Vec::new(),
+        tick,
+    };
+    let plan = PipelinePlan {
         name: "window".into(),
         state_dir: dir.to_path_buf(),
         source: Box::new(source),
@@ -139,34 +160,21 @@ fn plan(source: Numbers, window: Window, sink: Keep, dir: &std::path::Path) -> P
             linger: HumanDuration(Duration::from_millis(5)),
         },
         processors: vec![Box::new(window)],
-        sink: Output::Config(Box::new(sink)),
-        errors: Output::Collect,
+        sink: Box::new(sink.clone()),
+        errors: Box::new(Collect::<FailedRecord>::default()),
         backup: None,
         paused: None,
         swaps: None,
         cpu: None,
         memory: 1 << 30,
-    }
+    };
+    (plan, sink, resolved)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stage_flushes_what_it_holds_when_the_input_ends_and_its_row_holds_every_ack() {
     let dir = tempfile::tempdir().unwrap();
-    let resolved = Arc::new(Mutex::new(Vec::new()));
-    let sink = Keep {
-        resolved: resolved.clone(),
-        ..Keep::default()
-    };
-    let source = Numbers {
-        records: 3,
-        linger: false,
-        resolved: resolved.clone(),
-    };
-    let window = Window {
-        held: Vec::new(),
-        tick: None,
-    };
-    let plan = plan(source, window, sink.clone(), dir.path());
+    let (plan, sink, resolved) = plan(3, false, None, dir.path());
     let report = engine::run(
         plan,
         Arc::new(SystemClock),
@@ -195,23 +203,10 @@ async fn a_stage_flushes_what_it_holds_when_the_input_ends_and_its_row_holds_eve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stage_emits_on_time_without_input_and_is_not_flushed_at_a_stop() {
     let dir = tempfile::tempdir().unwrap();
-    let resolved = Arc::new(Mutex::new(Vec::new()));
-    let sink = Keep {
-        resolved: resolved.clone(),
-        ..Keep::default()
-    };
-    let source = Numbers {
-        records: 2,
-        linger: true,
-        resolved: resolved.clone(),
-    };
-    let window = Window {
-        held: Vec::new(),
-        tick: Some(Duration::from_millis(20)),
-    };
+    let (plan, sink, resolved) = plan(2, true, Some(Duration::from_millis(20)), dir.path());
     let shutdown = CancellationToken::new();
     let run = tokio::spawn(engine::run(
-        plan(source, window, sink.clone(), dir.path()),
+        plan,
         Arc::new(SystemClock),
         Arc::new(Stats::default()),
         shutdown.clone(),

@@ -7,7 +7,7 @@ use weir_wasm::Host;
 use crate::config::{
     ErrorsConfig, PipelineFile, ProcessConfig, SinkConfig, SourceComponent, SourceConfig,
 };
-use crate::engine::{Output, PipelinePlan};
+use crate::engine::PipelinePlan;
 use crate::process::wasm::WasmProcessor;
 use crate::process::Processor;
 use crate::sink::default_errors;
@@ -24,8 +24,8 @@ pub fn build(file: &PipelineFile, host: &Host, state_dir: &Path) -> Result<Pipel
         source: Box::new(file.spec.source.clone()),
         batch: file.spec.pipeline.batch,
         processors,
-        sink: Output::Config(Box::new(file.spec.sink.clone())),
-        errors: Output::Config(Box::new(errors)),
+        sink: Box::new(file.spec.sink.clone()),
+        errors: Box::new(errors),
         backup: file
             .spec
             .backup

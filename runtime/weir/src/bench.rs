@@ -395,7 +395,8 @@ async fn weir_pipeline(
     records: usize,
 ) -> Result<f64, String> {
     use weir::config::{KinesisSourceConfig, SourceConfig, StartPosition};
-    use weir::engine::{Output, PipelinePlan};
+    use weir::engine::PipelinePlan;
+    use weir::sink::Collect;
     use weir::units::HumanDuration;
 
     let state = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -410,8 +411,8 @@ async fn weir_pipeline(
         source: Box::new(SourceConfig::Kinesis(source)),
         batch: weir::config::BatchConfig::default(),
         processors: Vec::new(),
-        sink: Output::Collect,
-        errors: Output::Collect,
+        sink: Box::new(Collect::<Record>::default()),
+        errors: Box::new(Collect::<FailedRecord>::default()),
         backup: None,
         paused: None,
         swaps: None,
@@ -698,7 +699,7 @@ fn start_bench_pipeline(
     tokio::task::JoinHandle<Result<weir::engine::PipelineReport, weir::engine::EngineError>>,
     String,
 > {
-    use weir::engine::Output;
+    use weir::sink::Collect;
     let file = weir::config::parse(
         Path::new("bench.toml"),
         text,
@@ -709,8 +710,8 @@ fn start_bench_pipeline(
     )
     .map_err(|e| e.to_string())?;
     let mut plan = weir::app::build(&file, host, &std::env::temp_dir())?;
-    plan.sink = Output::Collect;
-    plan.errors = Output::Collect;
+    plan.sink = Box::new(Collect::<Record>::default());
+    plan.errors = Box::new(Collect::<FailedRecord>::default());
     plan.cpu = cpu.map(|c| Arc::new(weir::quota::CpuBudget::new(c)));
     Ok(tokio::spawn(weir::engine::run(
         plan,
@@ -750,10 +751,10 @@ async fn tenant_sample(
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
     }
-    if !report.collected_errors.is_empty() {
+    if report.stats.records_failed > 0 {
         return Err("the well-behaved pipeline failed records".into());
     }
-    Ok(report.collected.len() as f64 / elapsed.as_secs_f64())
+    Ok(report.stats.records_out as f64 / elapsed.as_secs_f64())
 }
 
 pub fn format_tenants(rows: &[TenantRow], cpu: Duration) -> String {

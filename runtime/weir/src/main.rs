@@ -16,7 +16,9 @@ use weir::app;
 use weir::clock::SystemClock;
 use weir::config::tenants::TenantsFile;
 use weir::config::{self, FileSourceConfig, LineFormat, SourceConfig};
-use weir::engine::{self, Output, PipelineReport};
+use weir::engine::{self, PipelineReport};
+use weir::record::{FailedRecord, Record};
+use weir::sink::Collect;
 use weir::stats::Stats;
 use weir::supervisor::{self, Supervisor, Watcher};
 use weir_wasm::{CompileCache, Host, HostOptions};
@@ -679,6 +681,10 @@ async fn test(
     let processors = tokio::task::spawn_blocking(move || app::processors(&built.0, &built.1))
         .await?
         .map_err(anyhow::Error::msg)?;
+    let (kept, failed) = (
+        Collect::<Record>::default(),
+        Collect::<FailedRecord>::default(),
+    );
     let plan = engine::PipelinePlan {
         name: file.name.clone(),
         // A file source keeps no checkpoints.
@@ -686,8 +692,8 @@ async fn test(
         source: Box::new(SourceConfig::File(FileSourceConfig::new(input, format))),
         batch: file.spec.pipeline.batch,
         processors,
-        sink: Output::Collect,
-        errors: Output::Collect,
+        sink: Box::new(kept.clone()),
+        errors: Box::new(failed.clone()),
         backup: None,
         paused: None,
         swaps: None,
@@ -696,14 +702,14 @@ async fn test(
     };
     let stats = Arc::new(Stats::default());
     let report = engine::run(plan, Arc::new(SystemClock), stats, CancellationToken::new()).await?;
-    for record in &report.collected {
+    for record in &kept.take() {
         println!(
             "ok      #{:<5} {}",
             record.sequence_number.as_deref().unwrap_or("-"),
             String::from_utf8_lossy(&record.data)
         );
     }
-    for failed in &report.collected_errors {
+    for failed in &failed.take() {
         println!(
             "failed  #{:<5} {}: {}",
             failed.record.sequence_number.as_deref().unwrap_or("-"),

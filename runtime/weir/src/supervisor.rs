@@ -266,15 +266,12 @@ impl Supervisor {
         handle: Option<Arc<PipelineHandle>>,
         mut plan: engine::PipelinePlan,
     ) {
-        let errors = match &plan.errors {
-            engine::Output::Config(_) => {
-                let e = app::errors_of(&file, &self.options.state_dir);
-                if let Some(warning) = app::printing_warning(&file, &e) {
-                    tracing::warn!(pipeline = %file.name, "{warning}");
-                }
-                e.describe()
+        let errors = {
+            let e = app::errors_of(&file, &self.options.state_dir);
+            if let Some(warning) = app::printing_warning(&file, &e) {
+                tracing::warn!(pipeline = %file.name, "{warning}");
             }
-            engine::Output::Collect => "kept in memory".into(),
+            e.describe()
         };
         let handle = handle.unwrap_or_else(|| {
             Arc::new(PipelineHandle::new(

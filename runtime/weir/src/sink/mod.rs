@@ -23,7 +23,8 @@ pub mod s3;
 pub use objects::parquet;
 pub use s3::s3_store;
 pub use weir_core::sink::{
-    keep_undelivered, BoxFuture, Delivered, ErrorSink, MemoryBudget, Sink, SinkContext, SinkError,
+    keep_undelivered, BoxFuture, Collect, Delivered, ErrorSink, MemoryBudget, Sink, SinkContext,
+    SinkError,
 };
 
 use std::io::Write;
