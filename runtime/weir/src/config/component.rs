@@ -2,15 +2,17 @@
 //! that the code around pipeline files (path resolution, tenants' directories, run summaries,
 //! reloads) asks the component instead of matching on every kind. A new kind implements
 //! [`Component`] (and [`SourceComponent`] for a source) and adds its variant to the enum of its
-//! table; nothing else needs to know it.
+//! table; nothing else needs to know it. The Kinesis source shows where the rest are going:
+//! its settings and their `Component` impl live in its own folder
+//! (`source/kinesis/config.rs`), re-exported here.
 
 use std::path::{Path, PathBuf};
 
 use super::objects::{FileSinkConfig, Format, ObjectOptions, S3SinkConfig};
 use super::{
     BackupConfig, ErrorsConfig, FileSourceConfig, FirehoseSinkConfig, GeneratorConfig,
-    HttpSinkConfig, KinesisSinkConfig, KinesisSourceConfig, ProcessConfig, SinkConfig,
-    SourceConfig, StdinSourceConfig, StdoutSinkConfig, WasmStepConfig,
+    HttpSinkConfig, KinesisSinkConfig, ProcessConfig, SinkConfig, SourceConfig, StdinSourceConfig,
+    StdoutSinkConfig, WasmStepConfig,
 };
 
 /// Local paths a component names, each with its key (relative to the component's table).
@@ -114,18 +116,6 @@ impl SourceComponent for GeneratorConfig {
         self.count
             .is_some()
             .then_some("its generator has a `count` and would make its records again")
-    }
-}
-
-impl Component for KinesisSourceConfig {
-    fn describe(&self) -> String {
-        format!("Kinesis stream {}", self.stream)
-    }
-}
-
-impl SourceComponent for KinesisSourceConfig {
-    fn checkpoints(&self) -> bool {
-        true
     }
 }
 

@@ -41,6 +41,7 @@
 //! with the sinks is in [`crate::aws`].
 
 mod checkpoint;
+pub mod config;
 mod coordinator;
 pub mod kpl;
 pub mod leases;
