@@ -10,9 +10,8 @@ use std::path::{Path, PathBuf};
 
 use super::objects::{FileSinkConfig, Format, ObjectOptions, S3SinkConfig};
 use super::{
-    BackupConfig, ErrorsConfig, FileSourceConfig, FirehoseSinkConfig, GeneratorConfig,
-    HttpSinkConfig, KinesisSinkConfig, ProcessConfig, SinkConfig, SourceConfig, StdinSourceConfig,
-    StdoutSinkConfig, WasmStepConfig,
+    BackupConfig, ErrorsConfig, FirehoseSinkConfig, HttpSinkConfig, KinesisSinkConfig,
+    ProcessConfig, SinkConfig, SourceConfig, StdoutSinkConfig, WasmStepConfig,
 };
 
 /// Local paths a component names, each with its key (relative to the component's table).
@@ -46,7 +45,7 @@ pub trait SourceComponent: Component {
     }
 }
 
-pub(super) fn resolve(base: &Path, p: &mut PathBuf) {
+pub(crate) fn resolve(base: &Path, p: &mut PathBuf) {
     if p.is_relative() {
         *p = super::normalize(&base.join(&*p));
     }
@@ -59,64 +58,6 @@ macro_rules! each {
             $($variant($c) => $call,)+
         }
     };
-}
-
-impl FileSourceConfig {
-    fn shown(&self) -> String {
-        super::show(&self.path)
-    }
-}
-
-impl Component for FileSourceConfig {
-    fn describe(&self) -> String {
-        format!("file {}", self.shown())
-    }
-    fn resolve_paths(&mut self, base: &Path) {
-        resolve(base, &mut self.path);
-    }
-    fn local_paths(&self) -> LocalPaths {
-        vec![("path", self.path.clone())]
-    }
-}
-
-impl SourceComponent for FileSourceConfig {
-    fn checkpoints(&self) -> bool {
-        self.checkpoint
-    }
-    fn not_restartable(&self) -> Option<&'static str> {
-        (!self.checkpoint)
-            .then_some("its file source keeps no checkpoint (set `checkpoint = true`)")
-    }
-}
-
-impl Component for StdinSourceConfig {
-    fn describe(&self) -> String {
-        "stdin".into()
-    }
-}
-
-impl SourceComponent for StdinSourceConfig {
-    fn not_restartable(&self) -> Option<&'static str> {
-        Some("its source (stdin) cannot be read again")
-    }
-}
-
-impl Component for GeneratorConfig {
-    fn describe(&self) -> String {
-        match self.count {
-            Some(n) => format!("generator ({n} records)"),
-            None => "generator".into(),
-        }
-    }
-}
-
-impl SourceComponent for GeneratorConfig {
-    // An endless generator may start counting again; a counted one would repeat records.
-    fn not_restartable(&self) -> Option<&'static str> {
-        self.count
-            .is_some()
-            .then_some("its generator has a `count` and would make its records again")
-    }
 }
 
 impl Component for SourceConfig {

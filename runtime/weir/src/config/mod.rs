@@ -22,7 +22,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::units::{ByteSize, HumanDuration};
 
-mod component;
+pub mod component;
 pub mod objects;
 pub mod tenants;
 pub mod vars;
@@ -152,17 +152,6 @@ impl Default for PipelineSection {
 
 pub use weir_core::engine::BatchConfig;
 
-/// How a line-oriented source turns lines into records.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LineFormat {
-    /// Each line is one JSON value; a line that is not goes to the error output.
-    Json,
-    /// Each line is a record, as is.
-    #[default]
-    Lines,
-}
-
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
     File(FileSourceConfig),
@@ -171,80 +160,11 @@ pub enum SourceConfig {
     Kinesis(KinesisSourceConfig),
 }
 
+pub use crate::source::file::config::{FileSourceConfig, LineFormat, StdinSourceConfig};
+pub use crate::source::generator::config::GeneratorConfig;
 pub use crate::source::kinesis::config::{
     CheckpointsConfig, ConsumerMode, KinesisSourceConfig, StartPosition, StoreKind,
 };
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileSourceConfig {
-    #[serde(rename = "type")]
-    _type: String,
-    pub path: PathBuf,
-    #[serde(default)]
-    pub format: LineFormat,
-    /// Keep reading lines appended to the file until shutdown (like `tail -f`).
-    #[serde(default)]
-    pub follow: bool,
-    /// Remember how far the sink has the file, and resume there after a restart.
-    #[serde(default)]
-    pub checkpoint: bool,
-    /// The longest line read as a record; a longer one goes to the error output
-    /// (`Source.LineTooLong`) with its first `max_line` bytes.
-    #[serde(default = "default_max_line")]
-    pub max_line: ByteSize,
-}
-
-/// The default longest line: Firehose's record limit is 1,000 KiB, Kinesis's 10 MiB.
-fn default_max_line() -> ByteSize {
-    ByteSize(1 << 20)
-}
-
-impl FileSourceConfig {
-    pub fn new(path: PathBuf, format: LineFormat) -> Self {
-        FileSourceConfig {
-            _type: "file".into(),
-            path,
-            format,
-            follow: false,
-            checkpoint: false,
-            max_line: default_max_line(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StdinSourceConfig {
-    #[serde(rename = "type")]
-    _type: String,
-    #[serde(default)]
-    pub format: LineFormat,
-    /// As for `file`.
-    #[serde(default = "default_max_line")]
-    pub max_line: ByteSize,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GeneratorConfig {
-    #[serde(rename = "type")]
-    _type: String,
-    /// The record template; see `source::generator` for its `{{...}}` placeholders.
-    pub template: String,
-    /// Partition key template; defaults to the record's sequence number.
-    #[serde(default)]
-    pub partition_key: Option<String>,
-    /// Records per second; unlimited when absent.
-    #[serde(default)]
-    pub rate: Option<f64>,
-    /// How many records to make; endless when absent.
-    #[serde(default)]
-    pub count: Option<u64>,
-    /// Seed for the `random`/`pick` placeholders, for repeatable output.
-    #[serde(default)]
-    pub seed: Option<u64>,
-}
 
 #[derive(Debug, Clone)]
 pub enum ProcessConfig {

@@ -5,8 +5,8 @@
 //! Invariant: every line read becomes either a record or a failed record; none is skipped
 //! silently (blank lines of JSON input are the one exception: JSON lines allow them).
 
-mod file;
-mod generator;
+pub mod file;
+pub mod generator;
 pub mod kinesis;
 
 use crate::config::SourceConfig;

@@ -5,6 +5,8 @@
 //! `{{random:A..B}}` (an integer from A to B inclusive), `{{pick:a|b|c}}` (one of the choices).
 //! With a `seed`, `random` and `pick` repeat from run to run.
 
+pub mod config;
+
 use std::time::Duration;
 
 use rand::rngs::StdRng;

@@ -20,6 +20,8 @@
 //! no longer move the checkpoint (they belong to an older *epoch*), so a crash right after the
 //! truncation resumes at the start of the new content, never at the old offset inside it.
 
+pub mod config;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
