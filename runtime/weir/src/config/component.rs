@@ -2,16 +2,17 @@
 //! that the code around pipeline files (path resolution, tenants' directories, run summaries,
 //! reloads) asks the component instead of matching on every kind. A new kind implements
 //! [`Component`] (and [`SourceComponent`] for a source) and adds its variant to the enum of its
-//! table; nothing else needs to know it. The Kinesis source shows where the rest are going:
-//! its settings and their `Component` impl live in its own folder
-//! (`source/kinesis/config.rs`), re-exported here.
+//! table; nothing else needs to know it. A component's settings and their `Component` impl
+//! live in its folder (`source/kinesis/config.rs`, `sink/http/config.rs`, ...), re-exported by
+//! [`crate::config`]; what several share (object options, buffering hints, compression) stays
+//! in `config`.
 
 use std::path::{Path, PathBuf};
 
 use super::objects::{FileSinkConfig, Format, ObjectOptions, S3SinkConfig};
 use super::{
-    BackupConfig, ErrorsConfig, FirehoseSinkConfig, HttpSinkConfig, KinesisSinkConfig,
-    ProcessConfig, SinkConfig, SourceConfig, StdoutSinkConfig, WasmStepConfig,
+    BackupConfig, ErrorsConfig, ProcessConfig, SinkConfig, SourceConfig, StdoutSinkConfig,
+    WasmStepConfig,
 };
 
 /// Local paths a component names, each with its key (relative to the component's table).
@@ -149,24 +150,6 @@ impl Component for S3SinkConfig {
 impl Component for StdoutSinkConfig {
     fn describe(&self) -> String {
         "stdout".into()
-    }
-}
-
-impl Component for KinesisSinkConfig {
-    fn describe(&self) -> String {
-        format!("Kinesis stream {}", self.stream)
-    }
-}
-
-impl Component for FirehoseSinkConfig {
-    fn describe(&self) -> String {
-        format!("Firehose delivery stream {}", self.delivery_stream)
-    }
-}
-
-impl Component for HttpSinkConfig {
-    fn describe(&self) -> String {
-        format!("HTTP endpoint {}", crate::redact::url(&self.url))
     }
 }
 

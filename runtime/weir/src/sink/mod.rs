@@ -13,9 +13,9 @@
 
 mod batched;
 pub mod compress;
-mod firehose;
-mod http;
-mod kinesis;
+pub mod firehose;
+pub mod http;
+pub mod kinesis;
 pub mod objects;
 pub mod retry;
 pub mod s3;

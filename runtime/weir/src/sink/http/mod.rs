@@ -24,6 +24,8 @@
 //! Acks are released only on success or with the error output. An answer is read back only up
 //! to [`MAX_RESPONSE`] bytes.
 
+pub mod config;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;

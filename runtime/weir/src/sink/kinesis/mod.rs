@@ -10,6 +10,8 @@
 //! output with the record; never before. Ordering: records of one partition key keep their order
 //! unless some of them are retried while later ones were accepted (as with the KPL).
 
+pub mod config;
+
 use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;

@@ -9,6 +9,8 @@
 //! Acknowledgement: a record's ack is released once Firehose accepted it (it then owns
 //! delivery), or handed to the error output with the record; never before.
 
+pub mod config;
+
 use aws_sdk_firehose::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::Record as FirehoseRecord;
