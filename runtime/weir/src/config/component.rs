@@ -4,12 +4,11 @@
 //! [`Component`] (and [`SourceComponent`] for a source) and adds its variant to the enum of its
 //! table; nothing else needs to know it. A component's settings and their `Component` impl
 //! live in its folder (`source/kinesis/config.rs`, `sink/http/config.rs`, ...), re-exported by
-//! [`crate::config`]; what several share (object options, buffering hints, compression) stays
-//! in `config`.
+//! [`crate::config`] (the `file` and `s3` sinks share `sink/objects/config.rs`); what sinks of
+//! several kinds share (buffering hints, compression) stays in `config`.
 
 use std::path::{Path, PathBuf};
 
-use super::objects::{FileSinkConfig, Format, ObjectOptions, S3SinkConfig};
 use super::{
     BackupConfig, ErrorsConfig, ProcessConfig, SinkConfig, SourceConfig, StdoutSinkConfig,
     WasmStepConfig,
@@ -103,47 +102,6 @@ impl Component for ProcessConfig {
     }
     fn local_paths(&self) -> LocalPaths {
         each!(self, c => c.local_paths(), ProcessConfig::Wasm)
-    }
-}
-
-impl ObjectOptions {
-    fn resolve_paths(&mut self, base: &Path) {
-        if let Format::Parquet { schema } = &mut self.format {
-            resolve(base, schema);
-        }
-    }
-    fn local_paths(&self) -> LocalPaths {
-        match &self.format {
-            Format::Parquet { schema } => vec![("format.schema", schema.clone())],
-            _ => Vec::new(),
-        }
-    }
-}
-
-impl Component for FileSinkConfig {
-    fn describe(&self) -> String {
-        format!("files under {}", super::show(&self.path))
-    }
-    fn resolve_paths(&mut self, base: &Path) {
-        resolve(base, &mut self.path);
-        self.objects.resolve_paths(base);
-    }
-    fn local_paths(&self) -> LocalPaths {
-        let mut out = self.objects.local_paths();
-        out.push(("path", self.path.clone()));
-        out
-    }
-}
-
-impl Component for S3SinkConfig {
-    fn describe(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.objects.prefix_text)
-    }
-    fn resolve_paths(&mut self, base: &Path) {
-        self.objects.resolve_paths(base);
-    }
-    fn local_paths(&self) -> LocalPaths {
-        self.objects.local_paths()
     }
 }
 

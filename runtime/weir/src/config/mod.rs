@@ -23,7 +23,7 @@ use serde::{Deserialize, Deserializer};
 use crate::units::{ByteSize, HumanDuration};
 
 pub mod component;
-pub mod objects;
+pub use crate::sink::objects::config as objects;
 pub mod tenants;
 pub mod vars;
 pub use component::{Component, SourceComponent};

@@ -19,6 +19,7 @@
 //!   partial object); an S3 object is stored once PutObject (or CompleteMultipartUpload)
 //!   succeeds.
 
+pub mod config;
 pub mod parquet;
 pub(crate) mod run;
 mod store;

@@ -5,12 +5,14 @@
 //! pipeline file is read, so a bad prefix never reaches a running pipeline.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::{BufferConfig, Compression, Delimiter};
+use crate::config::component::{resolve, LocalPaths};
+use crate::config::Component;
+use crate::config::{BufferConfig, Compression, Delimiter};
 use crate::expr::jq::Query;
 use crate::expr::prefix::{Prefix, PrefixKind};
 use crate::units::ByteSize;
@@ -384,6 +386,47 @@ impl S3SinkConfig {
         })?;
         c.objects = ObjectOptions::build_errors(raw.object_keys())?;
         Ok(c)
+    }
+}
+
+impl ObjectOptions {
+    fn resolve_paths(&mut self, base: &Path) {
+        if let Format::Parquet { schema } = &mut self.format {
+            resolve(base, schema);
+        }
+    }
+    fn local_paths(&self) -> LocalPaths {
+        match &self.format {
+            Format::Parquet { schema } => vec![("format.schema", schema.clone())],
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Component for FileSinkConfig {
+    fn describe(&self) -> String {
+        format!("files under {}", crate::config::show(&self.path))
+    }
+    fn resolve_paths(&mut self, base: &Path) {
+        resolve(base, &mut self.path);
+        self.objects.resolve_paths(base);
+    }
+    fn local_paths(&self) -> LocalPaths {
+        let mut out = self.objects.local_paths();
+        out.push(("path", self.path.clone()));
+        out
+    }
+}
+
+impl Component for S3SinkConfig {
+    fn describe(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.objects.prefix_text)
+    }
+    fn resolve_paths(&mut self, base: &Path) {
+        self.objects.resolve_paths(base);
+    }
+    fn local_paths(&self) -> LocalPaths {
+        self.objects.local_paths()
     }
 }
 
