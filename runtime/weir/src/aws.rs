@@ -68,11 +68,16 @@ pub struct Stream {
     pub is_arn: bool,
 }
 
+/// Whether a stream is named by its ARN (else by its name).
+pub fn is_arn(id: &str) -> bool {
+    id.starts_with("arn:")
+}
+
 impl Stream {
     pub fn new(id: &str) -> Self {
         Stream {
             id: id.to_string(),
-            is_arn: id.starts_with("arn:"),
+            is_arn: is_arn(id),
         }
     }
 

@@ -104,7 +104,7 @@ async fn put(
         })
         .collect();
     let mut req = client.put_records().set_records(Some(entries));
-    req = if crate::aws::Stream::new(&stream).is_arn {
+    req = if crate::aws::is_arn(&stream) {
         req.stream_arn(&stream)
     } else {
         req.stream_name(&stream)

@@ -744,21 +744,18 @@ impl Reader {
                 r.sequence_number = Some(sequence.clone());
                 r
             };
-            let after = |sub_sequence: Option<u64>| Checkpoint::At {
-                sequence: sequence.clone(),
-                sub_sequence,
-            };
             // A resume point inside or at this record: its delivered part is skipped.
             let skip_to = match skip.take() {
                 Some((seq, sub)) if seq == sequence => Some(sub),
                 _ => None,
             };
-            match kpl::deaggregate(&data) {
-                // A checkpoint in the KCL's form (sub-sequence 0 of a plain record) includes it.
-                Ok(None) if skip_to.is_some() => chunk.last = Some(after(None)),
+            // The sub-sequence number the checkpoint names once this record is delivered (a
+            // checkpoint in the KCL's form, sub-sequence 0 of a plain record, includes it).
+            let last_sub = match kpl::deaggregate(&data) {
+                Ok(None) if skip_to.is_some() => None,
                 Ok(None) => {
                     chunk.records.push(base(data, key));
-                    chunk.last = Some(after(None));
+                    None
                 }
                 Ok(Some(users)) => {
                     let count = users.len() as u64;
@@ -775,11 +772,14 @@ impl Reader {
                         }
                         chunk.records.push(r);
                         if chunk.records.len() >= CHUNK_RECORDS && sub + 1 < count {
-                            chunk.last = Some(after(Some(sub)));
+                            chunk.last = Some(Checkpoint::At {
+                                sequence: sequence.clone(),
+                                sub_sequence: Some(sub),
+                            });
                             self.send(std::mem::take(&mut chunk), resume).await?;
                         }
                     }
-                    chunk.last = Some(after(count.checked_sub(1)));
+                    count.checked_sub(1)
                 }
                 Err(e) => {
                     let record = base(data, key);
@@ -792,9 +792,14 @@ impl Reader {
                         attempts: 1,
                         failed_at_ms: self.ctx.clock.now_ms(),
                     });
-                    chunk.last = Some(after(None));
+                    None
                 }
-            }
+            };
+            // Set once per Kinesis record, moving its sequence number: no copy per record.
+            chunk.last = Some(Checkpoint::At {
+                sequence,
+                sub_sequence: last_sub,
+            });
             if chunk.records.len() >= CHUNK_RECORDS {
                 self.send(std::mem::take(&mut chunk), resume).await?;
             }
