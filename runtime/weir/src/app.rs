@@ -5,12 +5,12 @@ use std::path::Path;
 use weir_wasm::Host;
 
 use crate::config::{
-    ErrorsConfig, PipelineFile, ProcessConfig, SinkConfig, SourceComponent, SourceConfig,
+    BackupComponent, Component, ErrorsConfig, PipelineFile, ProcessConfig, SinkComponent,
+    SourceComponent,
 };
 use crate::engine::PipelinePlan;
 use crate::process::wasm::WasmProcessor;
 use crate::process::Processor;
-use crate::sink::default_errors;
 
 /// Builds a pipeline: loads and compiles its modules and starts their first instances, so that
 /// a module that does not load or a config a guest rejects fails here, before any record moves.
@@ -26,11 +26,7 @@ pub fn build(file: &PipelineFile, host: &Host, state_dir: &Path) -> Result<Pipel
         processors,
         sink: Box::new(file.spec.sink.clone()),
         errors: Box::new(errors),
-        backup: file
-            .spec
-            .backup
-            .clone()
-            .map(|b| Box::new(b) as Box<dyn crate::sink::Sink>),
+        backup: file.spec.backup.clone().map(|b| Box::new(b).into_backup()),
         paused: None,
         swaps: None,
         cpu: None,
@@ -38,30 +34,38 @@ pub fn build(file: &PipelineFile, host: &Host, state_dir: &Path) -> Result<Pipel
     })
 }
 
-/// Where a pipeline's failed records go: its `[errors]`, or the default (see
-/// [`default_errors`]), under the pipeline's directory in `state_dir`.
+/// Where a pipeline's failed records go: its `[errors]`, or its sink's default (see
+/// [`SinkComponent::default_errors`]), under the pipeline's directory in `state_dir`.
 pub fn errors_of(file: &PipelineFile, state_dir: &Path) -> ErrorsConfig {
     file.spec.errors.clone().unwrap_or_else(|| {
         let dir = crate::checkpoint::LocalStore::pipeline_dir(state_dir, &file.name).join("errors");
-        default_errors(&file.spec.sink, &dir)
+        file.spec.sink.default_errors(&dir)
     })
 }
 
-/// Rejects source settings this release cannot honour, and sink settings that need files the
-/// pipeline names (a Parquet schema) when those do not load.
+/// Checks what reading the file could not, for each of its components (see
+/// [`Component::check`]): the error names the file, the table and the key.
 pub fn check_source(file: &PipelineFile) -> Result<(), String> {
-    if let SourceConfig::Kinesis(k) = &file.spec.source {
-        k.check()
-            .map_err(|e| format!("{}: source: {e}", file.path.display()))?;
+    let spec = &file.spec;
+    let mut tables: Vec<(String, &dyn Component)> =
+        vec![("source".into(), &spec.source), ("sink".into(), &spec.sink)];
+    tables.extend(
+        spec.errors
+            .iter()
+            .map(|e| ("errors".into(), e as &dyn Component)),
+    );
+    tables.extend(
+        spec.backup
+            .iter()
+            .map(|b| ("backup".into(), b as &dyn Component)),
+    );
+    for (i, step) in spec.process.iter().enumerate() {
+        tables.push((format!("process[{i}]"), step));
     }
-    let format = match &file.spec.sink {
-        SinkConfig::File(f) => Some(&f.objects.format),
-        SinkConfig::S3(s) => Some(&s.objects.format),
-        _ => None,
-    };
-    if let Some(crate::config::Format::Parquet { schema }) = format {
-        crate::sink::parquet::Schema::load(schema)
-            .map_err(|e| format!("{}: sink.format.parquet.schema: {e}", file.path.display()))?;
+    for (table, component) in tables {
+        component
+            .check()
+            .map_err(|e| format!("{}: {table}.{}: {}", file.path.display(), e.key, e.message))?;
     }
     Ok(())
 }
@@ -88,10 +92,10 @@ pub fn printing_warning(file: &PipelineFile, errors: &ErrorsConfig) -> Option<&'
     if !file.spec.source.checkpoints() {
         return None;
     }
-    if matches!(file.spec.sink, SinkConfig::Stdout(_)) {
+    if file.spec.sink.prints() {
         return Some("This pipeline keeps a checkpoint but prints its records to stdout: printing is not delivery, so the checkpoint never moves and every start reads the same records again (send them to a sink that keeps them)");
     }
-    if matches!(errors, ErrorsConfig::Stderr(_)) {
+    if errors.prints() {
         return Some("This pipeline keeps a checkpoint but prints failed records to stderr: a failed record never releases the checkpoint, so it stays before it and every start reads it again (name a file or s3 error output to keep them)");
     }
     None
@@ -99,7 +103,7 @@ pub fn printing_warning(file: &PipelineFile, errors: &ErrorsConfig) -> Option<&'
 
 /// Whether the pipeline reads standard input (only one pipeline of a run may).
 pub fn reads_stdin(file: &PipelineFile) -> bool {
-    matches!(file.spec.source, SourceConfig::Stdin(_))
+    file.spec.source.reads_stdin()
 }
 
 pub use crate::config::show;

@@ -13,21 +13,17 @@
 //! deserializes each table straight into the struct for that type. This keeps toml's spans and
 //! the key path intact (serde's internally tagged enums buffer the table and lose both).
 
-use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
-use crate::units::{ByteSize, HumanDuration};
+use crate::units::ByteSize;
 
-pub mod component;
-pub use crate::sink::objects::config as objects;
 pub mod tenants;
 pub mod vars;
-pub use component::{Component, SourceComponent};
-pub use objects::{FileSinkConfig, Format, ObjectOptions, S3SinkConfig};
+// The components' settings and their registries: each table's kinds are declared there.
+pub use weir_connectors::config::*;
 
 /// A config error, already located in its file.
 #[derive(Debug, thiserror::Error)]
@@ -152,337 +148,14 @@ impl Default for PipelineSection {
 
 pub use weir_core::engine::BatchConfig;
 
-#[derive(Debug, Clone)]
-pub enum SourceConfig {
-    File(FileSourceConfig),
-    Stdin(StdinSourceConfig),
-    Generator(GeneratorConfig),
-    Kinesis(KinesisSourceConfig),
-}
+pub use crate::process::wasm::config::{GrantsConfig, LimitsConfig, WasmStepConfig};
 
-pub use crate::sink::firehose::config::FirehoseSinkConfig;
-pub use crate::sink::http::config::{ContentEncoding, HeaderText, HttpSinkConfig};
-pub use crate::sink::kinesis::config::{KinesisSinkConfig, PartitionKeyFrom};
-pub use crate::source::file::config::{FileSourceConfig, LineFormat, StdinSourceConfig};
-pub use crate::source::generator::config::GeneratorConfig;
-pub use crate::source::kinesis::config::{
-    CheckpointsConfig, ConsumerMode, KinesisSourceConfig, StartPosition, StoreKind,
-};
-
-#[derive(Debug, Clone)]
-pub enum ProcessConfig {
-    Wasm(WasmStepConfig),
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WasmStepConfig {
-    #[serde(rename = "type")]
-    _type: String,
-    /// Path to the component (`.wasm`).
-    pub module: PathBuf,
-    /// Handed to the guest as JSON through `host.config`.
-    #[serde(default)]
-    pub config: Option<toml::Table>,
-    #[serde(default)]
-    pub limits: LimitsConfig,
-    #[serde(default)]
-    pub grants: GrantsConfig,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsConfig {
-    /// Fuel per batch call; no fuel budget when absent.
-    pub fuel: Option<u64>,
-    /// Memory cap per instance (default 64MiB).
-    pub memory: Option<ByteSize>,
-    /// Wall-clock budget per batch call (default 1s); `"0s"` for none.
-    pub timeout: Option<HumanDuration>,
-    /// Most bytes of records one call may return (default 32MiB).
-    pub output: Option<ByteSize>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GrantsConfig {
-    /// Environment variables the guest may read.
-    #[serde(default)]
-    pub env: Vec<String>,
-    /// Directories the guest may read, visible inside the guest at the path written here.
-    #[serde(default)]
-    pub dirs: Vec<PathBuf>,
-    /// Outgoing network access to any address.
-    #[serde(default)]
-    pub network: bool,
-    /// Outgoing network access to these `host:port` addresses only.
-    #[serde(default)]
-    pub hosts: Vec<String>,
-}
-
-#[derive(Debug, Clone)]
-pub enum SinkConfig {
-    File(FileSinkConfig),
-    S3(S3SinkConfig),
-    Stdout(StdoutSinkConfig),
-    Kinesis(KinesisSinkConfig),
-    Firehose(FirehoseSinkConfig),
-    Http(HttpSinkConfig),
-}
-
-/// A key that was removed: a file that still sets it gets this error at its line, rather than
-/// "unknown field", so that its author learns what changed.
-#[derive(Debug, Clone)]
-pub struct Removed<W>(std::marker::PhantomData<W>);
-
-/// Why a removed key went.
-pub trait Why {
-    const WHY: &'static str;
-}
-
-#[derive(Debug, Clone)]
-pub struct MaxAttempts;
-
-impl Why for MaxAttempts {
-    const WHY: &'static str = "`max_attempts` was removed: a destination that fails as a whole \
-        (throttling, credentials, a server error) is retried until it recovers, and only records \
-        refused for reasons of their own go to the error output";
-}
-
-impl<'de, W: Why> Deserialize<'de> for Removed<W> {
-    fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
-        Err(serde::de::Error::custom(W::WHY))
+weir_connectors::registry! {
+    /// What a `[[process]]` table holds.
+    pub enum ProcessConfig: Component = "process" {
+        "wasm" => Wasm(WasmStepConfig),
     }
 }
-
-/// Compression of delivered objects (Firehose's spellings are accepted too).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Compression {
-    #[default]
-    #[serde(alias = "UNCOMPRESSED")]
-    None,
-    #[serde(alias = "GZIP")]
-    Gzip,
-    #[serde(alias = "ZIP")]
-    Zip,
-    /// The Snappy framing format.
-    #[serde(alias = "Snappy")]
-    Snappy,
-    /// Hadoop's Snappy block framing.
-    #[serde(alias = "HADOOP_SNAPPY")]
-    HadoopSnappy,
-}
-
-/// What separates records inside a delivered object.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Delimiter {
-    /// A newline after every record (JSON lines).
-    #[default]
-    Newline,
-    /// Records back to back, as Firehose writes them by default.
-    None,
-}
-
-/// Firehose buffering hints: an object is delivered when either is reached.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BufferConfig {
-    /// Bytes of record data before compression (default 5MiB).
-    #[serde(default = "default_buffer_size")]
-    pub size: ByteSize,
-    /// Age of the oldest buffered record (default 300s; `"0s"` delivers every batch at once).
-    #[serde(default = "default_buffer_interval")]
-    pub interval: HumanDuration,
-}
-
-fn default_buffer_size() -> ByteSize {
-    ByteSize(5 << 20)
-}
-fn default_buffer_interval() -> HumanDuration {
-    HumanDuration(std::time::Duration::from_secs(300))
-}
-
-impl Default for BufferConfig {
-    fn default() -> Self {
-        BufferConfig {
-            size: default_buffer_size(),
-            interval: default_buffer_interval(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StdoutSinkConfig {
-    #[serde(rename = "type")]
-    _type: String,
-}
-
-impl StdoutSinkConfig {
-    pub fn new() -> Self {
-        StdoutSinkConfig {
-            _type: "stdout".into(),
-        }
-    }
-}
-
-impl Default for StdoutSinkConfig {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// Where failed records go.
-#[derive(Debug, Clone)]
-pub enum ErrorsConfig {
-    File(FileSinkConfig),
-    S3(S3SinkConfig),
-    Stderr(StdoutSinkConfig),
-}
-
-/// Where the backup copy of every source record goes.
-#[derive(Debug, Clone)]
-pub enum BackupConfig {
-    File(FileSinkConfig),
-    S3(S3SinkConfig),
-}
-
-// ---------------------------------------------------------------------------------------------
-// Two-pass parsing: the first pass records each component's `type`; the `Deserialize` impls of
-// the component enums then read it back from this thread-local while the second pass runs.
-
-#[derive(Default)]
-struct Kinds {
-    single: HashMap<&'static str, String>,
-    process: VecDeque<String>,
-}
-
-thread_local! {
-    static KINDS: RefCell<Option<Kinds>> = const { RefCell::new(None) };
-}
-
-fn take_kind<E: serde::de::Error>(slot: &'static str) -> Result<String, E> {
-    KINDS.with(|k| {
-        let mut k = k.borrow_mut();
-        let kinds = k
-            .as_mut()
-            .ok_or_else(|| E::custom("pipeline config must be parsed with config::parse"))?;
-        let kind = if slot == "process" {
-            kinds.process.pop_front()
-        } else {
-            kinds.single.remove(slot)
-        };
-        kind.ok_or_else(|| E::custom(format!("[{slot}] needs a `type` key")))
-    })
-}
-
-impl<'de> Deserialize<'de> for SourceConfig {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match take_kind::<D::Error>("source")?.as_str() {
-            "file" => FileSourceConfig::deserialize(d).map(SourceConfig::File),
-            "stdin" => StdinSourceConfig::deserialize(d).map(SourceConfig::Stdin),
-            "generator" => GeneratorConfig::deserialize(d).map(SourceConfig::Generator),
-            "kinesis" => KinesisSourceConfig::deserialize(d).map(SourceConfig::Kinesis),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown source type `{other}`"
-            ))),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for ProcessConfig {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match take_kind::<D::Error>("process")?.as_str() {
-            "wasm" => WasmStepConfig::deserialize(d).map(ProcessConfig::Wasm),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown process type `{other}`"
-            ))),
-        }
-    }
-}
-
-/// Reads a table as `R` and validates it into `C`; a validation error is reported at the table.
-fn validated<'de, D, R, C>(d: D, build: impl FnOnce(R) -> Result<C, String>) -> Result<C, D::Error>
-where
-    D: Deserializer<'de>,
-    R: Deserialize<'de>,
-{
-    R::deserialize(d).and_then(|raw| build(raw).map_err(serde::de::Error::custom))
-}
-
-impl<'de> Deserialize<'de> for SinkConfig {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match take_kind::<D::Error>("sink")?.as_str() {
-            "file" => validated(d, |r: objects::RawFileSink| FileSinkConfig::try_from(r))
-                .map(SinkConfig::File),
-            "s3" => {
-                validated(d, |r: objects::RawS3Sink| S3SinkConfig::try_from(r)).map(SinkConfig::S3)
-            }
-            "stdout" => StdoutSinkConfig::deserialize(d).map(SinkConfig::Stdout),
-            "kinesis" => KinesisSinkConfig::deserialize(d).map(SinkConfig::Kinesis),
-            "firehose" => FirehoseSinkConfig::deserialize(d).map(SinkConfig::Firehose),
-            "http" => validated(d, |c: HttpSinkConfig| c.check().map(|()| c)).map(SinkConfig::Http),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown sink type `{other}`"
-            ))),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for ErrorsConfig {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match take_kind::<D::Error>("errors")?.as_str() {
-            "file" => validated(d, FileSinkConfig::errors_from).map(ErrorsConfig::File),
-            "s3" => validated(d, S3SinkConfig::errors_from).map(ErrorsConfig::S3),
-            "stderr" => StdoutSinkConfig::deserialize(d).map(ErrorsConfig::Stderr),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown errors type `{other}`"
-            ))),
-        }
-    }
-}
-
-/// The backup holds source records as they came: nothing to partition or convert.
-fn plain(keys: objects::RawObjectKeys) -> Result<(), String> {
-    if !keys.partition_keys.is_empty()
-        || keys.prefix.contains("!{partitionKeyFrom")
-        || keys.format != Format::Json
-    {
-        return Err(
-            "a backup takes source records as they came: no partition keys and no format".into(),
-        );
-    }
-    Ok(())
-}
-
-impl<'de> Deserialize<'de> for BackupConfig {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match take_kind::<D::Error>("backup")?.as_str() {
-            "file" => validated(d, |r: objects::RawFileSink| {
-                plain(r.object_keys())?;
-                FileSinkConfig::try_from(r)
-            })
-            .map(BackupConfig::File),
-            "s3" => validated(d, |r: objects::RawS3Sink| {
-                plain(r.object_keys())?;
-                S3SinkConfig::try_from(r)
-            })
-            .map(BackupConfig::S3),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown backup type `{other}`"
-            ))),
-        }
-    }
-}
-
-/// The known `type` values of each component table, for the first pass's messages.
-const SOURCE_TYPES: &[&str] = &["file", "stdin", "generator", "kinesis"];
-const PROCESS_TYPES: &[&str] = &["wasm"];
-const SINK_TYPES: &[&str] = &["file", "s3", "stdout", "kinesis", "firehose", "http"];
-const ERRORS_TYPES: &[&str] = &["file", "s3", "stderr"];
-const BACKUP_TYPES: &[&str] = &["file", "s3"];
 
 #[derive(Deserialize)]
 struct TypeOnly {
@@ -567,39 +240,28 @@ pub fn parse(path: &Path, text: &str, vars: &Vars) -> Result<PipelineFile, Confi
         }
         Ok(kind.get_ref().clone())
     };
-    match &first.source {
-        Some(t) => {
-            kinds
-                .single
-                .insert("source", check("source", t, SOURCE_TYPES)?);
-        }
-        None => return Err(invalid(0, None, "missing [source] table".into())),
-    }
-    match &first.sink {
-        Some(t) => {
-            kinds.single.insert("sink", check("sink", t, SINK_TYPES)?);
-        }
-        None => return Err(invalid(0, None, "missing [sink] table".into())),
-    }
+    let Some(source) = &first.source else {
+        return Err(invalid(0, None, "missing [source] table".into()));
+    };
+    kinds.push("source", check("source", source, SourceConfig::TYPES)?);
+    let Some(sink) = &first.sink else {
+        return Err(invalid(0, None, "missing [sink] table".into()));
+    };
+    kinds.push("sink", check("sink", sink, SinkConfig::TYPES)?);
     if let Some(t) = &first.errors {
-        kinds
-            .single
-            .insert("errors", check("errors", t, ERRORS_TYPES)?);
+        kinds.push("errors", check("errors", t, ErrorsConfig::TYPES)?);
     }
     if let Some(t) = &first.backup {
-        kinds
-            .single
-            .insert("backup", check("backup", t, BACKUP_TYPES)?);
+        kinds.push("backup", check("backup", t, BackupConfig::TYPES)?);
     }
     for t in &first.process {
-        kinds.process.push_back(check("process", t, PROCESS_TYPES)?);
+        kinds.push("process", check("process", t, ProcessConfig::TYPES)?);
     }
 
-    KINDS.with(|k| *k.borrow_mut() = Some(kinds));
-    let second = serde_path_to_error::deserialize::<_, PipelineSpec>(
-        toml::Deserializer::parse(&text).map_err(|e| toml_err(e, None))?,
-    );
-    KINDS.with(|k| *k.borrow_mut() = None);
+    let tables = toml::Deserializer::parse(&text).map_err(|e| toml_err(e, None))?;
+    let second = with_kinds(kinds, || {
+        serde_path_to_error::deserialize::<_, PipelineSpec>(tables)
+    });
     let mut spec = second.map_err(|e| {
         let key = e.path().to_string();
         toml_err(e.into_inner(), (key != ".").then_some(key))
@@ -664,40 +326,6 @@ pub fn parse(path: &Path, text: &str, vars: &Vars) -> Result<PipelineFile, Confi
 
 /// The longest pipeline name: it appears in object names, which have their limits.
 pub const MAX_NAME: usize = 128;
-
-/// A path as a user reads it: relative to the working directory when under it.
-pub fn show(path: &Path) -> String {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf())
-        .display()
-        .to_string()
-}
-
-/// Removes `.` and `..` components lexically (`pipelines/../out` becomes `out`), so messages
-/// show paths as a user would write them. Symlinks are not resolved.
-pub(crate) fn normalize(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
-                    out.pop();
-                } else if !out.has_root() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    if out.as_os_str().is_empty() {
-        out.push(".");
-    }
-    out
-}
 
 fn resolve_paths(spec: &mut PipelineSpec, base: &Path) {
     spec.source.resolve_paths(base);
@@ -878,5 +506,97 @@ compression = "gzip"
         let p = parse_str("[source]\ntype = \"stdin\"\n[sink]\ntype = \"stdout\"\n").unwrap();
         assert_eq!(p.name, "p");
         assert!(p.spec.process.is_empty());
+    }
+}
+
+/// What each component says of itself, through the registries.
+#[cfg(test)]
+mod component_tests {
+    use super::*;
+
+    fn file(text: &str) -> PipelineFile {
+        parse(
+            Path::new("/srv/pipes/p.toml"),
+            text,
+            &Vars {
+                allowed: &[],
+                lookup: &|_| None,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn each_source_says_whether_a_restart_resumes_and_whether_it_checkpoints() {
+        let cases = [
+            (
+                "[source]\ntype = \"file\"\npath = \"in.log\"\ncheckpoint = true\n",
+                None,
+                true,
+                "file /srv/pipes/in.log",
+            ),
+            (
+                "[source]\ntype = \"file\"\npath = \"in.log\"\n",
+                Some("its file source keeps no checkpoint (set `checkpoint = true`)"),
+                false,
+                "file /srv/pipes/in.log",
+            ),
+            (
+                "[source]\ntype = \"stdin\"\n",
+                Some("its source (stdin) cannot be read again"),
+                false,
+                "stdin",
+            ),
+            (
+                "[source]\ntype = \"generator\"\ntemplate = \"x\"\ncount = 5\n",
+                Some("its generator has a `count` and would make its records again"),
+                false,
+                "generator (5 records)",
+            ),
+            (
+                "[source]\ntype = \"generator\"\ntemplate = \"x\"\n",
+                None,
+                false,
+                "generator",
+            ),
+            (
+                "[source]\ntype = \"kinesis\"\nstream = \"clicks\"\n",
+                None,
+                true,
+                "Kinesis stream clicks",
+            ),
+        ];
+        for (source, restart, checkpoints, shown) in cases {
+            let f = file(&format!("{source}[sink]\ntype = \"stdout\"\n"));
+            assert_eq!(f.spec.source.not_restartable(), restart, "{source}");
+            assert_eq!(f.spec.source.checkpoints(), checkpoints, "{source}");
+            assert_eq!(f.spec.source.describe(), shown, "{source}");
+        }
+    }
+
+    #[test]
+    fn paths_resolve_against_the_pipeline_file_and_are_listed_with_their_keys() {
+        let f = file(
+            "[source]\ntype = \"file\"\npath = \"../data/in.log\"\n\
+             [sink]\ntype = \"file\"\npath = \"out\"\nformat = { parquet = { schema = \"s.json\" } }\n\
+             [errors]\ntype = \"file\"\npath = \"/var/errors\"\n",
+        );
+        assert_eq!(
+            f.spec.source.local_paths(),
+            [("path", PathBuf::from("/srv/data/in.log"))]
+        );
+        assert_eq!(
+            f.spec.sink.local_paths(),
+            [
+                ("format.schema", PathBuf::from("/srv/pipes/s.json")),
+                ("path", PathBuf::from("/srv/pipes/out"))
+            ]
+        );
+        assert_eq!(f.spec.sink.describe(), "files under /srv/pipes/out");
+        let errors = f.spec.errors.as_ref().unwrap();
+        assert_eq!(
+            errors.local_paths(),
+            [("path", PathBuf::from("/var/errors"))]
+        );
     }
 }
