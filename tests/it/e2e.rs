@@ -610,3 +610,67 @@ fn a_followed_file_delivers_appended_lines_until_sigterm() {
         4
     );
 }
+
+#[test]
+fn guests_spinning_without_a_timeout_do_not_starve_the_other_pipelines() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir(&pipelines).unwrap();
+    std::fs::write(dir.path().join("spin.log"), "boom\n").unwrap();
+    let good: String = (0..200).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+    std::fs::write(dir.path().join("good.log"), &good).unwrap();
+    // Three guests that never return (no timeout), on a pool of one thread: each holds its
+    // thread until the pool sets it aside.
+    for k in 0..3 {
+        std::fs::write(
+            pipelines.join(format!("a-spin{k}.toml")),
+            format!(
+                "[source]\ntype = \"file\"\npath = \"../spin.log\"\n[[process]]\ntype = \"wasm\"\nmodule = \"{}\"\nconfig = {{ behaviour = \"loop\" }}\nlimits = {{ timeout = \"0s\" }}\n[sink]\ntype = \"file\"\npath = \"../out-spin{k}\"\n",
+                guest("misbehave")
+            ),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        pipelines.join("b-good.toml"),
+        format!(
+            "[pipeline]\nbatch = {{ records = 10, linger = \"10ms\" }}\n[source]\ntype = \"file\"\npath = \"../good.log\"\nfollow = true\n[[process]]\ntype = \"wasm\"\nmodule = \"{}\"\n[sink]\ntype = \"file\"\npath = \"../out-good\"\nbuffer = {{ interval = \"0s\" }}\n",
+            guest("identity")
+        ),
+    )
+    .unwrap();
+    // Killed if the test fails: its guests would spin on.
+    struct Running(Option<std::process::Child>);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            if let Some(child) = &mut self.0 {
+                let _ = child.kill();
+            }
+        }
+    }
+    let mut child = Running(Some(
+        weir()
+            .env("WEIR_STEP_THREADS", "1")
+            .args(["run", "--progress", "0s", "--no-watch"])
+            .arg(&pipelines)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    crate::common::eventually(
+        || "every record of the good pipeline delivered".into(),
+        || lines(&objects(&dir.path().join("out-good"), Some("errors"))).len() == 200,
+    );
+    let mut got = lines(&objects(&dir.path().join("out-good"), Some("errors")));
+    got.sort_by_key(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["n"].as_u64());
+    assert_eq!(got.join("\n") + "\n", good);
+    // The spinning calls are cut off at shutdown (they have no timeout of their own).
+    let child = child.0.take().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Wasm.Aborted"), "{stderr}");
+}

@@ -1,8 +1,9 @@
 //! The pipeline engine: source → batcher → processors → sink, with the error output beside.
 //!
 //! Every stage is connected to the next by a bounded channel, so a slow sink slows the source
-//! down instead of filling memory. Processors run on threads of their own (a guest call
-//! blocks). Shutdown flows downstream: when the source stops (end of input, or the shutdown
+//! down instead of filling memory. Each stage is a task; its processors' calls (which block:
+//! a guest call runs to its end) run on the process's [`StepPool`], a few threads shared by
+//! every pipeline, so a process holds thousands of pipelines without a thread for each. Shutdown flows downstream: when the source stops (end of input, or the shutdown
 //! token), each stage drains what it holds, closes its output, and the sink flushes its buffers.
 //!
 //! Time and the end of input reach the stages too: a step that asks for ticks
@@ -24,6 +25,7 @@ use crate::ack::Poison;
 use crate::clock::{sleep_until, Clock};
 use serde::Deserialize;
 
+use crate::pool::StepPool;
 use crate::process::{Processed, Processor};
 use crate::quota::CpuBudget;
 use crate::record::{FailedRecord, Record};
@@ -101,13 +103,13 @@ pub struct PipelinePlan {
 
 /// A new set of processors for a running pipeline. Batches the batcher handed on before the
 /// swap finish on the old processors; every later batch runs on the new ones. `done` resolves
-/// once every processor thread runs the new version, and the old processors are dropped.
+/// once every stage runs the new version, and the old processors are dropped.
 pub struct Swap {
     pub processors: Vec<Box<dyn Processor>>,
     pub done: tokio::sync::oneshot::Sender<()>,
 }
 
-/// What flows between the batcher and the processor threads: batches, and in band with them,
+/// What flows between the batcher and the stages: batches, and in band with them,
 /// processor swaps (so a swap lands exactly between two batches).
 enum Msg {
     Batch(Vec<Record>),
@@ -233,14 +235,14 @@ pub async fn run(
         stop.clone(),
     ));
 
-    // One thread per processor (at least one, so a swap always has a thread to land on). A
-    // swap may bring more processors than there are threads: the last thread runs the extra
-    // ones after its own.
+    // One stage per processor (at least one, so a swap always has a stage to land on). A
+    // swap may bring more processors than there are stages: the last stage runs the extra
+    // ones after its own. Stages are tasks; their processors' calls run on the step pool.
     let (sink_tx, rx) = mpsc::channel::<Vec<Record>>(CHANNEL_BATCHES);
     let count = plan.processors.len().max(1);
     let mut processors = plan.processors.into_iter();
     let mut input = batch_rx;
-    let mut threads = Vec::new();
+    let mut stages = Vec::new();
     for i in 0..count {
         let (output, next_rx) = if i + 1 == count {
             (Out::Sink(sink_tx.clone()), None)
@@ -258,24 +260,12 @@ pub async fn run(
             poison: poison.clone(),
             cpu: plan.cpu.clone(),
             stop: stop.clone(),
-            runtime: tokio::runtime::Handle::current(),
+            pool: StepPool::shared().clone(),
             watermark_ms: i64::MIN,
         };
         let this_input =
             std::mem::replace(&mut input, next_rx.unwrap_or_else(|| mpsc::channel(1).1));
-        let thread = std::thread::Builder::new()
-            .name(format!("weir-{name}-process"))
-            .spawn(move || stage.run(this_input))
-            .map_err(|e| {
-                // The source is already running: stop it, and let nothing count as delivered.
-                poison.set();
-                stop.cancel();
-                EngineError::Stage {
-                    pipeline: name.clone(),
-                    message: format!("cannot start a processor thread: {e}"),
-                }
-            })?;
-        threads.push(thread);
+        stages.push(tokio::spawn(stage.run(this_input)));
     }
     drop(sink_tx);
     let ctx = sink_ctx(
@@ -299,11 +289,11 @@ pub async fn run(
     if let Err(e) = batcher_task.await {
         problems.push(format!("batcher: {e}"));
     }
-    for thread in threads {
-        match tokio::task::spawn_blocking(move || thread.join()).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(message))) => problems.push(message),
-            _ => problems.push("a processor thread panicked".into()),
+    for stage in stages {
+        match stage.await {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => problems.push(message),
+            Err(_) => problems.push("a processor stage panicked".into()),
         }
     }
     let mut report = PipelineReport {
@@ -445,13 +435,13 @@ async fn land(
     poison.send(output, Msg::Swap(swap)).await
 }
 
-/// Where a processor thread sends what it made.
+/// Where a stage sends what it made.
 enum Out {
     Next(mpsc::Sender<Msg>),
     Sink(mpsc::Sender<Vec<Record>>),
 }
 
-/// One processor thread: runs its steps over each batch in turn.
+/// One stage: runs its steps over each batch in turn, on the step pool.
 struct Stage {
     steps: Vec<Box<dyn Processor>>,
     /// Turns true when blocked steps must give up (see [`SHUTDOWN_GRACE`]).
@@ -465,10 +455,20 @@ struct Stage {
     /// Cancelled when the pipeline stops: input that ends then did not end by itself, and is
     /// not flushed.
     stop: CancellationToken,
-    /// For waiting on input with a deadline (the ticks of steps that ask for them).
-    runtime: tokio::runtime::Handle,
+    /// Where the steps' calls run (they block).
+    pool: StepPool,
     /// The latest arrival time among the records this stage was given.
     watermark_ms: i64,
+}
+
+/// What a stage asks of its steps.
+enum Work {
+    /// A batch, through every step.
+    Batch(Vec<Record>),
+    /// Time passed: each step in turn emits, and the steps after it take what it emitted.
+    Tick { watermark_ms: i64 },
+    /// The input ended by itself: each step in turn gives up what it holds, likewise.
+    Flush,
 }
 
 impl Stage {
@@ -482,43 +482,39 @@ impl Stage {
             .min()
     }
 
-    /// The next message; `Err(())` when a tick is due first.
-    fn next(
-        &self,
-        input: &mut mpsc::Receiver<Msg>,
-        tick_at: Option<std::time::Instant>,
-    ) -> Result<Option<Msg>, ()> {
-        match tick_at {
-            None => Ok(input.blocking_recv()),
-            Some(at) => {
-                let wait = at.saturating_duration_since(std::time::Instant::now());
-                // The timer is made inside the runtime (it needs its time driver).
-                self.runtime
-                    .block_on(async { tokio::time::timeout(wait, input.recv()).await })
-                    .map_err(|_| ())
-            }
-        }
+    fn next_tick(&self) -> Option<tokio::time::Instant> {
+        self.tick_interval()
+            .map(|d| tokio::time::Instant::now() + d)
     }
 
-    fn run(mut self, mut input: mpsc::Receiver<Msg>) -> Result<(), String> {
+    async fn run(mut self, mut input: mpsc::Receiver<Msg>) -> Result<(), String> {
         for step in &mut self.steps {
             step.set_abort(self.abort.clone());
         }
-        let mut tick_at = self.tick_interval().map(|d| std::time::Instant::now() + d);
+        let mut tick_at = self.next_tick();
         loop {
-            if tick_at.is_some_and(|at| std::time::Instant::now() >= at) {
-                self.tick()?;
-                tick_at = self.tick_interval().map(|d| std::time::Instant::now() + d);
+            if tick_at.is_some_and(|at| tokio::time::Instant::now() >= at) {
+                let watermark_ms = self.watermark_ms;
+                self.work(Work::Tick { watermark_ms }).await?;
+                tick_at = self.next_tick();
             }
-            let msg = match self.next(&mut input, tick_at) {
-                Ok(Some(msg)) => msg,
-                Ok(None) => break,
-                Err(()) => continue,
+            let msg = match tick_at {
+                None => input.recv().await,
+                Some(at) => tokio::select! {
+                    msg = input.recv() => msg,
+                    _ = tokio::time::sleep_until(at) => continue,
+                },
             };
+            let Some(msg) = msg else { break };
             match msg {
-                Msg::Batch(batch) => self.batch(batch)?,
+                Msg::Batch(batch) => {
+                    if let Some(newest) = batch.iter().map(|r| r.arrival_ms).max() {
+                        self.watermark_ms = self.watermark_ms.max(newest);
+                    }
+                    self.work(Work::Batch(batch)).await?;
+                }
                 Msg::Swap(mut swap) => {
-                    // This thread takes the first of the new processors (the last thread takes
+                    // This stage takes the first of the new processors (the last stage takes
                     // all that are left) and hands the rest on, behind the batches it sent.
                     let take = match self.output {
                         Out::Sink(_) => swap.processors.len(),
@@ -530,8 +526,7 @@ impl Stage {
                     }
                     match &self.output {
                         Out::Next(tx) => {
-                            if tx.blocking_send(Msg::Swap(swap)).is_err() {
-                                self.poison.set();
+                            if !self.poison.send(tx, Msg::Swap(swap)).await {
                                 return Err("process: the next stage stopped".into());
                             }
                         }
@@ -539,117 +534,128 @@ impl Stage {
                             let _ = swap.done.send(());
                         }
                     }
-                    tick_at = self.tick_interval().map(|d| std::time::Instant::now() + d);
+                    tick_at = self.next_tick();
                 }
             }
         }
         if !self.stop.is_cancelled() {
-            self.flush()?;
+            self.work(Work::Flush).await?;
         }
         Ok(())
     }
 
-    fn batch(&mut self, batch: Vec<Record>) -> Result<(), String> {
-        if let Some(newest) = batch.iter().map(|r| r.arrival_ms).max() {
-            self.watermark_ms = self.watermark_ms.max(newest);
-        }
-        self.pass(None, 0, batch)
-    }
-
-    /// Tells every step the time; what each emits goes through the steps after it.
-    fn tick(&mut self) -> Result<(), String> {
-        let watermark = self.watermark_ms;
-        for i in 0..self.steps.len() {
-            self.pass(
-                Some(&mut |step, now| step.tick(now, watermark)),
-                i,
-                Vec::new(),
-            )?;
-        }
-        Ok(())
-    }
-
-    /// The input ended by itself: every step gives up what it holds, in order, each step's
-    /// records going through the steps after it.
-    fn flush(&mut self) -> Result<(), String> {
-        for i in 0..self.steps.len() {
-            self.pass(Some(&mut |step, now| step.flush(now)), i, Vec::new())?;
-        }
-        Ok(())
-    }
-
-    /// Runs the steps from `from` on over `batch` and sends the result on. With `emit` (a
-    /// tick or a flush), step `from` makes its records itself, and the steps after it take
-    /// them.
-    fn pass(
-        &mut self,
-        emit: Option<&mut Emit<'_>>,
-        from: usize,
-        batch: Vec<Record>,
-    ) -> Result<(), String> {
-        if let Some(cpu) = &self.cpu {
-            cpu.wait();
-        }
-        let started = std::time::Instant::now();
-        let now_ms = self.clock.now_ms();
-        let mut records = batch;
-        let mut failed = Vec::new();
-        let mut from = from;
-        if let Some(emit) = emit {
-            let Some(step) = self.steps.get_mut(from) else {
-                return Ok(());
-            };
-            let processed = emit(step.as_mut(), now_ms);
-            account(&self.stats, &processed);
-            failed.extend(processed.failed);
-            records = processed.records;
-            from += 1;
-        }
-        for step in self.steps.iter_mut().skip(from) {
-            if records.is_empty() {
-                break;
+    /// Runs `work` through the steps on the pool, and sends on what they made.
+    async fn work(&mut self, work: Work) -> Result<(), String> {
+        let stage = self
+            .steps
+            .first()
+            .map_or("process".to_string(), |s| s.name().to_string());
+        let (records, failed) = match work {
+            // Nothing to run: no pool round trip.
+            Work::Batch(batch) if self.steps.is_empty() => (batch, Vec::new()),
+            Work::Tick { .. } | Work::Flush if self.steps.is_empty() => return Ok(()),
+            work => {
+                if let Some(cpu) = &self.cpu {
+                    // A budget in debt holds this stage back, not a pool worker.
+                    loop {
+                        let delay = cpu.delay();
+                        if delay.is_zero() {
+                            break;
+                        }
+                        tokio::time::sleep(delay.min(Duration::from_millis(250))).await;
+                    }
+                }
+                let steps = std::mem::take(&mut self.steps);
+                let (now_ms, stats, cpu) =
+                    (self.clock.now_ms(), self.stats.clone(), self.cpu.clone());
+                let ran = self
+                    .pool
+                    .run(move || run_steps(steps, work, now_ms, &stats, cpu.as_deref()))
+                    .await;
+                match ran {
+                    Ok((steps, records, failed)) => {
+                        self.steps = steps;
+                        (records, failed)
+                    }
+                    Err(panicked) => {
+                        // The steps (and what they held) are gone: nothing may count as
+                        // delivered.
+                        self.poison.set();
+                        return Err(format!("{stage}: {panicked}"));
+                    }
+                }
             }
-            let processed = step.process(records, now_ms);
-            account(&self.stats, &processed);
-            failed.extend(processed.failed);
-            records = processed.records;
-        }
-        let spent = started.elapsed();
-        Stats::add(&self.stats.process_nanos, spent.as_nanos() as u64);
-        if let Some(cpu) = &self.cpu {
-            cpu.charge(spent);
-        }
-        let stage = || {
-            self.steps
-                .first()
-                .map_or("process".to_string(), |s| s.name().to_string())
         };
         if !failed.is_empty() {
             Stats::add(&self.stats.records_failed, failed.len() as u64);
-            if let Err(unsent) = self.errors.blocking_send(failed) {
-                // Poison before the records are dropped, so none counts as delivered.
-                self.poison.set();
-                drop(unsent);
-                return Err(format!("{}: the error output stopped", stage()));
+            if !self.poison.send(&self.errors, failed).await {
+                return Err(format!("{stage}: the error output stopped"));
             }
         }
         if records.is_empty() {
             return Ok(());
         }
         let sent = match &self.output {
-            Out::Next(tx) => tx.blocking_send(Msg::Batch(records)).is_ok(),
-            Out::Sink(tx) => tx.blocking_send(records).is_ok(),
+            Out::Next(tx) => self.poison.send(tx, Msg::Batch(records)).await,
+            Out::Sink(tx) => self.poison.send(tx, records).await,
         };
         if !sent {
-            self.poison.set();
-            return Err(format!("{}: the sink stopped", stage()));
+            return Err(format!("{stage}: the sink stopped"));
         }
         Ok(())
     }
 }
 
-/// Makes a step's records without input (a tick or a flush), given the time.
-type Emit<'a> = dyn FnMut(&mut dyn Processor, i64) -> Processed + 'a;
+/// A stage's steps at work, on a pool worker: returns the steps, and the records and failed
+/// records they made.
+fn run_steps(
+    mut steps: Vec<Box<dyn Processor>>,
+    work: Work,
+    now_ms: i64,
+    stats: &Stats,
+    cpu: Option<&CpuBudget>,
+) -> (Vec<Box<dyn Processor>>, Vec<Record>, Vec<FailedRecord>) {
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    let mut failed = Vec::new();
+    // Runs `steps` over `records`, in order.
+    let through = |steps: &mut [Box<dyn Processor>],
+                   mut records: Vec<Record>,
+                   out: &mut Vec<Record>,
+                   failed: &mut Vec<FailedRecord>| {
+        for step in steps.iter_mut() {
+            if records.is_empty() {
+                break;
+            }
+            let processed = step.process(records, now_ms);
+            account(stats, &processed);
+            failed.extend(processed.failed);
+            records = processed.records;
+        }
+        out.extend(records);
+    };
+    match work {
+        Work::Batch(batch) => through(&mut steps, batch, &mut out, &mut failed),
+        Work::Tick { .. } | Work::Flush => {
+            for i in 0..steps.len() {
+                let (step, after) = steps[i..].split_first_mut().expect("i < len");
+                let emitted = match work {
+                    Work::Tick { watermark_ms } => step.tick(now_ms, watermark_ms),
+                    _ => step.flush(now_ms),
+                };
+                account(stats, &emitted);
+                failed.extend(emitted.failed);
+                through(after, emitted.records, &mut out, &mut failed);
+            }
+        }
+    }
+    let spent = started.elapsed();
+    Stats::add(&stats.process_nanos, spent.as_nanos() as u64);
+    if let Some(cpu) = cpu {
+        cpu.charge(spent);
+    }
+    (steps, out, failed)
+}
 
 /// Counts what a step made of its input (or of a tick or a flush).
 fn account(stats: &Stats, processed: &Processed) {

@@ -10,13 +10,15 @@
 //!   delivered records.
 //! - [`stats`], [`quota`]: counters and destination health; CPU budgets shared by pipelines.
 //! - [`source`], [`process`], [`sink`]: the component traits and what each is given.
-//! - [`engine`]: connects a source, processors and a sink with bounded channels.
+//! - [`engine`]: connects a source, processors and a sink with bounded channels; [`pool`]:
+//!   the threads every pipeline's processors share.
 
 pub mod ack;
 pub mod checkpoint;
 pub mod clock;
 pub mod durable;
 pub mod engine;
+pub mod pool;
 pub mod process;
 pub mod quota;
 pub mod record;

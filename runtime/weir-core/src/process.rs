@@ -21,7 +21,8 @@ pub struct Processed {
     pub fuel_used: u64,
 }
 
-/// A stage that takes a whole batch at a time. Runs on its own thread, so it may block.
+/// A stage that takes a whole batch at a time. Its calls run on a thread of the step pool
+/// ([`crate::pool`]), so it may block; one blocked for long is set aside, not waited for.
 pub trait Processor: Send + 'static {
     /// Names the stage in logs and in the error output.
     fn name(&self) -> &str;

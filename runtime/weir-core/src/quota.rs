@@ -2,7 +2,7 @@
 //!
 //! A [`CpuBudget`] is a token bucket of time. It refills at `per_second` each second, holds at
 //! most one second's worth, and every batch's processing time is taken out of it after the
-//! batch ran. A processor thread that finds the bucket in debt sleeps until it is paid back,
+//! batch ran. A stage that finds the bucket in debt waits (off the step pool) until it is paid back,
 //! so a tenant whose guests burn more than their share slows down (its sources wait on full
 //! channels) instead of taking cores from other tenants.
 //!
@@ -71,7 +71,13 @@ impl CpuBudget {
         bucket.tokens -= spent.as_nanos() as i128;
     }
 
-    /// Blocks the calling (processor) thread while the budget is in debt.
+    /// How long a stage must wait before it may run a batch (zero when the budget is not in
+    /// debt).
+    pub fn delay(&self) -> Duration {
+        self.delay_at(Instant::now())
+    }
+
+    /// Blocks the calling thread while the budget is in debt.
     pub fn wait(&self) {
         loop {
             let delay = self.delay_at(Instant::now());

@@ -11,6 +11,8 @@ use wasmtime::{Config, Engine, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::{filter, transform, Batch, Decision, Level, Outcome, Transformed};
+use sha2::Digest;
+
 use crate::cache::CompileCache;
 use crate::error::{Error, GuestError, GuestErrorKind};
 use crate::limits::{Grants, Limits, MemoryCap};
@@ -45,6 +47,11 @@ impl Engines {
         config.wasm_component_model(true);
         config.consume_fuel(fuel);
         config.epoch_interruption(true);
+        // No guard region before each linear memory (the one after it, which bounds checks
+        // rely on, stays): the region before is defence in depth only, and costs a memory
+        // mapping per instance, of which Linux allows 65,530 per process: with it, a process
+        // could not hold 10,000 pipelines with a Wasm step each.
+        config.guard_before_linear_memory(false);
         if std::env::var_os("WEIR_PERFMAP").is_some() {
             // Lets `perf` name JIT-compiled guest functions (/tmp/perf-<pid>.map).
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
@@ -76,6 +83,10 @@ pub struct Host {
     plain: Engines,
     metered: Engines,
     cache: Option<CompileCache>,
+    /// Components loaded lately, newest last, by the SHA-256 of their bytes: pipelines that
+    /// run the same module share its compiled code (loading it again would map another copy
+    /// per pipeline: about 300 KiB of resident memory each for a small Rust guest).
+    loaded: std::sync::Mutex<Vec<Loaded>>,
     ticker: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
 }
@@ -102,6 +113,7 @@ impl Host {
             plain,
             metered,
             cache: options.cache,
+            loaded: std::sync::Mutex::new(Vec::new()),
             ticker: Some(ticker),
             stop,
         })
@@ -125,12 +137,21 @@ impl Host {
             path: path.to_owned(),
             reason: format!("{e:#}"),
         };
-        let (component, compiled) = match &self.cache {
-            Some(cache) => cache.load(&engines.engine, wasm).map_err(compile_err)?,
-            None => (
-                wasmtime::component::Component::new(&engines.engine, wasm).map_err(compile_err)?,
-                true,
-            ),
+        let digest: [u8; 32] = sha2::Sha256::digest(wasm).into();
+        let (component, compiled) = match self.recall(&digest, metered) {
+            Some(component) => (component, false),
+            None => {
+                let (component, compiled) = match &self.cache {
+                    Some(cache) => cache.load(&engines.engine, wasm).map_err(compile_err)?,
+                    None => (
+                        wasmtime::component::Component::new(&engines.engine, wasm)
+                            .map_err(compile_err)?,
+                        true,
+                    ),
+                };
+                self.remember(digest, metered, component.clone());
+                (component, compiled)
+            }
         };
         tracing::debug!(module = %path.display(), compiled, elapsed = ?started.elapsed(), "Loaded module");
 
@@ -184,6 +205,42 @@ impl Host {
                 compiled,
             }),
         })
+    }
+}
+
+/// A component [`Host`] keeps for reuse.
+struct Loaded {
+    digest: [u8; 32],
+    metered: bool,
+    component: wasmtime::component::Component,
+}
+
+/// How many components a host keeps for reuse; an older one is loaded again when needed.
+const LOADED: usize = 64;
+
+impl Host {
+    fn recall(&self, digest: &[u8; 32], metered: bool) -> Option<wasmtime::component::Component> {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        let i = loaded
+            .iter()
+            .position(|l| l.digest == *digest && l.metered == metered)?;
+        let hit = loaded.remove(i);
+        let component = hit.component.clone();
+        loaded.push(hit);
+        Some(component)
+    }
+
+    fn remember(&self, digest: [u8; 32], metered: bool, component: wasmtime::component::Component) {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        loaded.retain(|l| !(l.digest == digest && l.metered == metered));
+        if loaded.len() >= LOADED {
+            loaded.remove(0);
+        }
+        loaded.push(Loaded {
+            digest,
+            metered,
+            component,
+        });
     }
 }
 
@@ -385,7 +442,7 @@ const BLOCKED_GRACE: Duration = Duration::from_millis(50);
 /// `init`).
 const START_CAP: Duration = Duration::from_secs(60);
 
-/// Runs a future to completion from synchronous code: processor threads, builds on blocking
+/// Runs a future to completion from synchronous code: the step pool's threads, builds on blocking
 /// threads, the CLI, tests. On a worker thread of a multi-threaded runtime the worker is handed
 /// back to the runtime first; elsewhere the ambient runtime (or a small one of the host's own)
 /// drives the timers and sockets that async WASI needs.

@@ -930,3 +930,164 @@ pub fn format_reload(bench: &ReloadBench) -> String {
     }
     out
 }
+
+/// What `weir bench pipelines` measured.
+#[derive(Debug, Default)]
+pub struct PipelinesBench {
+    pub count: usize,
+    /// The process before any pipeline started (the Wasm host and the runtime only).
+    pub baseline: ProcessSample,
+    /// With every pipeline running.
+    pub running: ProcessSample,
+    /// Seconds until every pipeline was started.
+    pub start_secs: f64,
+    /// Records the pipelines' steps took in during the settle time.
+    pub records: u64,
+    pub settle: Duration,
+    pub with_step: bool,
+}
+
+/// Resident memory and threads of this process, from `/proc/self/status`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProcessSample {
+    pub rss_bytes: u64,
+    pub threads: u64,
+    /// Memory mappings (Linux allows `vm.max_map_count` per process, 65,530 by default).
+    pub maps: u64,
+}
+
+impl ProcessSample {
+    pub fn now() -> Result<Self, String> {
+        let status = std::fs::read_to_string("/proc/self/status")
+            .map_err(|e| format!("/proc/self/status: {e} (this bench needs Linux)"))?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| format!("/proc/self/status has no {name}"))
+        };
+        let maps = std::fs::read_to_string("/proc/self/maps")
+            .map_err(|e| format!("/proc/self/maps: {e}"))?
+            .lines()
+            .count() as u64;
+        Ok(ProcessSample {
+            rss_bytes: field("VmRSS:")? * 1024,
+            threads: field("Threads:")?,
+            maps,
+        })
+    }
+}
+
+/// Starts `count` pipelines in this process (a slow generator → the identity guest → files),
+/// through the supervisor as `weir run` would, lets them run for `settle`, and reports the
+/// process's resident memory and threads beside the same process before they started.
+pub async fn pipelines(
+    modules: &Path,
+    count: usize,
+    settle: Duration,
+    with_step: bool,
+) -> Result<PipelinesBench, String> {
+    use weir::supervisor::{Options, Supervisor};
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let identity = std::fs::read(modules.join("identity.wasm"))
+        .map_err(|e| format!("identity.wasm: {e} (run guests/build.sh)"))?;
+    std::fs::write(dir.path().join("identity.wasm"), identity).map_err(|e| e.to_string())?;
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir(&pipelines).map_err(|e| e.to_string())?;
+    for i in 0..count {
+        let text = format!(
+            r#"
+[source]
+type = "generator"
+template = '{{"n":{{{{seq}}}},"pipeline":{i}}}'
+rate = 10
+{step}
+[sink]
+type = "file"
+path = "../out/p{i}"
+"#,
+            step = if with_step {
+                "[[process]]\ntype = \"wasm\"\nmodule = \"../identity.wasm\""
+            } else {
+                ""
+            }
+        );
+        std::fs::write(pipelines.join(format!("p{i:05}.toml")), text).map_err(|e| e.to_string())?;
+    }
+    let host = Arc::new(
+        Host::new(HostOptions {
+            cache: Some(weir_wasm::CompileCache::new(
+                weir_wasm::CompileCache::default_dir(),
+            )),
+        })
+        .map_err(|e| e.to_string())?,
+    );
+    let baseline = ProcessSample::now()?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let registry = Arc::new(weir::admin::Registry::default());
+    let (mut supervisor, _ended) = Supervisor::new(Options {
+        paths: vec![pipelines],
+        tenants: Default::default(),
+        host,
+        state_dir: dir.path().join("state"),
+        clock: Arc::new(weir::clock::SystemClock),
+        shutdown: shutdown.clone(),
+        registry: registry.clone(),
+    });
+    let started = Instant::now();
+    supervisor.start_all().await?;
+    let start_secs = started.elapsed().as_secs_f64();
+    let running = registry.list();
+    if running.len() != count {
+        return Err(format!("{} of {count} pipelines started", running.len()));
+    }
+    let taken = |r: &[Arc<weir::admin::PipelineHandle>]| -> u64 {
+        r.iter().map(|h| h.stats.snapshot().records_in).sum()
+    };
+    let before = taken(&running);
+    tokio::time::sleep(settle).await;
+    let sample = ProcessSample::now()?;
+    let records = taken(&running) - before;
+    shutdown.cancel();
+    supervisor.stop_all().await;
+    Ok(PipelinesBench {
+        count,
+        baseline,
+        running: sample,
+        start_secs,
+        records,
+        settle,
+        with_step,
+    })
+}
+
+pub fn format_pipelines(b: &PipelinesBench) -> String {
+    let mib = |bytes: u64| bytes as f64 / (1 << 20) as f64;
+    let added = b.running.rss_bytes.saturating_sub(b.baseline.rss_bytes);
+    format!(
+        "{} pipelines (generator 10 records/s -> {}files), started in {:.1} s\n\
+         baseline, before any pipeline: {:.0} MiB resident, {} threads, {} memory maps\n\
+         running: {:.0} MiB resident, {} threads, {} memory maps\n\
+         per pipeline: {:.0} KiB resident\n\
+         records taken in by the pipelines in {} s: {} ({:.0} per pipeline per second)\n",
+        b.count,
+        if b.with_step {
+            "identity guest -> "
+        } else {
+            ""
+        },
+        b.start_secs,
+        mib(b.baseline.rss_bytes),
+        b.baseline.threads,
+        b.baseline.maps,
+        mib(b.running.rss_bytes),
+        b.running.threads,
+        b.running.maps,
+        added as f64 / 1024.0 / b.count.max(1) as f64,
+        b.settle.as_secs(),
+        b.records,
+        b.records as f64 / b.count.max(1) as f64 / b.settle.as_secs_f64().max(1e-9),
+    )
+}

@@ -173,6 +173,22 @@ enum BenchCommand {
         #[arg(long, default_value_t = 100)]
         reloads: usize,
     },
+    /// Many pipelines in one process (a slow generator -> the identity guest -> files): the
+    /// process's resident memory and threads with all of them running, beside before.
+    Pipelines {
+        /// Directory holding identity.wasm (built by guests/build.sh).
+        #[arg(long, default_value = "guests/dist")]
+        modules: PathBuf,
+        /// Pipelines to start.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// How long they run before the sample.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        settle: Duration,
+        /// Pipelines without the Wasm step (what the step costs, by difference).
+        #[arg(long)]
+        without_step: bool,
+    },
     /// The redact transform as a Wasm guest vs compiled natively, and the identity guest.
     Wasm {
         /// Directory holding redact.wasm and identity.wasm (built by guests/build.sh).
@@ -200,6 +216,13 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = Cli::parse();
+    // The threads processors run on (default: one per core); see weir_core::pool.
+    if let Some(n) = std::env::var("WEIR_STEP_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        weir::pool::StepPool::size_shared(n);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -349,6 +372,24 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(anyhow::Error::msg)?;
             print!("{}", bench::format_reload(&bench));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what:
+                BenchCommand::Pipelines {
+                    modules,
+                    count,
+                    settle,
+                    without_step,
+                },
+        } => {
+            if cfg!(debug_assertions) {
+                eprintln!("warning: this is a debug build; measure with `cargo run --release -- bench ...`");
+            }
+            let bench = bench::pipelines(&modules, count.max(1), settle, !without_step)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            print!("{}", bench::format_pipelines(&bench));
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
