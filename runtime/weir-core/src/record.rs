@@ -31,11 +31,17 @@ pub struct Record {
     pub ack: Ack,
 }
 
+/// The empty partition key, shared: a record made without one costs no allocation for it.
+fn no_key() -> Arc<str> {
+    static EMPTY: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| Arc::from("")).clone()
+}
+
 impl Record {
     pub fn new(data: impl Into<Bytes>, source: Arc<str>, arrival_ms: i64) -> Self {
         Record {
             data: data.into(),
-            partition_key: Arc::from(""),
+            partition_key: no_key(),
             sequence_number: None,
             sub_sequence_number: None,
             arrival_ms,

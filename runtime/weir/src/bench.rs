@@ -454,6 +454,8 @@ pub struct DeliveryRow {
     /// The same bytes written raw to the same destination: one file write and sync, or one
     /// PutObject.
     pub raw_mbps: f64,
+    /// The median over samples of weir's speed / the raw write's, each sample beside its own.
+    pub ratio: f64,
 }
 
 /// Delivery throughput of the `file` sink (and the `s3` sink, given an S3 endpoint), for
@@ -461,6 +463,7 @@ pub struct DeliveryRow {
 /// same run. Samples alternate between the sink and the raw write; medians are reported.
 pub async fn delivery(
     s3_endpoint: Option<&str>,
+    dir: Option<&Path>,
     small_records: usize,
     large_records: usize,
     samples: usize,
@@ -483,7 +486,11 @@ pub async fn delivery(
         )
         .expect("valid bench options")
     };
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = match dir {
+        Some(d) => tempfile::tempdir_in(d),
+        None => tempfile::tempdir(),
+    }
+    .map_err(|e| e.to_string())?;
     let mut destinations: Vec<(&'static str, SinkConfig)> = vec![(
         "file",
         SinkConfig::File(FileSinkConfig {
@@ -577,6 +584,10 @@ pub async fn delivery(
                 }
                 raw.push(started.elapsed().as_secs_f64());
             }
+            // Each sample's weir time beside the raw write right after it: the destination's
+            // speed drifts (a shared disk's fsync above all), and neighbours drift together.
+            let mut ratios: Vec<f64> = weir.iter().zip(&raw).map(|(w, r)| r / w).collect();
+            let ratio = median(&mut ratios);
             let (w, r) = (median(&mut weir), median(&mut raw));
             rows.push(DeliveryRow {
                 destination,
@@ -585,6 +596,7 @@ pub async fn delivery(
                 weir_rps: count as f64 / w,
                 weir_mbps: bytes / w / 1e6,
                 raw_mbps: bytes / r / 1e6,
+                ratio,
             });
         }
     }
@@ -607,7 +619,7 @@ pub fn format_delivery(rows: &[DeliveryRow]) -> String {
             r.weir_rps,
             r.weir_mbps,
             r.raw_mbps,
-            r.weir_mbps / r.raw_mbps
+            r.ratio
         ));
     }
     out

@@ -137,6 +137,10 @@ enum BenchCommand {
         /// An S3 endpoint (e.g. moto server) to measure the s3 sink too.
         #[arg(long)]
         s3_endpoint: Option<String>,
+        /// Where the file sink and the raw write go (default: the temp directory). On tmpfs
+        /// (`/dev/shm`) a sync costs nothing, which leaves Weir's own work to compare.
+        #[arg(long)]
+        dir: Option<PathBuf>,
         /// 100-byte records per sample.
         #[arg(long, default_value_t = 200_000)]
         small_records: usize,
@@ -325,6 +329,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             what:
                 BenchCommand::Delivery {
                     s3_endpoint,
+                    dir,
                     small_records,
                     large_records,
                     samples,
@@ -335,6 +340,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let rows = bench::delivery(
                 s3_endpoint.as_deref(),
+                dir.as_deref(),
                 small_records,
                 large_records,
                 samples.max(1),

@@ -38,7 +38,7 @@ use super::{Delivered, SinkContext, SinkError};
 use crate::ack::{Ack, Held};
 use crate::config::{show, BufferConfig, Delimiter, Format, ObjectOptions};
 use crate::expr::prefix::{Prefix, Values};
-use crate::record::{ErrorOutputType, FailedRecord};
+use crate::record::{ErrorOutputType, FailedRecord, Record};
 use crate::stats::Stats;
 
 use parquet::{Row, Schema};
@@ -117,6 +117,48 @@ impl Buffer {
         added
     }
 
+    /// Adds records' bytes, in order, until the size hint is reached or they run out; returns
+    /// how many it took and the bytes of memory they took. One pass, one reservation.
+    fn extend(&mut self, records: &[Record]) -> (usize, u64) {
+        let Content::Bytes(body) = &mut self.content else {
+            return (0, 0);
+        };
+        let newline = self.delimiter == Delimiter::Newline;
+        let room = self.hints.size.0.saturating_sub(self.data_bytes);
+        let mut wanted = 0u64;
+        let mut end = 0;
+        // The records up to the one that reaches the hint (it is taken whole).
+        for r in records {
+            end += 1;
+            wanted += r.data.len() as u64;
+            if wanted >= room {
+                break;
+            }
+        }
+        let taken = &records[..end];
+        let added = wanted + if newline { end as u64 } else { 0 };
+        body.reserve(added as usize);
+        let mut oldest = i64::MAX;
+        for r in taken {
+            body.extend_from_slice(&r.data);
+            if newline {
+                body.push(b'\n');
+            }
+            self.acks.hold(&r.ack);
+            oldest = oldest.min(r.arrival_ms);
+        }
+        if end > 0 {
+            match &mut self.opened {
+                None => self.opened = Some((oldest, tokio::time::Instant::now())),
+                Some((o, _)) => *o = (*o).min(oldest),
+            }
+        }
+        self.data_bytes += wanted;
+        self.records += end as u64;
+        self.mem += added;
+        (end, added)
+    }
+
     /// Adds a converted row; returns the bytes of memory it took (its in-memory size, which
     /// is larger than the JSON it came from).
     fn push_row(&mut self, row: Row, data_len: usize, ack: &Ack, arrival_ms: i64) -> u64 {
@@ -154,6 +196,7 @@ struct PartitionId {
 }
 
 /// A record that could not be placed in an object.
+#[derive(Debug, Clone)]
 pub struct Rejected {
     pub output_type: ErrorOutputType,
     pub code: &'static str,
@@ -346,46 +389,8 @@ impl Objects {
             self.within_budget(ctx).await?;
             return Ok(Ok(()));
         }
-        {
-            if self.partitions.len() >= self.options.max_partitions {
-                return reject(
-                    ErrorOutputType::ProcessingFailed,
-                    crate::codes::PARTITION_LIMIT,
-                    format!(
-                        "{} partitions are already buffering (max_partitions)",
-                        self.partitions.len()
-                    ),
-                );
-            }
-            // The prefix must evaluate (keys present, at most 512 characters) before a
-            // record is accepted into a buffer that would otherwise fail as a whole.
-            let checked = self
-                .render(&id, ctx.clock.now())
-                .and_then(|p| self.check_key(&p));
-            if let Err(e) = checked {
-                return reject(
-                    ErrorOutputType::ProcessingFailed,
-                    crate::codes::PARTITION_INVALID_PREFIX,
-                    e,
-                );
-            }
-            // The whole key (prefix and generated name) must fit the store, or the object
-            // could never be written and would stop the sink.
-            let refused = self
-                .key(&id, ctx.clock.now())
-                .map(|key| self.store.refuses(&key));
-            if let Ok(Some(why)) = refused {
-                return reject(
-                    ErrorOutputType::ProcessingFailed,
-                    crate::codes::OBJECT_KEY_TOO_LONG,
-                    why,
-                );
-            }
-            let rows = self.schema.is_some();
-            self.partitions.insert(
-                id.clone(),
-                Buffer::new(self.options.buffer, self.options.delimiter, rows),
-            );
+        if let Err(r) = self.open_partition(&id, ctx) {
+            return Ok(Err(r));
         }
         let buffer = self.partitions.get_mut(&id).expect("inserted above");
         let added = match row {
@@ -398,6 +403,99 @@ impl Objects {
         }
         self.within_budget(ctx).await?;
         Ok(Ok(()))
+    }
+
+    /// Whether every record goes to the one partition as it is: no partition keys, none from
+    /// the transform, no Parquet. Then [`Objects::push_plain`] takes whole batches.
+    pub(crate) fn plain(&self) -> bool {
+        self.options.partition_keys.is_empty()
+            && self.prefix.lambda_keys().next().is_none()
+            && self.schema.is_none()
+    }
+
+    /// As [`Objects::push`] for each record in turn, when [`Objects::plain`]: one partition
+    /// lookup per object rather than per record, and the bytes appended in one pass. A record
+    /// refused (its partition cannot open) is refused with every record after it, for the same
+    /// reason: `Err((reason, index of the first refused))`.
+    pub(crate) async fn push_plain(
+        &mut self,
+        records: &[Record],
+        ctx: &SinkContext,
+    ) -> Result<Result<(), (Rejected, usize)>, SinkError> {
+        let id = PartitionId {
+            query: BTreeMap::new(),
+            lambda: BTreeMap::new(),
+            error_type: None,
+        };
+        let mut done = 0;
+        while done < records.len() {
+            if !self.partitions.contains_key(&id) {
+                if let Err(r) = self.open_partition(&id, ctx) {
+                    return Ok(Err((r, done)));
+                }
+            }
+            let buffer = self.partitions.get_mut(&id).expect("opened above");
+            let (taken, added) = buffer.extend(&records[done..]);
+            done += taken;
+            ctx.memory.add(added);
+            if buffer.is_full() {
+                self.flush(&id, ctx).await?;
+            }
+            self.within_budget(ctx).await?;
+        }
+        Ok(Ok(()))
+    }
+
+    /// Opens the buffer of a partition not buffering yet, once the object it would make is
+    /// known to be writable: within `max_partitions`, its prefix valid, its key short enough.
+    fn open_partition(&mut self, id: &PartitionId, ctx: &SinkContext) -> Result<(), Rejected> {
+        let reject = |output_type, code, message| {
+            Err(Rejected {
+                output_type,
+                code,
+                message,
+            })
+        };
+        if self.partitions.len() >= self.options.max_partitions {
+            return reject(
+                ErrorOutputType::ProcessingFailed,
+                crate::codes::PARTITION_LIMIT,
+                format!(
+                    "{} partitions are already buffering (max_partitions)",
+                    self.partitions.len()
+                ),
+            );
+        }
+        // The prefix must evaluate (keys present, at most 512 characters) before a record is
+        // accepted into a buffer that would otherwise fail as a whole.
+        let checked = self
+            .render(id, ctx.clock.now())
+            .and_then(|p| self.check_key(&p));
+        if let Err(e) = checked {
+            return reject(
+                ErrorOutputType::ProcessingFailed,
+                crate::codes::PARTITION_INVALID_PREFIX,
+                e,
+            );
+        }
+        // The whole key (prefix and generated name) must fit the store, or the object could
+        // never be written and would stop the sink.
+        let refused = self
+            .key(id, ctx.clock.now())
+            .map(|key| self.store.refuses(&key));
+        if let Ok(Some(why)) = refused {
+            return reject(
+                ErrorOutputType::ProcessingFailed,
+                crate::codes::OBJECT_KEY_TOO_LONG,
+                why,
+            );
+        }
+        let rows = self.schema.is_some();
+        self.partitions.insert(
+            id.clone(),
+            Buffer::new(self.options.buffer, self.options.delimiter, rows),
+        );
+        Ok(())
     }
 
     /// While the pipeline's buffers hold more than its budget, writes this destination's
@@ -675,6 +773,74 @@ mod tests {
             clock: Arc::new(FixedClock(at)),
             ..SinkContext::standalone("clicks")
         }
+    }
+
+    /// The objects under `dir` (at any depth), each as its bytes, in order of their contents.
+    fn bodies(dir: &std::path::Path) -> Vec<Vec<u8>> {
+        let mut found = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    found.push(std::fs::read(&p).unwrap());
+                }
+            }
+        }
+        // Names end in a random id: order by what the objects hold.
+        found.sort();
+        found
+    }
+
+    #[tokio::test]
+    async fn a_whole_batch_makes_the_same_objects_as_record_by_record() {
+        let at = DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let ctx = ctx(at);
+        // 300 KiB records against the smallest size hint, 1 MiB: the fourth reaches it.
+        let records: Vec<Record> = (0..7u8)
+            .map(|i| Record::new(vec![b'a' + i; 300 << 10], "t".into(), 1_000 + i64::from(i)))
+            .collect();
+        let mut made = Vec::new();
+        for whole in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let options = ObjectOptions::build(
+                RawObjectKeys {
+                    buffer: BufferConfig {
+                        size: crate::units::ByteSize(1 << 20),
+                        ..BufferConfig::default()
+                    },
+                    ..RawObjectKeys::default()
+                },
+                S3_ERROR_PREFIX,
+            )
+            .unwrap();
+            let mut objects =
+                Objects::new(Store::Dir(dir.path().into()), options, "p", false, true).unwrap();
+            assert!(objects.plain());
+            if whole {
+                objects.push_plain(&records, &ctx).await.unwrap().unwrap();
+            } else {
+                for r in &records {
+                    objects
+                        .push(&r.data, &r.ack, r.arrival_ms, &[], None, &ctx)
+                        .await
+                        .unwrap()
+                        .unwrap();
+                }
+            }
+            // The first object was written when the hint was reached, before the end.
+            assert_eq!(objects.delivered.records, 4, "whole batch: {whole}");
+            objects.flush_all(&ctx).await.unwrap();
+            assert_eq!(objects.delivered.records, 7);
+            made.push(bodies(dir.path()));
+        }
+        assert_eq!(made[0].len(), 2);
+        assert_eq!(made[0][0].len(), 4 * ((300 << 10) + 1));
+        assert_eq!(made[0], made[1]);
     }
 
     #[tokio::test]

@@ -21,6 +21,14 @@ pub(crate) async fn run(
             batch = rx.recv() => {
                 let Some(batch) = batch else { break };
                 let mut rejected = Vec::new();
+                if objects.plain() {
+                    if let Err((r, from)) = objects.push_plain(&batch, &ctx).await? {
+                        rejected.extend(batch.into_iter().skip(from).map(|record| failed(record, r.clone(), &ctx)));
+                    }
+                    reject(rejected, &ctx).await?;
+                    objects.flush_immediate(&ctx).await?;
+                    continue;
+                }
                 for record in batch {
                     let placed = objects
                         .push(&record.data, &record.ack, record.arrival_ms, &record.partition_values, None, &ctx)
