@@ -12,9 +12,32 @@ use crate::engine::PipelinePlan;
 use crate::process::wasm::WasmProcessor;
 use crate::process::Processor;
 
+/// Why a pipeline could not be built. Each names the file, and the table and key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A component's settings read well but cannot be used (see [`Component::check`]).
+    #[error("{}: {table}.{}: {}", path.display(), source.key, source.message)]
+    Check {
+        path: std::path::PathBuf,
+        table: String,
+        source: crate::config::CheckError,
+    },
+    /// A step did not start.
+    #[error("{}: process[{index}]: {source}", path.display())]
+    Step {
+        path: std::path::PathBuf,
+        index: usize,
+        source: crate::process::wasm::StepError,
+    },
+}
+
 /// Builds a pipeline: loads and compiles its modules and starts their first instances, so that
 /// a module that does not load or a config a guest rejects fails here, before any record moves.
-pub fn build(file: &PipelineFile, host: &Host, state_dir: &Path) -> Result<PipelinePlan, String> {
+pub fn build(
+    file: &PipelineFile,
+    host: &Host,
+    state_dir: &Path,
+) -> Result<PipelinePlan, BuildError> {
     check_source(file)?;
     let processors = processors(file, host)?;
     let errors = errors_of(file, state_dir);
@@ -45,7 +68,7 @@ pub fn errors_of(file: &PipelineFile, state_dir: &Path) -> ErrorsConfig {
 
 /// Checks what reading the file could not, for each of its components (see
 /// [`Component::check`]): the error names the file, the table and the key.
-pub fn check_source(file: &PipelineFile) -> Result<(), String> {
+pub fn check_source(file: &PipelineFile) -> Result<(), BuildError> {
     let spec = &file.spec;
     let mut tables: Vec<(String, &dyn Component)> =
         vec![("source".into(), &spec.source), ("sink".into(), &spec.sink)];
@@ -63,21 +86,28 @@ pub fn check_source(file: &PipelineFile) -> Result<(), String> {
         tables.push((format!("process[{i}]"), step));
     }
     for (table, component) in tables {
-        component
-            .check()
-            .map_err(|e| format!("{}: {table}.{}: {}", file.path.display(), e.key, e.message))?;
+        component.check().map_err(|source| BuildError::Check {
+            path: file.path.clone(),
+            table,
+            source,
+        })?;
     }
     Ok(())
 }
 
 /// The processors of a pipeline, started.
-pub fn processors(file: &PipelineFile, host: &Host) -> Result<Vec<Box<dyn Processor>>, String> {
+pub fn processors(file: &PipelineFile, host: &Host) -> Result<Vec<Box<dyn Processor>>, BuildError> {
     let mut out: Vec<Box<dyn Processor>> = Vec::new();
     for (i, step) in file.spec.process.iter().enumerate() {
         match step {
             ProcessConfig::Wasm(w) => {
-                let processor = WasmProcessor::start(host, w, &file.name)
-                    .map_err(|e| format!("{}: process[{i}]: {e}", file.path.display()))?;
+                let processor = WasmProcessor::start(host, w, &file.name).map_err(|source| {
+                    BuildError::Step {
+                        path: file.path.clone(),
+                        index: i,
+                        source,
+                    }
+                })?;
                 out.push(Box::new(processor));
             }
         }

@@ -721,7 +721,8 @@ fn start_bench_pipeline(
         },
     )
     .map_err(|e| e.to_string())?;
-    let mut plan = weir::app::build(&file, host, &std::env::temp_dir())?;
+    let mut plan =
+        weir::app::build(&file, host, &std::env::temp_dir()).map_err(|e| e.to_string())?;
     plan.sink = Box::new(Collect::<Record>::default());
     plan.errors = Box::new(Collect::<FailedRecord>::default());
     plan.cpu = cpu.map(|c| Arc::new(weir::quota::CpuBudget::new(c)));
@@ -869,7 +870,7 @@ buffer = {{ interval = "1s" }}
         // The baseline: what building the same steps costs by itself.
         let parsed = weir::config::load(&file, &[]).map_err(|e| e.to_string())?;
         let started = Instant::now();
-        drop(weir::app::processors(&parsed, &host)?);
+        drop(weir::app::processors(&parsed, &host).map_err(|e| e.to_string())?);
         bench.builds.push(started.elapsed().as_secs_f64() * 1e3);
     }
     for k in 1..=reloads {

@@ -445,9 +445,9 @@ fn validate(
     for path in files {
         let result = tenants
             .load_pipeline(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|file| app::check_source(&file).map(|()| file))
-            .and_then(|file| app::processors(&file, &host).map(|_| file));
+            .map_err(anyhow::Error::from)
+            .and_then(|file| Ok(app::check_source(&file).map(|()| file)?))
+            .and_then(|file| Ok(app::processors(&file, &host).map(|_| file)?));
         match result {
             Ok(file) => println!("ok: {} (pipeline `{}`)", app::show(&path), file.name),
             Err(e) => {

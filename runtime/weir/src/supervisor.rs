@@ -35,7 +35,7 @@ use crate::admin::{PipelineHandle, Registry, ReloadOutcome};
 use crate::app;
 use crate::clock::Clock;
 use crate::config::tenants::TenantsFile;
-use crate::config::{self, Component, PipelineFile, ProcessConfig, SourceComponent};
+use crate::config::{self, Component, ConfigError, PipelineFile, ProcessConfig, SourceComponent};
 use crate::engine::{self, EngineError, PipelineReport, Swap};
 use crate::quota::CpuBudget;
 use crate::stats::Stats;
@@ -119,6 +119,33 @@ pub enum EndedAs {
     Ignored,
 }
 
+/// Why the supervisor could not start its pipelines.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("no pipeline files found in {0:?}")]
+    NoFiles(Vec<PathBuf>),
+    #[error("two pipelines are named `{0}`; names must be unique")]
+    DuplicateName(String),
+    #[error("only one pipeline can read stdin")]
+    StdinTwice,
+    /// A tenant's cap (pipelines, instances); the message names the file, line and key.
+    #[error("{0}")]
+    Quota(String),
+    #[error(transparent)]
+    Build(#[from] app::BuildError),
+    #[error("building the pipeline panicked: {0}")]
+    Panicked(String),
+}
+
+// A reload reports failures as text (the admin API's `error`).
+impl From<StartError> for String {
+    fn from(e: StartError) -> String {
+        e.to_string()
+    }
+}
+
 pub struct Supervisor {
     options: Options,
     /// Running pipelines by name.
@@ -173,13 +200,10 @@ impl Supervisor {
 
     /// Loads and starts every pipeline; the first that fails to load or build fails the
     /// start (nothing is left running).
-    pub async fn start_all(&mut self) -> Result<(), String> {
-        let paths = config::discover(&self.options.paths).map_err(|e| e.to_string())?;
+    pub async fn start_all(&mut self) -> Result<(), StartError> {
+        let paths = config::discover(&self.options.paths)?;
         if paths.is_empty() {
-            return Err(format!(
-                "no pipeline files found in {:?}",
-                self.options.paths
-            ));
+            return Err(StartError::NoFiles(self.options.paths.clone()));
         }
         let mut files = Vec::new();
         for path in &paths {
@@ -188,13 +212,10 @@ impl Supervisor {
         let mut names: Vec<&str> = files.iter().map(|(f, _)| f.name.as_str()).collect();
         names.sort();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-            return Err(format!(
-                "two pipelines are named `{}`; names must be unique",
-                w[0]
-            ));
+            return Err(StartError::DuplicateName(w[0].to_string()));
         }
         if files.iter().filter(|(f, _)| app::reads_stdin(f)).count() > 1 {
-            return Err("only one pipeline can read stdin".into());
+            return Err(StartError::StdinTwice);
         }
         for (file, fingerprint) in files {
             let built = match self.check_quota(&file, None) {
@@ -213,18 +234,14 @@ impl Supervisor {
     }
 
     /// Reads a pipeline file, applies its tenant's caps, and fingerprints it with its modules.
-    fn load(&self, path: &Path) -> Result<(PipelineFile, [u8; 16]), String> {
-        let file = self
-            .options
-            .tenants
-            .load_pipeline(path)
-            .map_err(|e| e.to_string())?;
+    fn load(&self, path: &Path) -> Result<(PipelineFile, [u8; 16]), ConfigError> {
+        let file = self.options.tenants.load_pipeline(path)?;
         let fingerprint = fingerprint(path, &modules(&file));
         Ok((file, fingerprint))
     }
 
     /// Refuses a pipeline its tenant has no room for; `replacing` is not counted.
-    fn check_quota(&self, file: &PipelineFile, replacing: Option<&str>) -> Result<(), String> {
+    fn check_quota(&self, file: &PipelineFile, replacing: Option<&str>) -> Result<(), StartError> {
         let tenant = file.tenant();
         let Some(quota) = self.options.tenants.get(tenant) else {
             return Ok(());
@@ -237,22 +254,22 @@ impl Supervisor {
         let at = |key: &str| file.locate(file.lines.pipeline, key);
         if let Some(max) = quota.pipelines {
             if others.len() + 1 > max {
-                return Err(format!(
+                return Err(StartError::Quota(format!(
                     "{}: tenant `{tenant}` may run {max} pipeline(s) and runs {} already",
                     at("pipeline.tenant"),
                     others.len()
-                ));
+                )));
             }
         }
         if let Some(max) = quota.instances {
             let used: usize = others.iter().map(|r| r.file.spec.process.len()).sum();
             let wanted = file.spec.process.len();
             if used + wanted > max {
-                return Err(format!(
+                return Err(StartError::Quota(format!(
                     "{}: this pipeline needs {wanted} Wasm instance(s); tenant `{tenant}` may \
                      hold {max} and its other pipelines hold {used}",
                     at("pipeline.tenant")
-                ));
+                )));
             }
         }
         Ok(())
@@ -331,15 +348,16 @@ impl Supervisor {
     }
 
     /// Builds a plan off the async threads: compiling a module can take seconds.
-    async fn build(&self, file: &PipelineFile) -> Result<engine::PipelinePlan, String> {
+    async fn build(&self, file: &PipelineFile) -> Result<engine::PipelinePlan, StartError> {
         let (file, host, state_dir) = (
             file.clone(),
             self.options.host.clone(),
             self.options.state_dir.clone(),
         );
-        tokio::task::spawn_blocking(move || app::build(&file, &host, &state_dir))
+        let built = tokio::task::spawn_blocking(move || app::build(&file, &host, &state_dir))
             .await
-            .map_err(|e| format!("building the pipeline panicked: {e}"))?
+            .map_err(|e| StartError::Panicked(e.to_string()))?;
+        Ok(built?)
     }
 
     /// Handles a pipeline's end: its own (a finite source, a failure), or an old version's
@@ -481,7 +499,7 @@ impl Supervisor {
             let change = match (old, loaded) {
                 (Some(name), Err(e)) => {
                     seen.push(name.clone());
-                    self.failed(&name, e, noticed)
+                    self.failed(&name, e.to_string(), noticed)
                 }
                 (None, Err(e)) => {
                     tracing::error!(file = %config::show(path), error = %e, "Reload: new pipeline file is invalid; not started");
@@ -489,7 +507,7 @@ impl Supervisor {
                         pipeline: String::new(),
                         file: config::show(path),
                         action: "failed",
-                        error: Some(e),
+                        error: Some(e.to_string()),
                         millis: noticed.elapsed().as_secs_f64() * 1e3,
                     })
                 }
@@ -625,9 +643,9 @@ impl Supervisor {
             ))
         } else {
             match self.check_quota(&file, replacing.as_deref()) {
-                Err(e) => Err(e),
+                Err(e) => Err(e.to_string()),
                 Ok(()) => match self.build(&file).await {
-                    Err(e) => Err(e),
+                    Err(e) => Err(e.to_string()),
                     Ok(plan) => {
                         match &replacing {
                             // A rename: the new name starts once the old drained, from its
@@ -761,7 +779,8 @@ impl Supervisor {
         let (built, host) = (file.clone(), self.options.host.clone());
         let processors = tokio::task::spawn_blocking(move || app::processors(&built, &host))
             .await
-            .map_err(|e| format!("building the steps panicked: {e}"))??;
+            .map_err(|e| format!("building the steps panicked: {e}"))?
+            .map_err(|e| e.to_string())?;
         if processors.iter().any(|p| p.stateful()) {
             return Ok(None);
         }

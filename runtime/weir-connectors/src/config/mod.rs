@@ -210,6 +210,25 @@ pub fn take_kind<E: serde::de::Error>(slot: &'static str) -> Result<String, E> {
     })
 }
 
+/// Why a setting, an expression or a record was refused: a message for a person. Whoever
+/// reports it adds where (the file, line and key; or the record).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+impl From<String> for Refused {
+    fn from(message: String) -> Self {
+        Refused(message)
+    }
+}
+
+impl std::ops::Deref for Refused {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Reads a table as `R` and checks it into `C`; an error is reported at the table.
 pub fn validated<'de, D, R, C, E>(
     d: D,

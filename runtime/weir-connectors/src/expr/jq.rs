@@ -4,6 +4,7 @@
 //! A query must give exactly one value per record, a string, number or boolean (as Firehose
 //! requires); anything else fails that record with a message naming the query.
 
+use crate::config::Refused;
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, Native, RcIter};
 use jaq_json::Val;
@@ -21,7 +22,7 @@ impl std::fmt::Debug for Query {
 }
 
 impl Query {
-    pub fn compile(text: &str) -> Result<Query, String> {
+    pub fn compile(text: &str) -> Result<Query, Refused> {
         let loader = Loader::new(jaq_std::defs().chain(jaq_json::defs()));
         let arena = Arena::default();
         let modules = loader
@@ -59,23 +60,38 @@ impl Query {
     }
 
     /// The query's single scalar result on a record (see [`Query::input`]), as text.
-    pub fn eval(&self, input: &Val) -> Result<String, String> {
+    pub fn eval(&self, input: &Val) -> Result<String, Refused> {
         let inputs = RcIter::new(core::iter::empty());
         let mut out = self.filter.run((Ctx::new([], &inputs), input.clone()));
         let first = match out.next() {
             Some(Ok(v)) => v,
-            Some(Err(e)) => return Err(format!("jq query `{}` failed: {e}", self.text)),
-            None => return Err(format!("jq query `{}` gave no value", self.text)),
+            Some(Err(e)) => {
+                return Err(Refused::from(format!(
+                    "jq query `{}` failed: {e}",
+                    self.text
+                )))
+            }
+            None => {
+                return Err(Refused::from(format!(
+                    "jq query `{}` gave no value",
+                    self.text
+                )))
+            }
         };
         if out.next().is_some() {
-            return Err(format!("jq query `{}` gave more than one value", self.text));
+            return Err(Refused::from(format!(
+                "jq query `{}` gave more than one value",
+                self.text
+            )));
         }
         match serde_json::Value::from(first) {
             serde_json::Value::String(s) => Ok(s),
             serde_json::Value::Number(n) => Ok(n.to_string()),
             serde_json::Value::Bool(b) => Ok(b.to_string()),
-            serde_json::Value::Null => Err(format!("jq query `{}` gave null", self.text)),
-            other => Err(format!(
+            serde_json::Value::Null => {
+                Err(Refused::from(format!("jq query `{}` gave null", self.text)))
+            }
+            other => Err(Refused::from(format!(
                 "jq query `{}` gave {}, not a string, number or boolean",
                 self.text,
                 if other.is_array() {
@@ -83,7 +99,7 @@ impl Query {
                 } else {
                     "an object"
                 }
-            )),
+            ))),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! expression; a prefix with no `timestamp` and no partition key expression gets
 //! `!{timestamp:yyyy/MM/dd/HH/}` appended; an evaluated prefix is at most 512 characters.
 
+use crate::config::Refused;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -58,7 +59,7 @@ pub struct Values<'a> {
 
 impl Prefix {
     /// Parses and validates a prefix; the error says what is wrong, for the config error.
-    pub fn parse(text: &str, kind: PrefixKind) -> Result<Prefix, String> {
+    pub fn parse(text: &str, kind: PrefixKind) -> Result<Prefix, Refused> {
         let mut parts = Vec::new();
         let mut rest = text;
         let mut literal = String::new();
@@ -80,26 +81,26 @@ impl Prefix {
                 ("firehose", "random-string") => Part::RandomString,
                 ("firehose", "error-output-type") => {
                     if kind == PrefixKind::Records {
-                        return Err(
+                        return Err(Refused::from(
                             "`!{firehose:error-output-type}` is only allowed in the error prefix"
-                                .into(),
-                        );
+                                .to_string(),
+                        ));
                     }
                     Part::ErrorOutputType
                 }
                 ("firehose", other) => {
-                    return Err(format!(
+                    return Err(Refused::from(format!(
                         "unknown `!{{firehose:{other}}}`: expected random-string or error-output-type"
-                    ))
+                    )))
                 }
                 ("partitionKeyFromQuery" | "partitionKeyFromLambda", key) => {
                     if kind == PrefixKind::Errors {
-                        return Err(format!(
+                        return Err(Refused::from(format!(
                             "`!{{{expr}}}`: partition keys are not allowed in the error prefix"
-                        ));
+                        )));
                     }
                     if key.is_empty() {
-                        return Err(format!("`!{{{expr}}}` names no key"));
+                        return Err(Refused::from(format!("`!{{{expr}}}` names no key")));
                     }
                     if namespace == "partitionKeyFromQuery" {
                         Part::FromQuery(key.to_string())
@@ -108,9 +109,9 @@ impl Prefix {
                     }
                 }
                 (other, _) => {
-                    return Err(format!(
+                    return Err(Refused::from(format!(
                         "unknown namespace `{other}` in `!{{{expr}}}`: expected timestamp, firehose, partitionKeyFromQuery or partitionKeyFromLambda"
-                    ))
+                    )))
                 }
             };
             if !literal.is_empty() {
@@ -165,7 +166,7 @@ impl Prefix {
     }
 
     /// Evaluates the prefix; an error names the missing key or the length.
-    pub fn render(&self, v: &Values<'_>) -> Result<String, String> {
+    pub fn render(&self, v: &Values<'_>) -> Result<String, Refused> {
         let local = v.time.with_timezone(&v.zone);
         let mut out = String::new();
         for part in &self.parts {
@@ -189,10 +190,10 @@ impl Prefix {
             }
         }
         if out.len() > MAX_PREFIX_LEN {
-            return Err(format!(
+            return Err(Refused::from(format!(
                 "the evaluated prefix is {} characters, over Firehose's {MAX_PREFIX_LEN}",
                 out.len()
-            ));
+            )));
         }
         Ok(out)
     }
@@ -211,7 +212,7 @@ pub fn random_string() -> String {
 /// letters prefixes use: `y` `u` `M` `d` `DDD` `H` `h` `m` `s` `SSS`/`SSSSSS`/`SSSSSSSSS` `a` `E`
 /// `Z`..`ZZZ` `z`..`zzz`; others (and `[ ] { } #`) are refused rather than printed wrongly; quoted
 /// text (`'...'`, `''` for a quote) and any other character as itself.
-pub fn java_to_chrono(pattern: &str) -> Result<String, String> {
+pub fn java_to_chrono(pattern: &str) -> Result<String, Refused> {
     let chars: Vec<char> = pattern.chars().collect();
     let mut out = String::new();
     let mut i = 0;
@@ -227,7 +228,11 @@ pub fn java_to_chrono(pattern: &str) -> Result<String, String> {
             i += 1;
             loop {
                 match chars.get(i) {
-                    None => return Err(format!("unclosed quote in timestamp pattern `{pattern}`")),
+                    None => {
+                        return Err(Refused::from(format!(
+                            "unclosed quote in timestamp pattern `{pattern}`"
+                        )))
+                    }
                     Some('\'') if chars.get(i + 1) == Some(&'\'') => {
                         out.push('\'');
                         i += 2;
@@ -249,9 +254,9 @@ pub fn java_to_chrono(pattern: &str) -> Result<String, String> {
             continue;
         }
         if matches!(c, '[' | ']' | '{' | '}' | '#') {
-            return Err(format!(
+            return Err(Refused::from(format!(
                 "`{c}` is reserved in timestamp patterns (`{pattern}`); quote it: '{c}'"
-            ));
+            )));
         }
         if !c.is_ascii_alphabetic() {
             if c == '%' {
@@ -295,10 +300,10 @@ pub fn java_to_chrono(pattern: &str) -> Result<String, String> {
             ('Z', 1..=3) => "%z",
             ('z', 1..=3) => "%Z",
             _ => {
-                return Err(format!(
+                return Err(Refused::from(format!(
                     "`{}` is not supported in timestamp pattern `{pattern}`",
                     c.to_string().repeat(n)
-                ))
+                )))
             }
         };
         out.push_str(spec);

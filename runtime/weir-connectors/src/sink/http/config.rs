@@ -1,5 +1,6 @@
 //! The `http` sink's settings as a pipeline file writes them.
 
+use crate::config::Refused;
 use serde::{Deserialize, Deserializer};
 
 use crate::config::{BufferConfig, Component};
@@ -87,28 +88,30 @@ fn default_request_timeout() -> HumanDuration {
 }
 
 impl HttpSinkConfig {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), Refused> {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
-            return Err(format!(
+            return Err(Refused::from(format!(
                 "url `{}` must start with http:// or https://",
                 crate::redact::url(&self.url)
-            ));
+            )));
         }
         if let Err(e) = self.url.parse::<hyper::Uri>() {
-            return Err(format!(
+            return Err(Refused::from(format!(
                 "url `{}` is not a valid URL: {e}",
                 crate::redact::url(&self.url)
-            ));
+            )));
         }
         if !(1 << 20..=64 << 20).contains(&self.buffer.size.0) {
-            return Err(format!(
+            return Err(Refused::from(format!(
                 "buffer.size must be 1MiB to 64MiB for HTTP endpoints (Firehose's range), not {}",
                 self.buffer.size
-            ));
+            )));
         }
         crate::config::objects::check_buffer(&self.buffer)?;
         if self.retry_duration.0 > std::time::Duration::from_secs(7200) {
-            return Err("retry_duration must be 0s to 7200s (Firehose's range)".into());
+            return Err(Refused::from(
+                "retry_duration must be 0s to 7200s (Firehose's range)".to_string(),
+            ));
         }
         Ok(())
     }

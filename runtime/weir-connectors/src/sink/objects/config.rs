@@ -4,6 +4,7 @@
 //! Every rule Firehose checks when a delivery stream is created is checked here, when the
 //! pipeline file is read, so a bad prefix never reaches a running pipeline.
 
+use crate::config::Refused;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -93,7 +94,7 @@ pub const DEFAULT_MAX_PARTITIONS: usize = 500;
 
 impl ObjectOptions {
     /// Validates a record destination; `default_error_prefix` is used when none is given.
-    pub fn build(raw: RawObjectKeys, default_error_prefix: &str) -> Result<ObjectOptions, String> {
+    pub fn build(raw: RawObjectKeys, default_error_prefix: &str) -> Result<ObjectOptions, Refused> {
         let prefix = Prefix::parse(&raw.prefix, PrefixKind::Records)
             .map_err(|e| format!("prefix `{}`: {e}", raw.prefix))?;
         let error_prefix = match &raw.error_prefix {
@@ -103,17 +104,17 @@ impl ObjectOptions {
                 let expressions =
                     Prefix::has_expressions(&raw.prefix) || Prefix::has_expressions(text);
                 if expressions && !p.has_error_output_type() {
-                    return Err(format!(
+                    return Err(Refused::from(format!(
                         "error_prefix `{text}` must contain `!{{firehose:error-output-type}}` when prefix uses expressions (Firehose's rule)"
-                    ));
+                    )));
                 }
                 p
             }
             None if Prefix::has_expressions(&raw.prefix) => {
-                return Err(
+                return Err(Refused::from(
                     "prefix uses expressions, so an error_prefix containing `!{firehose:error-output-type}` is required (Firehose's rule)"
-                        .into(),
-                )
+                        .to_string(),
+                ))
             }
             None => Prefix::parse(default_error_prefix, PrefixKind::Errors)
                 .expect("the default error prefix is valid"),
@@ -121,17 +122,17 @@ impl ObjectOptions {
         let used: Vec<&str> = prefix.query_keys().collect();
         for key in &used {
             if !raw.partition_keys.contains_key(*key) {
-                return Err(format!(
+                return Err(Refused::from(format!(
                     "prefix uses `!{{partitionKeyFromQuery:{key}}}` but partition_keys defines no `{key}`"
-                ));
+                )));
             }
         }
         let mut partition_keys = Vec::new();
         for (key, query) in &raw.partition_keys {
             if !used.contains(&key.as_str()) {
-                return Err(format!(
+                return Err(Refused::from(format!(
                     "partition_keys.{key} is not used: add `!{{partitionKeyFromQuery:{key}}}` to prefix"
-                ));
+                )));
             }
             let q = Query::compile(query).map_err(|e| format!("partition_keys.{key}: {e}"))?;
             partition_keys.push((key.clone(), Arc::new(q)));
@@ -144,11 +145,13 @@ impl ObjectOptions {
         };
         check_buffer(&raw.buffer)?;
         if matches!(raw.format, Format::Parquet { .. }) && raw.compression != Compression::None {
-            return Err("compression applies to JSON objects; Parquet files are compressed by the serializer (set `compression` in the schema file)".into());
+            return Err(Refused::from("compression applies to JSON objects; Parquet files are compressed by the serializer (set `compression` in the schema file)".to_string()));
         }
         let max_partitions = raw.max_partitions.unwrap_or(DEFAULT_MAX_PARTITIONS);
         if max_partitions == 0 {
-            return Err("max_partitions must be at least 1".into());
+            return Err(Refused::from(
+                "max_partitions must be at least 1".to_string(),
+            ));
         }
         Ok(ObjectOptions {
             prefix_text: raw.prefix,
@@ -166,9 +169,11 @@ impl ObjectOptions {
 
     /// Validates an error output's settings: its `prefix` is an error prefix, and gets
     /// `!{firehose:error-output-type}/` appended when it does not name the type itself.
-    pub fn build_errors(raw: RawObjectKeys) -> Result<ObjectOptions, String> {
+    pub fn build_errors(raw: RawObjectKeys) -> Result<ObjectOptions, Refused> {
         if !raw.partition_keys.is_empty() || raw.format != Format::Json {
-            return Err("an error output takes no partition_keys or format".into());
+            return Err(Refused::from(
+                "an error output takes no partition_keys or format".to_string(),
+            ));
         }
         let text = if raw.prefix.contains("!{firehose:error-output-type}") {
             raw.prefix.clone()
@@ -198,18 +203,18 @@ impl ObjectOptions {
 }
 
 /// Firehose's ranges: size 1–128 MiB, interval 0–900 s.
-pub fn check_buffer(b: &BufferConfig) -> Result<(), String> {
+pub fn check_buffer(b: &BufferConfig) -> Result<(), Refused> {
     if !(1 << 20..=128 << 20).contains(&b.size.0) {
-        return Err(format!(
+        return Err(Refused::from(format!(
             "buffer.size must be 1MiB to 128MiB (Firehose's range), not {}",
             b.size
-        ));
+        )));
     }
     if b.interval.0 > std::time::Duration::from_secs(900) {
-        return Err(format!(
+        return Err(Refused::from(format!(
             "buffer.interval must be 0s to 900s (Firehose's range), not {}",
             humantime::format_duration(b.interval.0)
-        ));
+        )));
     }
     Ok(())
 }
@@ -308,8 +313,8 @@ impl FileSinkConfig {
 }
 
 impl TryFrom<RawFileSink> for FileSinkConfig {
-    type Error = String;
-    fn try_from(raw: RawFileSink) -> Result<Self, String> {
+    type Error = Refused;
+    fn try_from(raw: RawFileSink) -> Result<Self, Refused> {
         Ok(FileSinkConfig {
             objects: ObjectOptions::build(raw.object_keys(), FILE_ERROR_PREFIX)?,
             path: raw.path,
@@ -332,11 +337,13 @@ pub struct S3SinkConfig {
 }
 
 impl TryFrom<RawS3Sink> for S3SinkConfig {
-    type Error = String;
-    fn try_from(raw: RawS3Sink) -> Result<Self, String> {
+    type Error = Refused;
+    fn try_from(raw: RawS3Sink) -> Result<Self, Refused> {
         let part_size = raw.part_size.map_or(8 << 20, |b| b.0);
         if part_size < 5 << 20 {
-            return Err("part_size must be at least 5MiB (S3's smallest part)".into());
+            return Err(Refused::from(
+                "part_size must be at least 5MiB (S3's smallest part)".to_string(),
+            ));
         }
         let multipart_threshold = raw.multipart_threshold.map_or(16 << 20, |b| b.0);
         Ok(S3SinkConfig {
@@ -369,7 +376,7 @@ impl FileSinkConfig {
         }
     }
 
-    pub fn errors_from(raw: RawFileSink) -> Result<Self, String> {
+    pub fn errors_from(raw: RawFileSink) -> Result<Self, Refused> {
         Ok(FileSinkConfig {
             objects: ObjectOptions::build_errors(raw.object_keys())?,
             path: raw.path,
@@ -378,7 +385,7 @@ impl FileSinkConfig {
 }
 
 impl S3SinkConfig {
-    pub fn errors_from(raw: RawS3Sink) -> Result<Self, String> {
+    pub fn errors_from(raw: RawS3Sink) -> Result<Self, Refused> {
         let mut c = S3SinkConfig::try_from(RawS3Sink {
             prefix: String::new(),
             error_prefix: None,
@@ -452,14 +459,15 @@ impl ObjectOptions {
 }
 
 /// The backup holds source records as they came: nothing to partition or convert.
-fn plain(keys: RawObjectKeys) -> Result<(), String> {
+fn plain(keys: RawObjectKeys) -> Result<(), Refused> {
     if !keys.partition_keys.is_empty()
         || keys.prefix.contains("!{partitionKeyFrom")
         || keys.format != Format::Json
     {
-        return Err(
-            "a backup takes source records as they came: no partition keys and no format".into(),
-        );
+        return Err(Refused::from(
+            "a backup takes source records as they came: no partition keys and no format"
+                .to_string(),
+        ));
     }
     Ok(())
 }

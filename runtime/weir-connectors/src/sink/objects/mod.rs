@@ -25,6 +25,7 @@ pub(crate) mod roles;
 pub(crate) mod run;
 mod store;
 
+use crate::config::Refused;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -245,7 +246,7 @@ impl Objects {
     ) -> Result<Objects, String> {
         let schema = match &options.format {
             Format::Json => None,
-            Format::Parquet { schema } => Some(Arc::new(Schema::load(schema)?)),
+            Format::Parquet { schema } => Some(Arc::new(Schema::load(schema).map_err(|e| e.0)?)),
         };
         let prefix = if errors {
             options.error_prefix.clone()
@@ -271,7 +272,7 @@ impl Objects {
 
     /// Refuses a destination whose keys would be too long whatever the records hold: a
     /// prefix without partition keys, and the generated name, already pass the store's limits.
-    pub fn check_keys(&self) -> Result<(), String> {
+    pub fn check_keys(&self) -> Result<(), Refused> {
         if self.prefix.has_partition_keys() {
             return Ok(());
         }
@@ -286,7 +287,9 @@ impl Objects {
         };
         let key = self.key(&id, Utc::now())?;
         match self.store.refuses(&key) {
-            Some(why) => Err(format!("{why}: shorten the prefix or the pipeline's name")),
+            Some(why) => Err(Refused::from(format!(
+                "{why}: shorten the prefix or the pipeline's name"
+            ))),
             None => Ok(()),
         }
     }
@@ -370,7 +373,7 @@ impl Objects {
                     return reject(
                         ErrorOutputType::FormatConversionFailed,
                         crate::codes::FORMAT_CONVERSION_FAILED,
-                        e,
+                        e.0,
                     )
                 }
             },
@@ -550,13 +553,15 @@ impl Objects {
     }
 
     fn render(&self, id: &PartitionId, time: DateTime<Utc>) -> Result<String, String> {
-        self.prefix.render(&Values {
-            time,
-            zone: self.options.time_zone,
-            error_output_type: id.error_type,
-            query: &id.query,
-            lambda: &id.lambda,
-        })
+        self.prefix
+            .render(&Values {
+                time,
+                zone: self.options.time_zone,
+                error_output_type: id.error_type,
+                query: &id.query,
+                lambda: &id.lambda,
+            })
+            .map_err(|e| e.0)
     }
 
     /// The object's key.
@@ -614,7 +619,10 @@ impl Objects {
             // Uncompressed objects are written from the buffer itself, without a copy.
             Content::Bytes(body) if compression == crate::config::Compression::None => Ok(body),
             Content::Bytes(body) => compress(&body, compression, &entry).map_err(|e| e.to_string()),
-            Content::Rows(rows) => schema.expect("rows have a schema").write(&rows),
+            Content::Rows(rows) => schema
+                .expect("rows have a schema")
+                .write(&rows)
+                .map_err(|e| e.0),
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));

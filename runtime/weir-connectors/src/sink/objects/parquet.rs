@@ -11,6 +11,7 @@
 //! A record that is not a JSON object, lacks a required field or has a value of the wrong type
 //! fails conversion and goes to the error output as `format-conversion-failed`.
 
+use crate::config::Refused;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -90,42 +91,45 @@ pub fn row_size(row: &Row) -> usize {
 }
 
 impl Schema {
-    pub fn load(path: &Path) -> Result<Schema, String> {
+    pub fn load(path: &Path) -> Result<Schema, Refused> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read Parquet schema {}: {e}", path.display()))?;
         let schema: Schema = serde_json::from_str(&text)
             .map_err(|e| format!("Parquet schema {}: {e}", path.display()))?;
         if schema.columns.is_empty() {
-            return Err(format!("Parquet schema {}: no columns", path.display()));
+            return Err(Refused::from(format!(
+                "Parquet schema {}: no columns",
+                path.display()
+            )));
         }
         match schema.compression.as_deref() {
             None | Some("snappy") | Some("none") => {}
             Some(other) => {
-                return Err(format!(
+                return Err(Refused::from(format!(
                     "Parquet schema {}: compression `{other}`: expected snappy or none",
                     path.display()
-                ))
+                )))
             }
         }
         let mut names = std::collections::HashSet::new();
         for c in &schema.columns {
             if !names.insert(&c.name) {
-                return Err(format!(
+                return Err(Refused::from(format!(
                     "Parquet schema {}: column `{}` appears twice",
                     path.display(),
                     c.name
-                ));
+                )));
             }
         }
         Ok(schema)
     }
 
     /// Converts one JSON record to a row, or says why it does not fit.
-    pub fn convert(&self, data: &[u8]) -> Result<Row, String> {
+    pub fn convert(&self, data: &[u8]) -> Result<Row, Refused> {
         let value: serde_json::Value =
             serde_json::from_slice(data).map_err(|e| format!("not JSON: {e}"))?;
         if !value.is_object() {
-            return Err("not a JSON object".into());
+            return Err(Refused::from("not a JSON object".to_string()));
         }
         self.columns
             .iter()
@@ -134,10 +138,11 @@ impl Schema {
                 let v = path.split('.').try_fold(&value, |v, k| v.get(k));
                 match v {
                     None | Some(serde_json::Value::Null) if c.optional => Ok(Cell::Null),
-                    None | Some(serde_json::Value::Null) => {
-                        Err(format!("required column `{}` has no value", c.name))
-                    }
-                    Some(v) => cell(c, v),
+                    None | Some(serde_json::Value::Null) => Err(Refused::from(format!(
+                        "required column `{}` has no value",
+                        c.name
+                    ))),
+                    Some(v) => cell(c, v).map_err(Refused),
                 }
             })
             .collect()
@@ -184,7 +189,7 @@ impl Schema {
     }
 
     /// Writes rows as one Parquet file.
-    pub fn write(&self, rows: &[Row]) -> Result<Vec<u8>, String> {
+    pub fn write(&self, rows: &[Row]) -> Result<Vec<u8>, Refused> {
         let compression = match self.compression.as_deref() {
             Some("none") => PqCompression::UNCOMPRESSED,
             _ => PqCompression::SNAPPY,
@@ -234,7 +239,7 @@ impl Schema {
             col.close().map_err(fail)?;
         }
         group.close().map_err(fail)?;
-        writer.into_inner().map_err(fail)
+        writer.into_inner().map_err(|e| Refused(fail(e)))
     }
 }
 

@@ -57,7 +57,7 @@ fn checked(objects: &Objects, ctx: &SinkContext) -> Result<(), SinkError> {
         ctx.poison.set();
         SinkError::Object {
             location: objects.store.location(),
-            message,
+            message: message.0,
         }
     })
 }

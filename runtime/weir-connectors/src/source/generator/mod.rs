@@ -7,6 +7,7 @@
 
 pub mod config;
 
+use crate::config::Refused;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -37,7 +38,7 @@ enum Part {
 pub struct Template(Vec<Part>);
 
 impl Template {
-    pub fn parse(text: &str) -> Result<Template, String> {
+    pub fn parse(text: &str) -> Result<Template, Refused> {
         let mut parts = Vec::new();
         let mut rest = text;
         while let Some(open) = rest.find("{{") {
@@ -61,20 +62,20 @@ impl Template {
                     let a: i64 = a.trim().parse().map_err(|_| format!("bad number `{a}` in random"))?;
                     let b: i64 = b.trim().parse().map_err(|_| format!("bad number `{b}` in random"))?;
                     if a > b {
-                        return Err(format!("empty range {a}..{b} in random"));
+                        return Err(Refused::from(format!("empty range {a}..{b} in random")));
                     }
                     Part::Random(a, b)
                 }
                 "pick" => {
                     if arg.is_empty() {
-                        return Err("`{{pick:...}}` needs choices separated by `|`".into());
+                        return Err(Refused::from("`{{pick:...}}` needs choices separated by `|`".to_string()));
                     }
                     Part::Pick(arg.split('|').map(str::to_string).collect())
                 }
                 other => {
-                    return Err(format!(
+                    return Err(Refused::from(format!(
                         "unknown placeholder `{{{{{other}}}}}` (known: seq, uuid, now, now_ms, random:A..B, pick:a|b)"
-                    ))
+                    )))
                 }
             });
             rest = &rest[open + close + 2..];
@@ -127,13 +128,13 @@ impl Template {
 }
 
 pub(super) async fn run(config: GeneratorConfig, ctx: SourceContext) -> Result<(), SourceError> {
-    let template = Template::parse(&config.template).map_err(SourceError::Template)?;
+    let template = Template::parse(&config.template).map_err(|e| SourceError::Template(e.0))?;
     let key_template = config
         .partition_key
         .as_deref()
         .map(Template::parse)
         .transpose()
-        .map_err(SourceError::Template)?;
+        .map_err(|e| SourceError::Template(e.0))?;
     let mut rng = match config.seed {
         Some(seed) => StdRng::seed_from_u64(seed),
         None => StdRng::from_os_rng(),

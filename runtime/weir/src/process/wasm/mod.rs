@@ -19,10 +19,21 @@ pub mod config;
 use crate::record::{ErrorOutputType, FailedRecord, Record};
 use config::WasmStepConfig;
 
+/// Why a Wasm step could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// The module does not load, link or start, or its guest rejects its config.
+    #[error(transparent)]
+    Wasm(#[from] weir_wasm::Error),
+    /// Its `config` table cannot be handed over as JSON.
+    #[error("config: {0}")]
+    Config(#[from] serde_json::Error),
+}
+
 /// Builds the runner settings for a step from its config.
-pub fn settings(step: &WasmStepConfig, pipeline: &str) -> Result<Settings, String> {
+pub fn settings(step: &WasmStepConfig, pipeline: &str) -> Result<Settings, StepError> {
     let config_json = match &step.config {
-        Some(table) => serde_json::to_string(table).map_err(|e| e.to_string())?,
+        Some(table) => serde_json::to_string(table)?,
         None => "{}".to_string(),
     };
     let defaults = Limits::default();
@@ -75,14 +86,12 @@ pub struct WasmProcessor {
 
 impl WasmProcessor {
     /// Loads the module and starts its first instance (running the guest's `init`).
-    pub fn start(host: &Host, step: &WasmStepConfig, pipeline: &str) -> Result<Self, String> {
+    pub fn start(host: &Host, step: &WasmStepConfig, pipeline: &str) -> Result<Self, StepError> {
         let metered = step.limits.fuel.is_some();
-        let plugin: Plugin = host
-            .load(&step.module, metered)
-            .map_err(|e| e.to_string())?;
+        let plugin: Plugin = host.load(&step.module, metered)?;
         let settings = settings(step, pipeline)?;
         let fuel = settings.limits.fuel;
-        let runner = plugin.runner(settings).map_err(|e| e.to_string())?;
+        let runner = plugin.runner(settings)?;
         Ok(WasmProcessor {
             runner,
             name: display_name(&step.module),
