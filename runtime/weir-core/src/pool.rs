@@ -60,7 +60,8 @@ struct Worker {
 }
 
 impl StepPool {
-    /// A pool of `size` workers (at least one).
+    /// A pool of `size` workers (at least one). Its workers wait for jobs for as long as the
+    /// process lives: a pool is made once (see [`StepPool::shared`]), not per pipeline.
     pub fn new(size: usize) -> Self {
         let pool = StepPool {
             inner: Arc::new(Inner {

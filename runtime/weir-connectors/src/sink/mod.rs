@@ -31,6 +31,26 @@ pub use weir_core::sink::{
     SinkError,
 };
 
+/// The [`Sink`] and [`SinkComponent`](crate::config::SinkComponent) impls of a sink whose run
+/// is `async fn $run(config, rx, ctx)` and whose failed records go to the default error output.
+macro_rules! runs_as_sink {
+    ($ty:ty, $run:path) => {
+        impl $crate::sink::Sink for $ty {
+            fn run(
+                self: Box<Self>,
+                rx: tokio::sync::mpsc::Receiver<Vec<$crate::record::Record>>,
+                ctx: $crate::sink::SinkContext,
+            ) -> $crate::sink::BoxFuture<Result<$crate::sink::Delivered, $crate::sink::SinkError>>
+            {
+                Box::pin($run(*self, rx, ctx))
+            }
+        }
+
+        impl $crate::config::SinkComponent for $ty {}
+    };
+}
+use runs_as_sink;
+
 /// Runs the pipeline's sink until its input closes.
 pub async fn run(
     config: crate::config::SinkConfig,

@@ -13,3 +13,18 @@ pub mod kinesis;
 pub use weir_core::source::{BoxFuture, Source, SourceContext, SourceError};
 
 pub use generator::Template;
+
+/// The [`Source`] impl of a source whose run is `async fn $run(config, ctx)`.
+macro_rules! runs_as_source {
+    ($ty:ty, $run:path) => {
+        impl $crate::source::Source for $ty {
+            fn run(
+                self: Box<Self>,
+                ctx: $crate::source::SourceContext,
+            ) -> $crate::source::BoxFuture<Result<(), $crate::source::SourceError>> {
+                Box::pin($run(*self, ctx))
+            }
+        }
+    };
+}
+use runs_as_source;

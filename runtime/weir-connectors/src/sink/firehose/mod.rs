@@ -88,14 +88,4 @@ async fn put(
     }
 }
 
-impl super::Sink for FirehoseSinkConfig {
-    fn run(
-        self: Box<Self>,
-        rx: tokio::sync::mpsc::Receiver<Vec<crate::record::Record>>,
-        ctx: SinkContext,
-    ) -> super::BoxFuture<Result<Delivered, SinkError>> {
-        Box::pin(run(*self, rx, ctx))
-    }
-}
-
-impl crate::config::SinkComponent for FirehoseSinkConfig {}
+super::runs_as_sink!(FirehoseSinkConfig, run);

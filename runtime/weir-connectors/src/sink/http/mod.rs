@@ -447,17 +447,7 @@ fn hold(failed: &[FailedRecord]) -> Held {
     held
 }
 
-impl super::Sink for HttpSinkConfig {
-    fn run(
-        self: Box<Self>,
-        rx: tokio::sync::mpsc::Receiver<Vec<crate::record::Record>>,
-        ctx: SinkContext,
-    ) -> super::BoxFuture<Result<Delivered, SinkError>> {
-        Box::pin(run(*self, rx, ctx))
-    }
-}
-
-impl crate::config::SinkComponent for HttpSinkConfig {}
+super::runs_as_sink!(HttpSinkConfig, run);
 
 #[cfg(test)]
 mod tests {

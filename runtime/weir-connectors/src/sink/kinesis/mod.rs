@@ -123,17 +123,7 @@ async fn put(
     }
 }
 
-impl super::Sink for KinesisSinkConfig {
-    fn run(
-        self: Box<Self>,
-        rx: tokio::sync::mpsc::Receiver<Vec<crate::record::Record>>,
-        ctx: SinkContext,
-    ) -> super::BoxFuture<Result<Delivered, SinkError>> {
-        Box::pin(run(*self, rx, ctx))
-    }
-}
-
-impl crate::config::SinkComponent for KinesisSinkConfig {}
+super::runs_as_sink!(KinesisSinkConfig, run);
 
 #[cfg(test)]
 mod tests {

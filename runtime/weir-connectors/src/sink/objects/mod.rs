@@ -379,23 +379,12 @@ impl Objects {
             },
             None => None,
         };
-        // One lookup for the common case, a record of a partition that is already buffering.
-        if let Some(buffer) = self.partitions.get_mut(&id) {
-            let added = match row {
-                Some(row) => buffer.push_row(row, data.len(), ack, arrival_ms),
-                None => buffer.push(data, ack, arrival_ms),
-            };
-            ctx.memory.add(added);
-            if buffer.is_full() {
-                self.flush(&id, ctx).await?;
+        if !self.partitions.contains_key(&id) {
+            if let Err(r) = self.open_partition(&id, ctx) {
+                return Ok(Err(r));
             }
-            self.within_budget(ctx).await?;
-            return Ok(Ok(()));
         }
-        if let Err(r) = self.open_partition(&id, ctx) {
-            return Ok(Err(r));
-        }
-        let buffer = self.partitions.get_mut(&id).expect("inserted above");
+        let buffer = self.partitions.get_mut(&id).expect("opened above");
         let added = match row {
             Some(row) => buffer.push_row(row, data.len(), ack, arrival_ms),
             None => buffer.push(data, ack, arrival_ms),
@@ -419,7 +408,8 @@ impl Objects {
     /// As [`Objects::push`] for each record in turn, when [`Objects::plain`]: one partition
     /// lookup per object rather than per record, and the bytes appended in one pass. A record
     /// refused (its partition cannot open) is refused with every record after it, for the same
-    /// reason: `Err((reason, index of the first refused))`.
+    /// reason: `Err((reason, index of the first refused))`. The memory budget is looked at
+    /// after each object's share of the batch, so the buffers may pass it by up to one batch.
     pub(crate) async fn push_plain(
         &mut self,
         records: &[Record],

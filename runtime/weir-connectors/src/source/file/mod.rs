@@ -553,17 +553,9 @@ async fn read_lines<R: AsyncRead + Unpin>(
     Ok(Ended::Done)
 }
 
-impl super::Source for FileSourceConfig {
-    fn run(self: Box<Self>, ctx: SourceContext) -> super::BoxFuture<Result<(), SourceError>> {
-        Box::pin(run_file(*self, ctx))
-    }
-}
+super::runs_as_source!(FileSourceConfig, run_file);
 
-impl super::Source for StdinSourceConfig {
-    fn run(self: Box<Self>, ctx: SourceContext) -> super::BoxFuture<Result<(), SourceError>> {
-        Box::pin(run_stdin(*self, ctx))
-    }
-}
+super::runs_as_source!(StdinSourceConfig, run_stdin);
 
 #[cfg(test)]
 mod tests {

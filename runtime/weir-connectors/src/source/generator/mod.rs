@@ -179,11 +179,7 @@ pub(super) async fn run(config: GeneratorConfig, ctx: SourceContext) -> Result<(
     Ok(())
 }
 
-impl super::Source for GeneratorConfig {
-    fn run(self: Box<Self>, ctx: SourceContext) -> super::BoxFuture<Result<(), SourceError>> {
-        Box::pin(run(*self, ctx))
-    }
-}
+super::runs_as_source!(GeneratorConfig, run);
 
 #[cfg(test)]
 mod tests {

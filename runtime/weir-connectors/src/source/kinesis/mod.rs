@@ -288,8 +288,4 @@ fn default_worker_id() -> String {
     )
 }
 
-impl super::Source for KinesisSourceConfig {
-    fn run(self: Box<Self>, ctx: SourceContext) -> super::BoxFuture<Result<(), SourceError>> {
-        Box::pin(run(*self, ctx))
-    }
-}
+super::runs_as_source!(KinesisSourceConfig, run);
