@@ -52,8 +52,57 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The buffered contents of one object.
 enum Content {
-    Bytes(Vec<u8>),
+    Bytes(Parts),
     Rows(Vec<Row>),
+}
+
+/// Records at least this large are kept as their own buffers rather than copied (see
+/// [`Parts`]); below it a copy costs less than a slice of a vectored write.
+const SHARED_FROM: usize = 4 << 10;
+
+/// An object's bytes as buffered, in order: small records copied together, large ones kept as
+/// the records' own buffers, so a file object of large records is written from them with one
+/// vectored write and its bytes are copied once (by the kernel), not twice.
+#[derive(Default)]
+struct Parts {
+    parts: Vec<Bytes>,
+    /// Copied bytes not yet closed into a part.
+    tail: Vec<u8>,
+}
+
+impl Parts {
+    fn copy(&mut self, data: &[u8]) {
+        self.tail.extend_from_slice(data);
+    }
+
+    fn share(&mut self, data: &Bytes) {
+        if !self.tail.is_empty() {
+            self.parts.push(Bytes::from(std::mem::take(&mut self.tail)));
+        }
+        self.parts.push(data.clone());
+    }
+
+    /// Appends a record's bytes and, with `newline`, its delimiter.
+    fn push(&mut self, data: &Bytes, newline: bool) {
+        if data.len() >= SHARED_FROM {
+            self.share(data);
+            if newline {
+                self.parts.push(Bytes::from_static(b"\n"));
+            }
+        } else {
+            self.copy(data);
+            if newline {
+                self.tail.push(b'\n');
+            }
+        }
+    }
+
+    fn finish(mut self) -> Vec<Bytes> {
+        if !self.tail.is_empty() {
+            self.parts.push(Bytes::from(self.tail));
+        }
+        self.parts
+    }
 }
 
 /// Records waiting to become one object.
@@ -80,7 +129,7 @@ impl Buffer {
             content: if rows {
                 Content::Rows(Vec::new())
             } else {
-                Content::Bytes(Vec::new())
+                Content::Bytes(Parts::default())
             },
             data_bytes: 0,
             records: 0,
@@ -108,9 +157,9 @@ impl Buffer {
         self.open(data.len(), ack, arrival_ms);
         let mut added = data.len() as u64;
         if let Content::Bytes(body) = &mut self.content {
-            body.extend_from_slice(data);
+            body.copy(data);
             if self.delimiter == Delimiter::Newline {
-                body.push(b'\n');
+                body.copy(b"\n");
                 added += 1;
             }
         }
@@ -138,13 +187,15 @@ impl Buffer {
         }
         let taken = &records[..end];
         let added = wanted + if newline { end as u64 } else { 0 };
-        body.reserve(added as usize);
+        let copied: usize = taken
+            .iter()
+            .filter(|r| r.data.len() < SHARED_FROM)
+            .map(|r| r.data.len() + usize::from(newline))
+            .sum();
+        body.tail.reserve(copied);
         let mut oldest = i64::MAX;
         for r in taken {
-            body.extend_from_slice(&r.data);
-            if newline {
-                body.push(b'\n');
-            }
+            body.push(&r.data, newline);
             self.acks.hold(&r.ack);
             oldest = oldest.min(r.arrival_ms);
         }
@@ -607,20 +658,25 @@ impl Objects {
             .to_string();
         let encoded = tokio::task::spawn_blocking(move || match content {
             // Uncompressed objects are written from the buffer itself, without a copy.
-            Content::Bytes(body) if compression == crate::config::Compression::None => Ok(body),
-            Content::Bytes(body) => compress(&body, compression, &entry).map_err(|e| e.to_string()),
+            Content::Bytes(body) if compression == crate::config::Compression::None => {
+                Ok(body.finish())
+            }
+            Content::Bytes(body) => compress(&body.finish().concat(), compression, &entry)
+                .map(|b| vec![Bytes::from(b)])
+                .map_err(|e| e.to_string()),
             Content::Rows(rows) => schema
                 .expect("rows have a schema")
                 .write(&rows)
+                .map(|b| vec![Bytes::from(b)])
                 .map_err(|e| e.0),
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
         let body = match encoded {
-            Ok(b) => Bytes::from(b),
+            Ok(parts) => parts,
             Err(e) => return Err(fail(&mut acks, e)),
         };
-        let bytes = body.len() as u64;
+        let bytes: u64 = body.iter().map(|p| p.len() as u64).sum();
         let encoding = if self.schema.is_some() {
             None
         } else {
@@ -636,7 +692,7 @@ impl Objects {
         {
             Ok(l) => l,
             Err(e) => {
-                self.give_up(acks, records, &key, &body, e, ctx);
+                self.give_up(acks, records, &key, &body.concat(), e, ctx);
                 return Ok(());
             }
         };

@@ -37,27 +37,33 @@ impl Store {
         }
     }
 
-    /// Stores one object durably, retrying with back-off while `retry` allows; returns its
-    /// location, or the last error once `retry` gives up.
+    /// Stores one object, made of `body`'s parts in order, durably, retrying with back-off
+    /// while `retry` allows; returns its location, or the last error once `retry` gives up. A
+    /// file is written from the parts (a vectored write); an upload joins them first.
     pub async fn put(
         &self,
         key: &str,
-        body: Bytes,
+        body: Vec<Bytes>,
         encoding: Option<&'static str>,
         retry: &mut Retrying<'_>,
     ) -> Result<String, String> {
+        let joined = match self {
+            Store::S3(_) if body.len() == 1 => body[0].clone(),
+            Store::S3(_) => Bytes::from(body.concat()),
+            Store::Dir(_) => Bytes::new(),
+        };
         loop {
             let result = match self {
                 Store::Dir(dir) => {
                     let (path, b) = (dir.join(key), body.clone());
                     tokio::task::spawn_blocking(move || {
-                        crate::durable::write_atomic(&path, &b, ".weir-")
+                        crate::durable::write_atomic_parts(&path, &b, ".weir-")
                     })
                     .await
                     .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
                     .map_err(|e| e.to_string())
                 }
-                Store::S3(s3) => s3.put(key, body.clone(), encoding).await,
+                Store::S3(s3) => s3.put(key, joined.clone(), encoding).await,
             };
             match result {
                 Ok(()) => {
