@@ -73,17 +73,19 @@ impl StepPool {
                 started: AtomicUsize::new(0),
             }),
         };
-        for _ in 0..pool.inner.size {
-            pool.spawn_worker();
-        }
+        pool.top_up();
         let weak = Arc::downgrade(&pool.inner);
-        let _ = std::thread::Builder::new()
+        let watcher = std::thread::Builder::new()
             .name("weir-steps-watch".into())
             .spawn(move || loop {
                 std::thread::sleep(WATCH);
                 let Some(inner) = weak.upgrade() else { return };
                 StepPool { inner }.replace_stuck();
             });
+        if let Err(e) = watcher {
+            // Jobs still run; one stuck job then holds up those behind it.
+            tracing::error!(error = %e, "Cannot start the step pool's watcher");
+        }
         pool
     }
 
@@ -103,11 +105,15 @@ impl StepPool {
         SHARED.get().is_none() && SHARED_SIZE.set(size.max(1)).is_ok()
     }
 
-    /// Runs `job` on a worker and answers with its result.
+    /// Runs `job` on a worker and answers with its result; [`Panicked`] too if the pool has
+    /// no worker and cannot start one (the system refuses threads).
     pub async fn run<R: Send + 'static>(
         &self,
         job: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, Panicked> {
+        if self.inner.lock_workers().is_empty() && !self.top_up() {
+            return Err(Panicked);
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
@@ -123,7 +129,8 @@ impl StepPool {
         self.inner.started.load(Ordering::Relaxed)
     }
 
-    fn spawn_worker(&self) {
+    /// Starts a worker; false if the system refused the thread.
+    fn spawn_worker(&self) -> bool {
         let worker = Arc::new(Worker {
             busy_since: AtomicU64::new(0),
             retired: AtomicBool::new(false),
@@ -134,29 +141,58 @@ impl StepPool {
         let spawned = std::thread::Builder::new()
             .name(format!("weir-steps-{n}"))
             .spawn(move || inner.work(&me));
-        if spawned.is_ok() {
-            self.inner.lock_workers().push(worker);
+        match spawned {
+            Ok(_) => {
+                self.inner.lock_workers().push(worker);
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot start a step pool thread");
+                false
+            }
         }
     }
 
-    /// Sets aside every worker whose job has run past [`STUCK`], and starts one in its place.
+    /// Starts workers until `size` take jobs; false if none takes jobs afterwards.
+    fn top_up(&self) -> bool {
+        let missing = self
+            .inner
+            .size
+            .saturating_sub(self.inner.lock_workers().len());
+        for _ in 0..missing {
+            if !self.spawn_worker() {
+                break;
+            }
+        }
+        !self.inner.lock_workers().is_empty()
+    }
+
+    /// Sets aside every worker whose job has run past [`STUCK`], once a worker has started in
+    /// its place (a worker is never set aside for nothing: if no thread can be started, the
+    /// stuck one stays, and the pool is slower rather than empty).
     fn replace_stuck(&self) {
         let now = self.inner.origin.elapsed().as_nanos() as u64 + 1;
         let stuck = STUCK.as_nanos() as u64;
-        let mut replace = 0;
-        self.inner.lock_workers().retain(|w| {
-            let since = w.busy_since.load(Ordering::Acquire);
-            if since != 0 && now.saturating_sub(since) > stuck {
-                w.retired.store(true, Ordering::Release);
-                replace += 1;
-                false
-            } else {
-                true
+        let stuck: Vec<Arc<Worker>> = self
+            .inner
+            .lock_workers()
+            .iter()
+            .filter(|w| {
+                let since = w.busy_since.load(Ordering::Acquire);
+                since != 0 && now.saturating_sub(since) > stuck
+            })
+            .cloned()
+            .collect();
+        for w in stuck {
+            if !self.spawn_worker() {
+                break;
             }
-        });
-        for _ in 0..replace {
-            self.spawn_worker();
+            w.retired.store(true, Ordering::Release);
+            self.inner
+                .lock_workers()
+                .retain(|other| !Arc::ptr_eq(other, &w));
         }
+        self.top_up();
     }
 }
 

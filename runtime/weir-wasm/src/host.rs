@@ -83,9 +83,10 @@ pub struct Host {
     plain: Engines,
     metered: Engines,
     cache: Option<CompileCache>,
-    /// Components loaded lately, newest last, by the SHA-256 of their bytes: pipelines that
-    /// run the same module share its compiled code (loading it again would map another copy
-    /// per pipeline: about 300 KiB of resident memory each for a small Rust guest).
+    /// Components some plugin still uses, by the SHA-256 of their bytes: pipelines that run
+    /// the same module share its compiled code (loading it again would map another copy per
+    /// pipeline: about 300 KiB of resident memory each for a small Rust guest). Held weakly:
+    /// a module no plugin uses any more (an old version, after a reload) is let go.
     loaded: std::sync::Mutex<Vec<Loaded>>,
     ticker: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
@@ -138,8 +139,8 @@ impl Host {
             reason: format!("{e:#}"),
         };
         let digest: [u8; 32] = sha2::Sha256::digest(wasm).into();
-        let (component, compiled) = match self.recall(&digest, metered) {
-            Some(component) => (component, false),
+        let (shared, compiled) = match self.recall(&digest, metered) {
+            Some(shared) => (shared, false),
             None => {
                 let (component, compiled) = match &self.cache {
                     Some(cache) => cache.load(&engines.engine, wasm).map_err(compile_err)?,
@@ -149,10 +150,12 @@ impl Host {
                         true,
                     ),
                 };
-                self.remember(digest, metered, component.clone());
-                (component, compiled)
+                let shared = Arc::new(Shared(component));
+                self.remember(digest, metered, &shared);
+                (shared, compiled)
             }
         };
+        let component = shared.0.clone();
         tracing::debug!(module = %path.display(), compiled, elapsed = ?started.elapsed(), "Loaded module");
 
         let exports: Vec<String> = component
@@ -197,6 +200,7 @@ impl Host {
         };
         Ok(Plugin {
             inner: Arc::new(PluginInner {
+                _shared: shared,
                 engine: engines.engine.clone(),
                 metered,
                 path: path.to_owned(),
@@ -208,38 +212,36 @@ impl Host {
     }
 }
 
-/// A component [`Host`] keeps for reuse.
+/// A compiled component, shared by the plugins loaded from the same bytes.
+struct Shared(wasmtime::component::Component);
+
+/// A component [`Host`] can hand out again while some plugin uses it.
 struct Loaded {
     digest: [u8; 32],
     metered: bool,
-    component: wasmtime::component::Component,
+    component: std::sync::Weak<Shared>,
 }
 
-/// How many components a host keeps for reuse; an older one is loaded again when needed.
-const LOADED: usize = 64;
-
 impl Host {
-    fn recall(&self, digest: &[u8; 32], metered: bool) -> Option<wasmtime::component::Component> {
-        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
-        let i = loaded
+    fn recall(&self, digest: &[u8; 32], metered: bool) -> Option<Arc<Shared>> {
+        let loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        loaded
             .iter()
-            .position(|l| l.digest == *digest && l.metered == metered)?;
-        let hit = loaded.remove(i);
-        let component = hit.component.clone();
-        loaded.push(hit);
-        Some(component)
+            .find(|l| l.digest == *digest && l.metered == metered)
+            .and_then(|l| l.component.upgrade())
     }
 
-    fn remember(&self, digest: [u8; 32], metered: bool, component: wasmtime::component::Component) {
+    fn remember(&self, digest: [u8; 32], metered: bool, shared: &Arc<Shared>) {
         let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
-        loaded.retain(|l| !(l.digest == digest && l.metered == metered));
-        if loaded.len() >= LOADED {
-            loaded.remove(0);
-        }
+        // Entries of components no plugin uses any more go here, so the list stays as long
+        // as the modules in use.
+        loaded.retain(|l| {
+            l.component.strong_count() > 0 && !(l.digest == digest && l.metered == metered)
+        });
         loaded.push(Loaded {
             digest,
             metered,
-            component,
+            component: Arc::downgrade(shared),
         });
     }
 }
@@ -266,6 +268,8 @@ enum Pre {
 }
 
 struct PluginInner {
+    /// Keeps its entry in [`Host`]'s loaded components alive.
+    _shared: Arc<Shared>,
     engine: Engine,
     metered: bool,
     path: PathBuf,

@@ -15,11 +15,11 @@ use crate::process::Processor;
 /// Why a pipeline could not be built. Each names the file, and the table and key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    /// A component's settings read well but cannot be used (see [`Component::check`]).
-    #[error("{}: {table}.{}: {}", path.display(), source.key, source.message)]
+    /// A component's settings read well but cannot be used (see [`Component::check`]): at
+    /// the file, line (of its table) and key.
+    #[error("{at}: {}", source.message)]
     Check {
-        path: std::path::PathBuf,
-        table: String,
+        at: crate::config::Location,
         source: crate::config::CheckError,
     },
     /// A step did not start.
@@ -67,28 +67,26 @@ pub fn errors_of(file: &PipelineFile, state_dir: &Path) -> ErrorsConfig {
 }
 
 /// Checks what reading the file could not, for each of its components (see
-/// [`Component::check`]): the error names the file, the table and the key.
+/// [`Component::check`]): the error names the file, the table's line and the key.
 pub fn check_source(file: &PipelineFile) -> Result<(), BuildError> {
-    let spec = &file.spec;
-    let mut tables: Vec<(String, &dyn Component)> =
-        vec![("source".into(), &spec.source), ("sink".into(), &spec.sink)];
-    tables.extend(
-        spec.errors
-            .iter()
-            .map(|e| ("errors".into(), e as &dyn Component)),
-    );
-    tables.extend(
-        spec.backup
-            .iter()
-            .map(|b| ("backup".into(), b as &dyn Component)),
-    );
-    for (i, step) in spec.process.iter().enumerate() {
-        tables.push((format!("process[{i}]"), step));
+    let (spec, lines) = (&file.spec, &file.lines);
+    let mut tables: Vec<(String, usize, &dyn Component)> = vec![
+        ("source".into(), lines.source, &spec.source),
+        ("sink".into(), lines.sink, &spec.sink),
+    ];
+    if let Some(e) = &spec.errors {
+        tables.push(("errors".into(), lines.errors, e));
     }
-    for (table, component) in tables {
+    if let Some(b) = &spec.backup {
+        tables.push(("backup".into(), lines.backup, b));
+    }
+    for (i, step) in spec.process.iter().enumerate() {
+        let line = lines.process.get(i).copied().unwrap_or(1);
+        tables.push((format!("process[{i}]"), line, step));
+    }
+    for (table, line, component) in tables {
         component.check().map_err(|source| BuildError::Check {
-            path: file.path.clone(),
-            table,
+            at: file.locate(line, format!("{table}.{}", source.key)),
             source,
         })?;
     }
@@ -137,3 +135,21 @@ pub fn reads_stdin(file: &PipelineFile) -> bool {
 }
 
 pub use crate::config::show;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_setting_that_cannot_be_used_is_reported_at_its_file_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        let text = "[source]\ntype = \"stdin\"\n\n[sink]\ntype = \"file\"\npath = \"out\"\nformat = { parquet = { schema = \"missing.json\" } }\n";
+        std::fs::write(&path, text).unwrap();
+        let file = crate::config::load(&path, &[]).unwrap();
+        let err = check_source(&file).unwrap_err().to_string();
+        let want = format!("{}:4:1: key `sink.format.parquet.schema`: ", path.display());
+        assert!(err.starts_with(&want), "{err}");
+        assert!(err.contains("missing.json"), "{err}");
+    }
+}

@@ -187,12 +187,12 @@ impl Buffer {
         }
         let taken = &records[..end];
         let added = wanted + if newline { end as u64 } else { 0 };
-        let copied: usize = taken
-            .iter()
-            .filter(|r| r.data.len() < SHARED_FROM)
-            .map(|r| r.data.len() + usize::from(newline))
-            .sum();
-        body.tail.reserve(copied);
+        // One reservation when every record is copied; with shared ones between them, the
+        // tail is closed into a part at each, and a reservation for the whole batch would stay
+        // with the first part as spare capacity.
+        if taken.iter().all(|r| r.data.len() < SHARED_FROM) {
+            body.tail.reserve(added as usize);
+        }
         let mut oldest = i64::MAX;
         for r in taken {
             body.push(&r.data, newline);
@@ -656,10 +656,18 @@ impl Objects {
             .unwrap_or(&key)
             .trim_end_matches(".zip")
             .to_string();
+        // An upload takes one buffer: join the parts here, once, rather than keep both the
+        // parts and their join through the upload's retries.
+        let join = matches!(self.store, Store::S3(_));
         let encoded = tokio::task::spawn_blocking(move || match content {
             // Uncompressed objects are written from the buffer itself, without a copy.
             Content::Bytes(body) if compression == crate::config::Compression::None => {
-                Ok(body.finish())
+                let parts = body.finish();
+                Ok(if join && parts.len() > 1 {
+                    vec![Bytes::from(parts.concat())]
+                } else {
+                    parts
+                })
             }
             Content::Bytes(body) => compress(&body.finish().concat(), compression, &entry)
                 .map(|b| vec![Bytes::from(b)])

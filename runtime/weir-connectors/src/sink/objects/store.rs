@@ -39,7 +39,8 @@ impl Store {
 
     /// Stores one object, made of `body`'s parts in order, durably, retrying with back-off
     /// while `retry` allows; returns its location, or the last error once `retry` gives up. A
-    /// file is written from the parts (a vectored write); an upload joins them first.
+    /// file is written from the parts (a vectored write); an upload joins them first (the
+    /// sink hands it one part).
     pub async fn put(
         &self,
         key: &str,

@@ -181,14 +181,25 @@ pub fn deaggregate(data: &Bytes) -> Result<Option<Vec<UserRecord>>, KplError> {
                 "its user records and their keys expand past {MAX_EXPANDED_BYTES} bytes"
             )));
         }
+        // Small user records share the aggregate's buffer. A large one gets its own: an
+        // object sink keeps records of 4 KiB and more as they are (see `sink::objects`),
+        // and a slice would keep the whole aggregate (up to 1 MiB) alive with it.
+        let data = if payload.len() >= OWN_BUFFER_FROM {
+            Bytes::copy_from_slice(payload)
+        } else {
+            data.slice_ref(payload)
+        };
         out.push(UserRecord {
             partition_key,
             explicit_hash_key,
-            data: data.slice_ref(payload),
+            data,
         });
     }
     Ok(Some(out))
 }
+
+/// User records at least this large are copied out of their aggregate.
+const OWN_BUFFER_FROM: usize = 4 << 10;
 
 /// Encodes a KPL aggregate: its partition key table, and user records as (index into the
 /// table, data). Weir reads aggregates; this writes them, for tests, fuzzing and tools.
