@@ -82,7 +82,6 @@ fn write_all_parts<B: AsRef<[u8]>>(out: &mut impl Write, parts: &[B]) -> io::Res
         let mut slices: Vec<io::IoSlice<'_>> =
             group.iter().map(|p| io::IoSlice::new(p.as_ref())).collect();
         let mut rest = &mut slices[..];
-        io::IoSlice::advance_slices(&mut rest, 0);
         while !rest.is_empty() {
             match out.write_vectored(rest) {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),

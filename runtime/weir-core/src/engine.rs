@@ -261,6 +261,7 @@ pub async fn run(
             cpu: plan.cpu.clone(),
             stop: stop.clone(),
             pool: StepPool::shared().clone(),
+            label: String::new(),
             watermark_ms: i64::MIN,
         };
         let this_input =
@@ -457,6 +458,8 @@ struct Stage {
     stop: CancellationToken,
     /// Where the steps' calls run (they block).
     pool: StepPool,
+    /// The first step's name, for messages (see [`Stage::set_steps`]).
+    label: String,
     /// The latest arrival time among the records this stage was given.
     watermark_ms: i64,
 }
@@ -487,10 +490,21 @@ impl Stage {
             .map(|d| tokio::time::Instant::now() + d)
     }
 
-    async fn run(mut self, mut input: mpsc::Receiver<Msg>) -> Result<(), String> {
+    /// Takes `steps` as this stage's, each with the stop switch.
+    fn set_steps(&mut self, steps: Vec<Box<dyn Processor>>) {
+        self.steps = steps;
         for step in &mut self.steps {
             step.set_abort(self.abort.clone());
         }
+        self.label = self
+            .steps
+            .first()
+            .map_or("process".to_string(), |s| s.name().to_string());
+    }
+
+    async fn run(mut self, mut input: mpsc::Receiver<Msg>) -> Result<(), String> {
+        let steps = std::mem::take(&mut self.steps);
+        self.set_steps(steps);
         let mut tick_at = self.next_tick();
         loop {
             if tick_at.is_some_and(|at| tokio::time::Instant::now() >= at) {
@@ -520,10 +534,7 @@ impl Stage {
                         Out::Sink(_) => swap.processors.len(),
                         Out::Next(_) => swap.processors.len().min(1),
                     };
-                    self.steps = swap.processors.drain(..take).collect();
-                    for step in &mut self.steps {
-                        step.set_abort(self.abort.clone());
-                    }
+                    self.set_steps(swap.processors.drain(..take).collect());
                     match &self.output {
                         Out::Next(tx) => {
                             if !self.poison.send(tx, Msg::Swap(swap)).await {
@@ -546,10 +557,7 @@ impl Stage {
 
     /// Runs `work` through the steps on the pool, and sends on what they made.
     async fn work(&mut self, work: Work) -> Result<(), String> {
-        let stage = self
-            .steps
-            .first()
-            .map_or("process".to_string(), |s| s.name().to_string());
+        let stage = &self.label;
         let (records, failed) = match work {
             // Nothing to run: no pool round trip.
             Work::Batch(batch) if self.steps.is_empty() => (batch, Vec::new()),

@@ -12,7 +12,6 @@
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
@@ -45,10 +44,9 @@ impl CompileCache {
         &self.dir
     }
 
-    fn path_for(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
+    fn path_for(&self, engine: &Engine, digest: &[u8; 32]) -> PathBuf {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let digest = Sha256::digest(wasm);
         self.dir.join(format!(
             "{}-{:016x}.cwasm",
             hex::encode(digest),
@@ -57,9 +55,14 @@ impl CompileCache {
     }
 
     /// Returns the compiled component, from the cache when possible. `compiled` reports whether
-    /// this call had to compile.
-    pub(crate) fn load(&self, engine: &Engine, wasm: &[u8]) -> wasmtime::Result<(Component, bool)> {
-        let path = self.path_for(engine, wasm);
+    /// this call had to compile. `digest` is the SHA-256 of `wasm` (the caller has it already).
+    pub(crate) fn load(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        digest: &[u8; 32],
+    ) -> wasmtime::Result<(Component, bool)> {
+        let path = self.path_for(engine, digest);
         if path.exists() {
             // SAFETY: the file was written by `store` below from Cranelift's output for this
             // exact engine configuration (the key includes its compatibility hash), in a

@@ -143,7 +143,9 @@ impl Host {
             Some(shared) => (shared, false),
             None => {
                 let (component, compiled) = match &self.cache {
-                    Some(cache) => cache.load(&engines.engine, wasm).map_err(compile_err)?,
+                    Some(cache) => cache
+                        .load(&engines.engine, wasm, &digest)
+                        .map_err(compile_err)?,
                     None => (
                         wasmtime::component::Component::new(&engines.engine, wasm)
                             .map_err(compile_err)?,

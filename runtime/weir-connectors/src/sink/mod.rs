@@ -31,8 +31,7 @@ pub use weir_core::sink::{
     SinkError,
 };
 
-/// The [`Sink`] and [`SinkComponent`](crate::config::SinkComponent) impls of a sink whose run
-/// is `async fn $run(config, rx, ctx)` and whose failed records go to the default error output.
+/// The [`Sink`] impl of a sink whose run is `async fn $run(config, rx, ctx)`.
 macro_rules! runs_as_sink {
     ($ty:ty, $run:path) => {
         impl $crate::sink::Sink for $ty {
@@ -45,11 +44,9 @@ macro_rules! runs_as_sink {
                 Box::pin($run(*self, rx, ctx))
             }
         }
-
-        impl $crate::config::SinkComponent for $ty {}
     };
 }
-use runs_as_sink;
+pub(crate) use runs_as_sink;
 
 /// Runs the pipeline's sink until its input closes.
 pub async fn run(

@@ -89,3 +89,6 @@ async fn put(
 }
 
 super::runs_as_sink!(FirehoseSinkConfig, run);
+
+/// Its failed records go to the default error output.
+impl crate::config::SinkComponent for FirehoseSinkConfig {}

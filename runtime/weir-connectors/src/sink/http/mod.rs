@@ -449,6 +449,9 @@ fn hold(failed: &[FailedRecord]) -> Held {
 
 super::runs_as_sink!(HttpSinkConfig, run);
 
+/// Its failed records go to the default error output.
+impl crate::config::SinkComponent for HttpSinkConfig {}
+
 #[cfg(test)]
 mod tests {
     #[test]

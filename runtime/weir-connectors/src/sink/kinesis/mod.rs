@@ -125,6 +125,9 @@ async fn put(
 
 super::runs_as_sink!(KinesisSinkConfig, run);
 
+/// Its failed records go to the default error output.
+impl crate::config::SinkComponent for KinesisSinkConfig {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

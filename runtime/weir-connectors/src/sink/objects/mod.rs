@@ -58,7 +58,7 @@ enum Content {
 
 /// Records at least this large are kept as their own buffers rather than copied (see
 /// [`Parts`]); below it a copy costs less than a slice of a vectored write.
-const SHARED_FROM: usize = 4 << 10;
+pub(crate) const SHARED_FROM: usize = 4 << 10;
 
 /// An object's bytes as buffered, in order: small records copied together, large ones kept as
 /// the records' own buffers, so a file object of large records is written from them with one
@@ -177,10 +177,12 @@ impl Buffer {
         let room = self.hints.size.0.saturating_sub(self.data_bytes);
         let mut wanted = 0u64;
         let mut end = 0;
+        let mut shares = false;
         // The records up to the one that reaches the hint (it is taken whole).
         for r in records {
             end += 1;
             wanted += r.data.len() as u64;
+            shares |= r.data.len() >= SHARED_FROM;
             if wanted >= room {
                 break;
             }
@@ -190,7 +192,7 @@ impl Buffer {
         // One reservation when every record is copied; with shared ones between them, the
         // tail is closed into a part at each, and a reservation for the whole batch would stay
         // with the first part as spare capacity.
-        if taken.iter().all(|r| r.data.len() < SHARED_FROM) {
+        if !shares {
             body.tail.reserve(added as usize);
         }
         let mut oldest = i64::MAX;

@@ -84,16 +84,7 @@ impl<D: Destination> Sink for Backup<D> {
 /// The sink, error output and backup impls of an object destination.
 macro_rules! object_destination {
     ($ty:ty) => {
-        impl $crate::sink::Sink for $ty {
-            fn run(
-                self: Box<Self>,
-                rx: tokio::sync::mpsc::Receiver<Vec<$crate::record::Record>>,
-                ctx: $crate::sink::SinkContext,
-            ) -> $crate::sink::BoxFuture<Result<$crate::sink::Delivered, $crate::sink::SinkError>>
-            {
-                Box::pin($crate::sink::objects::roles::run_sink(*self, rx, ctx))
-            }
-        }
+        $crate::sink::runs_as_sink!($ty, $crate::sink::objects::roles::run_sink);
 
         impl $crate::config::SinkComponent for $ty {
             fn default_errors(&self, _: &std::path::Path) -> $crate::config::ErrorsConfig {

@@ -184,7 +184,7 @@ pub fn deaggregate(data: &Bytes) -> Result<Option<Vec<UserRecord>>, KplError> {
         // Small user records share the aggregate's buffer. A large one gets its own: an
         // object sink keeps records of 4 KiB and more as they are (see `sink::objects`),
         // and a slice would keep the whole aggregate (up to 1 MiB) alive with it.
-        let data = if payload.len() >= OWN_BUFFER_FROM {
+        let data = if payload.len() >= crate::sink::objects::SHARED_FROM {
             Bytes::copy_from_slice(payload)
         } else {
             data.slice_ref(payload)
@@ -197,9 +197,6 @@ pub fn deaggregate(data: &Bytes) -> Result<Option<Vec<UserRecord>>, KplError> {
     }
     Ok(Some(out))
 }
-
-/// User records at least this large are copied out of their aggregate.
-const OWN_BUFFER_FROM: usize = 4 << 10;
 
 /// Encodes a KPL aggregate: its partition key table, and user records as (index into the
 /// table, data). Weir reads aggregates; this writes them, for tests, fuzzing and tools.
