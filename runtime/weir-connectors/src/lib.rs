@@ -18,4 +18,4 @@ pub mod sink;
 pub mod source;
 
 // The core's modules, under the paths the connectors have always used.
-pub use weir_core::{ack, checkpoint, clock, durable, engine, quota, record, stats, units};
+pub use weir_core::{ack, batch, checkpoint, clock, durable, engine, quota, record, stats, units};

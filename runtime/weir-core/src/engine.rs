@@ -25,10 +25,11 @@ use crate::ack::Poison;
 use crate::clock::{sleep_until, Clock};
 use serde::Deserialize;
 
+use crate::batch::Batch;
 use crate::pool::StepPool;
 use crate::process::{Processed, Processor};
 use crate::quota::CpuBudget;
-use crate::record::{FailedRecord, Record};
+use crate::record::FailedRecord;
 use crate::sink::{Delivered, ErrorSink, MemoryBudget, Sink, SinkContext};
 use crate::source::{Source, SourceContext};
 use crate::stats::{Snapshot, Stats};
@@ -111,8 +112,11 @@ pub struct Swap {
 
 /// What flows between the batcher and the stages: batches, and in band with them,
 /// processor swaps (so a swap lands exactly between two batches).
+// A batch is a few hundred bytes of column headers, moved once per batch of hundreds of
+// records: boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 enum Msg {
-    Batch(Vec<Record>),
+    Batch(Batch),
     Swap(Swap),
 }
 
@@ -145,7 +149,7 @@ pub async fn run(
     let poison = Poison::default();
     // Stops this pipeline's source: on shutdown, or when the engine cannot finish building it.
     let stop = shutdown.child_token();
-    let (chunk_tx, chunk_rx) = mpsc::channel::<Vec<Record>>(CHANNEL_BATCHES);
+    let (chunk_tx, chunk_rx) = mpsc::channel::<Batch>(CHANNEL_BATCHES);
     let (err_tx, err_rx) = mpsc::channel::<Vec<FailedRecord>>(CHANNEL_BATCHES * 4);
     let memory = Arc::new(MemoryBudget::new(plan.memory));
     let pipeline_dir = crate::checkpoint::LocalStore::pipeline_dir(&plan.state_dir, &name);
@@ -198,8 +202,8 @@ pub async fn run(
     let (chunk_rx, backup_task) = match plan.backup {
         None => (chunk_rx, None),
         Some(config) => {
-            let (tee_tx, tee_rx) = mpsc::channel::<Vec<Record>>(CHANNEL_BATCHES);
-            let (backup_tx, backup_rx) = mpsc::channel::<Vec<Record>>(CHANNEL_BATCHES);
+            let (tee_tx, tee_rx) = mpsc::channel::<Batch>(CHANNEL_BATCHES);
+            let (backup_tx, backup_rx) = mpsc::channel::<Batch>(CHANNEL_BATCHES);
             let tee_poison = poison.clone();
             let mut chunks = chunk_rx;
             tokio::spawn(async move {
@@ -238,7 +242,7 @@ pub async fn run(
     // One stage per processor (at least one, so a swap always has a stage to land on). A
     // swap may bring more processors than there are stages: the last stage runs the extra
     // ones after its own. Stages are tasks; their processors' calls run on the step pool.
-    let (sink_tx, rx) = mpsc::channel::<Vec<Record>>(CHANNEL_BATCHES);
+    let (sink_tx, rx) = mpsc::channel::<Batch>(CHANNEL_BATCHES);
     let count = plan.processors.len().max(1);
     let mut processors = plan.processors.into_iter();
     let mut input = batch_rx;
@@ -343,7 +347,7 @@ struct Controls {
 /// a partial batch waits at most `linger` for more. A swap is a batch boundary: the partial
 /// batch goes out first, on the old processors.
 async fn batcher(
-    mut input: mpsc::Receiver<Vec<Record>>,
+    mut input: mpsc::Receiver<Batch>,
     output: mpsc::Sender<Msg>,
     config: BatchConfig,
     poison: Poison,
@@ -357,7 +361,7 @@ async fn batcher(
             .paused
             .as_ref()
             .is_some_and(|p| *p.borrow() && !stop.is_cancelled());
-        if paused && !pending.records.is_empty() && !send(Msg::Batch(pending.take())).await {
+        if paused && pending.records > 0 && !send(Msg::Batch(pending.take())).await {
             return;
         }
         // Paused: take nothing until resumed or stopped; swaps still land.
@@ -388,13 +392,33 @@ async fn batcher(
                 continue;
             }
         };
-        let Some(chunk) = chunk else { break };
-        for record in chunk {
-            let size = record.data.len() as u64;
-            if !pending.records.is_empty()
-                && (pending.records.len() >= pending.max_records
-                    || pending.bytes + size > config.bytes.0)
-            {
+        let Some(mut chunk) = chunk else { break };
+        // The chunk is cut where the batch being filled is full; a chunk that fits whole (the
+        // usual case: sources emit about a batch at a time) goes on as it is, uncopied.
+        let mut from = 0;
+        while from < chunk.len() {
+            let offsets = chunk.offsets();
+            let (mut to, mut count, mut bytes) = (from, pending.records, pending.bytes);
+            while to < chunk.len() {
+                let size = u64::from(offsets[to + 1] - offsets[to]);
+                if count > 0 && (count >= pending.max_records || bytes + size > config.bytes.0) {
+                    break;
+                }
+                (to, count, bytes) = (to + 1, count + 1, bytes + size);
+            }
+            if to > from {
+                if pending.records == 0 {
+                    pending.deadline = Some(tokio::time::Instant::now() + config.linger.0);
+                }
+                let part = if from == 0 && to == chunk.len() {
+                    std::mem::take(&mut chunk)
+                } else {
+                    chunk.slice(from..to)
+                };
+                pending.add(part, bytes);
+                from = to;
+            }
+            if from < chunk.len() {
                 if !send(Msg::Batch(pending.take())).await {
                     return;
                 }
@@ -407,17 +431,12 @@ async fn batcher(
                     }
                 }
             }
-            if pending.records.is_empty() {
-                pending.deadline = Some(tokio::time::Instant::now() + config.linger.0);
-            }
-            pending.bytes += size;
-            pending.records.push(record);
         }
-        if pending.records.len() >= pending.max_records && !send(Msg::Batch(pending.take())).await {
+        if pending.records >= pending.max_records && !send(Msg::Batch(pending.take())).await {
             return;
         }
     }
-    if !pending.records.is_empty() {
+    if pending.records > 0 {
         send(Msg::Batch(pending.take())).await;
     }
 }
@@ -430,7 +449,7 @@ async fn land(
     output: &mpsc::Sender<Msg>,
     poison: &Poison,
 ) -> bool {
-    if !pending.records.is_empty() && !poison.send(output, Msg::Batch(pending.take())).await {
+    if pending.records > 0 && !poison.send(output, Msg::Batch(pending.take())).await {
         return false;
     }
     poison.send(output, Msg::Swap(swap)).await
@@ -439,7 +458,7 @@ async fn land(
 /// Where a stage sends what it made.
 enum Out {
     Next(mpsc::Sender<Msg>),
-    Sink(mpsc::Sender<Vec<Record>>),
+    Sink(mpsc::Sender<Batch>),
 }
 
 /// One stage: runs its steps over each batch in turn, on the step pool.
@@ -465,9 +484,10 @@ struct Stage {
 }
 
 /// What a stage asks of its steps.
+#[allow(clippy::large_enum_variant)] // as `Msg`
 enum Work {
     /// A batch, through every step.
-    Batch(Vec<Record>),
+    Batch(Batch),
     /// Time passed: each step in turn emits, and the steps after it take what it emitted.
     Tick { watermark_ms: i64 },
     /// The input ended by itself: each step in turn gives up what it holds, likewise.
@@ -522,7 +542,7 @@ impl Stage {
             let Some(msg) = msg else { break };
             match msg {
                 Msg::Batch(batch) => {
-                    if let Some(newest) = batch.iter().map(|r| r.arrival_ms).max() {
+                    if let Some(newest) = batch.newest_arrival_ms() {
                         self.watermark_ms = self.watermark_ms.max(newest);
                     }
                     self.work(Work::Batch(batch)).await?;
@@ -622,14 +642,14 @@ fn run_steps(
     now_ms: i64,
     stats: &Stats,
     cpu: Option<&CpuBudget>,
-) -> (Vec<Box<dyn Processor>>, Vec<Record>, Vec<FailedRecord>) {
+) -> (Vec<Box<dyn Processor>>, Batch, Vec<FailedRecord>) {
     let started = std::time::Instant::now();
     let mut out = Vec::new();
     let mut failed = Vec::new();
     // Runs `steps` over `records`, in order.
     let through = |steps: &mut [Box<dyn Processor>],
-                   mut records: Vec<Record>,
-                   out: &mut Vec<Record>,
+                   mut records: Batch,
+                   out: &mut Vec<Batch>,
                    failed: &mut Vec<FailedRecord>| {
         for step in steps.iter_mut() {
             if records.is_empty() {
@@ -640,7 +660,7 @@ fn run_steps(
             failed.extend(processed.failed);
             records = processed.records;
         }
-        out.extend(records);
+        out.push(records);
     };
     match work {
         Work::Batch(batch) => through(&mut steps, batch, &mut out, &mut failed),
@@ -662,7 +682,7 @@ fn run_steps(
     if let Some(cpu) = cpu {
         cpu.charge(spent);
     }
-    (steps, out, failed)
+    (steps, Batch::concat(out), failed)
 }
 
 /// Counts what a step made of its input (or of a tick or a flush).
@@ -672,9 +692,10 @@ fn account(stats: &Stats, processed: &Processed) {
     Stats::add(&stats.fuel_used, processed.fuel_used);
 }
 
-/// The batch the batcher is filling.
+/// The batch the batcher is filling: the parts it is made of, joined when it goes out.
 struct Pending {
-    records: Vec<Record>,
+    parts: Vec<Batch>,
+    records: usize,
     bytes: u64,
     /// When the batch goes out even if not full: `linger` after its first record.
     deadline: Option<tokio::time::Instant>,
@@ -684,17 +705,27 @@ struct Pending {
 impl Pending {
     fn new(max_records: usize) -> Self {
         Pending {
-            records: Vec::with_capacity(max_records),
+            parts: Vec::new(),
+            records: 0,
             bytes: 0,
             deadline: None,
             max_records,
         }
     }
 
-    fn take(&mut self) -> Vec<Record> {
+    /// Adds `part`; `bytes` is the batch's size with it.
+    fn add(&mut self, part: Batch, bytes: u64) {
+        self.records += part.len();
+        self.bytes = bytes;
+        self.parts.push(part);
+    }
+
+    /// The batch; one made of a single part is that part, uncopied.
+    fn take(&mut self) -> Batch {
+        self.records = 0;
         self.bytes = 0;
         self.deadline = None;
-        std::mem::replace(&mut self.records, Vec::with_capacity(self.max_records))
+        Batch::concat(std::mem::take(&mut self.parts))
     }
 }
 
@@ -702,10 +733,14 @@ impl Pending {
 mod tests {
     use super::*;
 
-    fn rec(n: usize, len: usize) -> Record {
-        let mut r = Record::new(vec![b'x'; len], "test".into(), 0);
+    fn rec(n: usize, len: usize) -> crate::record::Record {
+        let mut r = crate::record::Record::new(vec![b'x'; len], "test".into(), 0);
         r.sequence_number = Some(n.to_string());
         r
+    }
+
+    fn chunk(records: impl Iterator<Item = crate::record::Record>) -> Batch {
+        Batch::from(records.collect::<Vec<_>>())
     }
 
     #[tokio::test]
@@ -725,21 +760,15 @@ mod tests {
             Controls::default(),
             CancellationToken::new(),
         ));
-        in_tx
-            .send((0..4).map(|n| rec(n, 1)).collect())
-            .await
-            .unwrap();
-        in_tx
-            .send((4..7).map(|n| rec(n, 10)).collect())
-            .await
-            .unwrap();
+        in_tx.send(chunk((0..4).map(|n| rec(n, 1)))).await.unwrap();
+        in_tx.send(chunk((4..7).map(|n| rec(n, 10)))).await.unwrap();
         drop(in_tx);
         task.await.unwrap();
         let mut sizes = Vec::new();
         let mut seqs = Vec::new();
         while let Some(Msg::Batch(b)) = out_rx.recv().await {
             sizes.push(b.len());
-            seqs.extend(b.into_iter().map(|r| r.sequence_number.unwrap()));
+            seqs.extend(b.iter().map(|r| r.sequence_number().unwrap().to_string()));
         }
         // 3 by count; then 1 + 10 + 10 bytes; the next 10 would pass 25 bytes.
         assert_eq!(sizes, vec![3, 3, 1]);
@@ -763,7 +792,7 @@ mod tests {
             Controls::default(),
             CancellationToken::new(),
         ));
-        in_tx.send(vec![rec(0, 5)]).await.unwrap();
+        in_tx.send(chunk([rec(0, 5)].into_iter())).await.unwrap();
         let Some(Msg::Batch(batch)) = tokio::time::timeout(Duration::from_secs(1), out_rx.recv())
             .await
             .expect("linger flushes")

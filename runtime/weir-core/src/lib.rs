@@ -4,8 +4,8 @@
 //! Layers, each knowing only those below it:
 //! - [`units`], [`clock`], [`durable`]: sizes and durations as written in files, time (always
 //!   injected), files written so that a crash leaves the old or the new content.
-//! - [`record`], [`ack`]: records and failed records, and the acknowledgements that tell a
-//!   source what was delivered.
+//! - [`record`], [`batch`], [`ack`]: records and failed records, the columnar batches records
+//!   move in, and the acknowledgements that tell a source what was delivered.
 //! - [`checkpoint`]: where sources keep positions, and the tracker that moves one only past
 //!   delivered records.
 //! - [`stats`], [`quota`]: counters and destination health; CPU budgets shared by pipelines.
@@ -14,6 +14,7 @@
 //!   the threads every pipeline's processors share.
 
 pub mod ack;
+pub mod batch;
 pub mod checkpoint;
 pub mod clock;
 pub mod durable;

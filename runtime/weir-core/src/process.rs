@@ -5,12 +5,13 @@
 //! dropped on purpose, failed (and goes to the error output), or was abandoned at shutdown
 //! with its ack failed (and is read again).
 
-use crate::record::{FailedRecord, Record};
+use crate::batch::Batch;
+use crate::record::FailedRecord;
 
 /// What a processor made of a batch.
 #[derive(Debug, Default)]
 pub struct Processed {
-    pub records: Vec<Record>,
+    pub records: Batch,
     pub failed: Vec<FailedRecord>,
     pub dropped: usize,
     /// Records given up because the pipeline stopped while the stage held them (a step
@@ -26,7 +27,7 @@ pub struct Processed {
 pub trait Processor: Send + 'static {
     /// Names the stage in logs and in the error output.
     fn name(&self) -> &str;
-    fn process(&mut self, batch: Vec<Record>, now_ms: i64) -> Processed;
+    fn process(&mut self, batch: Batch, now_ms: i64) -> Processed;
     /// Gives the stage a switch that turns true when the pipeline can no longer wait for it
     /// (it stops, and the stage has no timeout of its own): a call blocked then should end at
     /// once, failing its records.

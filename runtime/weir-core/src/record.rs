@@ -32,7 +32,7 @@ pub struct Record {
 }
 
 /// The empty partition key, shared: a record made without one costs no allocation for it.
-fn no_key() -> Arc<str> {
+pub(crate) fn no_key() -> Arc<str> {
     static EMPTY: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
     EMPTY.get_or_init(|| Arc::from("")).clone()
 }

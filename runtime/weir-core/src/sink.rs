@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::ack::{Ack, Poison};
+use crate::batch::Batch;
 use crate::clock::Clock;
 use crate::record::{FailedRecord, Record};
 pub use crate::source::BoxFuture;
@@ -25,7 +26,7 @@ use crate::stats::{Health, Stats};
 pub trait Sink: Send {
     fn run(
         self: Box<Self>,
-        rx: mpsc::Receiver<Vec<Record>>,
+        rx: mpsc::Receiver<Batch>,
         ctx: SinkContext,
     ) -> BoxFuture<Result<Delivered, SinkError>>;
 }
@@ -201,7 +202,7 @@ impl<T> Collect<T> {
 impl Sink for Collect<Record> {
     fn run(
         self: Box<Self>,
-        mut rx: mpsc::Receiver<Vec<Record>>,
+        mut rx: mpsc::Receiver<Batch>,
         ctx: SinkContext,
     ) -> BoxFuture<Result<Delivered, SinkError>> {
         // Keep only the counters: the context's error sender must go now, or the error output
@@ -211,7 +212,7 @@ impl Sink for Collect<Record> {
         Box::pin(async move {
             while let Some(batch) = rx.recv().await {
                 Stats::add(&stats.records_out, batch.len() as u64);
-                self.keep(batch.into_iter().map(|mut r| {
+                self.keep(batch.into_records().into_iter().map(|mut r| {
                     r.ack = Ack::none();
                     r
                 }));

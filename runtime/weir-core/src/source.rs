@@ -12,8 +12,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::ack::Poison;
+use crate::batch::Batch;
 use crate::clock::Clock;
-use crate::record::{FailedRecord, Record};
+use crate::record::FailedRecord;
 use crate::stats::Stats;
 
 /// A boxed future that may move between threads: what the component traits return.
@@ -52,7 +53,7 @@ pub enum SourceError {
 #[derive(Clone)]
 pub struct SourceContext {
     pub pipeline: String,
-    pub out: mpsc::Sender<Vec<Record>>,
+    pub out: mpsc::Sender<Batch>,
     pub errors: mpsc::Sender<Vec<FailedRecord>>,
     pub clock: Arc<dyn Clock>,
     pub shutdown: CancellationToken,
@@ -65,13 +66,12 @@ pub struct SourceContext {
 
 impl SourceContext {
     /// Sends a chunk downstream; `false` when the pipeline is gone.
-    pub async fn emit(&self, chunk: Vec<Record>) -> bool {
+    pub async fn emit(&self, chunk: Batch) -> bool {
         if chunk.is_empty() {
             return true;
         }
-        let bytes: usize = chunk.iter().map(|r| r.data.len()).sum();
         Stats::add(&self.stats.records_in, chunk.len() as u64);
-        Stats::add(&self.stats.bytes_in, bytes as u64);
+        Stats::add(&self.stats.bytes_in, chunk.data_len() as u64);
         self.poison.send(&self.out, chunk).await
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use weir_core::ack::{Ack, Acker, Resolved};
+use weir_core::batch::Batch;
 use weir_core::clock::SystemClock;
 use weir_core::engine::{self, BatchConfig, PipelinePlan};
 use weir_core::process::{Processed, Processor};
@@ -38,7 +39,7 @@ impl Source for Numbers {
                     r
                 })
                 .collect();
-            ctx.emit(chunk).await;
+            ctx.emit(Batch::from(chunk)).await;
             if self.linger {
                 ctx.shutdown.cancelled().await;
             }
@@ -74,7 +75,7 @@ impl Window {
         );
         row.ack = Ack::merge(held.into_iter().map(|r| r.ack));
         Processed {
-            records: vec![row],
+            records: Batch::from(vec![row]),
             ..Processed::default()
         }
     }
@@ -84,8 +85,8 @@ impl Processor for Window {
     fn name(&self) -> &str {
         "window"
     }
-    fn process(&mut self, batch: Vec<Record>, _now_ms: i64) -> Processed {
-        self.held.extend(batch);
+    fn process(&mut self, batch: Batch, _now_ms: i64) -> Processed {
+        self.held.extend(batch.into_records());
         Processed::default()
     }
     fn tick_interval(&self) -> Option<Duration> {
@@ -112,14 +113,14 @@ struct Keep {
 impl Sink for Keep {
     fn run(
         self: Box<Self>,
-        mut rx: mpsc::Receiver<Vec<Record>>,
+        mut rx: mpsc::Receiver<Batch>,
         _ctx: SinkContext,
     ) -> BoxFuture<Result<Delivered, SinkError>> {
         Box::pin(async move {
             while let Some(batch) = rx.recv().await {
-                for r in batch {
+                for r in batch.iter() {
                     let resolved = self.resolved.lock().unwrap().len();
-                    let data = String::from_utf8(r.data.to_vec()).unwrap();
+                    let data = String::from_utf8(r.data().to_vec()).unwrap();
                     self.rows.lock().unwrap().push((data, resolved));
                 }
             }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use weir_wasm::{Host, HostOptions, Settings};
 
+use weir::batch::{Batch, BatchBuilder, Meta};
 use weir::process::wasm::WasmProcessor;
 use weir::process::{Processed, Processor};
 use weir::record::{ErrorOutputType, FailedRecord, Record};
@@ -36,30 +37,40 @@ impl Processor for NativeRedact {
         "native-redact"
     }
 
-    fn process(&mut self, batch: Vec<Record>, now_ms: i64) -> Processed {
-        let mut out = Processed {
-            records: Vec::with_capacity(batch.len()),
-            ..Processed::default()
-        };
-        for mut record in batch {
-            let mut data = Vec::with_capacity(record.data.len());
-            match redact::redact(&record.data, &self.config, &mut data) {
-                Ok(()) => {
-                    record.data = data.into();
-                    out.records.push(record);
-                }
-                Err(message) => out.failed.push(FailedRecord {
-                    record,
+    /// As the guest does: every record redacted into one output buffer, which becomes the
+    /// batch's data. A record that fails fails the bench (it asserts none does).
+    fn process(&mut self, mut batch: Batch, now_ms: i64) -> Processed {
+        let mut data = Vec::with_capacity(batch.data_len());
+        let mut ends = Vec::with_capacity(batch.len());
+        let mut failed = Vec::new();
+        for r in batch.iter() {
+            if let Err(message) = redact::redact(r.data(), &self.config, &mut data) {
+                failed.push(FailedRecord {
+                    record: r.to_record(),
                     output_type: ErrorOutputType::ProcessingFailed,
                     code: "Native.ProcessingFailed".into(),
                     message,
                     stage: "native-redact".into(),
                     attempts: 1,
                     failed_at_ms: now_ms,
-                }),
+                });
             }
+            ends.push(data.len() as u32);
         }
-        out
+        if failed.is_empty() {
+            batch
+                .replace_data(data.into(), &ends)
+                .expect("offsets of the data just written");
+        }
+        Processed {
+            records: if failed.is_empty() {
+                batch
+            } else {
+                Batch::default()
+            },
+            failed,
+            ..Processed::default()
+        }
     }
 }
 
@@ -71,7 +82,7 @@ impl Processor for NativeIdentity {
         "native-identity"
     }
 
-    fn process(&mut self, batch: Vec<Record>, _now_ms: i64) -> Processed {
+    fn process(&mut self, batch: Batch, _now_ms: i64) -> Processed {
         Processed {
             records: batch,
             ..Processed::default()
@@ -102,9 +113,9 @@ pub fn sample_records(n: usize) -> Vec<Record> {
 }
 
 /// Runs `per_sample` batches through a processor; returns records per second.
-fn sample(processor: &mut dyn Processor, batches: &[Vec<Record>], per_sample: usize) -> f64 {
-    let inputs: Vec<Vec<Record>> = batches.iter().cycle().take(per_sample).cloned().collect();
-    let count: usize = inputs.iter().map(Vec::len).sum();
+fn sample(processor: &mut dyn Processor, batches: &[Batch], per_sample: usize) -> f64 {
+    let inputs: Vec<Batch> = batches.iter().cycle().take(per_sample).cloned().collect();
+    let count: usize = inputs.iter().map(Batch::len).sum();
     let started = Instant::now();
     for input in inputs {
         let out = processor.process(input, 0);
@@ -128,7 +139,10 @@ pub fn measure(
     min_records: usize,
     samples: usize,
 ) -> Vec<f64> {
-    let batches: Vec<Vec<Record>> = records.chunks(batch).map(<[Record]>::to_vec).collect();
+    let batches: Vec<Batch> = records
+        .chunks(batch)
+        .map(|c| Batch::from(c.to_vec()))
+        .collect();
     let per_sample = min_records.div_ceil(batch);
     let mut rates = vec![Vec::with_capacity(samples); processors.len()];
     for p in processors.iter_mut() {
@@ -198,8 +212,12 @@ pub fn wasm_vs_native(
     let records = sample_records(5_000);
 
     // The outputs must agree before their speeds are compared.
-    let a = native.process(records[..10].to_vec(), 0).records;
-    let b = guest.process(records[..10].to_vec(), 0).records;
+    let a = native
+        .process(Batch::from(records[..10].to_vec()), 0)
+        .records;
+    let b = guest
+        .process(Batch::from(records[..10].to_vec()), 0)
+        .records;
     if a != b {
         return Err("native and guest redact disagree on the sample records".into());
     }
@@ -527,19 +545,24 @@ pub async fn delivery(
             let bytes = (size * count) as f64;
             let (mut weir, mut raw) = (Vec::new(), Vec::new());
             for _ in 0..samples {
-                let records: Vec<Record> = (0..count)
-                    .map(|_| Record::new(body.clone(), Arc::from("bench"), 0))
+                // Batches of 500, as a source hands them over, made before the clock starts.
+                let source: Arc<str> = Arc::from("bench");
+                let batches: Vec<Batch> = (0..count.div_ceil(500))
+                    .map(|b| {
+                        let n = 500.min(count - b * 500);
+                        let mut batch = BatchBuilder::with_capacity(n, n * body.len());
+                        batch.set_source(source.clone());
+                        for _ in 0..n {
+                            batch.push(&body, Meta::default());
+                        }
+                        batch.finish()
+                    })
                     .collect();
                 let started = Instant::now();
                 let (tx, rx) = tokio::sync::mpsc::channel(4);
                 let ctx = weir::sink::SinkContext::standalone("bench");
                 let sink = tokio::spawn(weir::sink::run(config.clone(), rx, ctx));
-                let mut records = records.into_iter();
-                loop {
-                    let batch: Vec<Record> = records.by_ref().take(500).collect();
-                    if batch.is_empty() {
-                        break;
-                    }
+                for batch in batches {
                     tx.send(batch)
                         .await
                         .map_err(|_| "the sink stopped".to_string())?;

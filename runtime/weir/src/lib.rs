@@ -18,4 +18,6 @@ pub mod supervisor;
 
 // The connectors' and the core's modules, under the paths the runtime has always used.
 pub use weir_connectors::{aws, codes, expr, redact, sink, source};
-pub use weir_core::{ack, checkpoint, clock, durable, engine, pool, quota, record, stats, units};
+pub use weir_core::{
+    ack, batch, checkpoint, clock, durable, engine, pool, quota, record, stats, units,
+};

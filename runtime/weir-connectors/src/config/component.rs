@@ -120,7 +120,7 @@ impl SinkComponent for super::SinkConfig {
 impl Sink for super::SinkConfig {
     fn run(
         self: Box<Self>,
-        rx: tokio::sync::mpsc::Receiver<Vec<crate::record::Record>>,
+        rx: tokio::sync::mpsc::Receiver<crate::batch::Batch>,
         ctx: weir_core::sink::SinkContext,
     ) -> weir_core::sink::BoxFuture<Result<weir_core::sink::Delivered, weir_core::sink::SinkError>>
     {

@@ -117,7 +117,7 @@ impl Api<'_> {
     /// error code and message), sent by `call`, and what is refused goes to the error output.
     pub async fn run<F, Fut>(
         &self,
-        mut rx: tokio::sync::mpsc::Receiver<Vec<Record>>,
+        mut rx: tokio::sync::mpsc::Receiver<crate::batch::Batch>,
         key: impl Fn(&Record) -> Result<String, (&'static str, String)>,
         call: F,
     ) -> Result<super::Delivered, SinkError>
@@ -130,7 +130,8 @@ impl Api<'_> {
         while let Some(batch) = rx.recv().await {
             let mut pending = Vec::with_capacity(batch.len());
             let mut failed = Vec::new();
-            for record in batch {
+            // Records are retried and refused one by one: the batch is taken apart here.
+            for record in batch.into_records() {
                 match key(&record) {
                     Ok(key) => pending.push(Pending {
                         record,

@@ -37,7 +37,7 @@ macro_rules! runs_as_sink {
         impl $crate::sink::Sink for $ty {
             fn run(
                 self: Box<Self>,
-                rx: tokio::sync::mpsc::Receiver<Vec<$crate::record::Record>>,
+                rx: tokio::sync::mpsc::Receiver<$crate::batch::Batch>,
                 ctx: $crate::sink::SinkContext,
             ) -> $crate::sink::BoxFuture<Result<$crate::sink::Delivered, $crate::sink::SinkError>>
             {
@@ -51,7 +51,7 @@ pub(crate) use runs_as_sink;
 /// Runs the pipeline's sink until its input closes.
 pub async fn run(
     config: crate::config::SinkConfig,
-    rx: tokio::sync::mpsc::Receiver<Vec<crate::record::Record>>,
+    rx: tokio::sync::mpsc::Receiver<crate::batch::Batch>,
     ctx: SinkContext,
 ) -> Result<Delivered, SinkError> {
     Box::new(config).run(rx, ctx).await

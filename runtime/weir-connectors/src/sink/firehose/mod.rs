@@ -27,7 +27,7 @@ const MAX_RECORD: usize = 1000 << 10;
 
 pub(super) async fn run(
     config: FirehoseSinkConfig,
-    rx: mpsc::Receiver<Vec<Record>>,
+    rx: mpsc::Receiver<crate::batch::Batch>,
     ctx: SinkContext,
 ) -> Result<Delivered, SinkError> {
     let sdk = crate::aws::sdk_config(config.region.as_deref(), config.endpoint.as_deref()).await;

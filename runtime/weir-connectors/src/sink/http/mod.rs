@@ -66,7 +66,7 @@ struct Pending {
 
 pub(super) async fn run(
     config: HttpSinkConfig,
-    mut rx: mpsc::Receiver<Vec<Record>>,
+    mut rx: mpsc::Receiver<crate::batch::Batch>,
     ctx: SinkContext,
 ) -> Result<Delivered, SinkError> {
     let client = client(&config).inspect_err(|_| ctx.poison.set())?;
@@ -96,7 +96,9 @@ pub(super) async fn run(
         tokio::select! {
             batch = rx.recv() => {
                 let Some(batch) = batch else { break };
-                for record in batch {
+                // A request body is built from records one by one, and failed ones go to the
+                // error output on their own: the batch is taken apart here.
+                for record in batch.into_records() {
                     pending.bytes += record.data.len() as u64;
                     ctx.memory.add(record.data.len() as u64);
                     pending.opened.get_or_insert_with(tokio::time::Instant::now);

@@ -29,7 +29,7 @@ const MAX_RECORD: usize = 1 << 20;
 
 pub(super) async fn run(
     config: KinesisSinkConfig,
-    rx: mpsc::Receiver<Vec<Record>>,
+    rx: mpsc::Receiver<crate::batch::Batch>,
     ctx: SinkContext,
 ) -> Result<Delivered, SinkError> {
     let client = client(config.region.as_deref(), config.endpoint.as_deref()).await;

@@ -37,9 +37,10 @@ use super::compress::compress;
 use super::retry::{Backoff, Retrying};
 use super::{Delivered, SinkContext, SinkError};
 use crate::ack::{Ack, Held};
+use crate::batch::Batch;
 use crate::config::{show, BufferConfig, Delimiter, Format, ObjectOptions};
 use crate::expr::prefix::{Prefix, Values};
-use crate::record::{ErrorOutputType, FailedRecord, Record};
+use crate::record::{ErrorOutputType, FailedRecord};
 use crate::stats::Stats;
 
 use parquet::{Row, Schema};
@@ -58,7 +59,7 @@ enum Content {
 
 /// Records at least this large are kept as their own buffers rather than copied (see
 /// [`Parts`]); below it a copy costs less than a slice of a vectored write.
-pub(crate) const SHARED_FROM: usize = 4 << 10;
+const SHARED_FROM: usize = 4 << 10;
 
 /// An object's bytes as buffered, in order: small records copied together, large ones kept as
 /// the records' own buffers, so a file object of large records is written from them with one
@@ -75,22 +76,24 @@ impl Parts {
         self.tail.extend_from_slice(data);
     }
 
-    fn share(&mut self, data: &Bytes) {
+    fn share(&mut self, data: Bytes) {
         if !self.tail.is_empty() {
             self.parts.push(Bytes::from(std::mem::take(&mut self.tail)));
         }
-        self.parts.push(data.clone());
+        self.parts.push(data);
     }
 
-    /// Appends a record's bytes and, with `newline`, its delimiter.
-    fn push(&mut self, data: &Bytes, newline: bool) {
+    /// Appends bytes (a record's, or a run of records') and, with `newline`, a delimiter.
+    /// Large enough, they are kept as they are: a slice of the batch they came in, which keeps
+    /// that batch's whole buffer alive until the object is written.
+    fn push(&mut self, data: Bytes, newline: bool) {
         if data.len() >= SHARED_FROM {
             self.share(data);
             if newline {
                 self.parts.push(Bytes::from_static(b"\n"));
             }
         } else {
-            self.copy(data);
+            self.copy(&data);
             if newline {
                 self.tail.push(b'\n');
             }
@@ -167,50 +170,58 @@ impl Buffer {
         added
     }
 
-    /// Adds records' bytes, in order, until the size hint is reached or they run out; returns
-    /// how many it took and the bytes of memory they took. One pass, one reservation.
-    fn extend(&mut self, records: &[Record]) -> (usize, u64) {
+    /// Adds the records of `batch` from `from` on, in order, until the size hint is reached or
+    /// they run out; returns how many it took and the bytes of memory they took. Nothing is
+    /// done per record but the copy (and its delimiter): the batch's columns give the sizes,
+    /// and its acks and arrival times are taken per run and per column.
+    fn extend(&mut self, batch: &Batch, from: usize) -> (usize, u64) {
         let Content::Bytes(body) = &mut self.content else {
             return (0, 0);
         };
         let newline = self.delimiter == Delimiter::Newline;
         let room = self.hints.size.0.saturating_sub(self.data_bytes);
-        let mut wanted = 0u64;
-        let mut end = 0;
-        let mut shares = false;
+        let o = batch.offsets();
         // The records up to the one that reaches the hint (it is taken whole).
-        for r in records {
-            end += 1;
-            wanted += r.data.len() as u64;
-            shares |= r.data.len() >= SHARED_FROM;
-            if wanted >= room {
-                break;
+        let reach = u64::from(o[from]) + room;
+        let end =
+            (from + 1 + o[from + 1..].partition_point(|e| u64::from(*e) < reach)).min(batch.len());
+        let wanted = u64::from(o[end] - o[from]);
+        let count = end - from;
+        let added = wanted + if newline { count as u64 } else { 0 };
+        let data = batch.data();
+        if !newline {
+            // Back to back, the records' bytes are one run of the batch's buffer.
+            body.push(data.slice(o[from] as usize..o[end] as usize), false);
+        } else {
+            // One reservation for the copies; records large enough to share are not copied
+            // (and not reserved for: the tail is closed into a part at each of them).
+            let copied: usize = (from..end)
+                .map(|i| (o[i + 1] - o[i]) as usize)
+                .filter(|n| *n < SHARED_FROM)
+                .map(|n| n + 1)
+                .sum();
+            body.tail.reserve(copied);
+            for i in from..end {
+                let (a, b) = (o[i] as usize, o[i + 1] as usize);
+                if b - a >= SHARED_FROM {
+                    body.push(data.slice(a..b), true);
+                } else {
+                    body.tail.extend_from_slice(&data[a..b]);
+                    body.tail.push(b'\n');
+                }
             }
         }
-        let taken = &records[..end];
-        let added = wanted + if newline { end as u64 } else { 0 };
-        // One reservation when every record is copied; with shared ones between them, the
-        // tail is closed into a part at each, and a reservation for the whole batch would stay
-        // with the first part as spare capacity.
-        if !shares {
-            body.tail.reserve(added as usize);
-        }
-        let mut oldest = i64::MAX;
-        for r in taken {
-            body.push(&r.data, newline);
-            self.acks.hold(&r.ack);
-            oldest = oldest.min(r.arrival_ms);
-        }
-        if end > 0 {
+        batch.hold_acks_of(from..end, &mut self.acks);
+        if let Some(oldest) = batch.arrival_column()[from..end].iter().copied().min() {
             match &mut self.opened {
                 None => self.opened = Some((oldest, tokio::time::Instant::now())),
                 Some((o, _)) => *o = (*o).min(oldest),
             }
         }
         self.data_bytes += wanted;
-        self.records += end as u64;
+        self.records += count as u64;
         self.mem += added;
-        (end, added)
+        (count, added)
     }
 
     /// Adds a converted row; returns the bytes of memory it took (its in-memory size, which
@@ -360,7 +371,7 @@ impl Objects {
         data: &[u8],
         ack: &Ack,
         arrival_ms: i64,
-        lambda: &[(String, String)],
+        lambda: &[(&str, &str)],
         error_type: Option<ErrorOutputType>,
         ctx: &SinkContext,
     ) -> Result<Result<(), Rejected>, SinkError> {
@@ -406,9 +417,9 @@ impl Objects {
             }
         }
         for key in self.prefix.lambda_keys() {
-            match lambda.iter().find(|(k, _)| k == key) {
+            match lambda.iter().find(|(k, _)| *k == key) {
                 Some((_, v)) => {
-                    id.lambda.insert(key.to_string(), v.clone());
+                    id.lambda.insert(key.to_string(), v.to_string());
                 }
                 None => {
                     return reject(
@@ -465,7 +476,7 @@ impl Objects {
     /// after each object's share of the batch, so the buffers may pass it by up to one batch.
     pub(crate) async fn push_plain(
         &mut self,
-        records: &[Record],
+        records: &Batch,
         ctx: &SinkContext,
     ) -> Result<Result<(), (Rejected, usize)>, SinkError> {
         let id = PartitionId {
@@ -481,7 +492,7 @@ impl Objects {
                 }
             }
             let buffer = self.partitions.get_mut(&id).expect("opened above");
-            let (taken, added) = buffer.extend(&records[done..]);
+            let (taken, added) = buffer.extend(records, done);
             done += taken;
             ctx.memory.add(added);
             if buffer.is_full() {
@@ -831,6 +842,7 @@ mod tests {
     use super::*;
     use crate::clock::FixedClock;
     use crate::config::objects::{ObjectOptions, RawObjectKeys, S3_ERROR_PREFIX};
+    use crate::record::Record;
 
     fn ctx(at: DateTime<Utc>) -> SinkContext {
         SinkContext {
@@ -864,12 +876,22 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         let ctx = ctx(at);
-        // 300 KiB records against the smallest size hint, 1 MiB: the fourth reaches it.
-        let records: Vec<Record> = (0..7u8)
-            .map(|i| Record::new(vec![b'a' + i; 300 << 10], "t".into(), 1_000 + i64::from(i)))
+        // 300 KiB records against the smallest size hint, 1 MiB: the fourth reaches it. One
+        // small record among them is copied where the large ones are shared.
+        let records: Vec<Record> = (0..8u8)
+            .map(|i| {
+                let len = if i == 5 { 100 } else { 300 << 10 };
+                Record::new(vec![b'a' + i; len], "t".into(), 1_000 + i64::from(i))
+            })
             .collect();
+        let batch = Batch::from(records.clone());
         let mut made = Vec::new();
-        for whole in [true, false] {
+        for (delimiter, whole) in [
+            (Delimiter::Newline, true),
+            (Delimiter::Newline, false),
+            (Delimiter::None, true),
+            (Delimiter::None, false),
+        ] {
             let dir = tempfile::tempdir().unwrap();
             let options = ObjectOptions::build(
                 RawObjectKeys {
@@ -877,6 +899,7 @@ mod tests {
                         size: crate::units::ByteSize(1 << 20),
                         ..BufferConfig::default()
                     },
+                    delimiter,
                     ..RawObjectKeys::default()
                 },
                 S3_ERROR_PREFIX,
@@ -886,7 +909,7 @@ mod tests {
                 Objects::new(Store::Dir(dir.path().into()), options, "p", false, true).unwrap();
             assert!(objects.plain());
             if whole {
-                objects.push_plain(&records, &ctx).await.unwrap().unwrap();
+                objects.push_plain(&batch, &ctx).await.unwrap().unwrap();
             } else {
                 for r in &records {
                     objects
@@ -899,12 +922,17 @@ mod tests {
             // The first object was written when the hint was reached, before the end.
             assert_eq!(objects.delivered.records, 4, "whole batch: {whole}");
             objects.flush_all(&ctx).await.unwrap();
-            assert_eq!(objects.delivered.records, 7);
+            assert_eq!(objects.delivered.records, 8);
             made.push(bodies(dir.path()));
         }
         assert_eq!(made[0].len(), 2);
         assert_eq!(made[0][0].len(), 4 * ((300 << 10) + 1));
         assert_eq!(made[0], made[1]);
+        assert_eq!(made[2].len(), 2);
+        assert_eq!(made[2], made[3]);
+        // Without a delimiter an object is its records' bytes back to back.
+        let last: Vec<u8> = records[4..].iter().flat_map(|r| r.data.to_vec()).collect();
+        assert!(made[2].contains(&last));
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 
 use super::{Objects, Store};
 use crate::config::{ErrorsConfig, ObjectOptions};
-use crate::record::{FailedRecord, Record};
+use crate::record::FailedRecord;
 use crate::sink::{BoxFuture, Delivered, Sink, SinkContext, SinkError};
 
 /// A `file` or `s3` destination's settings.
@@ -39,7 +39,7 @@ async fn objects<D: Destination>(
 /// As the pipeline's sink: its records are its output.
 pub(crate) async fn run_sink<D: Destination>(
     d: D,
-    rx: mpsc::Receiver<Vec<Record>>,
+    rx: mpsc::Receiver<crate::batch::Batch>,
     ctx: SinkContext,
 ) -> Result<Delivered, SinkError> {
     let o = objects(&d, &ctx, false, true).await?;
@@ -70,7 +70,7 @@ pub(crate) struct Backup<D>(pub D);
 impl<D: Destination> Sink for Backup<D> {
     fn run(
         self: Box<Self>,
-        rx: mpsc::Receiver<Vec<Record>>,
+        rx: mpsc::Receiver<crate::batch::Batch>,
         ctx: SinkContext,
     ) -> BoxFuture<Result<Delivered, SinkError>> {
         let d = self.0;

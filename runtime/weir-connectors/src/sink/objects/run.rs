@@ -4,14 +4,15 @@
 use tokio::sync::mpsc;
 
 use super::{failed, Objects};
+use crate::batch::Batch;
 use crate::clock::sleep_until;
-use crate::record::{FailedRecord, Record};
+use crate::record::FailedRecord;
 use crate::sink::{Delivered, SinkContext, SinkError};
 
 /// Records to objects. Records that cannot be placed go to the error output.
 pub(crate) async fn run(
     mut objects: Objects,
-    mut rx: mpsc::Receiver<Vec<Record>>,
+    mut rx: mpsc::Receiver<Batch>,
     ctx: SinkContext,
 ) -> Result<Delivered, SinkError> {
     checked(&objects, &ctx)?;
@@ -23,18 +24,19 @@ pub(crate) async fn run(
                 let mut rejected = Vec::new();
                 if objects.plain() {
                     if let Err((r, from)) = objects.push_plain(&batch, &ctx).await? {
-                        rejected.extend(batch.into_iter().skip(from).map(|record| failed(record, r.clone(), &ctx)));
+                        rejected.extend(batch.iter().skip(from).map(|record| failed(record.to_record(), r.clone(), &ctx)));
                     }
                     reject(rejected, &ctx).await?;
                     objects.flush_immediate(&ctx).await?;
                     continue;
                 }
-                for record in batch {
+                for record in batch.iter() {
+                    let lambda: Vec<(&str, &str)> = record.partition_values().collect();
                     let placed = objects
-                        .push(&record.data, &record.ack, record.arrival_ms, &record.partition_values, None, &ctx)
+                        .push(record.data(), record.ack(), record.arrival_ms(), &lambda, None, &ctx)
                         .await?;
                     if let Err(r) = placed {
-                        rejected.push(failed(record, r, &ctx));
+                        rejected.push(failed(record.to_record(), r, &ctx));
                     }
                 }
                 reject(rejected, &ctx).await?;

@@ -11,20 +11,23 @@ use std::io::Write;
 use tokio::sync::mpsc;
 
 use super::{BoxFuture, Delivered, ErrorSink, Sink, SinkContext, SinkError};
-use crate::ack::Ack;
+use crate::batch::Batch;
 use crate::config::{ErrorsComponent, SinkComponent};
-use crate::record::{FailedRecord, Record};
+use crate::record::FailedRecord;
 use crate::stats::Stats;
 use config::{StderrConfig, StdoutSinkConfig};
 
 impl Sink for StdoutSinkConfig {
     fn run(
         self: Box<Self>,
-        rx: mpsc::Receiver<Vec<Record>>,
+        rx: mpsc::Receiver<Batch>,
         ctx: SinkContext,
     ) -> BoxFuture<Result<Delivered, SinkError>> {
-        Box::pin(run_stream(rx, ctx, "stdout", |r, out| {
-            out.extend_from_slice(&r.data)
+        Box::pin(run_stream(rx, ctx, "stdout", |batch, out| {
+            for r in batch.iter() {
+                out.extend_from_slice(r.data());
+                out.push(b'\n');
+            }
         }))
     }
 }
@@ -38,47 +41,53 @@ impl ErrorSink for StderrConfig {
         ctx: SinkContext,
     ) -> BoxFuture<Result<Delivered, SinkError>> {
         let pipeline = ctx.pipeline.clone();
-        Box::pin(run_stream(rx, ctx, "stderr", move |f, out| {
-            let line = f.to_json_line(&pipeline);
-            out.extend_from_slice(&line[..line.len() - 1]);
+        Box::pin(run_stream(rx, ctx, "stderr", move |failed, out| {
+            for f in failed {
+                out.extend_from_slice(&f.to_json_line(&pipeline));
+            }
         }))
     }
 }
 
 impl ErrorsComponent for StderrConfig {}
 
-trait Counted {
+/// What is printed: a batch of records, or of failed records.
+trait Printed: Send + 'static {
     const IS_ERROR: bool;
-    fn ack(&self) -> &Ack;
+    fn count(&self) -> usize;
+    fn fail_acks(&self);
 }
-impl Counted for Record {
+impl Printed for Batch {
     const IS_ERROR: bool = false;
-    fn ack(&self) -> &Ack {
-        &self.ack
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn fail_acks(&self) {
+        Batch::fail_acks(self)
     }
 }
-impl Counted for FailedRecord {
+impl Printed for Vec<FailedRecord> {
     const IS_ERROR: bool = true;
-    fn ack(&self) -> &Ack {
-        &self.record.ack
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn fail_acks(&self) {
+        self.iter().for_each(|f| f.record.ack.fail());
     }
 }
 
 /// stdout / stderr: one line per record, flushed after every batch. The records' acks are
 /// failed: a checkpoint never moves past a printed record.
-async fn run_stream<T: Counted + Send + 'static>(
-    mut rx: mpsc::Receiver<Vec<T>>,
+async fn run_stream<T: Printed>(
+    mut rx: mpsc::Receiver<T>,
     ctx: SinkContext,
     what: &'static str,
-    write_line: impl Fn(&T, &mut Vec<u8>) + Send + 'static,
+    write_lines: impl Fn(&T, &mut Vec<u8>) + Send + 'static,
 ) -> Result<Delivered, SinkError> {
     let mut delivered = Delivered::default();
     while let Some(batch) = rx.recv().await {
         let mut out = Vec::new();
-        for item in &batch {
-            write_line(item, &mut out);
-            out.push(b'\n');
-        }
+        write_lines(&batch, &mut out);
         let result = tokio::task::spawn_blocking(move || {
             if T::IS_ERROR {
                 let mut e = std::io::stderr().lock();
@@ -91,14 +100,14 @@ async fn run_stream<T: Counted + Send + 'static>(
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
         // Printed is not delivered: the source's checkpoint never moves past these records.
-        batch.iter().for_each(|item| item.ack().fail());
+        batch.fail_acks();
         if let Err(source) = result {
             ctx.poison.set();
             return Err(SinkError::Stream { what, source });
         }
-        delivered.records += batch.len() as u64;
+        delivered.records += batch.count() as u64;
         if !T::IS_ERROR {
-            Stats::add(&ctx.stats.records_out, batch.len() as u64);
+            Stats::add(&ctx.stats.records_out, batch.count() as u64);
         }
     }
     Ok(delivered)

@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 
 use super::{SourceContext, SourceError};
 use crate::ack::{Ack, Acker};
+use crate::batch::{BatchBuilder, Meta};
 use crate::checkpoint::{LocalStore, Tracker};
 use crate::config::{FileSourceConfig, LineFormat, StdinSourceConfig};
 use crate::record::{ErrorOutputType, FailedRecord, Record};
@@ -351,6 +352,13 @@ impl LineBuf {
         self.kept.is_empty() && self.skipped == 0
     }
 
+    /// Ready for the next line, keeping the buffer.
+    fn clear(&mut self) {
+        self.kept.clear();
+        self.skipped = 0;
+        self.complete = false;
+    }
+
     /// Bytes of the file the line takes, its newline included.
     fn consumed(&self) -> u64 {
         self.kept.len() as u64 + self.skipped + u64::from(self.complete)
@@ -406,28 +414,30 @@ async fn read_lines<R: AsyncRead + Unpin>(
     let source: Arc<str> = name.into();
     let mut partial_at: Option<(u64, u64)> = None;
     let mut draining = false;
-    let mut chunk_bytes = 0usize;
+    let new_chunk = || {
+        let mut b = BatchBuilder::with_capacity(CHUNK, CHUNK * 128);
+        b.set_source(source.clone());
+        b
+    };
     // Hands a chunk (and the lines that failed in it) over, with one ack for both.
-    let mut hand_over = async |chunk: &mut Vec<Record>,
+    let mut hand_over = async |chunk: &mut BatchBuilder,
                                failed: &mut Vec<FailedRecord>,
                                offset: u64,
                                line_no: u64|
            -> bool {
+        let mut batch = std::mem::replace(chunk, new_chunk()).finish();
         if let Some(c) = checkpoints.as_mut() {
-            if chunk.is_empty() && failed.is_empty() {
+            if batch.is_empty() && failed.is_empty() {
                 return true;
             }
             let ack = c.ack(offset, line_no);
-            chunk.iter_mut().for_each(|r| r.ack = ack.clone());
             failed.iter_mut().for_each(|f| f.record.ack = ack.clone());
+            batch.set_ack(ack);
         }
-        ctx.fail(std::mem::take(failed)).await
-            && ctx
-                .emit(std::mem::replace(chunk, Vec::with_capacity(CHUNK)))
-                .await
+        ctx.fail(std::mem::take(failed)).await && ctx.emit(batch).await
     };
     let mut line = LineBuf::default();
-    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut chunk = new_chunk();
     let mut failed = Vec::new();
     loop {
         if ctx.shutdown.is_cancelled() {
@@ -445,7 +455,6 @@ async fn read_lines<R: AsyncRead + Unpin>(
         if n == 0 || (!complete && how.follow) {
             // End of input for now: hand over what we have.
             let (at, at_line) = partial_at.unwrap_or((offset, line_no));
-            chunk_bytes = 0;
             if !hand_over(&mut chunk, &mut failed, at, at_line).await {
                 return Ok(Ended::Done);
             }
@@ -479,63 +488,73 @@ async fn read_lines<R: AsyncRead + Unpin>(
             partial_at = Some((offset, line_no - 1));
         }
         offset += line.consumed();
-        let LineBuf { kept, skipped, .. } = std::mem::take(&mut line);
-        let mut data = kept;
+        // The line buffer is read in place and kept for the next line: no allocation per line.
+        let skipped = line.skipped;
+        let mut data: &[u8] = &line.kept;
         if complete && skipped == 0 && data.last() == Some(&b'\r') {
-            data.pop();
+            data = &data[..data.len() - 1];
         }
         let arrival = ctx.clock.now_ms();
-        let mut record = Record::new(data, source.clone(), arrival);
-        record.sequence_number = Some(line_no.to_string());
-        record.partition_key = line_no.to_string().into();
-        let failure = |record: Record, code: &str, message: String| FailedRecord {
-            record,
-            output_type: ErrorOutputType::SourceFailed,
-            code: code.into(),
-            message,
-            stage: "source".into(),
-            attempts: 1,
-            failed_at_ms: arrival,
+        let seq = line_no.to_string();
+        let failure = |code: &str, message: String| {
+            let mut record = Record::new(data.to_vec(), source.clone(), arrival);
+            record.sequence_number = Some(seq.clone());
+            record.partition_key = seq.as_str().into();
+            FailedRecord {
+                record,
+                output_type: ErrorOutputType::SourceFailed,
+                code: code.into(),
+                message,
+                stage: "source".into(),
+                attempts: 1,
+                failed_at_ms: arrival,
+            }
         };
-        if skipped > 0 {
-            let total = record.data.len() as u64 + skipped;
+        let good = if skipped > 0 {
+            let total = data.len() as u64 + skipped;
             let message = format!(
                 "{name} line {line_no}: the line is {total} bytes, over max_line ({} bytes); rawData holds its first {} bytes",
                 how.max_line,
-                record.data.len()
+                data.len()
             );
-            failed.push(failure(record, crate::codes::SOURCE_LINE_TOO_LONG, message));
+            failed.push(failure(crate::codes::SOURCE_LINE_TOO_LONG, message));
+            false
         } else {
             match how.format {
-                LineFormat::Lines => {
-                    chunk_bytes += record.data.len();
-                    chunk.push(record);
-                }
+                LineFormat::Lines => true,
                 LineFormat::Json => {
-                    if record.data.iter().all(u8::is_ascii_whitespace) {
+                    if data.iter().all(u8::is_ascii_whitespace) {
+                        line.clear();
                         continue;
                     }
-                    match serde_json::from_slice::<serde::de::IgnoredAny>(&record.data) {
-                        Ok(_) => {
-                            chunk_bytes += record.data.len();
-                            chunk.push(record);
-                        }
+                    match serde_json::from_slice::<serde::de::IgnoredAny>(data) {
+                        Ok(_) => true,
                         Err(e) => {
                             let message = format!("{name} line {line_no}: not JSON: {e}");
-                            failed.push(failure(
-                                record,
-                                crate::codes::SOURCE_INVALID_JSON,
-                                message,
-                            ));
+                            failed.push(failure(crate::codes::SOURCE_INVALID_JSON, message));
+                            false
                         }
                     }
                 }
             }
+        };
+        if good {
+            chunk.push(
+                data,
+                Meta {
+                    key: &seq,
+                    sequence_number: Some(&seq),
+                    sub_sequence_number: None,
+                    arrival_ms: arrival,
+                },
+            );
         }
+        // A partial line read while following stays in the buffer and grows; a whole one is
+        // done with.
+        line.clear();
         // Hand over a full chunk, or whatever is read when the reader would have to wait.
-        let full = chunk.len() >= CHUNK || chunk_bytes >= CHUNK_BYTES;
+        let full = chunk.len() >= CHUNK || chunk.data_len() >= CHUNK_BYTES;
         if full || reader.buffer().is_empty() || rotated {
-            chunk_bytes = 0;
             let (at, at_line) = (
                 partial_at.map_or(offset, |p| p.0),
                 partial_at.map_or(line_no, |p| p.1),

@@ -8,14 +8,15 @@
 pub mod config;
 
 use crate::config::Refused;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::{SourceContext, SourceError};
+use crate::batch::{BatchBuilder, Meta};
 use crate::config::GeneratorConfig;
-use crate::record::Record;
 
 /// Records per chunk when running unthrottled.
 const CHUNK: u64 = 500;
@@ -155,23 +156,35 @@ pub(super) async fn run(config: GeneratorConfig, ctx: SourceContext) -> Result<(
             _ => CHUNK.min(limit - seq),
         };
         let now = ctx.clock.now();
-        let mut chunk = Vec::with_capacity(due as usize);
+        let mut chunk = BatchBuilder::with_capacity(due as usize, due as usize * 64);
+        chunk.set_source(source.clone());
+        // One text, one key and one sequence buffer, reused for every record.
+        let (mut text, mut key, mut number) = (String::new(), String::new(), String::new());
         for _ in 0..due {
-            let mut text = String::new();
+            text.clear();
             template.render(seq, now, &mut rng, &mut text);
-            let mut record = Record::new(text.into_bytes(), source.clone(), now.timestamp_millis());
-            record.sequence_number = Some(seq.to_string());
-            record.partition_key = match &key_template {
-                Some(t) => {
-                    let mut key = String::new();
-                    t.render(seq, now, &mut rng, &mut key);
-                    key.into()
-                }
-                None => seq.to_string().into(),
-            };
-            chunk.push(record);
+            number.clear();
+            let _ = write!(number, "{seq}");
+            if let Some(t) = &key_template {
+                key.clear();
+                t.render(seq, now, &mut rng, &mut key);
+            }
+            chunk.push(
+                text.as_bytes(),
+                Meta {
+                    key: if key_template.is_some() {
+                        &key
+                    } else {
+                        &number
+                    },
+                    sequence_number: Some(&number),
+                    sub_sequence_number: None,
+                    arrival_ms: now.timestamp_millis(),
+                },
+            );
             seq += 1;
         }
+        let chunk = chunk.finish();
         if !ctx.emit(chunk).await {
             break;
         }

@@ -181,14 +181,8 @@ pub fn deaggregate(data: &Bytes) -> Result<Option<Vec<UserRecord>>, KplError> {
                 "its user records and their keys expand past {MAX_EXPANDED_BYTES} bytes"
             )));
         }
-        // Small user records share the aggregate's buffer. A large one gets its own: an
-        // object sink keeps records of 4 KiB and more as they are (see `sink::objects`),
-        // and a slice would keep the whole aggregate (up to 1 MiB) alive with it.
-        let data = if payload.len() >= crate::sink::objects::SHARED_FROM {
-            Bytes::copy_from_slice(payload)
-        } else {
-            data.slice_ref(payload)
-        };
+        // A slice of the aggregate: the reader copies it into its batch.
+        let data = data.slice_ref(payload);
         out.push(UserRecord {
             partition_key,
             explicit_hash_key,

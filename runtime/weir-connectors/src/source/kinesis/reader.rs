@@ -23,6 +23,7 @@ use super::kpl;
 use super::shards::{of_another_stream, Stream};
 use crate::ack::Acker;
 use crate::aws::{brief, retryable};
+use crate::batch::{BatchBuilder, Meta};
 use crate::record::{ErrorOutputType, FailedRecord, Record};
 use crate::source::{SourceContext, SourceError};
 
@@ -727,7 +728,7 @@ impl Reader {
         skip: &mut Option<(String, u64)>,
         resume: &mut Resume,
     ) -> Result<(), SourceError> {
-        let mut chunk = Chunk::default();
+        let mut chunk = self.chunk();
         for k in input {
             let sequence = k.sequence_number().to_string();
             let arrival = k
@@ -754,7 +755,15 @@ impl Reader {
             let last_sub = match kpl::deaggregate(&data) {
                 Ok(None) if skip_to.is_some() => None,
                 Ok(None) => {
-                    chunk.records.push(base(data, key));
+                    chunk.records.push(
+                        &data,
+                        Meta {
+                            key: &key,
+                            sequence_number: Some(&sequence),
+                            sub_sequence_number: None,
+                            arrival_ms: arrival,
+                        },
+                    );
                     None
                 }
                 Ok(Some(users)) => {
@@ -764,19 +773,25 @@ impl Reader {
                         if skip_to.is_some_and(|s| sub <= s) {
                             continue;
                         }
-                        let mut r = base(user.data, user.partition_key);
-                        r.sub_sequence_number = Some(sub);
+                        chunk.records.push(
+                            &user.data,
+                            Meta {
+                                key: &user.partition_key,
+                                sequence_number: Some(&sequence),
+                                sub_sequence_number: Some(sub),
+                                arrival_ms: arrival,
+                            },
+                        );
                         if let Some(h) = user.explicit_hash_key {
-                            r.attributes
-                                .push(("explicit_hash_key".into(), h.to_string()));
+                            chunk.records.attribute("explicit_hash_key", &h);
                         }
-                        chunk.records.push(r);
                         if chunk.records.len() >= CHUNK_RECORDS && sub + 1 < count {
                             chunk.last = Some(Checkpoint::At {
                                 sequence: sequence.clone(),
                                 sub_sequence: Some(sub),
                             });
-                            self.send(std::mem::take(&mut chunk), resume).await?;
+                            self.send(std::mem::replace(&mut chunk, self.chunk()), resume)
+                                .await?;
                         }
                     }
                     count.checked_sub(1)
@@ -801,7 +816,8 @@ impl Reader {
                 sub_sequence: last_sub,
             });
             if chunk.records.len() >= CHUNK_RECORDS {
-                self.send(std::mem::take(&mut chunk), resume).await?;
+                self.send(std::mem::replace(&mut chunk, self.chunk()), resume)
+                    .await?;
             }
         }
         self.send(chunk, resume).await
@@ -809,6 +825,17 @@ impl Reader {
 
     /// Sends a chunk downstream with one ack for its records (and its failed ones), after
     /// telling the coordinator where the shard resumes once the chunk is delivered.
+    /// An empty chunk of this shard's records.
+    fn chunk(&self) -> Chunk {
+        let mut records = BatchBuilder::with_capacity(CHUNK_RECORDS, 0);
+        records.set_source(self.source.clone());
+        Chunk {
+            records,
+            failed: Vec::new(),
+            last: None,
+        }
+    }
+
     pub(super) async fn send(&self, chunk: Chunk, resume: &mut Resume) -> Result<(), SourceError> {
         let Some(checkpoint) = chunk.last else {
             return Ok(());
@@ -822,10 +849,9 @@ impl Reader {
             checkpoint: checkpoint.clone(),
         });
         let ack = self.acker.ack(token);
-        let (mut records, mut failed) = (chunk.records, chunk.failed);
-        records.iter_mut().for_each(|r| r.ack = ack.clone());
+        let (mut records, mut failed) = (chunk.records.finish(), chunk.failed);
         failed.iter_mut().for_each(|f| f.record.ack = ack.clone());
-        drop(ack);
+        records.set_ack(ack);
         if !self.ctx.fail(failed).await || !self.ctx.emit(records).await {
             return Err(SourceError::Service(
                 "kinesis",
@@ -838,9 +864,8 @@ impl Reader {
 }
 
 /// Records of one read on their way downstream.
-#[derive(Default)]
 pub(super) struct Chunk {
-    pub(super) records: Vec<Record>,
+    pub(super) records: BatchBuilder,
     pub(super) failed: Vec<FailedRecord>,
     /// Where the shard resumes once this chunk (and every earlier one) is delivered.
     pub(super) last: Option<Checkpoint>,

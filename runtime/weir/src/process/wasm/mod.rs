@@ -9,13 +9,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use weir_wasm::{
-    Attribute, Batch, Decision, Grants, GuestError, Host, Limits, Outcome, Plugin, Runner,
-    Settings, SourceRun, SubSequence, Verdicts,
+    Attribute, Batch as WitBatch, Decision, Grants, GuestError, Host, Limits, Outcome, Plugin,
+    Runner, Settings, SourceRun, SubSequence, Verdicts,
 };
 
 use super::{Processed, Processor};
 pub mod config;
 
+use crate::batch::{Batch, BatchBuilder};
 use crate::record::{ErrorOutputType, FailedRecord, Record};
 use config::WasmStepConfig;
 
@@ -115,58 +116,43 @@ fn display_name(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// Packs records into the WIT batch layout.
-pub fn pack(records: &[Record]) -> Batch {
-    let n = records.len();
-    let mut batch = Batch {
-        data: Vec::with_capacity(records.iter().map(|r| r.data.len()).sum()),
-        data_ends: Vec::with_capacity(n),
-        keys: String::new(),
-        key_ends: Vec::with_capacity(n),
-        sequence_numbers: String::new(),
-        sequence_number_ends: Vec::with_capacity(n),
-        arrival_timestamps: Vec::with_capacity(n),
-        sub_sequence_numbers: Vec::new(),
-        sources: Vec::new(),
-        attributes: Vec::new(),
-    };
-    // Records of a batch usually share one `Arc<str>` source: a new run starts only where the
-    // source changes.
-    let mut last_source: Option<&std::sync::Arc<str>> = None;
-    for (i, r) in records.iter().enumerate() {
-        let index = i as u32;
-        batch.data.extend_from_slice(&r.data);
-        batch.data_ends.push(batch.data.len() as u32);
-        batch.keys.push_str(&r.partition_key);
-        batch.key_ends.push(batch.keys.len() as u32);
-        if let Some(seq) = &r.sequence_number {
-            batch.sequence_numbers.push_str(seq);
-        }
-        batch
-            .sequence_number_ends
-            .push(batch.sequence_numbers.len() as u32);
-        batch.arrival_timestamps.push(r.arrival_ms);
-        if let Some(number) = r.sub_sequence_number {
-            batch
-                .sub_sequence_numbers
-                .push(SubSequence { index, number });
-        }
-        if last_source.is_none_or(|s| !std::sync::Arc::ptr_eq(s, &r.source) && **s != *r.source) {
-            batch.sources.push(SourceRun {
-                start: index,
-                name: r.source.to_string(),
-            });
-            last_source = Some(&r.source);
-        }
-        for (key, value) in &r.attributes {
-            batch.attributes.push(Attribute {
-                index,
+/// Packs a batch into the WIT batch layout: the columns are the same, so each is one copy.
+pub fn pack(batch: &Batch) -> WitBatch {
+    let (keys, key_ends) = batch.key_column();
+    let (seqs, seq_ends) = batch.sequence_column();
+    let indexed = |column: &[(u32, String, String)]| -> Vec<Attribute> {
+        column
+            .iter()
+            .map(|(index, key, value)| Attribute {
+                index: *index,
                 key: key.clone(),
                 value: value.clone(),
-            });
-        }
+            })
+            .collect()
+    };
+    WitBatch {
+        data: batch.data().to_vec(),
+        data_ends: batch.offsets()[1..].to_vec(),
+        keys: keys.to_string(),
+        key_ends: key_ends[1..].to_vec(),
+        sequence_numbers: seqs.to_string(),
+        sequence_number_ends: seq_ends[1..].to_vec(),
+        arrival_timestamps: batch.arrival_column().to_vec(),
+        sub_sequence_numbers: batch
+            .sub_sequence_column()
+            .iter()
+            .map(|&(index, number)| SubSequence { index, number })
+            .collect(),
+        sources: batch
+            .source_runs()
+            .iter()
+            .map(|(start, name)| SourceRun {
+                start: *start,
+                name: name.to_string(),
+            })
+            .collect(),
+        attributes: indexed(batch.attribute_column()),
     }
-    batch
 }
 
 impl WasmProcessor {
@@ -182,11 +168,11 @@ impl WasmProcessor {
         }
     }
 
-    fn fail_all(&self, batch: Vec<Record>, err: &GuestError, now_ms: i64) -> Processed {
-        if !batch.is_empty() {
-            tracing::warn!(module = %self.name, records = batch.len(), error = %err, "Guest failed a batch");
+    fn fail_all(&self, records: Vec<Record>, err: &GuestError, now_ms: i64) -> Processed {
+        if !records.is_empty() {
+            tracing::warn!(module = %self.name, records = records.len(), error = %err, "Guest failed a batch");
         }
-        let failed = batch
+        let failed = records
             .into_iter()
             .map(|r| self.failed(r, err.kind.code(), err.message.clone(), now_ms))
             .collect();
@@ -194,6 +180,16 @@ impl WasmProcessor {
             failed,
             ..Processed::default()
         }
+    }
+
+    /// A guest's answer that does not fit the batch it was given fails the batch, as a
+    /// malformed answer does.
+    fn invalid(&self, batch: Batch, message: String, now_ms: i64) -> Processed {
+        let err = GuestError {
+            kind: weir_wasm::GuestErrorKind::InvalidOutput,
+            message,
+        };
+        self.fail_all(batch.into_records(), &err, now_ms)
     }
 }
 
@@ -206,7 +202,7 @@ impl Processor for WasmProcessor {
         self.abort = Some(abort);
     }
 
-    fn process(&mut self, batch: Vec<Record>, now_ms: i64) -> Processed {
+    fn process(&mut self, batch: Batch, now_ms: i64) -> Processed {
         if batch.is_empty() {
             return Processed::default();
         }
@@ -220,15 +216,17 @@ impl Processor for WasmProcessor {
             Err(err) if err.kind == weir_wasm::GuestErrorKind::Aborted => {
                 // Cut off because the pipeline stops: not the records' fault. Those a source
                 // checkpoint covers are read again; the others are kept.
-                let (replayed, kept): (Vec<Record>, Vec<Record>) =
-                    batch.into_iter().partition(|r| !r.ack.is_none());
+                let (replayed, kept): (Vec<Record>, Vec<Record>) = batch
+                    .into_records()
+                    .into_iter()
+                    .partition(|r| !r.ack.is_none());
                 let mut out = self.fail_all(kept, &err, now_ms);
                 out.abandoned = replayed.len();
                 replayed.iter().for_each(|r| r.ack.fail());
                 return out;
             }
             Err(err) => {
-                let mut out = self.fail_all(batch, &err, now_ms);
+                let mut out = self.fail_all(batch.into_records(), &err, now_ms);
                 if err.kind == weir_wasm::GuestErrorKind::FuelExhausted {
                     out.fuel_used = self.fuel.unwrap_or(0);
                 }
@@ -237,7 +235,6 @@ impl Processor for WasmProcessor {
         };
         drop(packed);
         let mut out = Processed {
-            records: Vec::with_capacity(batch.len()),
             fuel_used: self.fuel.map_or(0, |budget| {
                 budget.saturating_sub(self.runner.fuel_remaining().unwrap_or(budget))
             }),
@@ -249,14 +246,11 @@ impl Processor for WasmProcessor {
                     && t.partition_keys.is_empty()
                     && t.outcomes.iter().all(|o| matches!(o, Outcome::Ok(1))) =>
             {
-                // The common case, a record-for-record map: swap the data in place rather than
-                // rebuilding the batch.
-                let data = bytes::Bytes::from(t.data);
-                let mut start = 0usize;
+                // The common case, a record-for-record map: the guest's data becomes the
+                // batch's, every other column kept as it is.
                 let mut batch = batch;
-                for (record, &end) in batch.iter_mut().zip(&t.data_ends) {
-                    record.data = data.slice(start..end as usize);
-                    start = end as usize;
+                if let Err(e) = batch.replace_data(bytes::Bytes::from(t.data), &t.data_ends) {
+                    return self.invalid(batch, e, now_ms);
                 }
                 out.records = batch;
             }
@@ -268,10 +262,9 @@ impl Processor for WasmProcessor {
                 partition_keys.sort_by_key(|k| k.index);
                 let mut keys = keys.into_iter().peekable();
                 let mut partition_keys = partition_keys.into_iter().peekable();
-                let mut ends = t.data_ends.iter().copied();
-                let data = bytes::Bytes::from(t.data);
-                let (mut output, mut start) = (0u32, 0usize);
-                for (i, (record, outcome)) in batch.into_iter().zip(t.outcomes).enumerate() {
+                let mut made = BatchBuilder::with_capacity(t.data_ends.len(), 0);
+                let mut output = 0u32;
+                for (i, outcome) in t.outcomes.into_iter().enumerate() {
                     let mut partition_values = Vec::new();
                     while let Some(pk) = partition_keys.next_if(|k| k.index as usize <= i) {
                         if pk.index as usize == i {
@@ -279,55 +272,61 @@ impl Processor for WasmProcessor {
                         }
                     }
                     match outcome {
-                        Outcome::Ok(0) => out.dropped += 1,
+                        Outcome::Ok(0) | Outcome::Dropped => out.dropped += 1,
                         Outcome::Ok(n) => {
-                            let mut input = Some(record);
-                            for k in 0..n {
-                                // The last output takes the input record itself; only a record
-                                // split into several is cloned.
-                                let mut r = if k + 1 == n {
-                                    input.take().expect("taken once, at the last output")
-                                } else {
-                                    input.clone().expect("present until the last output")
-                                };
-                                let end = ends.next().expect("checked count") as usize;
-                                r.data = data.slice(start..end);
-                                start = end;
+                            for _ in 0..n {
+                                let mut key = None;
                                 while let Some(nk) = keys.next_if(|nk| nk.index <= output) {
                                     if nk.index == output {
-                                        r.partition_key = nk.key.into();
+                                        key = Some(nk.key);
                                     }
                                 }
-                                if !partition_values.is_empty() {
-                                    r.partition_values.clone_from(&partition_values);
-                                }
+                                let values =
+                                    (!partition_values.is_empty()).then_some(&partition_values[..]);
+                                made.push_derived(&batch, i, b"", key.as_deref(), values);
                                 output += 1;
-                                out.records.push(r);
                             }
                         }
-                        Outcome::Dropped => out.dropped += 1,
                         Outcome::ProcessingFailed(message) => out.failed.push(self.failed(
-                            record,
+                            batch.get(i).to_record(),
                             "Wasm.ProcessingFailed",
                             message,
                             now_ms,
                         )),
                     }
+                }
+                match made.finish_with_data(bytes::Bytes::from(t.data), &t.data_ends) {
+                    Ok(records) => out.records = records,
+                    Err(e) => return self.invalid(batch, e, now_ms),
                 }
             }
             Verdicts::Filter(decisions) => {
-                for (record, decision) in batch.into_iter().zip(decisions) {
+                // Kept records are copied in runs, column by column.
+                let mut kept = BatchBuilder::with_capacity(batch.len(), batch.data_len());
+                let mut run_from = None;
+                for (i, decision) in decisions.into_iter().enumerate() {
+                    if !matches!(decision, Decision::Keep) {
+                        if let Some(from) = run_from.take() {
+                            kept.append(&batch, from..i);
+                        }
+                    }
                     match decision {
-                        Decision::Keep => out.records.push(record),
+                        Decision::Keep => {
+                            run_from.get_or_insert(i);
+                        }
                         Decision::Drop => out.dropped += 1,
                         Decision::Failed(message) => out.failed.push(self.failed(
-                            record,
+                            batch.get(i).to_record(),
                             "Wasm.ProcessingFailed",
                             message,
                             now_ms,
                         )),
                     }
                 }
+                if let Some(from) = run_from {
+                    kept.append(&batch, from..batch.len());
+                }
+                out.records = kept.finish();
             }
         }
         out
@@ -349,7 +348,7 @@ mod tests {
         let mut r2 = Record::new(b"".to_vec(), b.clone(), 11);
         r2.sub_sequence_number = Some(2);
         let r3 = Record::new(b"three".to_vec(), a, 12);
-        let batch = pack(&[r1, r2, r3]);
+        let batch = pack(&Batch::from(vec![r1, r2, r3]));
         assert_eq!(batch.data, b"onethree");
         assert_eq!(batch.data_ends, [3, 3, 8]);
         assert_eq!(
