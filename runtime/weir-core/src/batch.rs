@@ -68,9 +68,19 @@ fn unnamed() -> Arc<str> {
 }
 
 /// Records, column by column (see the module docs).
+///
+/// The columns sit behind one box: a batch is a pointer wide where it waits in a channel (a
+/// channel allocates its slots in blocks of 32, and an unboxed batch made each pipeline's three
+/// channels some 30 KB larger), at the price of one allocation per batch.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Batch {
-    data: Bytes,
+pub struct Batch(Box<Columns>);
+
+/// What a [`Batch`] holds (and, with its data still growing, what a [`BatchBuilder`] fills);
+/// reached only through their methods.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Columns<D = Bytes> {
+    data: D,
     offsets: Vec<u32>,
     keys: Strings,
     /// An empty sequence number stands for none: no source gives an empty one.
@@ -83,11 +93,30 @@ pub struct Batch {
     acks: Vec<(u32, Ack)>,
 }
 
+impl std::ops::Deref for Batch {
+    type Target = Columns;
+    fn deref(&self) -> &Columns {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Batch {
+    fn deref_mut(&mut self) -> &mut Columns {
+        &mut self.0
+    }
+}
+
 impl Default for Batch {
     fn default() -> Self {
         BatchBuilder::new().finish()
     }
 }
+
+/// Data offsets that do not fit the records they are for, or the data they cut (what a guest
+/// answered, say).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadOffsets(String);
 
 /// The index of the run that record `i` belongs to.
 fn run_of<T>(runs: &[(u32, T)], i: usize) -> usize {
@@ -225,21 +254,21 @@ impl Batch {
     /// Gives the records new data, every other column kept: record `i`'s data becomes
     /// `data[ends[i - 1]..ends[i]]` (from 0 for the first). What a record-for-record transform
     /// answered, taken over without a copy; bytes past the last end are not kept.
-    pub fn replace_data(&mut self, data: Bytes, ends: &[u32]) -> Result<(), String> {
+    pub fn replace_data(&mut self, data: Bytes, ends: &[u32]) -> Result<(), BadOffsets> {
         if ends.len() != self.len() {
-            return Err(format!(
+            return Err(BadOffsets(format!(
                 "{} data offsets for {} records",
                 ends.len(),
                 self.len()
-            ));
+            )));
         }
         let mut last = 0;
         for &e in ends {
             if e < last || e as usize > data.len() {
-                return Err(format!(
+                return Err(BadOffsets(format!(
                     "data offset {e} is out of order or past the data's {} bytes",
                     data.len()
-                ));
+                )));
             }
             last = e;
         }
@@ -423,18 +452,8 @@ pub struct Meta<'a> {
 /// Makes a batch, record by record or from slices of other batches.
 #[derive(Debug)]
 pub struct BatchBuilder {
-    /// The data copied in so far; `shared` is used instead while the builder holds exactly
-    /// one other batch's data, so a batch passed on whole is not copied.
-    data: BytesMut,
-    offsets: Vec<u32>,
-    keys: Strings,
-    seqs: Strings,
-    arrival: Vec<i64>,
-    sub_seqs: Vec<(u32, u64)>,
-    sources: Vec<(u32, Arc<str>)>,
-    attributes: Vec<(u32, String, String)>,
-    partition_values: Vec<(u32, String, String)>,
-    acks: Vec<(u32, Ack)>,
+    c: Columns<BytesMut>,
+    /// The source and ack of the records pushed from now on.
     source: Arc<str>,
     ack: Ack,
 }
@@ -455,32 +474,34 @@ impl BatchBuilder {
         let mut offsets = Vec::with_capacity(records + 1);
         offsets.push(0);
         BatchBuilder {
-            data: BytesMut::with_capacity(bytes),
-            offsets,
-            keys: Strings::with_capacity(records),
-            seqs: Strings::with_capacity(records),
-            arrival: Vec::with_capacity(records),
-            sub_seqs: Vec::new(),
-            sources: Vec::new(),
-            attributes: Vec::new(),
-            partition_values: Vec::new(),
-            acks: Vec::new(),
+            c: Columns {
+                data: BytesMut::with_capacity(bytes),
+                offsets,
+                keys: Strings::with_capacity(records),
+                seqs: Strings::with_capacity(records),
+                arrival: Vec::with_capacity(records),
+                sub_seqs: Vec::new(),
+                sources: Vec::new(),
+                attributes: Vec::new(),
+                partition_values: Vec::new(),
+                acks: Vec::new(),
+            },
             source: unnamed(),
             ack: Ack::none(),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.arrival.len()
+        self.c.arrival.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.arrival.is_empty()
+        self.c.arrival.is_empty()
     }
 
     /// Bytes of data so far.
     pub fn data_len(&self) -> usize {
-        self.data.len()
+        self.c.data.len()
     }
 
     /// The records pushed from now on came from `source`.
@@ -496,14 +517,15 @@ impl BatchBuilder {
     fn start_record(&mut self) -> u32 {
         let i = offset(self.len());
         if self
+            .c
             .sources
             .last()
             .is_none_or(|(_, s)| !Arc::ptr_eq(s, &self.source))
         {
-            self.sources.push((i, self.source.clone()));
+            self.c.sources.push((i, self.source.clone()));
         }
-        if self.acks.last().is_none_or(|(_, a)| !a.same(&self.ack)) {
-            self.acks.push((i, self.ack.clone()));
+        if self.c.acks.last().is_none_or(|(_, a)| !a.same(&self.ack)) {
+            self.c.acks.push((i, self.ack.clone()));
         }
         i
     }
@@ -511,13 +533,13 @@ impl BatchBuilder {
     /// Adds a record; returns its index.
     pub fn push(&mut self, data: &[u8], meta: Meta<'_>) -> usize {
         let i = self.start_record();
-        self.data.extend_from_slice(data);
-        self.offsets.push(offset(self.data.len()));
-        self.keys.push(meta.key);
-        self.seqs.push(meta.sequence_number.unwrap_or(""));
-        self.arrival.push(meta.arrival_ms);
+        self.c.data.extend_from_slice(data);
+        self.c.offsets.push(offset(self.c.data.len()));
+        self.c.keys.push(meta.key);
+        self.c.seqs.push(meta.sequence_number.unwrap_or(""));
+        self.c.arrival.push(meta.arrival_ms);
         if let Some(n) = meta.sub_sequence_number {
-            self.sub_seqs.push((i, n));
+            self.c.sub_seqs.push((i, n));
         }
         i as usize
     }
@@ -525,13 +547,13 @@ impl BatchBuilder {
     /// Adds an attribute to the record last pushed.
     pub fn attribute(&mut self, key: &str, value: &str) {
         let i = offset(self.len().checked_sub(1).expect("a record was pushed"));
-        self.attributes.push((i, key.into(), value.into()));
+        self.c.attributes.push((i, key.into(), value.into()));
     }
 
     /// Adds a dynamic-partitioning value to the record last pushed.
     pub fn partition_value(&mut self, name: &str, value: &str) {
         let i = offset(self.len().checked_sub(1).expect("a record was pushed"));
-        self.partition_values.push((i, name.into(), value.into()));
+        self.c.partition_values.push((i, name.into(), value.into()));
     }
 
     /// Adds a record made on its own, with everything it carries.
@@ -610,11 +632,12 @@ impl BatchBuilder {
             }
             let at = base + (*start as usize).saturating_sub(from) as u32;
             if self
+                .c
                 .sources
                 .last()
                 .is_none_or(|(_, last)| !Arc::ptr_eq(last, s))
             {
-                self.sources.push((at, s.clone()));
+                self.c.sources.push((at, s.clone()));
             }
             self.source = s.clone();
         }
@@ -623,20 +646,24 @@ impl BatchBuilder {
                 break;
             }
             let at = base + (*start as usize).saturating_sub(from) as u32;
-            if self.acks.last().is_none_or(|(_, last)| !last.same(a)) {
-                self.acks.push((at, a.clone()));
+            if self.c.acks.last().is_none_or(|(_, last)| !last.same(a)) {
+                self.c.acks.push((at, a.clone()));
             }
             self.ack = a.clone();
         }
         if data {
             let o = &batch.offsets;
             let (d0, d1) = (o[from] as usize, o[to] as usize);
-            let shift = offset(self.data.len()) as i64 - d0 as i64;
-            self.data.extend_from_slice(&batch.data[d0..d1]);
-            self.offsets
+            let shift = offset(self.c.data.len()) as i64 - d0 as i64;
+            self.c.data.extend_from_slice(&batch.data[d0..d1]);
+            self.c
+                .offsets
                 .extend(o[from + 1..=to].iter().map(|e| (*e as i64 + shift) as u32));
         }
-        for (mine, theirs) in [(&mut self.keys, &batch.keys), (&mut self.seqs, &batch.seqs)] {
+        for (mine, theirs) in [
+            (&mut self.c.keys, &batch.keys),
+            (&mut self.c.seqs, &batch.seqs),
+        ] {
             let (s0, s1) = (theirs.ends[from] as usize, theirs.ends[to] as usize);
             let shift = offset(mine.text.len()) as i64 - s0 as i64;
             mine.text.push_str(&theirs.text[s0..s1]);
@@ -646,10 +673,10 @@ impl BatchBuilder {
                     .map(|e| (*e as i64 + shift) as u32),
             );
         }
-        self.arrival.extend_from_slice(&batch.arrival[from..to]);
+        self.c.arrival.extend_from_slice(&batch.arrival[from..to]);
         let rebase = |at: u32| base + (at - from as u32);
         let within = |at: &u32| (from..to).contains(&(*at as usize));
-        self.sub_seqs.extend(
+        self.c.sub_seqs.extend(
             batch
                 .sub_seqs
                 .iter()
@@ -657,8 +684,8 @@ impl BatchBuilder {
                 .map(|(at, n)| (rebase(*at), *n)),
         );
         for (mine, theirs) in [
-            (&mut self.attributes, &batch.attributes),
-            (&mut self.partition_values, &batch.partition_values),
+            (&mut self.c.attributes, &batch.attributes),
+            (&mut self.c.partition_values, &batch.partition_values),
         ] {
             mine.extend(
                 theirs
@@ -671,25 +698,26 @@ impl BatchBuilder {
 
     /// The batch. Its data is frozen in place, not copied.
     pub fn finish(self) -> Batch {
-        Batch {
-            data: self.data.freeze(),
-            offsets: self.offsets,
-            keys: self.keys,
-            seqs: self.seqs,
-            arrival: self.arrival,
-            sub_seqs: self.sub_seqs,
-            sources: self.sources,
-            attributes: self.attributes,
-            partition_values: self.partition_values,
-            acks: self.acks,
-        }
+        let c = self.c;
+        Batch(Box::new(Columns {
+            data: c.data.freeze(),
+            offsets: c.offsets,
+            keys: c.keys,
+            seqs: c.seqs,
+            arrival: c.arrival,
+            sub_seqs: c.sub_seqs,
+            sources: c.sources,
+            attributes: c.attributes,
+            partition_values: c.partition_values,
+            acks: c.acks,
+        }))
     }
 
     /// As [`BatchBuilder::finish`], with `data` (and its offsets) given whole instead of
     /// pushed: what a transform answered, taken over without a copy. `ends` holds each
     /// record's end in `data` (bytes past the last end are not kept); the records' other
     /// columns must have been pushed with empty data.
-    pub fn finish_with_data(self, data: Bytes, ends: &[u32]) -> Result<Batch, String> {
+    pub fn finish_with_data(self, data: Bytes, ends: &[u32]) -> Result<Batch, BadOffsets> {
         let mut batch = self.finish();
         batch.replace_data(data, ends)?;
         Ok(batch)
@@ -741,6 +769,12 @@ mod tests {
             .collect();
         let batch = Batch::from(records.clone());
         let slice = batch.slice(4..8);
+        let from = batch.offsets()[4] as usize;
+        assert_eq!(
+            slice.data().as_ptr(),
+            batch.data()[from..].as_ptr(),
+            "a slice shares the batch's data"
+        );
         assert_eq!(slice.into_records(), records[4..8].to_vec());
         let parts = vec![batch.slice(0..3), batch.slice(3..3), batch.slice(3..10)];
         assert_eq!(Batch::concat(parts), batch);

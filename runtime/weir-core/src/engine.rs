@@ -112,9 +112,6 @@ pub struct Swap {
 
 /// What flows between the batcher and the stages: batches, and in band with them,
 /// processor swaps (so a swap lands exactly between two batches).
-// A batch is a few hundred bytes of column headers, moved once per batch of hundreds of
-// records: boxing it would only add an allocation.
-#[allow(clippy::large_enum_variant)]
 enum Msg {
     Batch(Batch),
     Swap(Swap),
@@ -484,7 +481,6 @@ struct Stage {
 }
 
 /// What a stage asks of its steps.
-#[allow(clippy::large_enum_variant)] // as `Msg`
 enum Work {
     /// A batch, through every step.
     Batch(Batch),

@@ -7,8 +7,10 @@ use bytes::Bytes;
 
 use crate::ack::Ack;
 
-/// One record. Sources create them; processors replace `data` (and may re-key them); sinks
-/// write `data`.
+/// One record on its own. Records move between stages in [`crate::batch::Batch`]es, column by
+/// column; a `Record` is what a failed record carries, what `weir test` collects, and what a
+/// component that keeps records one by one (a sink that retries them singly) takes out of a
+/// batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// The payload. `Bytes`, so that the records a transform returns share the one buffer

@@ -61,6 +61,9 @@ enum Content {
 /// [`Parts`]); below it a copy costs less than a slice of a vectored write.
 const SHARED_FROM: usize = 4 << 10;
 
+/// The size of the chunks small records are copied into (see [`Parts::room`]).
+const TAIL_CHUNK: usize = 1 << 20;
+
 /// An object's bytes as buffered, in order: small records copied together, large ones kept as
 /// the records' own buffers, so a file object of large records is written from them with one
 /// vectored write and its bytes are copied once (by the kernel), not twice.
@@ -73,6 +76,7 @@ struct Parts {
 
 impl Parts {
     fn copy(&mut self, data: &[u8]) {
+        self.room(data.len());
         self.tail.extend_from_slice(data);
     }
 
@@ -93,11 +97,30 @@ impl Parts {
                 self.parts.push(Bytes::from_static(b"\n"));
             }
         } else {
-            self.copy(&data);
+            self.room(data.len() + usize::from(newline));
+            self.tail.extend_from_slice(&data);
             if newline {
                 self.tail.push(b'\n');
             }
         }
+    }
+
+    /// Makes room for `n` more copied bytes without moving those already copied: a tail
+    /// without room is closed into a part, and the next one is twice as large (up to
+    /// [`TAIL_CHUNK`]). So a large object is built in chunks of a MiB, never reallocated (each
+    /// byte copied once), and its memory goes back to the allocator in pieces the next object
+    /// reuses, rather than as one large mapping faulted in afresh each time; a small one (an
+    /// error output's few lines) takes little.
+    fn room(&mut self, n: usize) {
+        let cap = self.tail.capacity();
+        if cap - self.tail.len() >= n {
+            return;
+        }
+        if !self.tail.is_empty() {
+            self.parts.push(Bytes::from(std::mem::take(&mut self.tail)));
+        }
+        let next = (cap * 2).clamp(1 << 10, TAIL_CHUNK);
+        self.tail = Vec::with_capacity(n.max(next));
     }
 
     fn finish(mut self) -> Vec<Bytes> {
@@ -200,7 +223,7 @@ impl Buffer {
                 .filter(|n| *n < SHARED_FROM)
                 .map(|n| n + 1)
                 .sum();
-            body.tail.reserve(copied);
+            body.room(copied);
             for i in from..end {
                 let (a, b) = (o[i] as usize, o[i + 1] as usize);
                 if b - a >= SHARED_FROM {

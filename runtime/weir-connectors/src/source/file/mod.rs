@@ -36,9 +36,12 @@ use crate::checkpoint::{LocalStore, Tracker};
 use crate::config::{FileSourceConfig, LineFormat, StdinSourceConfig};
 use crate::record::{ErrorOutputType, FailedRecord, Record};
 
-/// Records per chunk sent downstream, at most.
-const CHUNK: usize = 512;
-/// Bytes of record data per chunk, at most (one longer line still makes a chunk).
+/// Records per chunk sent downstream, at most: the default batch size, so that with default
+/// settings each chunk goes on as one batch, not copied into the next (see the engine's
+/// batcher).
+const CHUNK: usize = 500;
+/// Bytes of record data per chunk, at most (one longer line still makes a chunk); the default
+/// batch size in bytes, likewise.
 const CHUNK_BYTES: usize = 4 << 20;
 /// How often a followed file is checked for new lines.
 const FOLLOW_POLL: Duration = Duration::from_millis(100);

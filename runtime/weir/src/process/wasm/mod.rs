@@ -16,7 +16,7 @@ use weir_wasm::{
 use super::{Processed, Processor};
 pub mod config;
 
-use crate::batch::{Batch, BatchBuilder};
+use crate::batch::{BadOffsets, Batch, BatchBuilder};
 use crate::record::{ErrorOutputType, FailedRecord, Record};
 use config::WasmStepConfig;
 
@@ -184,10 +184,10 @@ impl WasmProcessor {
 
     /// A guest's answer that does not fit the batch it was given fails the batch, as a
     /// malformed answer does.
-    fn invalid(&self, batch: Batch, message: String, now_ms: i64) -> Processed {
+    fn invalid(&self, batch: Batch, e: BadOffsets, now_ms: i64) -> Processed {
         let err = GuestError {
             kind: weir_wasm::GuestErrorKind::InvalidOutput,
-            message,
+            message: e.to_string(),
         };
         self.fail_all(batch.into_records(), &err, now_ms)
     }
