@@ -1,7 +1,9 @@
 //! The pipeline engine: source → batcher → processors → sink, with the error output beside.
 //!
 //! Every stage is connected to the next by a bounded channel, so a slow sink slows the source
-//! down instead of filling memory. Each stage is a task; its processors' calls (which block:
+//! down instead of filling memory. Records move as [`Batch`]es, column by column; a source's
+//! chunk that fits the batch being filled goes on as it is, and one cut in two is sliced, its
+//! data shared. Each stage is a task; its processors' calls (which block:
 //! a guest call runs to its end) run on the process's [`StepPool`], a few threads shared by
 //! every pipeline, so a process holds thousands of pipelines without a thread for each. Shutdown flows downstream: when the source stops (end of input, or the shutdown
 //! token), each stage drains what it holds, closes its output, and the sink flushes its buffers.

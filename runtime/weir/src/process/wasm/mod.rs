@@ -1,9 +1,10 @@
 //! The `wasm` step: adapts a `weir-wasm` runner to the [`Processor`] trait.
 //!
-//! It packs a batch into the WIT `batch` layout (one blob per column, see `wit/plugin.wit`),
-//! makes one call into the guest, and maps the answers back: transformed records inherit the
-//! input record's metadata; failed records (guest-reported or a failed call) go to the error
-//! output unchanged, with the reason.
+//! A pipeline batch already has the WIT `batch` layout (one blob per column, see
+//! `wit/plugin.wit`): the step copies each column whole for the call, makes one call into the
+//! guest, and maps the answers back: transformed records inherit the input record's metadata
+//! (a record-for-record answer's data simply becomes the batch's); failed records
+//! (guest-reported or a failed call) go to the error output unchanged, with the reason.
 
 use std::path::Path;
 use std::time::Duration;
