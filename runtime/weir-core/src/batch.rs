@@ -6,7 +6,7 @@
 //! kept sparse, by record index. Sources and acks come in runs: consecutive records usually
 //! share both. So a batch of any size is a fixed number of allocations, a sink appends its
 //! bytes without touching a per-record object, dropping it frees a handful of buffers, and the
-//! Wasm adapter hands the columns to a guest as they are (the layout is `wit/`'s `batch`).
+//! Wasm adapter copies each column to a guest whole (the layout is `wit/`'s `batch`).
 //!
 //! The layout converts to Arrow without a copy (offsets start at 0, as Arrow's do), which is
 //! how a SQL stage will read it; the core itself does not depend on Arrow, which would put its
