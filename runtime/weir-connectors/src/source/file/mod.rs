@@ -22,6 +22,7 @@
 
 pub mod config;
 
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -440,6 +441,7 @@ async fn read_lines<R: AsyncRead + Unpin>(
         ctx.fail(std::mem::take(failed)).await && ctx.emit(batch).await
     };
     let mut line = LineBuf::default();
+    let mut seq = String::new();
     let mut chunk = new_chunk();
     let mut failed = Vec::new();
     loop {
@@ -491,14 +493,16 @@ async fn read_lines<R: AsyncRead + Unpin>(
             partial_at = Some((offset, line_no - 1));
         }
         offset += line.consumed();
-        // The line buffer is read in place and kept for the next line: no allocation per line.
+        // The line buffer (and the line number's text) is read in place and kept for the next
+        // line: no allocation per line.
         let skipped = line.skipped;
         let mut data: &[u8] = &line.kept;
         if complete && skipped == 0 && data.last() == Some(&b'\r') {
             data = &data[..data.len() - 1];
         }
         let arrival = ctx.clock.now_ms();
-        let seq = line_no.to_string();
+        seq.clear();
+        let _ = write!(seq, "{line_no}");
         let failure = |code: &str, message: String| {
             let mut record = Record::new(data.to_vec(), source.clone(), arrival);
             record.sequence_number = Some(seq.clone());
