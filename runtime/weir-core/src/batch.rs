@@ -514,6 +514,18 @@ impl BatchBuilder {
         self.ack = ack;
     }
 
+    /// As [`BatchBuilder::set_source`] and [`BatchBuilder::set_ack`] for records copied one by
+    /// one, cloning only where they change: records in a row usually share both, and a clone
+    /// is an atomic increment (and its drop a decrement) per record otherwise.
+    fn carry(&mut self, source: &Arc<str>, ack: &Ack) {
+        if !Arc::ptr_eq(&self.source, source) {
+            self.source = source.clone();
+        }
+        if !self.ack.same(ack) {
+            self.ack = ack.clone();
+        }
+    }
+
     fn start_record(&mut self) -> u32 {
         let i = offset(self.len());
         if self
@@ -558,8 +570,7 @@ impl BatchBuilder {
 
     /// Adds a record made on its own, with everything it carries.
     pub fn push_record(&mut self, r: Record) {
-        self.set_source(r.source.clone());
-        self.set_ack(r.ack.clone());
+        self.carry(&r.source, &r.ack);
         self.push(
             &r.data,
             Meta {
@@ -589,8 +600,7 @@ impl BatchBuilder {
         partition_values: Option<&[(String, String)]>,
     ) -> usize {
         let r = batch.get(i);
-        self.set_source(r.source().clone());
-        self.set_ack(r.ack().clone());
+        self.carry(r.source(), r.ack());
         let at = self.push(
             data,
             Meta {
