@@ -1,14 +1,13 @@
 //! End-to-end tests: the `weir` binary run on real pipeline files, with the real guests from
 //! `guests/` (built by `guests/build.sh`, which `scripts/test` runs first).
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
-use crate::common::root;
+use crate::common::{lines, objects, root, run_ok, weir};
 
 fn guest(name: &str) -> String {
     let path = root().join("guests/dist").join(format!("{name}.wasm"));
@@ -18,70 +17,6 @@ fn guest(name: &str) -> String {
         path.display()
     );
     path.canonicalize().unwrap().display().to_string()
-}
-
-fn weir() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
-    let cache = std::env::var_os("WEIR_CACHE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join("weir-e2e-cache"));
-    cmd.env("WEIR_CACHE_DIR", cache).env("RUST_LOG", "warn");
-    cmd
-}
-
-fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "weir failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Every object under `dir` (not descending into `skip`), in the order they were written
-/// (object names only order by the second), decompressed if gzip.
-fn objects(dir: &Path, skip: Option<&str>) -> Vec<(PathBuf, String)> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                if skip.is_some_and(|s| p.file_name().unwrap() == s) {
-                    continue;
-                }
-                stack.push(p);
-            } else {
-                let bytes = std::fs::read(&p).unwrap();
-                let text = if p.extension().is_some_and(|x| x == "gz") {
-                    let mut s = String::new();
-                    flate2::read::MultiGzDecoder::new(&bytes[..])
-                        .read_to_string(&mut s)
-                        .unwrap();
-                    s
-                } else {
-                    String::from_utf8(bytes).unwrap()
-                };
-                let written = std::fs::metadata(&p).unwrap().modified().unwrap();
-                found.push((written, p, text));
-            }
-        }
-    }
-    found.sort();
-    found.into_iter().map(|(_, p, t)| (p, t)).collect()
-}
-
-fn lines(objects: &[(PathBuf, String)]) -> Vec<String> {
-    objects
-        .iter()
-        .flat_map(|(_, t)| t.lines().map(str::to_string))
-        .collect()
 }
 
 fn error_records(dir: &Path) -> Vec<serde_json::Value> {

@@ -29,6 +29,14 @@ pub enum BuildError {
         index: usize,
         source: crate::process::wasm::StepError,
     },
+    /// A SQL step's application did not compile (checked before, so only if its files
+    /// changed in between).
+    #[error("{}: process[{index}]: {message}", path.display())]
+    Sql {
+        path: std::path::PathBuf,
+        index: usize,
+        message: String,
+    },
 }
 
 /// Builds a pipeline: loads and compiles its modules and starts their first instances, so that
@@ -107,6 +115,16 @@ pub fn processors(file: &PipelineFile, host: &Host) -> Result<Vec<Box<dyn Proces
                     }
                 })?;
                 out.push(Box::new(processor));
+            }
+            ProcessConfig::Sql(s) => {
+                let stage = crate::process::sql::start(s, &file.name).map_err(|message| {
+                    BuildError::Sql {
+                        path: file.path.clone(),
+                        index: i,
+                        message,
+                    }
+                })?;
+                out.push(Box::new(stage));
             }
         }
     }

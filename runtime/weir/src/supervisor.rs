@@ -906,13 +906,14 @@ fn record(
     millis
 }
 
-/// The modules a pipeline loads.
+/// The modules a pipeline loads, and the files its SQL steps read.
 fn modules(file: &PipelineFile) -> Vec<PathBuf> {
     file.spec
         .process
         .iter()
-        .map(|p| match p {
-            ProcessConfig::Wasm(w) => w.module.clone(),
+        .flat_map(|p| match p {
+            ProcessConfig::Wasm(w) => vec![w.module.clone()],
+            ProcessConfig::Sql(s) => s.files(),
         })
         .collect()
 }

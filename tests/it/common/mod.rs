@@ -3,9 +3,10 @@
 
 pub mod kinesis;
 
+use std::io::Read;
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn root() -> PathBuf {
@@ -201,4 +202,71 @@ pub fn append_numbered(path: &std::path::Path, from: u64, to: u64) {
     for n in from..to {
         writeln!(f, r#"{{"n":{n}}}"#).unwrap();
     }
+}
+
+/// The `weir` binary, with the shared compile cache and warnings only.
+pub fn weir() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+    let cache = std::env::var_os("WEIR_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("weir-e2e-cache"));
+    cmd.env("WEIR_CACHE_DIR", cache).env("RUST_LOG", "warn");
+    cmd
+}
+
+/// Runs `cmd`; panics with its output unless it succeeds.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "weir failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Every object under `dir` (not descending into `skip`), in the order they were written
+/// (object names only order by the second), decompressed if gzip.
+pub fn objects(dir: &Path, skip: Option<&str>) -> Vec<(PathBuf, String)> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                if skip.is_some_and(|s| p.file_name().unwrap() == s) {
+                    continue;
+                }
+                stack.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                let text = if p.extension().is_some_and(|x| x == "gz") {
+                    let mut s = String::new();
+                    flate2::read::MultiGzDecoder::new(&bytes[..])
+                        .read_to_string(&mut s)
+                        .unwrap();
+                    s
+                } else {
+                    String::from_utf8(bytes).unwrap()
+                };
+                let written = std::fs::metadata(&p).unwrap().modified().unwrap();
+                found.push((written, p, text));
+            }
+        }
+    }
+    found.sort();
+    found.into_iter().map(|(_, p, t)| (p, t)).collect()
+}
+
+/// Every line of `objects`, in order.
+pub fn lines(objects: &[(PathBuf, String)]) -> Vec<String> {
+    objects
+        .iter()
+        .flat_map(|(_, t)| t.lines().map(str::to_string))
+        .collect()
 }

@@ -148,12 +148,14 @@ impl Default for PipelineSection {
 
 pub use weir_core::engine::BatchConfig;
 
+pub use crate::process::sql::config::SqlStepConfig;
 pub use crate::process::wasm::config::{GrantsConfig, LimitsConfig, WasmStepConfig};
 
 weir_connectors::registry! {
     /// What a `[[process]]` table holds.
     pub enum ProcessConfig: Component = "process" {
         "wasm" => Wasm(WasmStepConfig),
+        "sql" => Sql(SqlStepConfig),
     }
 }
 
@@ -420,7 +422,9 @@ compression = "gzip"
         };
         assert_eq!(f.path, PathBuf::from("dir/data/clicks.jsonl"));
         assert_eq!(f.format, LineFormat::Json);
-        let ProcessConfig::Wasm(w) = &p.spec.process[0];
+        let ProcessConfig::Wasm(w) = &p.spec.process[0] else {
+            panic!("a wasm step")
+        };
         assert_eq!(w.module, PathBuf::from("guests/dist/redact.wasm"));
         assert_eq!(w.limits.memory, Some(ByteSize(64 << 20)));
         assert_eq!(w.config.as_ref().unwrap()["token"].as_str(), Some("s3cret"));
@@ -494,7 +498,9 @@ compression = "gzip"
         assert!(err.starts_with("dir/p.toml:14:"), "{err}");
         assert!(err.contains("`NOPE` is not set"), "{err}");
         let p = parse_str(&GOOD.replace("${TOKEN}", "$${TOKEN}")).unwrap();
-        let ProcessConfig::Wasm(w) = &p.spec.process[0];
+        let ProcessConfig::Wasm(w) = &p.spec.process[0] else {
+            panic!("a wasm step")
+        };
         assert_eq!(
             w.config.as_ref().unwrap()["token"].as_str(),
             Some("${TOKEN}")

@@ -280,7 +280,9 @@ pub fn apply(file: &mut PipelineFile, tenants: &TenantsFile) -> Result<(), Confi
     }
     let mut problems = Vec::new();
     for (i, step) in file.spec.process.iter_mut().enumerate() {
-        let ProcessConfig::Wasm(w) = step;
+        let ProcessConfig::Wasm(w) = step else {
+            continue;
+        };
         if tenants.given {
             let allow = tenant.as_ref().map(|t| t.allow.clone()).unwrap_or_default();
             let fix = |what: &str| {
@@ -481,7 +483,9 @@ allow = { env = ["ACME_*"], dirs = ["/srv/acme"] }
             "{BASE}[[process]]\ntype = \"wasm\"\nmodule = \"m.wasm\"\ngrants = {{ env = [\"ACME_KEY\"], dirs = [\"/srv/acme/lookup\"] }}\n"
         ));
         apply(&mut file, &tenants).unwrap();
-        let ProcessConfig::Wasm(w) = &file.spec.process[0];
+        let ProcessConfig::Wasm(w) = &file.spec.process[0] else {
+            panic!("a wasm step")
+        };
         assert_eq!(w.limits.memory, Some(ByteSize(32 << 20)));
         assert_eq!(w.limits.fuel, Some(1000));
 

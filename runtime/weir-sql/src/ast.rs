@@ -1,0 +1,218 @@
+//! The syntax tree of a KDA SQL application, as parsed: names are normalised (unquoted ones
+//! upper-cased) but not yet resolved; every node keeps where it starts, for errors.
+
+use crate::error::Pos;
+use crate::value::{SqlType, Unit, Value};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Name {
+    pub text: String,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    Stream(CreateStream),
+    Pump(Box<CreatePump>),
+}
+
+/// `CREATE [OR REPLACE] STREAM name (col type, ...)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateStream {
+    pub name: Name,
+    pub columns: Vec<(Name, SqlType)>,
+    /// The columns declared `NOT NULL`.
+    pub not_null: Vec<bool>,
+}
+
+/// `CREATE [OR REPLACE] PUMP name AS INSERT INTO target [(cols)] SELECT STREAM ...`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreatePump {
+    pub name: Name,
+    pub target: Name,
+    pub columns: Option<Vec<Name>>,
+    pub select: Select,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Select {
+    pub pos: Pos,
+    pub items: Vec<Item>,
+    pub from: Name,
+    pub alias: Option<Name>,
+    pub filter: Option<Expr>,
+    pub group_by: Vec<Expr>,
+    pub having: Option<Expr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// `*`, or `alias.*`.
+    Star(Pos),
+    Expr {
+        expr: Expr,
+        alias: Option<Name>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Or,
+    And,
+    Eq,
+    NotEq,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Concat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnOp {
+    Not,
+    Neg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrimSide {
+    Both,
+    Leading,
+    Trailing,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Column {
+        table: Option<Name>,
+        name: Name,
+    },
+    Lit(Value, Pos),
+    Unary {
+        op: UnOp,
+        e: Box<Expr>,
+        pos: Pos,
+    },
+    Binary {
+        op: BinOp,
+        l: Box<Expr>,
+        r: Box<Expr>,
+        pos: Pos,
+    },
+    /// A function call; `star` for `COUNT(*)`.
+    Func {
+        name: Name,
+        args: Vec<Expr>,
+        star: bool,
+        distinct: bool,
+    },
+    Cast {
+        e: Box<Expr>,
+        ty: SqlType,
+        pos: Pos,
+    },
+    Case {
+        operand: Option<Box<Expr>>,
+        whens: Vec<(Expr, Expr)>,
+        otherwise: Option<Box<Expr>>,
+        pos: Pos,
+    },
+    Between {
+        e: Box<Expr>,
+        lo: Box<Expr>,
+        hi: Box<Expr>,
+        not: bool,
+        pos: Pos,
+    },
+    In {
+        e: Box<Expr>,
+        list: Vec<Expr>,
+        not: bool,
+        pos: Pos,
+    },
+    /// `LIKE`, or `SIMILAR TO` (`similar`).
+    Like {
+        e: Box<Expr>,
+        pattern: Box<Expr>,
+        escape: Option<Box<Expr>>,
+        not: bool,
+        similar: bool,
+        pos: Pos,
+    },
+    IsNull {
+        e: Box<Expr>,
+        not: bool,
+        pos: Pos,
+    },
+    /// `FLOOR(x)`, `FLOOR(x TO unit)`, and `CEIL`/`CEILING` likewise (`ceil`).
+    Floor {
+        e: Box<Expr>,
+        unit: Option<Unit>,
+        ceil: bool,
+        pos: Pos,
+    },
+    /// `STEP(x BY interval)`.
+    Step {
+        e: Box<Expr>,
+        by: Box<Expr>,
+        pos: Pos,
+    },
+    /// `(a - b) UNIT`: the difference of two timestamps as an interval.
+    IntervalOf {
+        e: Box<Expr>,
+        unit: Unit,
+        pos: Pos,
+    },
+    Substring {
+        e: Box<Expr>,
+        from: Box<Expr>,
+        len: Option<Box<Expr>>,
+        pos: Pos,
+    },
+    Position {
+        needle: Box<Expr>,
+        hay: Box<Expr>,
+        pos: Pos,
+    },
+    Trim {
+        e: Box<Expr>,
+        what: Option<Box<Expr>>,
+        side: TrimSide,
+        pos: Pos,
+    },
+    Extract {
+        unit: Unit,
+        e: Box<Expr>,
+        pos: Pos,
+    },
+}
+
+impl Expr {
+    pub fn pos(&self) -> Pos {
+        match self {
+            Expr::Column { table, name } => table.as_ref().map_or(name.pos, |t| t.pos),
+            Expr::Func { name, .. } => name.pos,
+            Expr::Lit(_, pos)
+            | Expr::Unary { pos, .. }
+            | Expr::Binary { pos, .. }
+            | Expr::Cast { pos, .. }
+            | Expr::Case { pos, .. }
+            | Expr::Between { pos, .. }
+            | Expr::In { pos, .. }
+            | Expr::Like { pos, .. }
+            | Expr::IsNull { pos, .. }
+            | Expr::Floor { pos, .. }
+            | Expr::Step { pos, .. }
+            | Expr::IntervalOf { pos, .. }
+            | Expr::Substring { pos, .. }
+            | Expr::Position { pos, .. }
+            | Expr::Trim { pos, .. }
+            | Expr::Extract { pos, .. } => *pos,
+        }
+    }
+}

@@ -1,0 +1,909 @@
+//! Compiled expressions and their evaluation over one row.
+//!
+//! Semantics follow the KDA SQL Reference: NULL propagates through operators and functions
+//! (three-valued logic for AND, OR, NOT), integer arithmetic stays integer, `/` of two
+//! integers truncates, a division by zero fails the row (it goes to the error stream), and
+//! `LIKE`/`SIMILAR TO` match the whole string (`%` any run, `_` one character).
+
+use crate::ast::{BinOp, TrimSide, UnOp};
+use crate::value::{SqlType, Unit, Value};
+
+/// A scalar function of the dialect, resolved by name at compile time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Func {
+    Upper,
+    Lower,
+    CharLength,
+    Abs,
+    Mod,
+    Power,
+    Sqrt,
+    Ln,
+    Exp,
+    Round,
+    Coalesce,
+    Nullif,
+    Initcap,
+    CurrentRowTimestamp,
+    UnixTimestamp,
+}
+
+impl Func {
+    pub fn by_name(name: &str) -> Option<(Func, std::ops::RangeInclusive<usize>)> {
+        Some(match name {
+            "UPPER" => (Func::Upper, 1..=1),
+            "LOWER" => (Func::Lower, 1..=1),
+            "CHAR_LENGTH" | "CHARACTER_LENGTH" => (Func::CharLength, 1..=1),
+            "ABS" => (Func::Abs, 1..=1),
+            "MOD" => (Func::Mod, 2..=2),
+            "POWER" => (Func::Power, 2..=2),
+            "SQRT" => (Func::Sqrt, 1..=1),
+            "LN" => (Func::Ln, 1..=1),
+            "EXP" => (Func::Exp, 1..=1),
+            "ROUND" => (Func::Round, 1..=2),
+            "COALESCE" => (Func::Coalesce, 1..=usize::MAX),
+            "NULLIF" => (Func::Nullif, 2..=2),
+            "INITCAP" => (Func::Initcap, 1..=1),
+            "CURRENT_ROW_TIMESTAMP" => (Func::CurrentRowTimestamp, 0..=0),
+            "UNIX_TIMESTAMP" => (Func::UnixTimestamp, 1..=1),
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CExpr {
+    /// A column of the row.
+    Col(usize),
+    Rowtime,
+    Lit(Value),
+    /// A group's key (in a grouped select).
+    Key(usize),
+    /// A group's aggregate (in a grouped select).
+    Agg(usize),
+    Unary(UnOp, Box<CExpr>),
+    Binary(BinOp, Box<CExpr>, Box<CExpr>),
+    Call(Func, Vec<CExpr>),
+    Cast(Box<CExpr>, SqlType),
+    Case {
+        operand: Option<Box<CExpr>>,
+        whens: Vec<(CExpr, CExpr)>,
+        otherwise: Option<Box<CExpr>>,
+    },
+    Between {
+        e: Box<CExpr>,
+        lo: Box<CExpr>,
+        hi: Box<CExpr>,
+        not: bool,
+    },
+    In {
+        e: Box<CExpr>,
+        list: Vec<CExpr>,
+        not: bool,
+    },
+    Like {
+        e: Box<CExpr>,
+        pattern: Box<CExpr>,
+        escape: Option<Box<CExpr>>,
+        not: bool,
+    },
+    IsNull(Box<CExpr>, bool),
+    Floor {
+        e: Box<CExpr>,
+        unit: Option<Unit>,
+        ceil: bool,
+    },
+    Step(Box<CExpr>, Box<CExpr>),
+    IntervalOf(Box<CExpr>, Unit),
+    Substring(Box<CExpr>, Box<CExpr>, Option<Box<CExpr>>),
+    Position(Box<CExpr>, Box<CExpr>),
+    Trim(Box<CExpr>, Option<Box<CExpr>>, TrimSide),
+    Extract(Unit, Box<CExpr>),
+}
+
+impl CExpr {
+    /// Whether the expression reads ROWTIME (so, grouped on, it is a window of time).
+    pub fn reads_rowtime(&self) -> bool {
+        let mut found = false;
+        self.visit(&mut |e| found |= matches!(e, CExpr::Rowtime));
+        found
+    }
+
+    /// Whether it reads any column of the row (other than ROWTIME).
+    pub fn reads_columns(&self) -> bool {
+        let mut found = false;
+        self.visit(&mut |e| found |= matches!(e, CExpr::Col(_)));
+        found
+    }
+
+    fn visit(&self, f: &mut dyn FnMut(&CExpr)) {
+        f(self);
+        let mut each = |e: &CExpr| e.visit(f);
+        match self {
+            CExpr::Col(_) | CExpr::Rowtime | CExpr::Lit(_) | CExpr::Key(_) | CExpr::Agg(_) => {}
+            CExpr::Unary(_, e)
+            | CExpr::Cast(e, _)
+            | CExpr::IsNull(e, _)
+            | CExpr::Floor { e, .. }
+            | CExpr::IntervalOf(e, _)
+            | CExpr::Extract(_, e) => each(e),
+            CExpr::Binary(_, a, b) | CExpr::Step(a, b) | CExpr::Position(a, b) => {
+                each(a);
+                each(b);
+            }
+            CExpr::Call(_, args) => args.iter().for_each(each),
+            CExpr::Case {
+                operand,
+                whens,
+                otherwise,
+            } => {
+                operand.iter().for_each(|e| each(e));
+                for (w, t) in whens {
+                    each(w);
+                    each(t);
+                }
+                otherwise.iter().for_each(|e| each(e));
+            }
+            CExpr::Between { e, lo, hi, .. } => {
+                each(e);
+                each(lo);
+                each(hi);
+            }
+            CExpr::In { e, list, .. } => {
+                each(e);
+                list.iter().for_each(each);
+            }
+            CExpr::Like {
+                e, pattern, escape, ..
+            } => {
+                each(e);
+                each(pattern);
+                escape.iter().for_each(|e| each(e));
+            }
+            CExpr::Substring(a, b, c) => {
+                each(a);
+                each(b);
+                c.iter().for_each(|e| each(e));
+            }
+            CExpr::Trim(a, b, _) => {
+                each(a);
+                b.iter().for_each(|e| each(e));
+            }
+        }
+    }
+}
+
+/// What an expression is evaluated against.
+pub struct Scope<'a> {
+    pub row: &'a [Value],
+    pub rowtime: i64,
+    pub keys: &'a [Value],
+    pub aggs: &'a [Value],
+}
+
+pub type EvalResult = Result<Value, String>;
+
+pub fn eval(e: &CExpr, s: &Scope<'_>) -> EvalResult {
+    Ok(match e {
+        CExpr::Col(i) => s.row.get(*i).cloned().unwrap_or(Value::Null),
+        CExpr::Rowtime => Value::Timestamp(s.rowtime),
+        CExpr::Lit(v) => v.clone(),
+        CExpr::Key(i) => s.keys.get(*i).cloned().unwrap_or(Value::Null),
+        CExpr::Agg(i) => s.aggs.get(*i).cloned().unwrap_or(Value::Null),
+        CExpr::Unary(UnOp::Not, e) => match truth(&eval(e, s)?)? {
+            Some(b) => Value::Bool(!b),
+            None => Value::Null,
+        },
+        CExpr::Unary(UnOp::Neg, e) => match eval(e, s)? {
+            Value::Int(i) => Value::Int(i.checked_neg().ok_or("integer overflow")?),
+            Value::Double(d) => Value::Double(-d),
+            Value::Interval(ms) => Value::Interval(-ms),
+            Value::Null => Value::Null,
+            v => return Err(format!("cannot negate a {}", v.type_name())),
+        },
+        CExpr::Binary(BinOp::And, a, b) => {
+            let a = truth(&eval(a, s)?)?;
+            if a == Some(false) {
+                return Ok(Value::Bool(false));
+            }
+            match (a, truth(&eval(b, s)?)?) {
+                (_, Some(false)) => Value::Bool(false),
+                (Some(true), Some(true)) => Value::Bool(true),
+                _ => Value::Null,
+            }
+        }
+        CExpr::Binary(BinOp::Or, a, b) => {
+            let a = truth(&eval(a, s)?)?;
+            if a == Some(true) {
+                return Ok(Value::Bool(true));
+            }
+            match (a, truth(&eval(b, s)?)?) {
+                (_, Some(true)) => Value::Bool(true),
+                (Some(false), Some(false)) => Value::Bool(false),
+                _ => Value::Null,
+            }
+        }
+        CExpr::Binary(op, a, b) => binary(*op, eval(a, s)?, eval(b, s)?)?,
+        CExpr::Call(f, args) => {
+            let mut vals = Vec::with_capacity(args.len());
+            for a in args {
+                vals.push(eval(a, s)?);
+            }
+            call(*f, vals, s.rowtime)?
+        }
+        CExpr::Cast(e, ty) => cast(eval(e, s)?, *ty)?,
+        CExpr::Case {
+            operand,
+            whens,
+            otherwise,
+        } => {
+            let subject = match operand {
+                Some(o) => Some(eval(o, s)?),
+                None => None,
+            };
+            for (w, then) in whens {
+                let hit = match &subject {
+                    Some(v) => compare(v, &eval(w, s)?)? == Some(std::cmp::Ordering::Equal),
+                    None => truth(&eval(w, s)?)? == Some(true),
+                };
+                if hit {
+                    return eval(then, s);
+                }
+            }
+            match otherwise {
+                Some(o) => eval(o, s)?,
+                None => Value::Null,
+            }
+        }
+        CExpr::Between { e, lo, hi, not } => {
+            let v = eval(e, s)?;
+            let ge = compare(&v, &eval(lo, s)?)?.map(|o| o.is_ge());
+            let le = compare(&v, &eval(hi, s)?)?.map(|o| o.is_le());
+            match (ge, le) {
+                (Some(a), Some(b)) => Value::Bool((a && b) != *not),
+                (Some(false), None) | (None, Some(false)) => Value::Bool(*not),
+                _ => Value::Null,
+            }
+        }
+        CExpr::In { e, list, not } => {
+            let v = eval(e, s)?;
+            if v.is_null() {
+                return Ok(Value::Null);
+            }
+            let mut unknown = false;
+            for item in list {
+                match compare(&v, &eval(item, s)?)? {
+                    Some(std::cmp::Ordering::Equal) => return Ok(Value::Bool(!*not)),
+                    None => unknown = true,
+                    Some(_) => {}
+                }
+            }
+            if unknown {
+                Value::Null
+            } else {
+                Value::Bool(*not)
+            }
+        }
+        CExpr::Like {
+            e,
+            pattern,
+            escape,
+            not,
+        } => {
+            let (v, p) = (eval(e, s)?, eval(pattern, s)?);
+            let esc = match escape {
+                Some(x) => match eval(x, s)? {
+                    Value::Str(t) if t.chars().count() == 1 => t.chars().next(),
+                    Value::Null => return Ok(Value::Null),
+                    _ => return Err("the escape must be one character".into()),
+                },
+                None => None,
+            };
+            match (v, p) {
+                (Value::Null, _) | (_, Value::Null) => Value::Null,
+                (Value::Str(v), Value::Str(p)) => Value::Bool(like(&v, &p, esc) != *not),
+                (v, p) => {
+                    return Err(format!(
+                        "LIKE takes strings, not {} and {}",
+                        v.type_name(),
+                        p.type_name()
+                    ))
+                }
+            }
+        }
+        CExpr::IsNull(e, not) => Value::Bool(eval(e, s)?.is_null() != *not),
+        CExpr::Floor { e, unit, ceil } => floor(eval(e, s)?, *unit, *ceil)?,
+        CExpr::Step(e, by) => match (eval(e, s)?, eval(by, s)?) {
+            (Value::Null, _) | (_, Value::Null) => Value::Null,
+            (Value::Timestamp(t), Value::Interval(i)) if i > 0 => {
+                Value::Timestamp(t.div_euclid(i) * i)
+            }
+            (Value::Int(n), Value::Int(k)) if k > 0 => Value::Int(n.div_euclid(k) * k),
+            (a, b) => {
+                return Err(format!(
+                    "STEP takes a timestamp and a positive interval, not {} and {}",
+                    a.type_name(),
+                    b.type_name()
+                ))
+            }
+        },
+        CExpr::IntervalOf(e, _unit) => match eval(e, s)? {
+            Value::Interval(ms) => Value::Interval(ms),
+            Value::Null => Value::Null,
+            v => return Err(format!("expected an interval, found {}", v.type_name())),
+        },
+        CExpr::Substring(e, from, len) => {
+            let v = eval(e, s)?;
+            let from = eval(from, s)?;
+            let len = match len {
+                Some(l) => Some(eval(l, s)?),
+                None => None,
+            };
+            match (v, from, len) {
+                (Value::Null, ..) | (_, Value::Null, _) | (_, _, Some(Value::Null)) => Value::Null,
+                (Value::Str(v), Value::Int(from), len) => {
+                    let len = match len {
+                        Some(Value::Int(l)) if l < 0 => {
+                            return Err("SUBSTRING's length is negative".into())
+                        }
+                        Some(Value::Int(l)) => Some(l),
+                        None => None,
+                        Some(other) => {
+                            return Err(format!("SUBSTRING's length is a {}", other.type_name()))
+                        }
+                    };
+                    // 1-based; characters before position 1 count against the length.
+                    let end = len.map(|l| from.saturating_add(l));
+                    let start = from.max(1);
+                    let taken: String = v
+                        .chars()
+                        .enumerate()
+                        .map(|(i, c)| (i as i64 + 1, c))
+                        .filter(|(i, _)| *i >= start && end.is_none_or(|e| *i < e))
+                        .map(|(_, c)| c)
+                        .collect();
+                    Value::Str(taken)
+                }
+                (v, f, _) => {
+                    return Err(format!(
+                        "SUBSTRING takes a string and integers, not {} and {}",
+                        v.type_name(),
+                        f.type_name()
+                    ))
+                }
+            }
+        }
+        CExpr::Position(needle, hay) => match (eval(needle, s)?, eval(hay, s)?) {
+            (Value::Null, _) | (_, Value::Null) => Value::Null,
+            (Value::Str(n), Value::Str(h)) => Value::Int(match h.find(&n) {
+                Some(b) => h[..b].chars().count() as i64 + 1,
+                None => 0,
+            }),
+            (a, b) => {
+                return Err(format!(
+                    "POSITION takes strings, not {} and {}",
+                    a.type_name(),
+                    b.type_name()
+                ))
+            }
+        },
+        CExpr::Trim(e, what, side) => {
+            let v = eval(e, s)?;
+            let what = match what {
+                Some(w) => eval(w, s)?,
+                None => Value::Str(" ".into()),
+            };
+            match (v, what) {
+                (Value::Null, _) | (_, Value::Null) => Value::Null,
+                (Value::Str(v), Value::Str(w)) => {
+                    let set: Vec<char> = w.chars().collect();
+                    let t = match side {
+                        TrimSide::Both => v.trim_matches(set.as_slice()),
+                        TrimSide::Leading => v.trim_start_matches(set.as_slice()),
+                        TrimSide::Trailing => v.trim_end_matches(set.as_slice()),
+                    };
+                    Value::Str(t.to_string())
+                }
+                (v, _) => return Err(format!("TRIM takes a string, not {}", v.type_name())),
+            }
+        }
+        CExpr::Extract(unit, e) => match eval(e, s)? {
+            Value::Null => Value::Null,
+            Value::Timestamp(ms) => Value::Int(extract(*unit, ms)),
+            v => return Err(format!("EXTRACT takes a timestamp, not {}", v.type_name())),
+        },
+    })
+}
+
+/// The truth of a condition: NULL is unknown.
+pub fn truth(v: &Value) -> Result<Option<bool>, String> {
+    match v {
+        Value::Bool(b) => Ok(Some(*b)),
+        Value::Null => Ok(None),
+        v => Err(format!("expected a BOOLEAN, found {}", v.type_name())),
+    }
+}
+
+/// Compares two values of comparable types; `None` when either is NULL.
+pub fn compare(a: &Value, b: &Value) -> Result<Option<std::cmp::Ordering>, String> {
+    use Value::*;
+    Ok(match (a, b) {
+        (Null, _) | (_, Null) => None,
+        (Int(x), Int(y)) => Some(x.cmp(y)),
+        (Int(x), Double(y)) => (*x as f64).partial_cmp(y),
+        (Double(x), Int(y)) => x.partial_cmp(&(*y as f64)),
+        (Double(x), Double(y)) => x.partial_cmp(y),
+        (Str(x), Str(y)) => Some(x.cmp(y)),
+        (Bool(x), Bool(y)) => Some(x.cmp(y)),
+        (Timestamp(x), Timestamp(y)) | (Interval(x), Interval(y)) => Some(x.cmp(y)),
+        // A string compared with a timestamp or number is read as one, as SQL literals are.
+        (Timestamp(x), Str(y)) => crate::value::parse_timestamp(y).map(|y| x.cmp(&y)),
+        (Str(x), Timestamp(y)) => crate::value::parse_timestamp(x).map(|x| x.cmp(y)),
+        (x, y) => {
+            return Err(format!(
+                "cannot compare {} with {}",
+                x.type_name(),
+                y.type_name()
+            ))
+        }
+    })
+}
+
+fn binary(op: BinOp, a: Value, b: Value) -> EvalResult {
+    use std::cmp::Ordering::*;
+    use Value::*;
+    let cmp = |want: fn(std::cmp::Ordering) -> bool| -> EvalResult {
+        Ok(match compare(&a, &b)? {
+            Some(o) => Bool(want(o)),
+            None => Null,
+        })
+    };
+    match op {
+        BinOp::Eq => return cmp(|o| o == Equal),
+        BinOp::NotEq => return cmp(|o| o != Equal),
+        BinOp::Lt => return cmp(|o| o == Less),
+        BinOp::LtEq => return cmp(|o| o != Greater),
+        BinOp::Gt => return cmp(|o| o == Greater),
+        BinOp::GtEq => return cmp(|o| o != Less),
+        _ => {}
+    }
+    if a.is_null() || b.is_null() {
+        return Ok(Null);
+    }
+    let overflow = || "integer overflow".to_string();
+    Ok(match (op, a, b) {
+        (BinOp::Concat, a, b) => Str(format!("{}{}", text(&a), text(&b))),
+        (BinOp::Add, Int(x), Int(y)) => Int(x.checked_add(y).ok_or_else(overflow)?),
+        (BinOp::Sub, Int(x), Int(y)) => Int(x.checked_sub(y).ok_or_else(overflow)?),
+        (BinOp::Mul, Int(x), Int(y)) => Int(x.checked_mul(y).ok_or_else(overflow)?),
+        (BinOp::Div | BinOp::Mod, Int(_), Int(0)) => return Err("division by zero".into()),
+        (BinOp::Div, Int(x), Int(y)) => Int(x.checked_div(y).ok_or_else(overflow)?),
+        (BinOp::Mod, Int(x), Int(y)) => Int(x.checked_rem(y).ok_or_else(overflow)?),
+        (BinOp::Add, Timestamp(t), Interval(i)) | (BinOp::Add, Interval(i), Timestamp(t)) => {
+            Timestamp(t.checked_add(i).ok_or_else(overflow)?)
+        }
+        (BinOp::Sub, Timestamp(t), Interval(i)) => {
+            Timestamp(t.checked_sub(i).ok_or_else(overflow)?)
+        }
+        (BinOp::Sub, Timestamp(x), Timestamp(y)) => {
+            Interval(x.checked_sub(y).ok_or_else(overflow)?)
+        }
+        (BinOp::Add, Interval(x), Interval(y)) => Interval(x.checked_add(y).ok_or_else(overflow)?),
+        (BinOp::Sub, Interval(x), Interval(y)) => Interval(x.checked_sub(y).ok_or_else(overflow)?),
+        (BinOp::Mul, Interval(i), Int(n)) | (BinOp::Mul, Int(n), Interval(i)) => {
+            Interval(i.checked_mul(n).ok_or_else(overflow)?)
+        }
+        (BinOp::Div, Interval(_), Int(0)) => return Err("division by zero".into()),
+        (BinOp::Div, Interval(i), Int(n)) => Interval(i / n),
+        (BinOp::Div, Interval(i), Double(d)) if d != 0.0 => Interval((i as f64 / d) as i64),
+        (op, a, b) => {
+            let (Some(x), Some(y)) = (number(&a), number(&b)) else {
+                return Err(format!(
+                    "cannot apply {op:?} to {} and {}",
+                    a.type_name(),
+                    b.type_name()
+                ));
+            };
+            match op {
+                BinOp::Add => Double(x + y),
+                BinOp::Sub => Double(x - y),
+                BinOp::Mul => Double(x * y),
+                BinOp::Div if y == 0.0 => return Err("division by zero".into()),
+                BinOp::Div => Double(x / y),
+                BinOp::Mod if y == 0.0 => return Err("division by zero".into()),
+                BinOp::Mod => Double(x % y),
+                _ => unreachable!("comparisons and logic are handled above"),
+            }
+        }
+    })
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Double(d) => Some(*d),
+        _ => None,
+    }
+}
+
+/// A value as text (for `||` and casts to VARCHAR).
+pub fn text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Double(d) => format_double(*d),
+        Value::Str(s) => s.clone(),
+        Value::Timestamp(ms) => crate::value::format_timestamp(*ms),
+        Value::Interval(_) => match v.to_json() {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        },
+    }
+}
+
+fn format_double(d: f64) -> String {
+    if d.fract() == 0.0 && d.abs() < 1e15 {
+        format!("{d:.1}")
+    } else {
+        d.to_string()
+    }
+}
+
+fn call(f: Func, mut args: Vec<Value>, rowtime: i64) -> EvalResult {
+    use Value::*;
+    if f == Func::Coalesce {
+        return Ok(args.into_iter().find(|v| !v.is_null()).unwrap_or(Null));
+    }
+    if f == Func::CurrentRowTimestamp {
+        return Ok(Timestamp(rowtime));
+    }
+    if f == Func::Nullif {
+        let b = args.pop().unwrap_or(Null);
+        let a = args.pop().unwrap_or(Null);
+        return Ok(match compare(&a, &b)? {
+            Some(std::cmp::Ordering::Equal) => Null,
+            _ => a,
+        });
+    }
+    if args.iter().any(Value::is_null) {
+        return Ok(Null);
+    }
+    let arg = args.first().cloned().unwrap_or(Null);
+    let string = |v: &Value| match v {
+        Str(s) => Ok(s.clone()),
+        v => Err(format!("{f:?} takes a string, not {}", v.type_name())),
+    };
+    let num =
+        |v: &Value| number(v).ok_or_else(|| format!("{f:?} takes a number, not {}", v.type_name()));
+    Ok(match f {
+        Func::Upper => Str(string(&arg)?.to_uppercase()),
+        Func::Lower => Str(string(&arg)?.to_lowercase()),
+        Func::Initcap => {
+            let s = string(&arg)?;
+            let mut out = String::with_capacity(s.len());
+            let mut start = true;
+            for c in s.chars() {
+                if c.is_alphanumeric() {
+                    if start {
+                        out.extend(c.to_uppercase());
+                    } else {
+                        out.extend(c.to_lowercase());
+                    }
+                    start = false;
+                } else {
+                    out.push(c);
+                    start = true;
+                }
+            }
+            Str(out)
+        }
+        Func::CharLength => Int(string(&arg)?.chars().count() as i64),
+        Func::Abs => match arg {
+            Int(i) => Int(i.checked_abs().ok_or("integer overflow")?),
+            Double(d) => Double(d.abs()),
+            Interval(i) => Interval(i.abs()),
+            v => return Err(format!("ABS takes a number, not {}", v.type_name())),
+        },
+        Func::Mod => binary(BinOp::Mod, arg, args[1].clone())?,
+        Func::Power => Double(num(&arg)?.powf(num(&args[1])?)),
+        Func::Sqrt => Double(num(&arg)?.sqrt()),
+        Func::Ln => Double(num(&arg)?.ln()),
+        Func::Exp => Double(num(&arg)?.exp()),
+        Func::Round => {
+            let digits = match args.get(1) {
+                Some(Int(d)) => *d,
+                Some(v) => return Err(format!("ROUND's digits are a {}", v.type_name())),
+                None => 0,
+            };
+            match arg {
+                Int(i) if digits >= 0 => Int(i),
+                v => {
+                    let x = num(&v)?;
+                    let scale = 10f64.powi(digits.clamp(-300, 300) as i32);
+                    let r = (x * scale).round() / scale;
+                    if matches!(v, Int(_)) {
+                        Int(r as i64)
+                    } else {
+                        Double(r)
+                    }
+                }
+            }
+        }
+        Func::UnixTimestamp => match arg {
+            Timestamp(ms) => Int(ms),
+            v => {
+                return Err(format!(
+                    "UNIX_TIMESTAMP takes a timestamp, not {}",
+                    v.type_name()
+                ))
+            }
+        },
+        Func::Coalesce | Func::Nullif | Func::CurrentRowTimestamp => {
+            unreachable!("handled above")
+        }
+    })
+}
+
+fn floor(v: Value, unit: Option<Unit>, ceil: bool) -> EvalResult {
+    use Value::*;
+    let round = |x: i64, step: i64| {
+        let f = x.div_euclid(step) * step;
+        if ceil && f != x {
+            f + step
+        } else {
+            f
+        }
+    };
+    Ok(match (v, unit) {
+        (Null, _) => Null,
+        (Int(i), None) => Int(i),
+        (Double(d), None) => Double(if ceil { d.ceil() } else { d.floor() }),
+        (Timestamp(t), Some(u)) => match u.millis() {
+            Some(step) => Timestamp(round(t, step)),
+            None => Timestamp(floor_calendar(t, u, ceil)),
+        },
+        (Interval(i), Some(u)) => match u.millis() {
+            Some(step) => Interval(round(i, step)),
+            None => return Err("an interval has no months or years".into()),
+        },
+        (v, u) => {
+            return Err(format!(
+                "cannot take FLOOR of {}{}",
+                v.type_name(),
+                u.map(|u| format!(" to {u:?}")).unwrap_or_default()
+            ))
+        }
+    })
+}
+
+fn floor_calendar(ms: i64, unit: Unit, ceil: bool) -> i64 {
+    use chrono::{DateTime, Datelike, NaiveDate};
+    let Some(t) = DateTime::from_timestamp_millis(ms) else {
+        return ms;
+    };
+    let d = t.date_naive();
+    let start = match unit {
+        Unit::Month => NaiveDate::from_ymd_opt(d.year(), d.month(), 1),
+        _ => NaiveDate::from_ymd_opt(d.year(), 1, 1),
+    }
+    .and_then(|d| d.and_hms_opt(0, 0, 0))
+    .map_or(ms, |dt| dt.and_utc().timestamp_millis());
+    if !ceil || start == ms {
+        return start;
+    }
+    let next = match unit {
+        Unit::Month if d.month() == 12 => NaiveDate::from_ymd_opt(d.year() + 1, 1, 1),
+        Unit::Month => NaiveDate::from_ymd_opt(d.year(), d.month() + 1, 1),
+        _ => NaiveDate::from_ymd_opt(d.year() + 1, 1, 1),
+    };
+    next.and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map_or(ms, |dt| dt.and_utc().timestamp_millis())
+}
+
+fn extract(unit: Unit, ms: i64) -> i64 {
+    use chrono::{DateTime, Datelike, Timelike};
+    let Some(t) = DateTime::from_timestamp_millis(ms) else {
+        return 0;
+    };
+    match unit {
+        Unit::Millisecond => ms.rem_euclid(1000),
+        Unit::Second => i64::from(t.second()),
+        Unit::Minute => i64::from(t.minute()),
+        Unit::Hour => i64::from(t.hour()),
+        Unit::Day => i64::from(t.day()),
+        Unit::Month => i64::from(t.month()),
+        Unit::Year => i64::from(t.year()),
+    }
+}
+
+/// SQL `LIKE`: `%` matches any run of characters, `_` one; `esc` makes the next one literal.
+pub fn like(text: &str, pattern: &str, esc: Option<char>) -> bool {
+    #[derive(Clone, Copy, PartialEq)]
+    enum P {
+        Any,
+        One,
+        Lit(char),
+    }
+    let mut pat = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        pat.push(match c {
+            c if Some(c) == esc => P::Lit(chars.next().unwrap_or(c)),
+            '%' => P::Any,
+            '_' => P::One,
+            c => P::Lit(c),
+        });
+    }
+    let text: Vec<char> = text.chars().collect();
+    // Iterative matching with one backtrack point: linear in practice, never exponential.
+    let (mut t, mut p) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pat.get(p) {
+            Some(P::Any) => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(P::One) => {
+                t += 1;
+                p += 1;
+            }
+            Some(P::Lit(c)) if *c == text[t] => {
+                t += 1;
+                p += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    p = sp + 1;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pat[p..].iter().all(|x| *x == P::Any)
+}
+
+/// Converts a value to a column's type, as an INSERT or CAST does; `Err` when it does not
+/// convert (the row goes to the error stream). A too-long VARCHAR is truncated.
+pub fn cast(v: Value, ty: SqlType) -> EvalResult {
+    use Value::*;
+    if v.is_null() {
+        return Ok(Null);
+    }
+    let bad = |v: &Value| format!("cannot convert {} `{}` to {ty}", v.type_name(), text(v));
+    let int_range = |i: i64| -> EvalResult {
+        let (lo, hi) = match ty {
+            SqlType::Tinyint => (i8::MIN as i64, i8::MAX as i64),
+            SqlType::Smallint => (i16::MIN as i64, i16::MAX as i64),
+            SqlType::Integer => (i32::MIN as i64, i32::MAX as i64),
+            _ => (i64::MIN, i64::MAX),
+        };
+        if (lo..=hi).contains(&i) {
+            Ok(Int(i))
+        } else {
+            Err(format!("{i} is out of range for {ty}"))
+        }
+    };
+    Ok(match ty {
+        SqlType::Varchar(n) | SqlType::Char(n) => {
+            let s = text(&v);
+            Str(match s.char_indices().nth(n as usize) {
+                Some((cut, _)) => s[..cut].to_string(),
+                None => s,
+            })
+        }
+        SqlType::Tinyint | SqlType::Smallint | SqlType::Integer | SqlType::Bigint => match &v {
+            Int(i) => int_range(*i)?,
+            // Truncated toward zero, as Calcite (whose ancestor KDA's SQL engine is) does.
+            Double(d) if d.is_finite() && d.abs() < 9.2e18 => int_range(d.trunc() as i64)?,
+            Str(s) => match s.trim().parse::<i64>() {
+                Ok(i) => int_range(i)?,
+                Err(_) => return Err(bad(&v)),
+            },
+            _ => return Err(bad(&v)),
+        },
+        SqlType::Real | SqlType::Double => match &v {
+            Int(i) => Double(*i as f64),
+            Double(d) => Double(if ty == SqlType::Real {
+                f64::from(*d as f32)
+            } else {
+                *d
+            }),
+            Str(s) => match s.trim().parse::<f64>() {
+                Ok(d) if d.is_finite() => Double(d),
+                _ => return Err(bad(&v)),
+            },
+            _ => return Err(bad(&v)),
+        },
+        SqlType::Decimal(_, scale) => {
+            let d = match &v {
+                Int(i) => *i as f64,
+                Double(d) => *d,
+                Str(s) => s.trim().parse::<f64>().map_err(|_| bad(&v))?,
+                _ => return Err(bad(&v)),
+            };
+            let k = 10f64.powi(i32::from(scale));
+            Double((d * k).round() / k)
+        }
+        SqlType::Boolean => match &v {
+            Bool(b) => Bool(*b),
+            Str(s) if s.eq_ignore_ascii_case("true") => Bool(true),
+            Str(s) if s.eq_ignore_ascii_case("false") => Bool(false),
+            _ => return Err(bad(&v)),
+        },
+        SqlType::Timestamp | SqlType::Date => match &v {
+            Timestamp(t) => Timestamp(if ty == SqlType::Date {
+                t.div_euclid(86_400_000) * 86_400_000
+            } else {
+                *t
+            }),
+            Str(s) => Timestamp(crate::value::parse_timestamp(s).ok_or_else(|| bad(&v))?),
+            _ => return Err(bad(&v)),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_matches_whole_strings() {
+        assert!(like("TECHNOLOGY", "%TECH%", None));
+        assert!(like("abc", "a_c", None));
+        assert!(!like("abcd", "a_c", None));
+        assert!(like("50%", "50!%", Some('!')));
+        assert!(!like("500", "50!%", Some('!')));
+        assert!(like("", "%", None));
+        assert!(like(&"a".repeat(1000), &"%a".repeat(50), None));
+    }
+
+    #[test]
+    fn casts_truncate_round_and_refuse() {
+        assert_eq!(
+            cast(Value::Str("abcdef".into()), SqlType::Varchar(4)),
+            Ok(Value::Str("abcd".into()))
+        );
+        assert_eq!(
+            cast(Value::Str(" 42 ".into()), SqlType::Integer),
+            Ok(Value::Int(42))
+        );
+        assert!(cast(Value::Str("x".into()), SqlType::Integer).is_err());
+        assert!(cast(Value::Int(1 << 40), SqlType::Integer).is_err());
+        assert_eq!(
+            cast(Value::Double(-2.7), SqlType::Integer),
+            Ok(Value::Int(-2))
+        );
+        assert_eq!(
+            cast(Value::Double(1.005_1), SqlType::Decimal(5, 2)),
+            Ok(Value::Double(1.01))
+        );
+    }
+
+    #[test]
+    fn three_valued_logic_and_null_propagation() {
+        let s = Scope {
+            row: &[Value::Null, Value::Int(3)],
+            rowtime: 0,
+            keys: &[],
+            aggs: &[],
+        };
+        let null_and_false = CExpr::Binary(
+            BinOp::And,
+            Box::new(CExpr::Col(0)),
+            Box::new(CExpr::Lit(Value::Bool(false))),
+        );
+        assert_eq!(eval(&null_and_false, &s), Ok(Value::Bool(false)));
+        let plus = CExpr::Binary(BinOp::Add, Box::new(CExpr::Col(0)), Box::new(CExpr::Col(1)));
+        assert_eq!(eval(&plus, &s), Ok(Value::Null));
+        let div = CExpr::Binary(
+            BinOp::Div,
+            Box::new(CExpr::Col(1)),
+            Box::new(CExpr::Lit(Value::Int(0))),
+        );
+        assert!(eval(&div, &s).is_err());
+    }
+}

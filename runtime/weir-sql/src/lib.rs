@@ -1,0 +1,30 @@
+//! Kinesis Data Analytics SQL applications on Weir.
+//!
+//! An application (its SQL and its input/output configuration, as KDA took them) is parsed
+//! ([`parse`]), compiled against its configuration ([`plan::compile`]) and run as a stage
+//! ([`stage::SqlStage`], a [`weir_core::process::Processor`]). The crate depends on the core
+//! only: nothing else in the build pays for it, and it knows no AWS, Wasm or files (the
+//! caller reads the SQL and the JSON and hands over their text).
+//!
+//! The dialect is the KDA SQL Reference's. What Weir takes today: streams, pumps (chained,
+//! several, with or without a column list), filters and projections with the reference's
+//! scalar functions, and tumbling windows (GROUP BY a window of ROWTIME) with COUNT, SUM,
+//! MIN, MAX and AVG, HAVING and DISTINCT aggregates. What it does not take yet is refused at
+//! compile time with the line and column, never run wrongly.
+
+pub mod app;
+pub mod ast;
+pub mod error;
+pub mod eval;
+pub mod input;
+pub mod jsonpath;
+pub mod lex;
+pub mod parse;
+pub mod plan;
+pub mod stage;
+pub mod value;
+
+pub use app::{parse_app_json, AppConfig};
+pub use error::SqlError;
+pub use plan::{compile, Options, Plan};
+pub use stage::SqlStage;

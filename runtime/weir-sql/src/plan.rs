@@ -1,0 +1,741 @@
+//! Compiling an application: names resolved to columns, pumps to runnable form.
+//!
+//! Invariants of a compiled [`Plan`]:
+//! - every stream a pump reads or writes exists, and each pump's select list fits its target
+//!   (by position, or by the listed columns);
+//! - a pump with GROUP BY groups on exactly one expression of ROWTIME (its window: STEP or
+//!   FLOOR of ROWTIME, as KDA required a monotonic key), every selected column outside an
+//!   aggregate is grouped on, and aggregates do not nest;
+//! - pumps run in the order they were created, so a row goes through its stream's pumps in
+//!   that order.
+
+use std::collections::HashMap;
+
+use crate::app::{AppConfig, Input, OutputFormat};
+use crate::ast::{self, Expr, Item, Statement};
+use crate::error::{Pos, SqlError};
+use crate::eval::{CExpr, Func};
+use crate::value::SqlType;
+
+#[derive(Debug, Clone)]
+pub struct StreamDef {
+    pub name: String,
+    pub columns: Vec<(String, SqlType)>,
+    /// The columns declared `NOT NULL`.
+    pub not_null: Vec<bool>,
+    /// Set for the streams the application's inputs feed.
+    pub input: Option<Input>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggKind {
+    CountStar,
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggSpec {
+    pub kind: AggKind,
+    pub arg: Option<CExpr>,
+    pub distinct: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum PumpKind {
+    /// One output row per input row that passes the filter.
+    Map { items: Vec<CExpr> },
+    /// A tumbling window: rows grouped on `keys`, of which `keys[bucket]` is the window.
+    Tumble {
+        keys: Vec<CExpr>,
+        bucket: usize,
+        aggs: Vec<AggSpec>,
+        items: Vec<CExpr>,
+        having: Option<CExpr>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Pump {
+    pub name: String,
+    pub source: usize,
+    pub target: usize,
+    pub filter: Option<CExpr>,
+    pub kind: PumpKind,
+    /// For each select item, the target column it fills (the others are NULL).
+    pub into: Vec<usize>,
+}
+
+/// A compiled application.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub streams: Vec<StreamDef>,
+    pub pumps: Vec<Pump>,
+    /// The stream whose rows leave the stage, and how they are written.
+    pub output: usize,
+    pub output_format: OutputFormat,
+    /// With `rowtime`: the column of each input stream ROWTIME is taken from.
+    pub rowtime_column: Option<usize>,
+}
+
+/// What the pipeline file says about a SQL step besides the code.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The stream whose rows go on; default: the only output of the configuration, else
+    /// `DESTINATION_SQL_STREAM`.
+    pub output: Option<String>,
+    /// ROWTIME from this input column (a TIMESTAMP) instead of the arrival time.
+    pub rowtime: Option<String>,
+}
+
+/// Parses and compiles `code` against `config`. Errors name the line and column of `code`.
+pub fn compile(code: &str, config: &AppConfig, options: &Options) -> Result<Plan, SqlError> {
+    compile_inner(code, config, options).map_err(|e| e.located(code))
+}
+
+fn compile_inner(code: &str, config: &AppConfig, options: &Options) -> Result<Plan, SqlError> {
+    let statements = crate::parse::parse(code)?;
+    let mut streams: Vec<StreamDef> = Vec::new();
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    if config.inputs.is_empty() {
+        return Err(SqlError::config("Inputs", "the application has no input"));
+    }
+    for input in &config.inputs {
+        let name = input.stream_name();
+        by_name.insert(name.clone(), streams.len());
+        streams.push(StreamDef {
+            name,
+            columns: input
+                .schema
+                .columns
+                .iter()
+                .map(|c| (c.name.clone(), c.ty))
+                .collect(),
+            not_null: vec![false; input.schema.columns.len()],
+            input: Some(input.clone()),
+        });
+    }
+    if !config.references.is_empty() {
+        return Err(SqlError::config(
+            "ReferenceDataSources",
+            "reference data is not supported by Weir yet",
+        ));
+    }
+    let mut pumps = Vec::new();
+    let mut pump_names: HashMap<String, Pos> = HashMap::new();
+    for st in &statements {
+        match st {
+            Statement::Stream(s) => {
+                if let Some(&i) = by_name.get(&s.name.text) {
+                    if streams[i].input.is_some() {
+                        return Err(SqlError::name(
+                            s.name.pos,
+                            &s.name.text,
+                            format!(
+                                "`{}` is the input's stream; it cannot be created",
+                                s.name.text
+                            ),
+                        ));
+                    }
+                }
+                let mut seen = HashMap::new();
+                for (c, _) in &s.columns {
+                    if seen.insert(c.text.clone(), ()).is_some() {
+                        return Err(SqlError::name(
+                            c.pos,
+                            &c.text,
+                            format!("column `{}` is declared twice", c.text),
+                        ));
+                    }
+                }
+                let def = StreamDef {
+                    name: s.name.text.clone(),
+                    columns: s
+                        .columns
+                        .iter()
+                        .map(|(n, t)| (n.text.clone(), *t))
+                        .collect(),
+                    not_null: s.not_null.clone(),
+                    input: None,
+                };
+                // OR REPLACE: a later definition replaces an earlier one.
+                match by_name.get(&s.name.text) {
+                    Some(&i) => streams[i] = def,
+                    None => {
+                        by_name.insert(s.name.text.clone(), streams.len());
+                        streams.push(def);
+                    }
+                }
+            }
+            Statement::Pump(p) => {
+                if pump_names.insert(p.name.text.clone(), p.name.pos).is_some() {
+                    return Err(SqlError::name(
+                        p.name.pos,
+                        &p.name.text,
+                        format!("pump `{}` is created twice", p.name.text),
+                    ));
+                }
+                pumps.push(compile_pump(p, &streams, &by_name)?);
+            }
+        }
+    }
+    if pumps.is_empty() {
+        return Err(SqlError::syntax(
+            Pos(code.len()),
+            "the application has no pump",
+        ));
+    }
+    let (output_name, output_format) = match (&options.output, config.outputs.as_slice()) {
+        (Some(o), outs) => (
+            o.clone(),
+            outs.iter()
+                .find(|x| &x.name == o)
+                .map_or(OutputFormat::Json, |x| x.format.clone()),
+        ),
+        (None, [one]) => (one.name.clone(), one.format.clone()),
+        (None, _) => ("DESTINATION_SQL_STREAM".to_string(), OutputFormat::Json),
+    };
+    let output = *by_name.get(&output_name).ok_or_else(|| {
+        SqlError::config(
+            "output",
+            format!("the application has no stream `{output_name}`"),
+        )
+    })?;
+    if !pumps.iter().any(|p| p.target == output) {
+        return Err(SqlError::config(
+            "output",
+            format!("no pump inserts into `{output_name}`"),
+        ));
+    }
+    let rowtime_column = match &options.rowtime {
+        None => None,
+        Some(col) => {
+            let input = &streams[0];
+            let i = input
+                .columns
+                .iter()
+                .position(|(n, _)| n == col)
+                .ok_or_else(|| {
+                    SqlError::config("rowtime", format!("the input has no column `{col}`"))
+                })?;
+            if input.columns[i].1 != SqlType::Timestamp {
+                return Err(SqlError::config(
+                    "rowtime",
+                    format!("column `{col}` is {}, not TIMESTAMP", input.columns[i].1),
+                ));
+            }
+            Some(i)
+        }
+    };
+    Ok(Plan {
+        streams,
+        pumps,
+        output,
+        output_format,
+        rowtime_column,
+    })
+}
+
+/// Resolves names of one pump's select.
+struct Ctx<'a> {
+    source: &'a StreamDef,
+    /// The names the source may be qualified with: its name and its alias.
+    qualifiers: Vec<String>,
+}
+
+impl Ctx<'_> {
+    fn column(&self, table: &Option<ast::Name>, name: &ast::Name) -> Result<CExpr, SqlError> {
+        if let Some(t) = table {
+            if !self.qualifiers.contains(&t.text) {
+                return Err(SqlError::name(
+                    t.pos,
+                    &t.text,
+                    format!(
+                        "unknown stream `{}` (the pump reads `{}`)",
+                        t.text, self.source.name
+                    ),
+                ));
+            }
+        }
+        if name.text == "ROWTIME" {
+            return Ok(CExpr::Rowtime);
+        }
+        self.source
+            .columns
+            .iter()
+            .position(|(c, _)| *c == name.text)
+            .map(CExpr::Col)
+            .ok_or_else(|| {
+                SqlError::name(
+                    name.pos,
+                    &name.text,
+                    format!(
+                        "`{}` has no column `{}` (it has {})",
+                        self.source.name,
+                        name.text,
+                        self.source
+                            .columns
+                            .iter()
+                            .map(|(c, _)| c.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+fn compile_pump(
+    p: &ast::CreatePump,
+    streams: &[StreamDef],
+    by_name: &HashMap<String, usize>,
+) -> Result<Pump, SqlError> {
+    let sel = &p.select;
+    let lookup = |n: &ast::Name| {
+        by_name
+            .get(&n.text)
+            .copied()
+            .ok_or_else(|| SqlError::name(n.pos, &n.text, format!("unknown stream `{}`", n.text)))
+    };
+    let source = lookup(&sel.from)?;
+    let target = lookup(&p.target)?;
+    if streams[target].input.is_some() {
+        return Err(SqlError::name(
+            p.target.pos,
+            &p.target.text,
+            "a pump cannot insert into the input's stream",
+        ));
+    }
+    let mut qualifiers = vec![sel.from.text.clone()];
+    if let Some(a) = &sel.alias {
+        qualifiers.push(a.text.clone());
+    }
+    let ctx = Ctx {
+        source: &streams[source],
+        qualifiers,
+    };
+    // `*` expands to the source's columns.
+    let mut exprs: Vec<Expr> = Vec::new();
+    for item in &sel.items {
+        match item {
+            Item::Star(pos) => {
+                for (c, _) in &ctx.source.columns {
+                    exprs.push(Expr::Column {
+                        table: None,
+                        name: ast::Name {
+                            text: c.clone(),
+                            pos: *pos,
+                        },
+                    });
+                }
+            }
+            Item::Expr { expr, .. } => exprs.push(expr.clone()),
+        }
+    }
+    let target_cols = &streams[target].columns;
+    let into: Vec<usize> = match &p.columns {
+        Some(cols) => {
+            let mut into = Vec::new();
+            for c in cols {
+                let i = target_cols
+                    .iter()
+                    .position(|(n, _)| *n == c.text)
+                    .ok_or_else(|| {
+                        SqlError::name(
+                            c.pos,
+                            &c.text,
+                            format!("`{}` has no column `{}`", p.target.text, c.text),
+                        )
+                    })?;
+                into.push(i);
+            }
+            into
+        }
+        None => (0..target_cols.len()).collect(),
+    };
+    if into.len() != exprs.len() {
+        return Err(SqlError::syntax(
+            sel.pos,
+            format!(
+                "the pump selects {} column(s) into {} column(s) of `{}`",
+                exprs.len(),
+                into.len(),
+                p.target.text
+            ),
+        ));
+    }
+    let filter = sel.filter.as_ref().map(|f| scalar(f, &ctx)).transpose()?;
+    let kind = if sel.group_by.is_empty() && !exprs.iter().any(has_aggregate) {
+        if let Some(h) = &sel.having {
+            return Err(SqlError::syntax(h.pos(), "HAVING without GROUP BY"));
+        }
+        PumpKind::Map {
+            items: exprs
+                .iter()
+                .map(|e| scalar(e, &ctx))
+                .collect::<Result<_, _>>()?,
+        }
+    } else {
+        let keys: Vec<CExpr> = sel
+            .group_by
+            .iter()
+            .map(|e| scalar(e, &ctx))
+            .collect::<Result<_, _>>()?;
+        let timed: Vec<usize> = (0..keys.len())
+            .filter(|&i| keys[i].reads_rowtime() && !keys[i].reads_columns())
+            .collect();
+        let bucket = match timed.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(SqlError::syntax(
+                    sel.group_by.first().map_or(sel.pos, Expr::pos),
+                    "a streaming GROUP BY must group on a window of ROWTIME, such as \
+                     STEP(ROWTIME BY INTERVAL '1' MINUTE) or FLOOR(ROWTIME TO MINUTE)",
+                ))
+            }
+            [_, second, ..] => {
+                return Err(SqlError::syntax(
+                    sel.group_by[*second].pos(),
+                    "GROUP BY has more than one window of ROWTIME",
+                ))
+            }
+        };
+        let mut aggs = Vec::new();
+        let items = exprs
+            .iter()
+            .map(|e| grouped(e, &ctx, &keys, &mut aggs))
+            .collect::<Result<_, _>>()?;
+        let having = sel
+            .having
+            .as_ref()
+            .map(|h| grouped(h, &ctx, &keys, &mut aggs))
+            .transpose()?;
+        PumpKind::Tumble {
+            keys,
+            bucket,
+            aggs,
+            items,
+            having,
+        }
+    };
+    Ok(Pump {
+        name: p.name.text.clone(),
+        source,
+        target,
+        filter,
+        kind,
+        into,
+    })
+}
+
+fn aggregate_kind(name: &str) -> Option<AggKind> {
+    Some(match name {
+        "COUNT" => AggKind::Count,
+        "SUM" => AggKind::Sum,
+        "MIN" => AggKind::Min,
+        "MAX" => AggKind::Max,
+        "AVG" => AggKind::Avg,
+        _ => return None,
+    })
+}
+
+fn has_aggregate(e: &Expr) -> bool {
+    let mut found = false;
+    walk(e, &mut |x| {
+        if let Expr::Func { name, .. } = x {
+            found |= aggregate_kind(&name.text).is_some();
+        }
+    });
+    found
+}
+
+fn walk(e: &Expr, f: &mut dyn FnMut(&Expr)) {
+    f(e);
+    let mut each = |x: &Expr| walk(x, f);
+    match e {
+        Expr::Column { .. } | Expr::Lit(..) => {}
+        Expr::Unary { e, .. }
+        | Expr::Cast { e, .. }
+        | Expr::IsNull { e, .. }
+        | Expr::Floor { e, .. }
+        | Expr::IntervalOf { e, .. }
+        | Expr::Extract { e, .. } => each(e),
+        Expr::Binary { l, r, .. } => {
+            each(l);
+            each(r);
+        }
+        Expr::Step { e, by, .. } => {
+            each(e);
+            each(by);
+        }
+        Expr::Func { args, .. } => args.iter().for_each(each),
+        Expr::Case {
+            operand,
+            whens,
+            otherwise,
+            ..
+        } => {
+            operand.iter().for_each(|x| each(x));
+            for (w, t) in whens {
+                each(w);
+                each(t);
+            }
+            otherwise.iter().for_each(|x| each(x));
+        }
+        Expr::Between { e, lo, hi, .. } => {
+            each(e);
+            each(lo);
+            each(hi);
+        }
+        Expr::In { e, list, .. } => {
+            each(e);
+            list.iter().for_each(each);
+        }
+        Expr::Like {
+            e, pattern, escape, ..
+        } => {
+            each(e);
+            each(pattern);
+            escape.iter().for_each(|x| each(x));
+        }
+        Expr::Substring { e, from, len, .. } => {
+            each(e);
+            each(from);
+            len.iter().for_each(|x| each(x));
+        }
+        Expr::Position { needle, hay, .. } => {
+            each(needle);
+            each(hay);
+        }
+        Expr::Trim { e, what, .. } => {
+            each(e);
+            what.iter().for_each(|x| each(x));
+        }
+    }
+}
+
+/// Compiles an expression evaluated on one row (no aggregates).
+fn scalar(e: &Expr, ctx: &Ctx<'_>) -> Result<CExpr, SqlError> {
+    compile_expr(e, ctx, &mut |e, _| {
+        if let Expr::Func { name, .. } = e {
+            if aggregate_kind(&name.text).is_some() {
+                return Err(SqlError::name(
+                    name.pos,
+                    &name.text,
+                    format!("aggregate `{}` is not allowed here", name.text),
+                ));
+            }
+        }
+        Ok(None)
+    })
+}
+
+/// Compiles a select item or HAVING of a grouped select: a sub-expression equal to a group
+/// key reads the key, an aggregate reads its slot, and any other column is an error.
+fn grouped(
+    e: &Expr,
+    ctx: &Ctx<'_>,
+    keys: &[CExpr],
+    aggs: &mut Vec<AggSpec>,
+) -> Result<CExpr, SqlError> {
+    compile_expr(e, ctx, &mut |e, ctx| {
+        if let Expr::Func {
+            name,
+            args,
+            star,
+            distinct,
+        } = e
+        {
+            if let Some(kind) = aggregate_kind(&name.text) {
+                let kind = if *star { AggKind::CountStar } else { kind };
+                if *star && name.text != "COUNT" {
+                    return Err(SqlError::name(name.pos, &name.text, "only COUNT takes `*`"));
+                }
+                let arg = match (kind, args.as_slice()) {
+                    (AggKind::CountStar, []) => None,
+                    (_, [a]) => {
+                        if has_aggregate(a) {
+                            return Err(SqlError::syntax(a.pos(), "aggregates do not nest"));
+                        }
+                        Some(scalar(a, ctx)?)
+                    }
+                    _ => {
+                        return Err(SqlError::name(
+                            name.pos,
+                            &name.text,
+                            format!("`{}` takes one argument", name.text),
+                        ))
+                    }
+                };
+                let spec = AggSpec {
+                    kind,
+                    arg,
+                    distinct: *distinct,
+                };
+                let i = aggs.iter().position(|a| *a == spec).unwrap_or_else(|| {
+                    aggs.push(spec);
+                    aggs.len() - 1
+                });
+                return Ok(Some(CExpr::Agg(i)));
+            }
+        }
+        // A sub-expression that is a group key, as written in GROUP BY.
+        if !has_aggregate(e) {
+            if let Ok(c) = scalar(e, ctx) {
+                if let Some(k) = keys.iter().position(|k| *k == c) {
+                    return Ok(Some(CExpr::Key(k)));
+                }
+            }
+        }
+        match e {
+            Expr::Column { name, .. } if name.text == "ROWTIME" => Ok(Some(CExpr::Rowtime)),
+            Expr::Column { name, .. } => Err(SqlError::name(
+                name.pos,
+                &name.text,
+                format!(
+                    "`{}` must appear in GROUP BY or inside an aggregate",
+                    name.text
+                ),
+            )),
+            _ => Ok(None),
+        }
+    })
+}
+
+type Hook<'h> = dyn FnMut(&Expr, &Ctx<'_>) -> Result<Option<CExpr>, SqlError> + 'h;
+
+/// Compiles `e`; `hook` may replace any node first (for grouping).
+fn compile_expr(e: &Expr, ctx: &Ctx<'_>, hook: &mut Hook<'_>) -> Result<CExpr, SqlError> {
+    if let Some(c) = hook(e, ctx)? {
+        return Ok(c);
+    }
+    let mut sub = |x: &Expr| compile_expr(x, ctx, hook).map(Box::new);
+    Ok(match e {
+        Expr::Column { table, name } => ctx.column(table, name)?,
+        Expr::Lit(v, _) => CExpr::Lit(v.clone()),
+        Expr::Unary { op, e, .. } => CExpr::Unary(*op, sub(e)?),
+        Expr::Binary { op, l, r, .. } => {
+            let l = sub(l)?;
+            CExpr::Binary(*op, l, sub(r)?)
+        }
+        Expr::Func {
+            name, args, star, ..
+        } => {
+            if *star {
+                return Err(SqlError::name(name.pos, &name.text, "only COUNT takes `*`"));
+            }
+            let (f, arity) = Func::by_name(&name.text).ok_or_else(|| {
+                SqlError::name(
+                    name.pos,
+                    &name.text,
+                    format!("unknown function `{}`", name.text),
+                )
+            })?;
+            if !arity.contains(&args.len()) {
+                return Err(SqlError::name(
+                    name.pos,
+                    &name.text,
+                    format!("`{}` does not take {} argument(s)", name.text, args.len()),
+                ));
+            }
+            let mut cargs = Vec::new();
+            for a in args {
+                cargs.push(*sub(a)?);
+            }
+            CExpr::Call(f, cargs)
+        }
+        Expr::Cast { e, ty, .. } => CExpr::Cast(sub(e)?, *ty),
+        Expr::Case {
+            operand,
+            whens,
+            otherwise,
+            ..
+        } => {
+            let operand = operand.as_ref().map(|o| sub(o)).transpose()?;
+            let mut cw = Vec::new();
+            for (w, t) in whens {
+                let w = *sub(w)?;
+                cw.push((w, *sub(t)?));
+            }
+            let otherwise = otherwise.as_ref().map(|o| sub(o)).transpose()?;
+            CExpr::Case {
+                operand,
+                whens: cw,
+                otherwise,
+            }
+        }
+        Expr::Between { e, lo, hi, not, .. } => {
+            let e = sub(e)?;
+            let lo = sub(lo)?;
+            CExpr::Between {
+                e,
+                lo,
+                hi: sub(hi)?,
+                not: *not,
+            }
+        }
+        Expr::In { e, list, not, .. } => {
+            let e = sub(e)?;
+            let mut cl = Vec::new();
+            for x in list {
+                cl.push(*sub(x)?);
+            }
+            CExpr::In {
+                e,
+                list: cl,
+                not: *not,
+            }
+        }
+        Expr::Like {
+            e,
+            pattern,
+            escape,
+            not,
+            similar,
+            pos,
+        } => {
+            if *similar {
+                return Err(SqlError::syntax(
+                    *pos,
+                    "SIMILAR TO is not supported by Weir yet",
+                ));
+            }
+            let e = sub(e)?;
+            let pattern = sub(pattern)?;
+            CExpr::Like {
+                e,
+                pattern,
+                escape: escape.as_ref().map(|x| sub(x)).transpose()?,
+                not: *not,
+            }
+        }
+        Expr::IsNull { e, not, .. } => CExpr::IsNull(sub(e)?, *not),
+        Expr::Floor { e, unit, ceil, .. } => CExpr::Floor {
+            e: sub(e)?,
+            unit: *unit,
+            ceil: *ceil,
+        },
+        Expr::Step { e, by, .. } => {
+            let e = sub(e)?;
+            CExpr::Step(e, sub(by)?)
+        }
+        Expr::IntervalOf { e, unit, .. } => CExpr::IntervalOf(sub(e)?, *unit),
+        Expr::Substring { e, from, len, .. } => {
+            let e = sub(e)?;
+            let from = sub(from)?;
+            CExpr::Substring(e, from, len.as_ref().map(|l| sub(l)).transpose()?)
+        }
+        Expr::Position { needle, hay, .. } => {
+            let n = sub(needle)?;
+            CExpr::Position(n, sub(hay)?)
+        }
+        Expr::Trim { e, what, side, .. } => {
+            let e = sub(e)?;
+            CExpr::Trim(e, what.as_ref().map(|w| sub(w)).transpose()?, *side)
+        }
+        Expr::Extract { unit, e, .. } => CExpr::Extract(*unit, sub(e)?),
+    })
+}

@@ -1,0 +1,681 @@
+//! The SQL stage: a compiled application as a [`Processor`].
+//!
+//! Invariants:
+//! - ROWTIME never decreases within a stage. From arrival times it is clamped (a record that
+//!   arrived earlier than the last row's ROWTIME gets that ROWTIME); from a `rowtime` column, a
+//!   row that would move it back fails, with its record, to the error output.
+//! - A window row carries the acks of every input row it summarises ([`Ack::merge`]), so the
+//!   source's checkpoint moves past those inputs only once the row is delivered. Rows a filter
+//!   drops let go of their acks at once.
+//! - A window is emitted once, when ROWTIME passes its end: when a later row comes, when time
+//!   passes with no row ([`Processor::tick`]: arrival-time ROWTIME follows the clock once the
+//!   input has been quiet for [`QUIET`]), or when the input ends ([`Processor::flush`]). When the
+//!   pipeline stops instead, open windows are dropped and their acks failed, so their inputs
+//!   are read again: no partial window is ever emitted.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use weir_core::ack::Ack;
+use weir_core::batch::{Batch, BatchBuilder, Meta};
+use weir_core::process::{Processed, Processor};
+use weir_core::record::{ErrorOutputType, FailedRecord, Record};
+
+use crate::app::OutputFormat;
+use crate::error::codes;
+use crate::eval::{cast, compare, eval, text, truth, CExpr, Scope};
+use crate::input::Mapper;
+use crate::plan::{AggKind, AggSpec, Plan, PumpKind};
+use crate::value::Value;
+
+/// How long the input must be quiet before arrival-time ROWTIME follows the clock (so that a
+/// window closes with no further records, at most this long after its end).
+pub const QUIET: Duration = Duration::from_secs(2);
+
+/// How often the stage asks for the time while no records come.
+const TICK: Duration = Duration::from_millis(500);
+
+/// A row on its way through the application.
+#[derive(Debug, Clone)]
+struct Row {
+    vals: Vec<Value>,
+    rowtime: i64,
+    ack: Ack,
+    key: Arc<str>,
+}
+
+/// One group of an open window.
+#[derive(Debug)]
+struct Group {
+    keys: Vec<Value>,
+    aggs: Vec<Acc>,
+    acks: Vec<Ack>,
+    key: Arc<str>,
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    /// The window's value (its key in GROUP BY), while one is open.
+    bucket: Option<Value>,
+    groups: Vec<Group>,
+    index: HashMap<String, usize>,
+}
+
+#[derive(Debug, Clone)]
+enum Acc {
+    Count(i64),
+    Sum(Option<Value>),
+    Min(Option<Value>),
+    Max(Option<Value>),
+    Avg(f64, i64, bool),
+    Distinct(Vec<Value>),
+}
+
+pub struct SqlStage {
+    name: String,
+    plan: Arc<Plan>,
+    mappers: Vec<Option<Mapper>>,
+    windows: Vec<Window>,
+    /// The ROWTIME of the last row (ROWTIME never goes back).
+    last_rowtime: i64,
+    /// When the last batch came (the clock's time), for [`QUIET`].
+    last_input_ms: i64,
+}
+
+/// What one call produces.
+#[derive(Default)]
+struct Out {
+    rows: Vec<Row>,
+    failed: Vec<FailedRecord>,
+}
+
+impl SqlStage {
+    pub fn new(name: &str, plan: Arc<Plan>) -> Result<SqlStage, String> {
+        let mappers = plan
+            .streams
+            .iter()
+            .map(|s| s.input.as_ref().map(Mapper::new).transpose())
+            .collect::<Result<_, _>>()?;
+        let windows = plan.pumps.iter().map(|_| Window::default()).collect();
+        Ok(SqlStage {
+            name: name.to_string(),
+            plan,
+            mappers,
+            windows,
+            last_rowtime: i64::MIN,
+            last_input_ms: i64::MIN,
+        })
+    }
+
+    fn has_windows(&self) -> bool {
+        self.plan
+            .pumps
+            .iter()
+            .any(|p| matches!(p.kind, PumpKind::Tumble { .. }))
+    }
+
+    fn fail(&self, record: Record, code: &str, message: String, now_ms: i64) -> FailedRecord {
+        FailedRecord {
+            record,
+            output_type: ErrorOutputType::ProcessingFailed,
+            code: code.to_string(),
+            message,
+            stage: self.name.clone(),
+            attempts: 1,
+            failed_at_ms: now_ms,
+        }
+    }
+
+    /// Puts a row into `stream`: out of the stage if it is the output, and through every pump
+    /// that reads it.
+    fn insert(&mut self, stream: usize, row: Row, out: &mut Out, now_ms: i64) {
+        let plan = self.plan.clone();
+        for (p, pump) in plan.pumps.iter().enumerate() {
+            if pump.source != stream {
+                continue;
+            }
+            if let Err(e) = self.pump(p, &row, out, now_ms) {
+                let record = row_record(&self.plan, stream, &row);
+                let f = self.fail(
+                    record,
+                    codes::EVALUATION,
+                    format!("pump {}: {e}", pump.name),
+                    now_ms,
+                );
+                out.failed.push(f);
+            }
+        }
+        if stream == plan.output {
+            out.rows.push(row);
+        }
+    }
+
+    fn pump(&mut self, p: usize, row: &Row, out: &mut Out, now_ms: i64) -> Result<(), String> {
+        let plan = self.plan.clone();
+        let pump = &plan.pumps[p];
+        let scope = Scope {
+            row: &row.vals,
+            rowtime: row.rowtime,
+            keys: &[],
+            aggs: &[],
+        };
+        if let Some(f) = &pump.filter {
+            if truth(&eval(f, &scope)?)? != Some(true) {
+                return Ok(());
+            }
+        }
+        match &pump.kind {
+            PumpKind::Map { items } => {
+                let mut vals = Vec::with_capacity(items.len());
+                for e in items {
+                    vals.push(eval(e, &scope)?);
+                }
+                let vals = self.fit(pump.target, &pump.into, vals)?;
+                let next = Row {
+                    vals,
+                    rowtime: row.rowtime,
+                    ack: row.ack.clone(),
+                    key: row.key.clone(),
+                };
+                self.insert(pump.target, next, out, now_ms);
+            }
+            PumpKind::Tumble {
+                keys, bucket, aggs, ..
+            } => {
+                let mut kv = Vec::with_capacity(keys.len());
+                for k in keys {
+                    kv.push(eval(k, &scope)?);
+                }
+                let open = self.windows[p].bucket.clone();
+                if open.as_ref().is_some_and(|b| *b != kv[*bucket]) {
+                    self.close(p, out, now_ms);
+                }
+                let mut args = Vec::with_capacity(aggs.len());
+                for a in aggs {
+                    args.push(match &a.arg {
+                        Some(e) => eval(e, &scope)?,
+                        None => Value::Null,
+                    });
+                }
+                let w = &mut self.windows[p];
+                w.bucket = Some(kv[*bucket].clone());
+                let id = format!("{kv:?}");
+                let g = match w.index.get(&id) {
+                    Some(&g) => g,
+                    None => {
+                        w.index.insert(id, w.groups.len());
+                        w.groups.push(Group {
+                            keys: kv,
+                            aggs: aggs.iter().map(Acc::new).collect(),
+                            acks: Vec::new(),
+                            key: row.key.clone(),
+                        });
+                        w.groups.len() - 1
+                    }
+                };
+                let group = &mut w.groups[g];
+                for ((acc, spec), v) in group.aggs.iter_mut().zip(aggs).zip(args) {
+                    acc.add(spec, v)?;
+                }
+                if !row.ack.is_none() && group.acks.last().is_none_or(|a| !a.same(&row.ack)) {
+                    group.acks.push(row.ack.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Emits the open window of pump `p` (its rows go into the pump's target).
+    fn close(&mut self, p: usize, out: &mut Out, now_ms: i64) {
+        let w = std::mem::take(&mut self.windows[p]);
+        let Some(bucket) = w.bucket else {
+            return;
+        };
+        let plan = self.plan.clone();
+        let pump = &plan.pumps[p];
+        let PumpKind::Tumble {
+            keys,
+            bucket: b,
+            items,
+            having,
+            aggs,
+        } = &pump.kind
+        else {
+            return;
+        };
+        let end = window_end(&keys[*b], &bucket, self.last_rowtime);
+        for g in w.groups {
+            let ack = Ack::merge(g.acks);
+            let finals: Vec<Value> = g.aggs.iter().zip(aggs).map(|(a, s)| a.finish(s)).collect();
+            let scope = Scope {
+                row: &[],
+                rowtime: end,
+                keys: &g.keys,
+                aggs: &finals,
+            };
+            let result = (|| -> Result<Option<Vec<Value>>, String> {
+                if let Some(h) = having {
+                    if truth(&eval(h, &scope)?)? != Some(true) {
+                        return Ok(None);
+                    }
+                }
+                let mut vals = Vec::with_capacity(items.len());
+                for e in items {
+                    vals.push(eval(e, &scope)?);
+                }
+                self.fit(pump.target, &pump.into, vals).map(Some)
+            })();
+            match result {
+                Ok(Some(vals)) => {
+                    let row = Row {
+                        vals,
+                        rowtime: end,
+                        ack,
+                        key: g.key,
+                    };
+                    self.insert(pump.target, row, out, now_ms);
+                }
+                // Filtered out by HAVING: its inputs are done with.
+                Ok(None) => drop(ack),
+                Err(e) => {
+                    let data =
+                        serde_json::Value::Array(g.keys.iter().map(Value::to_json).collect())
+                            .to_string();
+                    let mut record =
+                        Record::new(data.into_bytes(), Arc::from(self.name.as_str()), end);
+                    record.ack = ack;
+                    let f = self.fail(
+                        record,
+                        codes::EVALUATION,
+                        format!("pump {}: the window's row failed: {e}", pump.name),
+                        now_ms,
+                    );
+                    out.failed.push(f);
+                }
+            }
+        }
+    }
+
+    /// Closes every window whose end ROWTIME `t` has passed.
+    fn advance(&mut self, t: i64, out: &mut Out, now_ms: i64) {
+        let plan = self.plan.clone();
+        for (p, pump) in plan.pumps.iter().enumerate() {
+            let PumpKind::Tumble { keys, bucket, .. } = &pump.kind else {
+                continue;
+            };
+            let Some(open) = self.windows[p].bucket.clone() else {
+                continue;
+            };
+            if bucket_at(&keys[*bucket], t).is_some_and(|now| now != open) {
+                self.close(p, out, now_ms);
+            }
+        }
+    }
+
+    /// Values selected into a target's columns: in the listed columns, of their types.
+    fn fit(&self, target: usize, into: &[usize], vals: Vec<Value>) -> Result<Vec<Value>, String> {
+        let stream = &self.plan.streams[target];
+        let cols = &stream.columns;
+        let mut row = vec![Value::Null; cols.len()];
+        for (v, &i) in vals.into_iter().zip(into) {
+            row[i] = cast(v, cols[i].1).map_err(|e| format!("column {}: {e}", cols[i].0))?;
+        }
+        if let Some(i) = (0..cols.len()).find(|&i| stream.not_null[i] && row[i].is_null()) {
+            return Err(format!(
+                "column {} is NOT NULL, and the row has NULL in it",
+                cols[i].0
+            ));
+        }
+        Ok(row)
+    }
+
+    fn emit(&self, out: Out) -> Processed {
+        let mut b = BatchBuilder::with_capacity(out.rows.len(), out.rows.len() * 64);
+        let stream = &self.plan.streams[self.plan.output];
+        let mut buf = Vec::new();
+        for row in out.rows {
+            buf.clear();
+            encode(&self.plan.output_format, stream, &row.vals, &mut buf);
+            b.set_ack(row.ack);
+            b.push(
+                &buf,
+                Meta {
+                    key: &row.key,
+                    arrival_ms: row.rowtime,
+                    ..Meta::default()
+                },
+            );
+        }
+        Processed {
+            records: b.finish(),
+            failed: out.failed,
+            ..Processed::default()
+        }
+    }
+}
+
+/// The value of the window expression at ROWTIME `t` (it reads only ROWTIME).
+fn bucket_at(e: &CExpr, t: i64) -> Option<Value> {
+    eval(
+        e,
+        &Scope {
+            row: &[],
+            rowtime: t,
+            keys: &[],
+            aggs: &[],
+        },
+    )
+    .ok()
+}
+
+/// The first ROWTIME past the window `bucket` (the ROWTIME of its rows, as KDA's): found by
+/// search, since the window is any expression of ROWTIME that never decreases with it.
+fn window_end(e: &CExpr, bucket: &Value, from: i64) -> i64 {
+    let past = |t: i64| {
+        bucket_at(e, t)
+            .is_none_or(|v| compare(&v, bucket).ok().flatten() != Some(std::cmp::Ordering::Equal))
+    };
+    let from = from.max(0);
+    let mut step = 1i64;
+    while !past(from.saturating_add(step)) {
+        if step > 1 << 45 {
+            return from;
+        }
+        step *= 2;
+    }
+    // The end is in (from + step/2, from + step].
+    let (mut lo, mut hi) = (from.saturating_add(step / 2), from.saturating_add(step));
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if past(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
+}
+
+impl Acc {
+    fn new(spec: &AggSpec) -> Acc {
+        if spec.distinct {
+            return Acc::Distinct(Vec::new());
+        }
+        match spec.kind {
+            AggKind::CountStar | AggKind::Count => Acc::Count(0),
+            AggKind::Sum => Acc::Sum(None),
+            AggKind::Min => Acc::Min(None),
+            AggKind::Max => Acc::Max(None),
+            AggKind::Avg => Acc::Avg(0.0, 0, true),
+        }
+    }
+
+    fn add(&mut self, spec: &AggSpec, v: Value) -> Result<(), String> {
+        if spec.kind == AggKind::CountStar {
+            if let Acc::Count(n) = self {
+                *n += 1;
+            }
+            return Ok(());
+        }
+        if v.is_null() {
+            return Ok(());
+        }
+        match self {
+            Acc::Count(n) => *n += 1,
+            Acc::Sum(s) => {
+                *s = Some(match s.take() {
+                    None => v,
+                    Some(acc) => add(acc, v)?,
+                })
+            }
+            Acc::Min(m) => {
+                if m.as_ref()
+                    .is_none_or(|x| compare(&v, x).ok().flatten() == Some(std::cmp::Ordering::Less))
+                {
+                    *m = Some(v);
+                }
+            }
+            Acc::Max(m) => {
+                if m.as_ref().is_none_or(|x| {
+                    compare(&v, x).ok().flatten() == Some(std::cmp::Ordering::Greater)
+                }) {
+                    *m = Some(v);
+                }
+            }
+            Acc::Avg(sum, n, ints) => {
+                match v {
+                    Value::Int(i) => *sum += i as f64,
+                    Value::Double(d) => {
+                        *sum += d;
+                        *ints = false;
+                    }
+                    other => return Err(format!("AVG of a {}", other.type_name())),
+                }
+                *n += 1;
+            }
+            Acc::Distinct(seen) => {
+                if !seen.contains(&v) {
+                    seen.push(v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&self, spec: &AggSpec) -> Value {
+        match self {
+            Acc::Count(n) => Value::Int(*n),
+            Acc::Sum(s) | Acc::Min(s) | Acc::Max(s) => s.clone().unwrap_or(Value::Null),
+            Acc::Avg(_, 0, _) => Value::Null,
+            // AVG of integers is an integer (truncated), as in Calcite, KDA's SQL's relative.
+            Acc::Avg(sum, n, true) => Value::Int((sum / *n as f64).trunc() as i64),
+            Acc::Avg(sum, n, false) => Value::Double(sum / *n as f64),
+            Acc::Distinct(seen) => {
+                let mut acc = Acc::new(&AggSpec {
+                    distinct: false,
+                    ..spec.clone()
+                });
+                for v in seen {
+                    let _ = acc.add(spec, v.clone());
+                }
+                acc.finish(spec)
+            }
+        }
+    }
+}
+
+fn add(a: Value, b: Value) -> Result<Value, String> {
+    Ok(match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Value::Int(x.checked_add(y).ok_or("SUM overflowed")?),
+        (Value::Int(x), Value::Double(y)) | (Value::Double(y), Value::Int(x)) => {
+            Value::Double(x as f64 + y)
+        }
+        (Value::Double(x), Value::Double(y)) => Value::Double(x + y),
+        (Value::Interval(x), Value::Interval(y)) => Value::Interval(x + y),
+        (a, b) => return Err(format!("SUM of {} and {}", a.type_name(), b.type_name())),
+    })
+}
+
+/// A row as the record of the error output (JSON of its stream's columns).
+fn row_record(plan: &Plan, stream: usize, row: &Row) -> Record {
+    let mut data = Vec::new();
+    encode(
+        &OutputFormat::Json,
+        &plan.streams[stream],
+        &row.vals,
+        &mut data,
+    );
+    let mut r = Record::new(
+        data,
+        Arc::from(plan.streams[stream].name.as_str()),
+        row.rowtime,
+    );
+    r.ack = row.ack.clone();
+    r.partition_key = row.key.clone();
+    r
+}
+
+/// A row as KDA wrote it: a JSON object keyed by column name, or CSV.
+fn encode(
+    format: &OutputFormat,
+    stream: &crate::plan::StreamDef,
+    vals: &[Value],
+    out: &mut Vec<u8>,
+) {
+    match format {
+        OutputFormat::Json => {
+            out.push(b'{');
+            for (i, ((name, _), v)) in stream.columns.iter().zip(vals).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, name).expect("a string serialises");
+                out.push(b':');
+                serde_json::to_writer(&mut *out, &v.to_json()).expect("a value serialises");
+            }
+            out.push(b'}');
+        }
+        OutputFormat::Csv => {
+            for (i, v) in vals.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let t = text(v);
+                if t.contains([',', '"', '\n', '\r']) {
+                    out.push(b'"');
+                    out.extend_from_slice(t.replace('"', "\"\"").as_bytes());
+                    out.push(b'"');
+                } else {
+                    out.extend_from_slice(t.as_bytes());
+                }
+            }
+            out.push(b'\n');
+        }
+    }
+}
+
+impl Processor for SqlStage {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn process(&mut self, batch: Batch, now_ms: i64) -> Processed {
+        self.last_input_ms = now_ms;
+        let mut out = Out::default();
+        let mut rows = Vec::new();
+        // Every input feeds its stream; an application has one input (KDA allowed one).
+        let input = self
+            .mappers
+            .iter()
+            .position(Option::is_some)
+            .expect("a plan has an input");
+        let plan = self.plan.clone();
+        for r in batch.iter() {
+            rows.clear();
+            let mapper = self.mappers[input].as_ref().expect("the input's mapper");
+            if let Err(e) = mapper.rows(r.data(), &mut rows) {
+                let f = self.fail(
+                    r.to_record(),
+                    codes::TYPE_CONVERSION,
+                    format!("Coercion error: {e}"),
+                    now_ms,
+                );
+                out.failed.push(f);
+                continue;
+            }
+            let key: Arc<str> = Arc::from(r.key());
+            for vals in rows.drain(..) {
+                let rowtime = match plan.rowtime_column {
+                    None => r.arrival_ms().max(self.last_rowtime),
+                    Some(c) => match &vals[c] {
+                        Value::Timestamp(t) if *t >= self.last_rowtime => *t,
+                        Value::Timestamp(t) => {
+                            let f = self.fail(
+                                r.to_record(),
+                                codes::ROWTIME_DECREASED,
+                                format!(
+                                    "ROWTIME would go back from {} to {}",
+                                    crate::value::format_timestamp(self.last_rowtime),
+                                    crate::value::format_timestamp(*t)
+                                ),
+                                now_ms,
+                            );
+                            out.failed.push(f);
+                            continue;
+                        }
+                        _ => {
+                            let f = self.fail(
+                                r.to_record(),
+                                codes::TYPE_CONVERSION,
+                                "Coercion error: the ROWTIME column is NULL".into(),
+                                now_ms,
+                            );
+                            out.failed.push(f);
+                            continue;
+                        }
+                    },
+                };
+                self.last_rowtime = rowtime;
+                let row = Row {
+                    vals,
+                    rowtime,
+                    ack: r.ack().clone(),
+                    key: key.clone(),
+                };
+                self.insert(input, row, &mut out, now_ms);
+            }
+        }
+        let mut processed = self.emit(out);
+        // Records that went into windows, or were filtered out, produced no record now.
+        processed.dropped = batch
+            .len()
+            .saturating_sub(processed.records.len() + processed.failed.len());
+        processed
+    }
+
+    fn tick_interval(&self) -> Option<Duration> {
+        self.has_windows().then_some(TICK)
+    }
+
+    fn tick(&mut self, now_ms: i64, watermark_ms: i64) -> Processed {
+        let mut t = watermark_ms.max(self.last_rowtime);
+        if self.plan.rowtime_column.is_none()
+            && now_ms.saturating_sub(self.last_input_ms) >= QUIET.as_millis() as i64
+        {
+            // Quiet input: arrival-time ROWTIME follows the clock; a record that comes later
+            // with an earlier arrival gets this ROWTIME (it never goes back).
+            t = t.max(now_ms - QUIET.as_millis() as i64);
+        }
+        if t <= self.last_rowtime && t == i64::MIN {
+            return Processed::default();
+        }
+        self.last_rowtime = self.last_rowtime.max(t);
+        let mut out = Out::default();
+        self.advance(t, &mut out, now_ms);
+        self.emit(out)
+    }
+
+    fn flush(&mut self, now_ms: i64) -> Processed {
+        let mut out = Out::default();
+        for p in 0..self.plan.pumps.len() {
+            self.close(p, &mut out, now_ms);
+        }
+        self.emit(out)
+    }
+
+    fn stateful(&self) -> bool {
+        self.has_windows()
+    }
+}
+
+impl Drop for SqlStage {
+    /// Open windows are dropped unemitted: their inputs' acks fail, so they are read again.
+    fn drop(&mut self) {
+        for w in &self.windows {
+            for g in &w.groups {
+                g.acks.iter().for_each(Ack::fail);
+            }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The `sql` step: a Kinesis Data Analytics SQL application ([`weir_sql`]) as a stage.
+
+pub mod config;
+
+use std::sync::Arc;
+
+use weir_sql::SqlStage;
+
+use config::SqlStepConfig;
+
+/// Compiles the step's application and starts its stage.
+pub fn start(config: &SqlStepConfig, pipeline: &str) -> Result<SqlStage, String> {
+    let plan = config.compile().map_err(|e| e.to_string())?;
+    SqlStage::new(&format!("{pipeline}/sql"), Arc::new(plan))
+}

@@ -1,0 +1,221 @@
+//! The `sql` step end to end: a Kinesis Data Analytics application, as KDA took it, run by
+//! `weir run` from a file to objects, with its checkpoint, its error output and a restart.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::common::{lines, objects, run_ok, weir, Running, Start};
+
+/// The Developer Guide's tumbling-window application, on an event-time ROWTIME.
+const APP: &str = r#"
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (
+    WINDOW_START TIMESTAMP, TICKER_SYMBOL VARCHAR(4), TICKER_COUNT INTEGER,
+    MIN_PRICE DOUBLE, MAX_PRICE DOUBLE);
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM STEP(s.ROWTIME BY INTERVAL '10' SECOND), TICKER_SYMBOL, COUNT(*),
+        MIN(PRICE), MAX(PRICE)
+    FROM "SOURCE_SQL_STREAM_001" AS s
+    GROUP BY TICKER_SYMBOL, STEP(s.ROWTIME BY INTERVAL '10' SECOND);
+"#;
+
+const INPUTS: &str = r#"[{"NamePrefix": "SOURCE_SQL_STREAM", "InputSchema": {
+    "RecordFormat": {"RecordFormatType": "JSON",
+        "MappingParameters": {"JSONMappingParameters": {"RecordRowPath": "$"}}},
+    "RecordEncoding": "UTF-8",
+    "RecordColumns": [
+        {"Name": "TICKER_SYMBOL", "Mapping": "$.ticker", "SqlType": "VARCHAR(4)"},
+        {"Name": "PRICE", "Mapping": "$.price", "SqlType": "DOUBLE"},
+        {"Name": "TS", "Mapping": "$.ts", "SqlType": "TIMESTAMP"}]}}]"#;
+
+const TICKERS: [&str; 4] = ["AMZN", "MSFT", "NFLX", "ORCL"];
+
+/// Record `i`: its JSON line, and its window's start (second) and ticker.
+fn record(i: u64) -> (String, u64, &'static str, f64) {
+    let ticker = TICKERS[(i * 7 % 4) as usize];
+    let price = (i % 13) as f64 + 0.5;
+    // Records 250 ms apart from 10:00:00: 40 a window.
+    let ms = i * 250;
+    let line = format!(
+        r#"{{"ticker":"{ticker}","price":{price},"ts":"2024-05-01 10:{:02}:{:02}.{:03}"}}"#,
+        ms / 60_000,
+        ms / 1000 % 60,
+        ms % 1000
+    );
+    (line, ms / 10_000 * 10, ticker, price)
+}
+
+/// What each (window, ticker) must come to: count, min and max price.
+fn expected(range: std::ops::Range<u64>) -> BTreeMap<(String, String), (u64, f64, f64)> {
+    let mut want: BTreeMap<(String, String), (u64, f64, f64)> = BTreeMap::new();
+    for i in range {
+        let (_, window, ticker, price) = record(i);
+        let start = format!("2024-05-01 10:{:02}:{:02}.000", window / 60, window % 60);
+        let e = want
+            .entry((start, ticker.to_string()))
+            .or_insert((0, f64::MAX, f64::MIN));
+        e.0 += 1;
+        e.1 = e.1.min(price);
+        e.2 = e.2.max(price);
+    }
+    want
+}
+
+fn rows(out: &Path) -> Vec<serde_json::Value> {
+    lines(&objects(out, Some("errors")))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+/// The rows by (window, ticker). At least once: a row may come twice (after a restart, its
+/// inputs are read again if they shared a checkpoint position with an open window's), but
+/// never with different values, which would be a partial window.
+fn got(rows: &[serde_json::Value]) -> BTreeMap<(String, String), (u64, f64, f64)> {
+    let mut got = BTreeMap::new();
+    for r in rows {
+        let key = (
+            r["WINDOW_START"].as_str().unwrap().to_string(),
+            r["TICKER_SYMBOL"].as_str().unwrap().to_string(),
+        );
+        let value = (
+            r["TICKER_COUNT"].as_u64().unwrap(),
+            r["MIN_PRICE"].as_f64().unwrap(),
+            r["MAX_PRICE"].as_f64().unwrap(),
+        );
+        if let Some(before) = got.insert(key.clone(), value) {
+            assert_eq!(before, value, "{key:?} emitted twice, differently");
+        }
+    }
+    got
+}
+
+fn setup(dir: &Path, follow: bool) -> std::path::PathBuf {
+    std::fs::write(dir.join("app.sql"), APP).unwrap();
+    std::fs::write(dir.join("inputs.json"), INPUTS).unwrap();
+    let pipeline = dir.join("tickers.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "[pipeline]\nbatch = {{ linger = \"10ms\" }}\n\
+             [source]\ntype = \"file\"\npath = \"in.jsonl\"\ncheckpoint = true\nfollow = {follow}\n\
+             [[process]]\ntype = \"sql\"\ncode = \"app.sql\"\ninputs = \"inputs.json\"\nrowtime = \"TS\"\n\
+             [sink]\ntype = \"file\"\npath = \"out\"\nbuffer = {{ interval = \"0s\" }}\n"
+        ),
+    )
+    .unwrap();
+    pipeline
+}
+
+#[test]
+fn a_kda_application_runs_unchanged_from_a_file_to_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = setup(dir.path(), false);
+    let mut input: Vec<String> = (0..400).map(|i| record(i).0).collect();
+    // Two records that are not JSON: they go to the error output, the others still count.
+    input.insert(17, "not json".into());
+    input.insert(
+        200,
+        r#"{"ticker":"AMZN","price":"cheap","ts":"2024-05-01 10:00:50"}"#.into(),
+    );
+    std::fs::write(dir.path().join("in.jsonl"), input.join("\n") + "\n").unwrap();
+    run_ok(
+        weir()
+            .args(["run", "--progress", "0s", "--state-dir"])
+            .arg(dir.path().join("state"))
+            .arg(&pipeline),
+    );
+    let out = dir.path().join("out");
+    assert_eq!(got(&rows(&out)), expected(0..400));
+    let errors: Vec<serde_json::Value> = lines(&objects(&out.join("errors"), None))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["errorCode"] == "SQL.TypeConversion"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("cheap"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn a_stop_mid_window_emits_no_partial_window_and_the_restart_completes_it() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = setup(dir.path(), true);
+    let state = dir.path().join("state");
+    let path = dir.path().join("in.jsonl");
+    // Windows 10:00:00 and 10:00:10 whole, and the first half of 10:00:20.
+    let first: Vec<String> = (0..100).map(|i| record(i).0).collect();
+    std::fs::write(&path, first.join("\n") + "\n").unwrap();
+    let running: Running = weir()
+        .args(["run", "--progress", "0s", "--state-dir"])
+        .arg(&state)
+        .arg(&pipeline)
+        .stderr(Stdio::piped())
+        .start();
+    let out = dir.path().join("out");
+    let started = Instant::now();
+    // The first two windows close (a row of the next one came); the third stays open.
+    while got(&rows(&out)).len() < expected(0..80).len() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            rows(&out)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    crate::common::stop(running);
+    assert_eq!(
+        got(&rows(&out)),
+        expected(0..80),
+        "no row of the open window"
+    );
+
+    // The rest of the third window and a fourth; this run reads to the end and stops.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    let rest: Vec<String> = (100..160).map(|i| record(i).0).collect();
+    f.write_all((rest.join("\n") + "\n").as_bytes()).unwrap();
+    drop(f);
+    let pipeline = setup(dir.path(), false);
+    run_ok(
+        weir()
+            .args(["run", "--progress", "0s", "--state-dir"])
+            .arg(&state)
+            .arg(&pipeline),
+    );
+    // The third window's rows are whole: its first half was read again from the checkpoint.
+    assert_eq!(got(&rows(&out)), expected(0..160));
+}
+
+#[test]
+fn a_sql_mistake_is_reported_at_the_sql_files_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = setup(dir.path(), false);
+    std::fs::write(
+        dir.path().join("app.sql"),
+        APP.replace("MIN(PRICE)", "MIN(PRICE_)"),
+    )
+    .unwrap();
+    let out = weir().arg("validate").arg(&pipeline).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let at = format!("{}:7:13", dir.path().join("app.sql").display());
+    assert!(stderr.contains(&at), "wanted {at} in: {stderr}");
+    assert!(stderr.contains("process[0].code"), "{stderr}");
+    assert!(stderr.contains("no column `PRICE_`"), "{stderr}");
+}

@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+"""Recompute the golden cases' expected.jsonl with DuckDB.
+
+    .venv/bin/python tests/sql/duckdb_check.py            # compare every case
+    .venv/bin/python tests/sql/duckdb_check.py --write    # rewrite expected.jsonl
+    .venv/bin/python tests/sql/duckdb_check.py CASE ...   # only these cases
+
+Each case's input.jsonl is mapped to a DuckDB table `src` the way Kinesis Data
+Analytics maps JSON records to SOURCE_SQL_STREAM_001 (Developer Guide,
+sch-mapping.md and about-json-path.md): `rowtime` is the arrival time, `seq` the
+line number, and one column per RecordColumn, coerced by the documented rules.
+Records that are not JSON objects are left out (they go to error_stream).
+
+QUERIES below holds, per case, a DuckDB query equivalent to the case's app.sql
+and the output stream's declared columns. Where DuckDB's semantics differ from
+the KDA SQL Reference the query says how it compensates (SUBSTRING with a start
+below 1 is a macro implementing the reference's rule; STEP/FLOOR windows are
+time_bucket/date_trunc, both epoch-aligned).
+"""
+import json
+import math
+import re
+import struct
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+CASES = Path(__file__).resolve().parent / "cases"
+
+
+# ---------------------------------------------------------------- input mapping
+
+def json_path(record, path):
+    """$.a.b lookup; a missing element gives None (about-json-path.md)."""
+    assert path.startswith("$."), path
+    node = record
+    for part in path[2:].split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def base_type(sql_type):
+    m = re.fullmatch(r"\s*([A-Za-z ]+?)\s*(?:\((\d+)(?:\s*,\s*\d+)?\))?\s*", sql_type)
+    return m.group(1).upper(), (int(m.group(2)) if m.group(2) else None)
+
+
+def coerce(value, sql_type):
+    """JSON value -> SQL value by the rules of sch-mapping.md."""
+    if value is None:
+        return None
+    t, n = base_type(sql_type)
+    if t in ("VARCHAR", "CHAR"):
+        if isinstance(value, bool):
+            s = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            s = json.dumps(value)
+        elif isinstance(value, str):
+            s = value
+        else:
+            s = json.dumps(value, separators=(",", ":"))
+        return s[:n] if n else s  # truncated, no error
+    if t == "BOOLEAN":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)):
+            return value != 0
+        if isinstance(value, str):
+            return value.lower() == "true"
+        raise ValueError("coercion error")
+    if t in ("INTEGER", "INT", "BIGINT", "SMALLINT", "TINYINT"):
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, str):
+            return int(value)
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError("coercion error")
+        return int(value)
+    if t in ("REAL", "DOUBLE", "FLOAT", "DECIMAL"):
+        if isinstance(value, bool):
+            return float(value)
+        return float(value)
+    if t == "TIMESTAMP":
+        return datetime.fromisoformat(value)
+    raise NotImplementedError(sql_type)
+
+
+DUCK_TYPES = {"VARCHAR": "VARCHAR", "CHAR": "VARCHAR", "BOOLEAN": "BOOLEAN", "INTEGER": "INTEGER",
+              "INT": "INTEGER", "BIGINT": "BIGINT", "SMALLINT": "SMALLINT", "TINYINT": "TINYINT",
+              "REAL": "FLOAT", "FLOAT": "DOUBLE", "DOUBLE": "DOUBLE", "TIMESTAMP": "TIMESTAMP"}
+
+
+def load_source(con, case_dir):
+    inputs = json.loads((case_dir / "inputs.json").read_text())
+    cols = [(c["Name"], c["Mapping"], c["SqlType"]) for c in inputs[0]["InputSchema"]["RecordColumns"]]
+    rows, skipped = [], 0
+    for seq, line in enumerate((case_dir / "input.jsonl").read_text().splitlines()):
+        rec = json.loads(line)
+        data = rec["data"]
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except ValueError:
+                skipped += 1  # not JSON: error_stream
+                continue
+        if not isinstance(data, dict):
+            skipped += 1
+            continue
+        rowtime = datetime.strptime(rec["arrival"], "%Y-%m-%d %H:%M:%S.%f")
+        rows.append([seq, rowtime] + [coerce(json_path(data, m), t) for _, m, t in cols])
+    ddl = ", ".join(['seq INTEGER', 'rowtime TIMESTAMP'] +
+                    [f'"{n}" {DUCK_TYPES[base_type(t)[0]]}' for n, _, t in cols])
+    con.execute("DROP TABLE IF EXISTS src")
+    con.execute(f"CREATE TABLE src ({ddl})")
+    if rows:
+        con.executemany(f"INSERT INTO src VALUES ({', '.join('?' * len(rows[0]))})", rows)
+    return skipped
+
+
+# ---------------------------------------------------------------- KDA functions DuckDB lacks
+
+def register(con):
+    """SUBSTRING(s FROM start [FOR length]) per sql-reference-substring: a start below 1
+    counts as 1 and shortens the length by (1 - start); a start past the end, or a
+    length of 0, gives ''. DuckDB's own substring counts a negative start from the end."""
+    con.execute("""CREATE MACRO kda_substring3(s, n, l) AS
+                   CASE WHEN n < 1 THEN substring(s, 1, greatest(l - (1 - n), 0))
+                        ELSE substring(s, n, l) END""")
+    con.execute("""CREATE MACRO kda_substring2(s, n) AS
+                   CASE WHEN n < 1 THEN s ELSE substring(s, n) END""")
+
+
+# ---------------------------------------------------------------- the cases
+
+DEMO4 = [("TICKER_SYMBOL", "VARCHAR(4)"), ("SECTOR", "VARCHAR(12)"), ("CHANGE", "REAL"), ("PRICE", "REAL")]
+W10 = "time_bucket(INTERVAL '10 seconds', rowtime)"  # = STEP(ROWTIME BY INTERVAL '10' SECOND)
+W60 = "time_bucket(INTERVAL '60 seconds', rowtime)"  # = STEP(ROWTIME BY INTERVAL '60' SECOND)
+
+QUERIES = {
+    "continuous_filter_like": (
+        """SELECT "TICKER_SYMBOL", "SECTOR", "CHANGE", "PRICE" FROM src
+           WHERE "SECTOR" LIKE '%TECH%' ORDER BY seq""", DEMO4),
+    "filter_logic_nulls": (
+        """SELECT "TICKER_SYMBOL", "CHANGE", "PRICE" FROM src
+           WHERE ("PRICE" >= 50 AND NOT ("TICKER_SYMBOL" = 'AMZN')) OR "CHANGE" < -1
+                 OR "SECTOR" IS NULL AND "PRICE" IS NOT NULL ORDER BY seq""",
+        [("TICKER_SYMBOL", "VARCHAR(4)"), ("CHANGE", "REAL"), ("PRICE", "REAL")]),
+    "filter_between_in": (
+        """SELECT "TICKER_SYMBOL", "SECTOR", "PRICE" FROM src
+           WHERE "PRICE" BETWEEN 10 AND 20 AND "TICKER_SYMBOL" IN ('AAPL', 'AMZN', 'MSFT')
+              OR "SECTOR" NOT IN ('ENERGY', 'FINANCIAL') AND "PRICE" NOT BETWEEN 0 AND 100
+           ORDER BY seq""",
+        [("TICKER_SYMBOL", "VARCHAR(4)"), ("SECTOR", "VARCHAR(16)"), ("PRICE", "REAL")]),
+    "filter_like_wildcards": (
+        """SELECT "TICKER_SYMBOL", "SECTOR" FROM src
+           WHERE "TICKER_SYMBOL" LIKE 'A_ZN' OR "TICKER_SYMBOL" LIKE '_B%'
+              OR ("SECTOR" LIKE 'F%L' AND "SECTOR" NOT LIKE '%TECH%') ORDER BY seq""",
+        [("TICKER_SYMBOL", "VARCHAR(4)"), ("SECTOR", "VARCHAR(16)")]),
+    "projection_arithmetic_case": (
+        """SELECT "TICKER_SYMBOL", "PRICE", "PRICE" - "CHANGE",
+                  CASE WHEN "CHANGE" > 0 THEN 'RISE' WHEN "CHANGE" < 0 THEN 'FALL' ELSE 'FLAT' END,
+                  CASE "TICKER_SYMBOL" WHEN 'AMZN' THEN 'store' WHEN 'MSFT' THEN 'cloud' END,
+                  "PRICE" * 2 + "CHANGE" / 4
+           FROM src ORDER BY seq""",
+        [("TICKER_SYMBOL", "VARCHAR(4)"), ("PRICE", "DOUBLE"), ("PREV_PRICE", "DOUBLE"),
+         ("DIRECTION", "VARCHAR(4)"), ("KIND", "VARCHAR(5)"), ("SCORE", "DOUBLE")]),
+    "cast_conversions": (
+        """SELECT CAST("QTY_TEXT" AS INTEGER) + 1, CAST("QTY" AS VARCHAR) || ' units',
+                  CAST("QTY" AS DOUBLE) / 4, CAST("TS_TEXT" AS TIMESTAMP), CAST("FLAG_TEXT" AS BOOLEAN)
+           FROM src ORDER BY seq""",
+        [("QTY_PLUS_ONE", "INTEGER"), ("QTY_LABEL", "VARCHAR(16)"), ("QTY_QUARTER", "DOUBLE"),
+         ("EVENT_TS", "TIMESTAMP"), ("FLAG", "BOOLEAN")]),
+    "string_upper_lower_concat": (
+        """SELECT upper("LAST_NAME") || ', ' || "FIRST_NAME", upper("CITY"), lower("CITY")
+           FROM src ORDER BY seq""",
+        [("full_name", "VARCHAR(40)"), ("city_upper", "VARCHAR(16)"), ("city_lower", "VARCHAR(16)")]),
+    "substring_referrer": (
+        """SELECT rowtime, kda_substring3("referrer", 12,
+                  position('.com' IN "referrer") - position('www.' IN "referrer") - 4)
+           FROM src ORDER BY seq""",
+        [("ingest_time", "TIMESTAMP"), ("referrer", "VARCHAR(32)")]),
+    "string_functions_doc_examples": (
+        """SELECT kda_substring3("S", "N", "L"), kda_substring2("S", "N"),
+                  position("NEEDLE" IN "S"), length("S")
+           FROM src ORDER BY seq""",
+        [("SUB", "VARCHAR(32)"), ("TAIL", "VARCHAR(32)"), ("POS", "INTEGER"), ("LEN", "INTEGER")]),
+    "trim_char_length": (
+        """SELECT trim("S"), ltrim("S", 'x'), rtrim("S", 'x'), trim("S", 'y'),
+                  length("S"), length(trim("S"))
+           FROM src ORDER BY seq""",
+        [("TRIMMED", "VARCHAR(32)"), ("NO_LEADING_X", "VARCHAR(32)"), ("NO_TRAILING_X", "VARCHAR(32)"),
+         ("NO_Y", "VARCHAR(32)"), ("LEN", "INTEGER"), ("TRIMMED_LEN", "INTEGER")]),
+    "chained_streams_getting_started": (
+        """WITH destination AS (SELECT seq, "TICKER_SYMBOL", "SECTOR", "CHANGE", "PRICE" FROM src
+                                WHERE "SECTOR" LIKE '%TECH%')
+           SELECT "TICKER_SYMBOL", CAST("CHANGE" AS DOUBLE), CAST("PRICE" AS DOUBLE)
+           FROM destination ORDER BY seq""",
+        [("TICKER_SYMBOL", "VARCHAR(4)"), ("CHANGE", "DOUBLE"), ("PRICE", "DOUBLE")]),
+    "chained_projection_then_window": (
+        f"""WITH clean AS (SELECT rowtime, upper("TICKER_SYMBOL") AS ticker, "PRICE" AS price FROM src
+                           WHERE "PRICE" IS NOT NULL)
+            SELECT ticker, {W10} AS w, count(*), sum(price) FROM clean
+            GROUP BY ticker, w ORDER BY w, ticker NULLS FIRST""",
+        [("TICKER", "VARCHAR(4)"), ("WINDOW_START", "TIMESTAMP"), ("TRADE_COUNT", "INTEGER"),
+         ("TOTAL_PRICE", "DOUBLE")]),
+    "insert_column_list_subset": (
+        """SELECT "TICKER_SYMBOL", NULL, NULL, "PRICE", 'checked' FROM src
+           WHERE "CHANGE" > 0 ORDER BY seq""",
+        [("TICKER_SYMBOL", "VARCHAR(4)"), ("SECTOR", "VARCHAR(16)"), ("CHANGE", "REAL"), ("PRICE", "REAL"),
+         ("NOTE", "VARCHAR(8)")]),
+    "select_star_positional": (
+        """SELECT "TICKER_SYMBOL", "SECTOR", "PRICE" FROM src WHERE "PRICE" < 50 ORDER BY seq""",
+        [("SYM", "VARCHAR(4)"), ("SEC", "VARCHAR(16)"), ("PX", "REAL")]),
+    "tumbling_step_min_max": (
+        f"""SELECT "TICKER", min("PRICE"), max("PRICE"), {W60} AS w FROM src
+            GROUP BY "TICKER", w ORDER BY w, "TICKER" NULLS FIRST""",
+        [("TICKER", "VARCHAR(4)"), ("MIN_PRICE", "REAL"), ("MAX_PRICE", "REAL")]),
+    "tumbling_step_window_start": (
+        f"""SELECT {W10} AS w, "TICKER_SYMBOL", count(*), sum("PRICE"), avg("PRICE") FROM src
+            GROUP BY "TICKER_SYMBOL", w ORDER BY w, "TICKER_SYMBOL" NULLS FIRST""",
+        [("ingest_time", "TIMESTAMP"), ("ticker_symbol", "VARCHAR(12)"), ("symbol_count", "INTEGER"),
+         ("total_price", "DOUBLE"), ("avg_price", "DOUBLE")]),
+    "tumbling_floor_minute_nulls": (
+        """SELECT date_trunc('minute', rowtime) AS m, "SECTOR", count(*), count("FEE"), sum("FEE"),
+                  min("FEE"), max("FEE") FROM src
+           GROUP BY "SECTOR", m ORDER BY m, "SECTOR" NULLS FIRST""",
+        [("tx_minute", "TIMESTAMP"), ("sector", "VARCHAR(16)"), ("total_nb_trx", "BIGINT"),
+         ("nb_with_fee", "BIGINT"), ("total_fee", "BIGINT"), ("min_fee", "INTEGER"), ("max_fee", "INTEGER")]),
+    "tumbling_floor_epoch_10s_template": (
+        """SELECT "TICKER_SYMBOL", count(*), floor(epoch(rowtime) / 10) AS w FROM src
+           GROUP BY "TICKER_SYMBOL", w ORDER BY w, "TICKER_SYMBOL" NULLS FIRST""",
+        [("TICKER_SYMBOL", "VARCHAR(4)"), ("TICKER_SYMBOL_COUNT", "INTEGER")]),
+    "tumbling_having": (
+        """SELECT "prodId", sum("quantity" * "price"), date_trunc('hour', rowtime) AS h FROM src
+           GROUP BY h, "prodId" HAVING sum("quantity" * "price") > 1000 ORDER BY h, "prodId" NULLS FIRST""",
+        [("prodId", "INTEGER"), ("order_value", "DOUBLE")]),
+    "json_mapping_coercion": (
+        """SELECT "customerName", "city", "Name", "zip", "qty", "vip", "score" FROM src ORDER BY seq""",
+        [("customerName", "VARCHAR(8)"), ("city", "VARCHAR(16)"), ("Name", "VARCHAR(16)"), ("zip", "VARCHAR(8)"),
+         ("qty", "INTEGER"), ("vip", "BOOLEAN"), ("score", "DOUBLE")]),
+}
+
+
+# ---------------------------------------------------------------- output rendering
+
+def float32(x):
+    x = struct.unpack("f", struct.pack("f", x))[0]
+    for digits in range(1, 10):  # shortest text that reads back as the same float32
+        text = "%.*g" % (digits, x)
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == x:
+            return float(text)
+    return x
+
+
+def render(value, sql_type):
+    if value is None:
+        return None
+    t, n = base_type(sql_type)
+    if t == "TIMESTAMP":
+        return value.strftime("%Y-%m-%d %H:%M:%S.") + "%03d" % (value.microsecond // 1000)
+    if t in ("VARCHAR", "CHAR"):
+        assert n is None or len(value) <= n, f"{value!r} longer than {sql_type}: truncation is not specified"
+        return value
+    if t == "REAL":
+        return float32(float(value))
+    if t in ("DOUBLE", "FLOAT"):
+        value = float(value)
+        assert math.isfinite(value)
+        return value
+    if t in ("INTEGER", "INT", "BIGINT", "SMALLINT", "TINYINT"):
+        return int(value)
+    if t == "BOOLEAN":
+        return bool(value)
+    raise NotImplementedError(sql_type)
+
+
+def main(argv):
+    write = "--write" in argv
+    names = [a for a in argv if not a.startswith("--")] or sorted(QUERIES)
+    on_disk = sorted(p.name for p in CASES.iterdir() if p.is_dir())
+    missing = set(on_disk) - set(QUERIES)
+    assert not missing, f"cases without a DuckDB query: {sorted(missing)}"
+    failed = 0
+    for name in names:
+        case_dir = CASES / name
+        con = duckdb.connect()
+        register(con)
+        skipped = load_source(con, case_dir)
+        sql, out_cols = QUERIES[name]
+        rows = con.execute(sql).fetchall()
+        lines = [json.dumps({c: render(v, t) for (c, t), v in zip(out_cols, row)}, ensure_ascii=False)
+                 for row in rows]
+        path = case_dir / "expected.jsonl"
+        if write:
+            path.write_text("".join(line + "\n" for line in lines))
+            print(f"wrote {name}: {len(lines)} rows")
+            continue
+        have = path.read_text().splitlines() if path.exists() else []
+        toml = (case_dir / "case.toml").read_text()
+        ordered = re.search(r"^ordered\s*=\s*true", toml, re.M)
+        errors = re.search(r"^errors\s*=\s*(\d+)", toml, re.M)
+        if skipped != (int(errors.group(1)) if errors else 0):
+            print(f"DIFF {name}: {skipped} record(s) go to error_stream, case.toml says errors = "
+                  f"{errors.group(1) if errors else 0}")
+            failed += 1
+            continue
+        same = ([json.loads(x) for x in have] == [json.loads(x) for x in lines] if ordered else
+                sorted(have, key=str) == sorted(lines, key=str) or
+                sorted(json.dumps(json.loads(x), sort_keys=True) for x in have) ==
+                sorted(json.dumps(json.loads(x), sort_keys=True) for x in lines))
+        print(f"{'ok  ' if same else 'DIFF'} {name}")
+        failed += not same
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
