@@ -219,3 +219,103 @@ fn a_sql_mistake_is_reported_at_the_sql_files_line_and_column() {
     assert!(stderr.contains("process[0].code"), "{stderr}");
     assert!(stderr.contains("no column `PRICE_`"), "{stderr}");
 }
+
+/// The Developer Guide's reference-data application, moved with its describe-application
+/// JSON: the reference table is read from S3 (moto) at start, or from a local file instead.
+#[test]
+fn reference_data_comes_from_s3_or_a_local_file() {
+    let (_moto, endpoint) = crate::common::moto();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "Ticker, Company\nAMZN,Amazon\nASD, SomeCompanyA\n";
+    crate::common::runtime().block_on(async {
+        let s3 = crate::common::s3(&endpoint).await;
+        s3.create_bucket().bucket("kda-ref").send().await.unwrap();
+        s3.put_object()
+            .bucket("kda-ref")
+            .key("TickerReference.csv")
+            .body(csv.as_bytes().to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    });
+    let code = r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker_symbol VARCHAR(4), "Company" varchar(20), price DOUBLE);
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+   SELECT STREAM ticker_symbol, "c"."Company", price
+   FROM "SOURCE_SQL_STREAM_001" LEFT JOIN "CompanyName" as "c"
+   ON "SOURCE_SQL_STREAM_001".ticker_symbol = "c"."Ticker";"#;
+    let detail = serde_json::json!({"ApplicationDetail": {
+        "ApplicationName": "ticker", "ApplicationStatus": "READY", "ApplicationVersionId": 7,
+        "ApplicationCode": code,
+        "InputDescriptions": [{"InputId": "1.1", "NamePrefix": "SOURCE_SQL_STREAM",
+            "InAppStreamNames": ["SOURCE_SQL_STREAM_001"],
+            "InputSchema": {"RecordFormat": {"RecordFormatType": "JSON",
+                "MappingParameters": {"JSONMappingParameters": {"RecordRowPath": "$"}}},
+                "RecordEncoding": "UTF-8",
+                "RecordColumns": [
+                    {"Name": "TICKER_SYMBOL", "Mapping": "$.TICKER_SYMBOL", "SqlType": "VARCHAR(4)"},
+                    {"Name": "PRICE", "Mapping": "$.PRICE", "SqlType": "REAL"}]}}],
+        "ReferenceDataSourceDescriptions": [{"ReferenceId": "2.1", "TableName": "CompanyName",
+            "S3ReferenceDataSourceDescription": {"BucketARN": "arn:aws:s3:::kda-ref",
+                "FileKey": "TickerReference.csv",
+                "ReferenceRoleARN": "arn:aws:iam::012345678901:role/read"},
+            "ReferenceSchema": {"RecordFormat": {"RecordFormatType": "CSV",
+                "MappingParameters": {"CSVMappingParameters":
+                    {"RecordRowDelimiter": "\n", "RecordColumnDelimiter": ","}}},
+                "RecordEncoding": "UTF-8",
+                "RecordColumns": [{"Name": "Ticker", "SqlType": "VARCHAR(4)"},
+                                  {"Name": "Company", "SqlType": "VARCHAR(20)"}]}}],
+        "OutputDescriptions": [{"OutputId": "3.1", "Name": "DESTINATION_SQL_STREAM",
+            "DestinationSchema": {"RecordFormatType": "JSON"}}]}});
+    std::fs::write(dir.path().join("ticker.json"), detail.to_string()).unwrap();
+    std::fs::write(
+        dir.path().join("in.jsonl"),
+        "{\"TICKER_SYMBOL\":\"AMZN\",\"PRICE\":84.5}\n{\"TICKER_SYMBOL\":\"QXZ\",\"PRICE\":1.5}\n{\"TICKER_SYMBOL\":\"ASD\",\"PRICE\":2.25}\n",
+    )
+    .unwrap();
+    let run = |name: &str, extra: &str| {
+        std::fs::write(
+            dir.path().join(format!("{name}.toml")),
+            format!(
+                "[source]\ntype = \"file\"\npath = \"in.jsonl\"\n\
+                 [[process]]\ntype = \"sql\"\napplication = \"ticker.json\"\n{extra}\n\
+                 [sink]\ntype = \"file\"\npath = \"out-{name}\"\n"
+            ),
+        )
+        .unwrap();
+        run_ok(
+            weir()
+                .args(["run", "--progress", "0s", "--state-dir"])
+                .arg(dir.path().join("state"))
+                .arg(dir.path().join(format!("{name}.toml")))
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test"),
+        );
+        lines(&objects(
+            &dir.path().join(format!("out-{name}")),
+            Some("errors"),
+        ))
+    };
+    let from_s3 = run(
+        "s3",
+        &format!("region = \"us-east-1\"\nendpoint = \"{endpoint}\""),
+    );
+    assert_eq!(
+        from_s3,
+        [
+            r#"{"TICKER_SYMBOL":"AMZN","Company":"Amazon","PRICE":84.5}"#,
+            r#"{"TICKER_SYMBOL":"QXZ","Company":null,"PRICE":1.5}"#,
+            r#"{"TICKER_SYMBOL":"ASD","Company":" SomeCompanyA","PRICE":2.25}"#,
+        ]
+    );
+    // A local copy instead (the S3 endpoint is not even given).
+    std::fs::write(dir.path().join("companies.csv"), "QXZ,Quux\n").unwrap();
+    let local = run("local", "reference = { CompanyName = \"companies.csv\" }");
+    assert_eq!(
+        local,
+        [
+            r#"{"TICKER_SYMBOL":"AMZN","Company":null,"PRICE":84.5}"#,
+            r#"{"TICKER_SYMBOL":"QXZ","Company":"Quux","PRICE":1.5}"#,
+            r#"{"TICKER_SYMBOL":"ASD","Company":null,"PRICE":2.25}"#,
+        ]
+    );
+}

@@ -32,6 +32,36 @@ pub async fn kinesis_client(region: Option<&str>, endpoint: Option<&str>) -> Cli
     Client::new(&sdk_config(region, endpoint).await)
 }
 
+/// The bytes of one S3 object (reference data, for one): `bucket` is a name or a bucket ARN
+/// (`arn:aws:s3:::name`). With an endpoint, path-style addressing (S3-compatible stores).
+pub async fn s3_object(
+    region: Option<&str>,
+    endpoint: Option<&str>,
+    bucket: &str,
+    key: &str,
+) -> Result<Vec<u8>, String> {
+    let bucket = bucket.strip_prefix("arn:aws:s3:::").unwrap_or(bucket);
+    let sdk = sdk_config(region, endpoint).await;
+    let conf = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(endpoint.is_some())
+        .build();
+    let client = aws_sdk_s3::Client::from_conf(conf);
+    let what = format!("s3://{bucket}/{key}");
+    let object = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| format!("{what}: {}", DisplayErrorContext(&e)))?;
+    let body = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| format!("{what}: {e}"))?;
+    Ok(body.into_bytes().to_vec())
+}
+
 /// A service error as its code and message; anything else with its whole chain of causes.
 pub fn brief<E, R>(e: &aws_sdk_kinesis::error::SdkError<E, R>) -> String
 where

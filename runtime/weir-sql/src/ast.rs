@@ -43,6 +43,43 @@ pub struct Select {
     pub filter: Option<Expr>,
     pub group_by: Vec<Expr>,
     pub having: Option<Expr>,
+    /// `WINDOW name AS (...)` definitions, for `OVER name`.
+    pub windows: Vec<(Name, WindowSpec)>,
+    /// `WINDOWED BY STAGGER (PARTITION BY ... RANGE ...)`.
+    pub stagger: Option<WindowSpec>,
+    /// `[LEFT [OUTER] | INNER] JOIN table [AS alias] ON condition`: a reference table.
+    pub join: Option<Join>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Join {
+    pub left: bool,
+    pub table: Name,
+    pub alias: Option<Name>,
+    pub on: Expr,
+}
+
+/// A sliding window: `[PARTITION BY ...] RANGE INTERVAL ... PRECEDING | ROWS n PRECEDING`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowSpec {
+    pub pos: Pos,
+    pub partition: Vec<Expr>,
+    pub frame: Frame,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    /// The rows whose ROWTIME is within this many milliseconds before the current row's.
+    Range(i64),
+    /// The current row and this many rows before it.
+    Rows(u64),
+}
+
+/// What an aggregate is computed over: a named window or one written in place.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Over {
+    Named(Name),
+    Spec(WindowSpec),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -110,6 +147,8 @@ pub enum Expr {
         args: Vec<Expr>,
         star: bool,
         distinct: bool,
+        /// `OVER ...`: an aggregate over a sliding window.
+        over: Option<Box<Over>>,
     },
     Cast {
         e: Box<Expr>,

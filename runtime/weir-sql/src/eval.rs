@@ -109,6 +109,17 @@ impl CExpr {
         found
     }
 
+    /// The columns it reads.
+    pub fn columns(&self) -> Vec<usize> {
+        let mut cols = Vec::new();
+        self.visit(&mut |e| {
+            if let CExpr::Col(i) = e {
+                cols.push(*i);
+            }
+        });
+        cols
+    }
+
     /// Whether it reads any column of the row (other than ROWTIME).
     pub fn reads_columns(&self) -> bool {
         let mut found = false;

@@ -21,6 +21,7 @@ pub mod jsonpath;
 pub mod lex;
 pub mod parse;
 pub mod plan;
+pub mod slide;
 pub mod stage;
 pub mod value;
 

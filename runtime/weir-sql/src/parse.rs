@@ -367,10 +367,59 @@ impl Parser {
             }
         }
         self.expect_kw("FROM")?;
+        if self.is_kw("TABLE") && matches!(self.peek_at(1).tok, Tok::Sym("(")) {
+            return Err(SqlError::name(
+                self.pos(),
+                "TABLE",
+                "analytic functions (`TABLE(F(CURSOR(...)))`) are not supported by Weir yet",
+            ));
+        }
+        if self.is_sym("(") {
+            return Err(SqlError::syntax(
+                self.pos(),
+                "a subquery in FROM is not supported by Weir yet: select from a stream",
+            ));
+        }
         let from = self.name("a stream name")?;
         let alias = self.alias()?;
+        let join = if self.is_kw("JOIN") || self.is_kw("INNER") || self.is_kw("LEFT") {
+            let left = self.eat_kw("LEFT");
+            if left {
+                self.eat_kw("OUTER");
+            } else {
+                self.eat_kw("INNER");
+            }
+            self.expect_kw("JOIN")?;
+            let table = self.name("a table name")?;
+            let alias = self.alias()?;
+            self.expect_kw("ON")?;
+            let on = self.expr()?;
+            Some(Join {
+                left,
+                table,
+                alias,
+                on,
+            })
+        } else {
+            None
+        };
         let filter = if self.eat_kw("WHERE") {
             Some(self.expr()?)
+        } else {
+            None
+        };
+        let stagger = if self.is_kw("WINDOWED") {
+            self.bump();
+            self.expect_kw("BY")?;
+            self.expect_kw("STAGGER")?;
+            let spec = self.window_spec_of(false)?;
+            if spec.partition.is_empty() {
+                return Err(SqlError::syntax(
+                    spec.pos,
+                    "a stagger window needs PARTITION BY",
+                ));
+            }
+            Some(spec)
         } else {
             None
         };
@@ -389,8 +438,19 @@ impl Parser {
         } else {
             None
         };
+        let mut windows = Vec::new();
+        if self.eat_kw("WINDOW") {
+            loop {
+                let name = self.name("a window name")?;
+                self.expect_kw("AS")?;
+                windows.push((name, self.window_spec()?));
+                if !self.eat_sym(",") {
+                    break;
+                }
+            }
+        }
         for unsupported in [
-            "JOIN", "LEFT", "INNER", "CROSS", "WINDOW", "WINDOWED", "ORDER", "UNION",
+            "JOIN", "LEFT", "INNER", "CROSS", "RIGHT", "FULL", "ORDER", "UNION",
         ] {
             if self.is_kw(unsupported) {
                 return Err(SqlError::name(
@@ -408,6 +468,9 @@ impl Parser {
             filter,
             group_by,
             having,
+            windows,
+            stagger,
+            join,
         })
     }
 
@@ -914,11 +977,13 @@ impl Parser {
         if self.is_sym("*") {
             self.bump();
             self.expect_sym(")")?;
+            let over = self.over()?;
             return Ok(Expr::Func {
                 name,
                 args: Vec::new(),
                 star: true,
                 distinct: false,
+                over,
             });
         }
         let distinct = self.eat_kw("DISTINCT");
@@ -935,18 +1000,85 @@ impl Parser {
             }
         }
         self.expect_sym(")")?;
-        if self.is_kw("OVER") {
-            return Err(SqlError::name(
-                self.pos(),
-                "OVER",
-                "sliding windows (`OVER`) are not supported by Weir yet",
-            ));
-        }
+        let over = self.over()?;
         Ok(Expr::Func {
             name,
             args,
             star: false,
             distinct,
+            over,
+        })
+    }
+
+    /// `OVER name` or `OVER (spec)`, if there.
+    fn over(&mut self) -> Result<Option<Box<Over>>, SqlError> {
+        if !self.eat_kw("OVER") {
+            return Ok(None);
+        }
+        if self.is_sym("(") {
+            return Ok(Some(Box::new(Over::Spec(self.window_spec()?))));
+        }
+        Ok(Some(Box::new(Over::Named(self.name("a window name")?))))
+    }
+
+    /// `( [PARTITION BY e, ...] RANGE INTERVAL 'n' unit PRECEDING | ROWS n PRECEDING )`.
+    fn window_spec(&mut self) -> Result<WindowSpec, SqlError> {
+        self.window_spec_of(true)
+    }
+
+    /// A window spec; a stagger window's (`sliding` false) is `RANGE interval` alone.
+    fn window_spec_of(&mut self, sliding: bool) -> Result<WindowSpec, SqlError> {
+        let pos = self.pos();
+        self.expect_sym("(")?;
+        let mut partition = Vec::new();
+        if self.eat_kw("PARTITION") {
+            self.expect_kw("BY")?;
+            loop {
+                partition.push(self.expr()?);
+                if !self.eat_sym(",") {
+                    break;
+                }
+            }
+        }
+        if self.is_kw("ORDER") {
+            return Err(SqlError::name(
+                self.pos(),
+                "ORDER",
+                "a window is ordered by ROWTIME: KDA took no ORDER BY in it",
+            ));
+        }
+        let frame = if self.eat_kw("RANGE") {
+            let at = self.pos();
+            match self.primary()? {
+                Expr::Lit(Value::Interval(ms), _) if ms > 0 => Frame::Range(ms),
+                _ => {
+                    return Err(SqlError::syntax(
+                        at,
+                        "expected a positive INTERVAL after RANGE",
+                    ))
+                }
+            }
+        } else if sliding && self.eat_kw("ROWS") {
+            let n = match &self.peek().tok {
+                Tok::Number(n) => n.parse::<u64>().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| self.unexpected("a number of rows"))?;
+            self.bump();
+            Frame::Rows(n)
+        } else if sliding {
+            return Err(self.unexpected("`RANGE` or `ROWS`"));
+        } else {
+            return Err(self.unexpected("`RANGE`"));
+        };
+        if sliding {
+            self.expect_kw("PRECEDING")?;
+        }
+        self.expect_sym(")")?;
+        Ok(WindowSpec {
+            pos,
+            partition,
+            frame,
         })
     }
 }

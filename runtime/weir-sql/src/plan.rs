@@ -56,6 +56,23 @@ pub enum PumpKind {
         items: Vec<CExpr>,
         having: Option<CExpr>,
     },
+    /// Stagger windows: a window per value of `keys`, opened by its first row and closed
+    /// `range` milliseconds of ROWTIME later (its rows' ROWTIME).
+    Stagger {
+        keys: Vec<CExpr>,
+        range: i64,
+        aggs: Vec<AggSpec>,
+        items: Vec<CExpr>,
+        having: Option<CExpr>,
+    },
+    /// Sliding windows: one output row per input row, its aggregates over the rows of its
+    /// partition within each window's frame (the row itself included). `aggs` are each an
+    /// aggregate over one of `windows`.
+    Slide {
+        windows: Vec<Slide>,
+        aggs: Vec<(usize, AggSpec)>,
+        items: Vec<CExpr>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -63,16 +80,45 @@ pub struct Pump {
     pub name: String,
     pub source: usize,
     pub target: usize,
+    pub join: Option<JoinPlan>,
     pub filter: Option<CExpr>,
     pub kind: PumpKind,
     /// For each select item, the target column it fills (the others are NULL).
     pub into: Vec<usize>,
 }
 
+/// A sliding window of a select: rows of one partition within its frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slide {
+    pub partition: Vec<CExpr>,
+    pub frame: ast::Frame,
+}
+
+/// A reference table: its columns, and where its data is.
+#[derive(Debug, Clone)]
+pub struct TableDef {
+    pub name: String,
+    pub columns: Vec<(String, SqlType)>,
+    pub reference: crate::app::Reference,
+}
+
+/// A join of a pump's rows with a reference table. A joined row is the stream row's columns
+/// followed by the table row's.
+#[derive(Debug, Clone)]
+pub struct JoinPlan {
+    pub table: usize,
+    pub left: bool,
+    pub on: CExpr,
+    /// Equalities of the ON condition between a stream-side and a table-side expression: the
+    /// table is indexed by its side, so a row is compared with its matches only.
+    pub keys: Vec<(CExpr, CExpr)>,
+}
+
 /// A compiled application.
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub streams: Vec<StreamDef>,
+    pub tables: Vec<TableDef>,
     pub pumps: Vec<Pump>,
     /// The stream whose rows leave the stage, and how they are written.
     pub output: usize,
@@ -118,12 +164,20 @@ fn compile_inner(code: &str, config: &AppConfig, options: &Options) -> Result<Pl
             input: Some(input.clone()),
         });
     }
-    if !config.references.is_empty() {
-        return Err(SqlError::config(
-            "ReferenceDataSources",
-            "reference data is not supported by Weir yet",
-        ));
-    }
+    let tables: Vec<TableDef> = config
+        .references
+        .iter()
+        .map(|r| TableDef {
+            name: r.table.clone(),
+            columns: r
+                .schema
+                .columns
+                .iter()
+                .map(|c| (c.name.clone(), c.ty))
+                .collect(),
+            reference: r.clone(),
+        })
+        .collect();
     let mut pumps = Vec::new();
     let mut pump_names: HashMap<String, Pos> = HashMap::new();
     for st in &statements {
@@ -178,7 +232,7 @@ fn compile_inner(code: &str, config: &AppConfig, options: &Options) -> Result<Pl
                         format!("pump `{}` is created twice", p.name.text),
                     ));
                 }
-                pumps.push(compile_pump(p, &streams, &by_name)?);
+                pumps.push(compile_pump(p, &streams, &by_name, &tables)?);
             }
         }
     }
@@ -232,6 +286,7 @@ fn compile_inner(code: &str, config: &AppConfig, options: &Options) -> Result<Pl
     };
     Ok(Plan {
         streams,
+        tables,
         pumps,
         output,
         output_format,
@@ -244,11 +299,26 @@ struct Ctx<'a> {
     source: &'a StreamDef,
     /// The names the source may be qualified with: its name and its alias.
     qualifiers: Vec<String>,
+    /// The joined reference table, with its qualifiers: its columns follow the source's.
+    table: Option<(&'a TableDef, Vec<String>)>,
 }
 
 impl Ctx<'_> {
     fn column(&self, table: &Option<ast::Name>, name: &ast::Name) -> Result<CExpr, SqlError> {
+        let n = self.source.columns.len();
+        let in_table = |t: &TableDef| t.columns.iter().position(|(c, _)| *c == name.text);
         if let Some(t) = table {
+            if let Some((def, quals)) = &self.table {
+                if quals.contains(&t.text) {
+                    return in_table(def).map(|j| CExpr::Col(n + j)).ok_or_else(|| {
+                        SqlError::name(
+                            name.pos,
+                            &name.text,
+                            format!("table `{}` has no column `{}`", def.name, name.text),
+                        )
+                    });
+                }
+            }
             if !self.qualifiers.contains(&t.text) {
                 return Err(SqlError::name(
                     t.pos,
@@ -258,6 +328,22 @@ impl Ctx<'_> {
                         t.text, self.source.name
                     ),
                 ));
+            }
+        } else if let Some((def, _)) = &self.table {
+            let in_source = self.source.columns.iter().any(|(c, _)| *c == name.text);
+            match (in_source, in_table(def)) {
+                (true, Some(_)) => {
+                    return Err(SqlError::name(
+                        name.pos,
+                        &name.text,
+                        format!(
+                            "`{}` is a column of both `{}` and `{}`: qualify it",
+                            name.text, self.source.name, def.name
+                        ),
+                    ))
+                }
+                (false, Some(j)) => return Ok(CExpr::Col(n + j)),
+                _ => {}
             }
         }
         if name.text == "ROWTIME" {
@@ -292,6 +378,7 @@ fn compile_pump(
     p: &ast::CreatePump,
     streams: &[StreamDef],
     by_name: &HashMap<String, usize>,
+    tables: &[TableDef],
 ) -> Result<Pump, SqlError> {
     let sel = &p.select;
     let lookup = |n: &ast::Name| {
@@ -313,22 +400,78 @@ fn compile_pump(
     if let Some(a) = &sel.alias {
         qualifiers.push(a.text.clone());
     }
-    let ctx = Ctx {
+    let mut ctx = Ctx {
         source: &streams[source],
         qualifiers,
+        table: None,
     };
+    let mut join = None;
+    if let Some(j) = &sel.join {
+        let t = tables
+            .iter()
+            .position(|t| t.name == j.table.text)
+            .ok_or_else(|| {
+                SqlError::name(
+                    j.table.pos,
+                    &j.table.text,
+                    format!(
+                        "unknown table `{}` (the application's reference tables: {})",
+                        j.table.text,
+                        if tables.is_empty() {
+                            "none".to_string()
+                        } else {
+                            tables
+                                .iter()
+                                .map(|t| t.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }
+                    ),
+                )
+            })?;
+        let mut quals = vec![j.table.text.clone()];
+        if let Some(a) = &j.alias {
+            quals.push(a.text.clone());
+        }
+        ctx.table = Some((&tables[t], quals));
+        let on = scalar(&j.on, &ctx)?;
+        let n = ctx.source.columns.len();
+        let keys = equalities(&on, n);
+        join = Some(JoinPlan {
+            table: t,
+            left: j.left,
+            on,
+            keys,
+        });
+    }
+    let ctx = ctx;
     // `*` expands to the source's columns.
     let mut exprs: Vec<Expr> = Vec::new();
     for item in &sel.items {
         match item {
             Item::Star(pos) => {
-                for (c, _) in &ctx.source.columns {
+                // Every column of the stream, then of the joined table, if any.
+                let mut all: Vec<(&str, &str)> = ctx
+                    .source
+                    .columns
+                    .iter()
+                    .map(|(c, _)| (ctx.qualifiers[0].as_str(), c.as_str()))
+                    .collect();
+                if let Some((t, quals)) = &ctx.table {
+                    all.extend(
+                        t.columns
+                            .iter()
+                            .map(|(c, _)| (quals[0].as_str(), c.as_str())),
+                    );
+                }
+                for (q, c) in all {
+                    let name = |text: &str| ast::Name {
+                        text: text.to_string(),
+                        pos: *pos,
+                    };
                     exprs.push(Expr::Column {
-                        table: None,
-                        name: ast::Name {
-                            text: c.clone(),
-                            pos: *pos,
-                        },
+                        table: Some(name(q)),
+                        name: name(c),
                     });
                 }
             }
@@ -368,7 +511,59 @@ fn compile_pump(
         ));
     }
     let filter = sel.filter.as_ref().map(|f| scalar(f, &ctx)).transpose()?;
-    let kind = if sel.group_by.is_empty() && !exprs.iter().any(has_aggregate) {
+    let kind = if let Some(st) = &sel.stagger {
+        if let Some(g) = sel.group_by.first() {
+            return Err(SqlError::syntax(
+                g.pos(),
+                "WINDOWED BY is used instead of GROUP BY, not with it",
+            ));
+        }
+        let ast::Frame::Range(range) = st.frame else {
+            return Err(SqlError::syntax(st.pos, "a stagger window takes RANGE"));
+        };
+        let keys: Vec<CExpr> = st
+            .partition
+            .iter()
+            .map(|e| scalar(e, &ctx))
+            .collect::<Result<_, _>>()?;
+        let mut aggs = Vec::new();
+        let items = exprs
+            .iter()
+            .map(|e| grouped(e, &ctx, &keys, &mut aggs))
+            .collect::<Result<_, _>>()?;
+        let having = sel
+            .having
+            .as_ref()
+            .map(|h| grouped(h, &ctx, &keys, &mut aggs))
+            .transpose()?;
+        PumpKind::Stagger {
+            keys,
+            range,
+            aggs,
+            items,
+            having,
+        }
+    } else if exprs.iter().any(has_window_aggregate) {
+        if let Some(g) = sel.group_by.first() {
+            return Err(SqlError::syntax(
+                g.pos(),
+                "GROUP BY and OVER in one select are not supported by Weir yet",
+            ));
+        }
+        if let Some(h) = &sel.having {
+            return Err(SqlError::syntax(h.pos(), "HAVING without GROUP BY"));
+        }
+        let (mut windows, mut aggs) = (Vec::new(), Vec::new());
+        let items = exprs
+            .iter()
+            .map(|e| sliding(e, &ctx, &sel.windows, &mut windows, &mut aggs))
+            .collect::<Result<_, _>>()?;
+        PumpKind::Slide {
+            windows,
+            aggs,
+            items,
+        }
+    } else if sel.group_by.is_empty() && !exprs.iter().any(has_aggregate) {
         if let Some(h) = &sel.having {
             return Err(SqlError::syntax(h.pos(), "HAVING without GROUP BY"));
         }
@@ -425,10 +620,41 @@ fn compile_pump(
         name: p.name.text.clone(),
         source,
         target,
+        join,
         filter,
         kind,
         into,
     })
+}
+
+/// The equalities of an ON condition's top-level AND between an expression of the stream's
+/// columns (below `n`) and one of the table's.
+fn equalities(on: &CExpr, n: usize) -> Vec<(CExpr, CExpr)> {
+    let side = |e: &CExpr| {
+        let cols = e.columns();
+        if cols.is_empty() {
+            None
+        } else if cols.iter().all(|&c| c < n) {
+            Some(false)
+        } else if cols.iter().all(|&c| c >= n) && !e.reads_rowtime() {
+            Some(true)
+        } else {
+            None
+        }
+    };
+    match on {
+        CExpr::Binary(crate::ast::BinOp::And, a, b) => {
+            let mut out = equalities(a, n);
+            out.extend(equalities(b, n));
+            out
+        }
+        CExpr::Binary(crate::ast::BinOp::Eq, a, b) => match (side(a), side(b)) {
+            (Some(false), Some(true)) => vec![((**a).clone(), (**b).clone())],
+            (Some(true), Some(false)) => vec![((**b).clone(), (**a).clone())],
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
 }
 
 fn aggregate_kind(name: &str) -> Option<AggKind> {
@@ -442,11 +668,23 @@ fn aggregate_kind(name: &str) -> Option<AggKind> {
     })
 }
 
+/// Whether `e` holds an aggregate of a GROUP BY (one without OVER).
 fn has_aggregate(e: &Expr) -> bool {
     let mut found = false;
     walk(e, &mut |x| {
-        if let Expr::Func { name, .. } = x {
-            found |= aggregate_kind(&name.text).is_some();
+        if let Expr::Func { name, over, .. } = x {
+            found |= over.is_none() && aggregate_kind(&name.text).is_some();
+        }
+    });
+    found
+}
+
+/// Whether `e` holds an aggregate OVER a sliding window.
+fn has_window_aggregate(e: &Expr) -> bool {
+    let mut found = false;
+    walk(e, &mut |x| {
+        if let Expr::Func { over, .. } = x {
+            found |= over.is_some();
         }
     });
     found
@@ -533,6 +771,105 @@ fn scalar(e: &Expr, ctx: &Ctx<'_>) -> Result<CExpr, SqlError> {
     })
 }
 
+/// The aggregate `e` is, if it is one (its argument compiled on the row).
+fn agg_spec(e: &Expr, ctx: &Ctx<'_>) -> Result<Option<AggSpec>, SqlError> {
+    let Expr::Func {
+        name,
+        args,
+        star,
+        distinct,
+        ..
+    } = e
+    else {
+        return Ok(None);
+    };
+    let Some(kind) = aggregate_kind(&name.text) else {
+        return Ok(None);
+    };
+    let kind = if *star { AggKind::CountStar } else { kind };
+    if *star && name.text != "COUNT" {
+        return Err(SqlError::name(name.pos, &name.text, "only COUNT takes `*`"));
+    }
+    let arg = match (kind, args.as_slice()) {
+        (AggKind::CountStar, []) => None,
+        (_, [a]) => {
+            if has_aggregate(a) {
+                return Err(SqlError::syntax(a.pos(), "aggregates do not nest"));
+            }
+            Some(scalar(a, ctx)?)
+        }
+        _ => {
+            return Err(SqlError::name(
+                name.pos,
+                &name.text,
+                format!("`{}` takes one argument", name.text),
+            ))
+        }
+    };
+    Ok(Some(AggSpec {
+        kind,
+        arg,
+        distinct: *distinct,
+    }))
+}
+
+/// Compiles a select item of a select with sliding windows: an aggregate `OVER` a window
+/// reads its slot, everything else reads the current row.
+fn sliding(
+    e: &Expr,
+    ctx: &Ctx<'_>,
+    defined: &[(ast::Name, ast::WindowSpec)],
+    windows: &mut Vec<Slide>,
+    aggs: &mut Vec<(usize, AggSpec)>,
+) -> Result<CExpr, SqlError> {
+    compile_expr(e, ctx, &mut |e, ctx| {
+        let Expr::Func { name, over, .. } = e else {
+            return Ok(None);
+        };
+        let Some(spec) = agg_spec(e, ctx)? else {
+            return Ok(None);
+        };
+        let Some(over) = over else {
+            return Err(SqlError::name(
+                name.pos,
+                &name.text,
+                format!(
+                    "`{}` needs OVER a window here (or a GROUP BY window of ROWTIME)",
+                    name.text
+                ),
+            ));
+        };
+        let window = match over.as_ref() {
+            ast::Over::Spec(w) => w,
+            ast::Over::Named(n) => defined
+                .iter()
+                .find(|(d, _)| d.text == n.text)
+                .map(|(_, w)| w)
+                .ok_or_else(|| {
+                    SqlError::name(n.pos, &n.text, format!("no window `{}` is defined", n.text))
+                })?,
+        };
+        let slide = Slide {
+            partition: window
+                .partition
+                .iter()
+                .map(|p| scalar(p, ctx))
+                .collect::<Result<_, _>>()?,
+            frame: window.frame,
+        };
+        let w = windows.iter().position(|s| *s == slide).unwrap_or_else(|| {
+            windows.push(slide);
+            windows.len() - 1
+        });
+        let slot = (w, spec);
+        let i = aggs.iter().position(|a| *a == slot).unwrap_or_else(|| {
+            aggs.push(slot);
+            aggs.len() - 1
+        });
+        Ok(Some(CExpr::Agg(i)))
+    })
+}
+
 /// Compiles a select item or HAVING of a grouped select: a sub-expression equal to a group
 /// key reads the key, an aggregate reads its slot, and any other column is an error.
 fn grouped(
@@ -542,39 +879,15 @@ fn grouped(
     aggs: &mut Vec<AggSpec>,
 ) -> Result<CExpr, SqlError> {
     compile_expr(e, ctx, &mut |e, ctx| {
-        if let Expr::Func {
-            name,
-            args,
-            star,
-            distinct,
-        } = e
-        {
-            if let Some(kind) = aggregate_kind(&name.text) {
-                let kind = if *star { AggKind::CountStar } else { kind };
-                if *star && name.text != "COUNT" {
-                    return Err(SqlError::name(name.pos, &name.text, "only COUNT takes `*`"));
+        if let Expr::Func { name, over, .. } = e {
+            if let Some(spec) = agg_spec(e, ctx)? {
+                if over.is_some() {
+                    return Err(SqlError::name(
+                        name.pos,
+                        &name.text,
+                        "GROUP BY and OVER in one select are not supported by Weir yet",
+                    ));
                 }
-                let arg = match (kind, args.as_slice()) {
-                    (AggKind::CountStar, []) => None,
-                    (_, [a]) => {
-                        if has_aggregate(a) {
-                            return Err(SqlError::syntax(a.pos(), "aggregates do not nest"));
-                        }
-                        Some(scalar(a, ctx)?)
-                    }
-                    _ => {
-                        return Err(SqlError::name(
-                            name.pos,
-                            &name.text,
-                            format!("`{}` takes one argument", name.text),
-                        ))
-                    }
-                };
-                let spec = AggSpec {
-                    kind,
-                    arg,
-                    distinct: *distinct,
-                };
                 let i = aggs.iter().position(|a| *a == spec).unwrap_or_else(|| {
                     aggs.push(spec);
                     aggs.len() - 1

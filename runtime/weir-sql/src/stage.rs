@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use weir_core::ack::Ack;
-use weir_core::batch::{Batch, BatchBuilder, Meta};
+use weir_core::batch::{Batch, BatchBuilder, Meta, RecordRef};
 use weir_core::process::{Processed, Processor};
 use weir_core::record::{ErrorOutputType, FailedRecord, Record};
 
@@ -26,7 +26,8 @@ use crate::app::OutputFormat;
 use crate::error::codes;
 use crate::eval::{cast, compare, eval, text, truth, CExpr, Scope};
 use crate::input::Mapper;
-use crate::plan::{AggKind, AggSpec, Plan, PumpKind};
+use crate::plan::{AggKind, AggSpec, JoinPlan, Plan, PumpKind};
+use crate::slide::SlideState;
 use crate::value::Value;
 
 /// How long the input must be quiet before arrival-time ROWTIME follows the clock (so that a
@@ -45,6 +46,75 @@ struct Row {
     key: Arc<str>,
 }
 
+/// A reference table's rows.
+#[derive(Debug)]
+struct Table {
+    rows: Vec<Vec<Value>>,
+    width: usize,
+}
+
+impl Table {
+    fn load(def: &crate::plan::TableDef, bytes: &[u8]) -> Result<Table, String> {
+        let input = crate::app::Input {
+            name_prefix: def.name.clone(),
+            schema: def.reference.schema.clone(),
+        };
+        let mapper = Mapper::new(&input)?;
+        let mut rows = Vec::new();
+        match &def.reference.schema.format {
+            // The whole file is one record of many rows.
+            crate::app::RecordFormat::Csv { .. } => mapper.rows(bytes, &mut rows)?,
+            crate::app::RecordFormat::Json { .. } => {
+                for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    mapper
+                        .rows(line, &mut rows)
+                        .map_err(|e| format!("line {}: {e}", i + 1))?;
+                }
+            }
+        }
+        Ok(Table {
+            rows,
+            width: def.columns.len(),
+        })
+    }
+
+    /// The rows by the hash of the table's side of a join's ON equalities; `None` when the
+    /// ON condition has none (every row is then a candidate).
+    fn index(
+        &self,
+        source: &crate::plan::StreamDef,
+        join: &JoinPlan,
+    ) -> Option<HashMap<u64, Vec<usize>>> {
+        if join.keys.is_empty() {
+            return None;
+        }
+        let pad = vec![Value::Null; source.columns.len()];
+        let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
+        for (i, r) in self.rows.iter().enumerate() {
+            let mut vals = pad.clone();
+            vals.extend(r.iter().cloned());
+            let scope = Scope {
+                row: &vals,
+                rowtime: 0,
+                keys: &[],
+                aggs: &[],
+            };
+            let keys: Option<Vec<Value>> = join
+                .keys
+                .iter()
+                .map(|(_, t)| eval(t, &scope).ok().filter(|v| !v.is_null()))
+                .collect();
+            if let Some(keys) = keys {
+                index.entry(key_hash(&keys)).or_default().push(i);
+            }
+        }
+        Some(index)
+    }
+}
+
 /// One group of an open window.
 #[derive(Debug)]
 struct Group {
@@ -58,8 +128,50 @@ struct Group {
 struct Window {
     /// The window's value (its key in GROUP BY), while one is open.
     bucket: Option<Value>,
+    /// The ROWTIME of its last row: its end is the first ROWTIME after it in another window.
+    last: i64,
     groups: Vec<Group>,
-    index: HashMap<String, usize>,
+    /// Groups by the hash of their keys (see [`key_hash`]); equal hashes are told apart by
+    /// comparing keys, so a row's keys are neither cloned nor formatted to find its group.
+    index: HashMap<u64, Vec<usize>>,
+}
+
+/// A hash of a group's keys, under the equality of [`same_keys`].
+pub(crate) fn key_hash(keys: &[Value]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for k in keys {
+        std::mem::discriminant(k).hash(&mut h);
+        match k {
+            Value::Null => {}
+            Value::Bool(b) => b.hash(&mut h),
+            Value::Int(i) | Value::Timestamp(i) | Value::Interval(i) => i.hash(&mut h),
+            // -0.0 and 0.0 are one key, as they are equal.
+            Value::Double(d) if d.is_nan() => f64::NAN.to_bits().hash(&mut h),
+            Value::Double(d) => (if *d == 0.0 { 0.0f64 } else { *d }).to_bits().hash(&mut h),
+            Value::Str(s) => s.hash(&mut h),
+        }
+    }
+    h.finish()
+}
+
+/// Whether two rows' keys are one group's: NULL groups with NULL (as KDA's GROUP BY did).
+pub(crate) fn same_keys(a: &[Value], b: &[Value]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| match (x, y) {
+            (Value::Double(p), Value::Double(q)) => p == q || (p.is_nan() && q.is_nan()),
+            _ => x == y,
+        })
+}
+
+/// A pump's open stagger windows, in the order they opened, each with its end.
+#[derive(Debug, Default)]
+struct Staggered {
+    groups: std::collections::VecDeque<(i64, Group)>,
+    /// The id of `groups[0]` (ids count every window ever opened).
+    base: usize,
+    /// Window ids by the hash of their keys.
+    index: HashMap<u64, Vec<usize>>,
 }
 
 #[derive(Debug, Clone)]
@@ -76,7 +188,19 @@ pub struct SqlStage {
     name: String,
     plan: Arc<Plan>,
     mappers: Vec<Option<Mapper>>,
+    /// The stream the input feeds (an application has one input, as KDA's had).
+    input: usize,
     windows: Vec<Window>,
+    /// Per pump, its sliding windows' state (empty for other pumps).
+    slides: Vec<Vec<SlideState>>,
+    /// Per pump, its open stagger windows (empty for other pumps).
+    staggers: Vec<Staggered>,
+    /// The reference tables' rows.
+    tables: Vec<Table>,
+    /// Per pump with a join, its table's rows by the hash of their ON keys.
+    joins: Vec<Option<HashMap<u64, Vec<usize>>>>,
+    /// Numbers rows for the sliding windows' MIN and MAX.
+    seq: u64,
     /// The ROWTIME of the last row (ROWTIME never goes back).
     last_rowtime: i64,
     /// When the last batch came (the clock's time), for [`QUIET`].
@@ -91,18 +215,75 @@ struct Out {
 }
 
 impl SqlStage {
+    /// A stage for an application without reference tables.
     pub fn new(name: &str, plan: Arc<Plan>) -> Result<SqlStage, String> {
+        SqlStage::with_tables(name, plan, Vec::new())
+    }
+
+    /// A stage, with the bytes of each of the plan's reference tables (in its order): a CSV
+    /// or JSON file (one object a line), read with the table's schema.
+    pub fn with_tables(
+        name: &str,
+        plan: Arc<Plan>,
+        data: Vec<Vec<u8>>,
+    ) -> Result<SqlStage, String> {
+        if data.len() != plan.tables.len() {
+            return Err(format!(
+                "the application has {} reference table(s), {} given",
+                plan.tables.len(),
+                data.len()
+            ));
+        }
+        let mut tables = Vec::new();
+        for (def, bytes) in plan.tables.iter().zip(data) {
+            tables.push(
+                Table::load(def, &bytes)
+                    .map_err(|e| format!("reference table {}: {e}", def.name))?,
+            );
+        }
+        // Each join's index on its table's side of the ON equalities.
+        let joins = plan
+            .pumps
+            .iter()
+            .map(|p| {
+                p.join
+                    .as_ref()
+                    .and_then(|j| tables[j.table].index(&plan.streams[p.source], j))
+            })
+            .collect();
         let mappers = plan
             .streams
             .iter()
             .map(|s| s.input.as_ref().map(Mapper::new).transpose())
             .collect::<Result<_, _>>()?;
         let windows = plan.pumps.iter().map(|_| Window::default()).collect();
+        let slides = plan
+            .pumps
+            .iter()
+            .map(|p| match &p.kind {
+                PumpKind::Slide { windows, .. } => {
+                    windows.iter().map(|_| SlideState::default()).collect()
+                }
+                _ => Vec::new(),
+            })
+            .collect();
+        let input = plan
+            .streams
+            .iter()
+            .position(|s| s.input.is_some())
+            .ok_or("the application has no input")?;
+        let staggers = plan.pumps.iter().map(|_| Staggered::default()).collect();
         Ok(SqlStage {
+            tables,
+            joins,
+            staggers,
             name: name.to_string(),
             plan,
             mappers,
+            input,
             windows,
+            slides,
+            seq: 0,
             last_rowtime: i64::MIN,
             last_input_ms: i64::MIN,
         })
@@ -112,7 +293,7 @@ impl SqlStage {
         self.plan
             .pumps
             .iter()
-            .any(|p| matches!(p.kind, PumpKind::Tumble { .. }))
+            .any(|p| !matches!(p.kind, PumpKind::Map { .. }))
     }
 
     fn fail(&self, record: Record, code: &str, message: String, now_ms: i64) -> FailedRecord {
@@ -151,7 +332,71 @@ impl SqlStage {
         }
     }
 
+    /// Puts a row through pump `p`: joined with its reference table, if it has one (each
+    /// match makes a row; a LEFT JOIN's row without one gets NULLs), then filtered and
+    /// selected.
     fn pump(&mut self, p: usize, row: &Row, out: &mut Out, now_ms: i64) -> Result<(), String> {
+        let plan = self.plan.clone();
+        let Some(join) = &plan.pumps[p].join else {
+            return self.pump_row(p, row, out, now_ms);
+        };
+        let table = &self.tables[join.table];
+        let candidates: Vec<usize> = match &self.joins[p] {
+            Some(index) => {
+                let scope = Scope {
+                    row: &row.vals,
+                    rowtime: row.rowtime,
+                    keys: &[],
+                    aggs: &[],
+                };
+                let mut keys = Vec::with_capacity(join.keys.len());
+                for (stream_side, _) in &join.keys {
+                    keys.push(eval(stream_side, &scope)?);
+                }
+                // NULL equals nothing in ON.
+                if keys.iter().any(Value::is_null) {
+                    Vec::new()
+                } else {
+                    index.get(&key_hash(&keys)).cloned().unwrap_or_default()
+                }
+            }
+            None => (0..table.rows.len()).collect(),
+        };
+        let mut joined = Vec::new();
+        for t in candidates {
+            let mut vals = row.vals.clone();
+            vals.extend(self.tables[join.table].rows[t].iter().cloned());
+            let scope = Scope {
+                row: &vals,
+                rowtime: row.rowtime,
+                keys: &[],
+                aggs: &[],
+            };
+            if truth(&eval(&join.on, &scope)?)? == Some(true) {
+                joined.push(vals);
+            }
+        }
+        if joined.is_empty() && join.left {
+            let mut vals = row.vals.clone();
+            vals.extend(std::iter::repeat_n(
+                Value::Null,
+                self.tables[join.table].width,
+            ));
+            joined.push(vals);
+        }
+        for vals in joined {
+            let r = Row {
+                vals,
+                rowtime: row.rowtime,
+                ack: row.ack.clone(),
+                key: row.key.clone(),
+            };
+            self.pump_row(p, &r, out, now_ms)?;
+        }
+        Ok(())
+    }
+
+    fn pump_row(&mut self, p: usize, row: &Row, out: &mut Out, now_ms: i64) -> Result<(), String> {
         let plan = self.plan.clone();
         let pump = &plan.pumps[p];
         let scope = Scope {
@@ -166,6 +411,109 @@ impl SqlStage {
             }
         }
         match &pump.kind {
+            PumpKind::Stagger {
+                keys, range, aggs, ..
+            } => {
+                self.close_staggers(p, row.rowtime, out, now_ms);
+                let mut kv = Vec::with_capacity(keys.len());
+                for k in keys {
+                    kv.push(eval(k, &scope)?);
+                }
+                let mut args = Vec::with_capacity(aggs.len());
+                for a in aggs {
+                    args.push(match &a.arg {
+                        Some(e) => eval(e, &scope)?,
+                        None => Value::Null,
+                    });
+                }
+                let st = &mut self.staggers[p];
+                let hash = key_hash(&kv);
+                let found = st.index.get(&hash).and_then(|ids| {
+                    ids.iter()
+                        .copied()
+                        .find(|&id| same_keys(&st.groups[id - st.base].1.keys, &kv))
+                });
+                let at = match found {
+                    Some(id) => id - st.base,
+                    None => {
+                        // The window opens with its first row, and closes `range` later.
+                        let end = row.rowtime.saturating_add(*range);
+                        st.index
+                            .entry(hash)
+                            .or_default()
+                            .push(st.base + st.groups.len());
+                        st.groups.push_back((
+                            end,
+                            Group {
+                                keys: kv,
+                                aggs: aggs.iter().map(Acc::new).collect(),
+                                acks: Vec::new(),
+                                key: row.key.clone(),
+                            },
+                        ));
+                        st.groups.len() - 1
+                    }
+                };
+                let group = &mut st.groups[at].1;
+                for ((acc, spec), v) in group.aggs.iter_mut().zip(aggs).zip(args) {
+                    acc.add(spec, v)?;
+                }
+                if !row.ack.is_none() && group.acks.last().is_none_or(|a| !a.same(&row.ack)) {
+                    group.acks.push(row.ack.clone());
+                }
+            }
+            PumpKind::Slide {
+                windows,
+                aggs,
+                items,
+            } => {
+                self.seq += 1;
+                let mut finals = vec![Value::Null; aggs.len()];
+                let mut acks: Vec<Ack> = Vec::new();
+                for (w, slide) in windows.iter().enumerate() {
+                    let mut keys = Vec::with_capacity(slide.partition.len());
+                    for k in &slide.partition {
+                        keys.push(eval(k, &scope)?);
+                    }
+                    let mine: Vec<usize> = (0..aggs.len()).filter(|&a| aggs[a].0 == w).collect();
+                    let specs: Vec<&AggSpec> = mine.iter().map(|&a| &aggs[a].1).collect();
+                    let mut args = Vec::with_capacity(mine.len());
+                    for s in &specs {
+                        args.push(match &s.arg {
+                            Some(e) => eval(e, &scope)?,
+                            None => Value::Null,
+                        });
+                    }
+                    let (values, held) = self.slides[p][w].push(
+                        keys,
+                        slide.frame,
+                        &specs,
+                        (row.rowtime, self.seq, args, row.ack.clone()),
+                    )?;
+                    for (&a, v) in mine.iter().zip(values) {
+                        finals[a] = v;
+                    }
+                    acks.extend(held);
+                }
+                let scope = Scope {
+                    row: &row.vals,
+                    rowtime: row.rowtime,
+                    keys: &[],
+                    aggs: &finals,
+                };
+                let mut vals = Vec::with_capacity(items.len());
+                for e in items {
+                    vals.push(eval(e, &scope)?);
+                }
+                let vals = self.fit(pump.target, &pump.into, vals)?;
+                let next = Row {
+                    vals,
+                    rowtime: row.rowtime,
+                    ack: Ack::merge(acks),
+                    key: row.key.clone(),
+                };
+                self.insert(pump.target, next, out, now_ms);
+            }
             PumpKind::Map { items } => {
                 let mut vals = Vec::with_capacity(items.len());
                 for e in items {
@@ -200,11 +548,17 @@ impl SqlStage {
                 }
                 let w = &mut self.windows[p];
                 w.bucket = Some(kv[*bucket].clone());
-                let id = format!("{kv:?}");
-                let g = match w.index.get(&id) {
-                    Some(&g) => g,
+                w.last = row.rowtime;
+                let hash = key_hash(&kv);
+                let found = w.index.get(&hash).and_then(|gs| {
+                    gs.iter()
+                        .copied()
+                        .find(|&g| same_keys(&w.groups[g].keys, &kv))
+                });
+                let g = match found {
+                    Some(g) => g,
                     None => {
-                        w.index.insert(id, w.groups.len());
+                        w.index.entry(hash).or_default().push(w.groups.len());
                         w.groups.push(Group {
                             keys: kv,
                             aggs: aggs.iter().map(Acc::new).collect(),
@@ -244,56 +598,104 @@ impl SqlStage {
         else {
             return;
         };
-        let end = window_end(&keys[*b], &bucket, self.last_rowtime);
+        let end = window_end(&keys[*b], &bucket, w.last);
         for g in w.groups {
-            let ack = Ack::merge(g.acks);
-            let finals: Vec<Value> = g.aggs.iter().zip(aggs).map(|(a, s)| a.finish(s)).collect();
-            let scope = Scope {
-                row: &[],
-                rowtime: end,
-                keys: &g.keys,
-                aggs: &finals,
-            };
-            let result = (|| -> Result<Option<Vec<Value>>, String> {
-                if let Some(h) = having {
-                    if truth(&eval(h, &scope)?)? != Some(true) {
-                        return Ok(None);
-                    }
-                }
-                let mut vals = Vec::with_capacity(items.len());
-                for e in items {
-                    vals.push(eval(e, &scope)?);
-                }
-                self.fit(pump.target, &pump.into, vals).map(Some)
-            })();
-            match result {
-                Ok(Some(vals)) => {
-                    let row = Row {
-                        vals,
-                        rowtime: end,
-                        ack,
-                        key: g.key,
-                    };
-                    self.insert(pump.target, row, out, now_ms);
-                }
-                // Filtered out by HAVING: its inputs are done with.
-                Ok(None) => drop(ack),
-                Err(e) => {
-                    let data =
-                        serde_json::Value::Array(g.keys.iter().map(Value::to_json).collect())
-                            .to_string();
-                    let mut record =
-                        Record::new(data.into_bytes(), Arc::from(self.name.as_str()), end);
-                    record.ack = ack;
-                    let f = self.fail(
-                        record,
-                        codes::EVALUATION,
-                        format!("pump {}: the window's row failed: {e}", pump.name),
-                        now_ms,
-                    );
-                    out.failed.push(f);
+            self.emit_group(p, g, end, (items, having.as_ref(), aggs), out, now_ms);
+        }
+    }
+
+    /// A closed window's row for group `g` of pump `p`, with ROWTIME `end`, into the pump's
+    /// target (unless HAVING drops it; if it fails, it goes to the error output with the
+    /// group's acks).
+    fn emit_group(
+        &mut self,
+        p: usize,
+        g: Group,
+        end: i64,
+        (items, having, aggs): (&[CExpr], Option<&CExpr>, &[AggSpec]),
+        out: &mut Out,
+        now_ms: i64,
+    ) {
+        let plan = self.plan.clone();
+        let pump = &plan.pumps[p];
+        let ack = Ack::merge(g.acks);
+        let finals: Vec<Value> = g.aggs.iter().zip(aggs).map(|(a, s)| a.finish(s)).collect();
+        let scope = Scope {
+            row: &[],
+            rowtime: end,
+            keys: &g.keys,
+            aggs: &finals,
+        };
+        let result = (|| -> Result<Option<Vec<Value>>, String> {
+            if let Some(h) = having {
+                if truth(&eval(h, &scope)?)? != Some(true) {
+                    return Ok(None);
                 }
             }
+            let mut vals = Vec::with_capacity(items.len());
+            for e in items {
+                vals.push(eval(e, &scope)?);
+            }
+            self.fit(pump.target, &pump.into, vals).map(Some)
+        })();
+        match result {
+            Ok(Some(vals)) => {
+                let row = Row {
+                    vals,
+                    rowtime: end,
+                    ack,
+                    key: g.key,
+                };
+                self.insert(pump.target, row, out, now_ms);
+            }
+            // Filtered out by HAVING: its inputs are done with.
+            Ok(None) => drop(ack),
+            Err(e) => {
+                let data = serde_json::Value::Array(g.keys.iter().map(Value::to_json).collect())
+                    .to_string();
+                let mut record = Record::new(data.into_bytes(), Arc::from(self.name.as_str()), end);
+                record.ack = ack;
+                let f = self.fail(
+                    record,
+                    codes::EVALUATION,
+                    format!("pump {}: the window's row failed: {e}", pump.name),
+                    now_ms,
+                );
+                out.failed.push(f);
+            }
+        }
+    }
+
+    /// Closes the stagger windows of pump `p` that end at ROWTIME `t` or before, in the order
+    /// they opened (all have the same range, so that is the order they end).
+    fn close_staggers(&mut self, p: usize, t: i64, out: &mut Out, now_ms: i64) {
+        let plan = self.plan.clone();
+        let PumpKind::Stagger {
+            items,
+            having,
+            aggs,
+            ..
+        } = &plan.pumps[p].kind
+        else {
+            return;
+        };
+        while self.staggers[p]
+            .groups
+            .front()
+            .is_some_and(|(end, _)| *end <= t)
+        {
+            let st = &mut self.staggers[p];
+            let (end, g) = st.groups.pop_front().expect("a first window");
+            let id = st.base;
+            st.base += 1;
+            let hash = key_hash(&g.keys);
+            if let Some(ids) = st.index.get_mut(&hash) {
+                ids.retain(|&i| i != id);
+                if ids.is_empty() {
+                    st.index.remove(&hash);
+                }
+            }
+            self.emit_group(p, g, end, (items, having.as_ref(), aggs), out, now_ms);
         }
     }
 
@@ -301,6 +703,19 @@ impl SqlStage {
     fn advance(&mut self, t: i64, out: &mut Out, now_ms: i64) {
         let plan = self.plan.clone();
         for (p, pump) in plan.pumps.iter().enumerate() {
+            if let PumpKind::Stagger { .. } = &pump.kind {
+                self.close_staggers(p, t, out, now_ms);
+                continue;
+            }
+            if let PumpKind::Slide { windows, aggs, .. } = &pump.kind {
+                // Rows that fell out of a RANGE let go of their acks, even in a quiet partition.
+                for (w, slide) in windows.iter().enumerate() {
+                    let specs: Vec<&AggSpec> =
+                        aggs.iter().filter(|a| a.0 == w).map(|a| &a.1).collect();
+                    self.slides[p][w].advance(slide.frame, t, &specs);
+                }
+                continue;
+            }
             let PumpKind::Tumble { keys, bucket, .. } = &pump.kind else {
                 continue;
             };
@@ -310,6 +725,71 @@ impl SqlStage {
             if bucket_at(&keys[*bucket], t).is_some_and(|now| now != open) {
                 self.close(p, out, now_ms);
             }
+        }
+    }
+
+    /// Maps one record to rows of the input stream and puts them through the application.
+    fn record(
+        &mut self,
+        r: &RecordRef<'_>,
+        rows: &mut Vec<Vec<Value>>,
+        out: &mut Out,
+        now_ms: i64,
+    ) {
+        rows.clear();
+        let input = self.input;
+        let plan = self.plan.clone();
+        let mapper = self.mappers[input].as_ref().expect("the input's mapper");
+        if let Err(e) = mapper.rows(r.data(), rows) {
+            let f = self.fail(
+                r.to_record(),
+                codes::TYPE_CONVERSION,
+                format!("Coercion error: {e}"),
+                now_ms,
+            );
+            out.failed.push(f);
+            return;
+        }
+        let key: Arc<str> = Arc::from(r.key());
+        for vals in rows.drain(..) {
+            let rowtime = match plan.rowtime_column {
+                None => r.arrival_ms().max(self.last_rowtime),
+                Some(c) => match &vals[c] {
+                    Value::Timestamp(t) if *t >= self.last_rowtime => *t,
+                    Value::Timestamp(t) => {
+                        let f = self.fail(
+                            r.to_record(),
+                            codes::ROWTIME_DECREASED,
+                            format!(
+                                "ROWTIME would go back from {} to {}",
+                                crate::value::format_timestamp(self.last_rowtime),
+                                crate::value::format_timestamp(*t)
+                            ),
+                            now_ms,
+                        );
+                        out.failed.push(f);
+                        break;
+                    }
+                    _ => {
+                        let f = self.fail(
+                            r.to_record(),
+                            codes::TYPE_CONVERSION,
+                            "Coercion error: the ROWTIME column is NULL".into(),
+                            now_ms,
+                        );
+                        out.failed.push(f);
+                        break;
+                    }
+                },
+            };
+            self.last_rowtime = rowtime;
+            let row = Row {
+                vals,
+                rowtime,
+                ack: r.ack().clone(),
+                key: key.clone(),
+            };
+            self.insert(input, row, out, now_ms);
         }
     }
 
@@ -376,7 +856,6 @@ fn window_end(e: &CExpr, bucket: &Value, from: i64) -> i64 {
         bucket_at(e, t)
             .is_none_or(|v| compare(&v, bucket).ok().flatten() != Some(std::cmp::Ordering::Equal))
     };
-    let from = from.max(0);
     let mut step = 1i64;
     while !past(from.saturating_add(step)) {
         if step > 1 << 45 {
@@ -564,73 +1043,17 @@ impl Processor for SqlStage {
         self.last_input_ms = now_ms;
         let mut out = Out::default();
         let mut rows = Vec::new();
-        // Every input feeds its stream; an application has one input (KDA allowed one).
-        let input = self
-            .mappers
-            .iter()
-            .position(Option::is_some)
-            .expect("a plan has an input");
-        let plan = self.plan.clone();
+        // Records that made no row now: held in a window, or filtered out.
+        let mut consumed = 0;
         for r in batch.iter() {
-            rows.clear();
-            let mapper = self.mappers[input].as_ref().expect("the input's mapper");
-            if let Err(e) = mapper.rows(r.data(), &mut rows) {
-                let f = self.fail(
-                    r.to_record(),
-                    codes::TYPE_CONVERSION,
-                    format!("Coercion error: {e}"),
-                    now_ms,
-                );
-                out.failed.push(f);
-                continue;
-            }
-            let key: Arc<str> = Arc::from(r.key());
-            for vals in rows.drain(..) {
-                let rowtime = match plan.rowtime_column {
-                    None => r.arrival_ms().max(self.last_rowtime),
-                    Some(c) => match &vals[c] {
-                        Value::Timestamp(t) if *t >= self.last_rowtime => *t,
-                        Value::Timestamp(t) => {
-                            let f = self.fail(
-                                r.to_record(),
-                                codes::ROWTIME_DECREASED,
-                                format!(
-                                    "ROWTIME would go back from {} to {}",
-                                    crate::value::format_timestamp(self.last_rowtime),
-                                    crate::value::format_timestamp(*t)
-                                ),
-                                now_ms,
-                            );
-                            out.failed.push(f);
-                            continue;
-                        }
-                        _ => {
-                            let f = self.fail(
-                                r.to_record(),
-                                codes::TYPE_CONVERSION,
-                                "Coercion error: the ROWTIME column is NULL".into(),
-                                now_ms,
-                            );
-                            out.failed.push(f);
-                            continue;
-                        }
-                    },
-                };
-                self.last_rowtime = rowtime;
-                let row = Row {
-                    vals,
-                    rowtime,
-                    ack: r.ack().clone(),
-                    key: key.clone(),
-                };
-                self.insert(input, row, &mut out, now_ms);
+            let (rows_before, failed_before) = (out.rows.len(), out.failed.len());
+            self.record(&r, &mut rows, &mut out, now_ms);
+            if out.rows.len() == rows_before && out.failed.len() == failed_before {
+                consumed += 1;
             }
         }
         let mut processed = self.emit(out);
-        // Records that went into windows, or were filtered out, produced no record now.
-        processed.dropped = batch
-            .len()
-            .saturating_sub(processed.records.len() + processed.failed.len());
+        processed.dropped = consumed;
         processed
     }
 
@@ -639,18 +1062,21 @@ impl Processor for SqlStage {
     }
 
     fn tick(&mut self, now_ms: i64, watermark_ms: i64) -> Processed {
+        // With a ROWTIME column, only the data moves time: the engine's watermark and the
+        // clock are arrival times, of another timeline.
+        if self.plan.rowtime_column.is_some() {
+            return Processed::default();
+        }
         let mut t = watermark_ms.max(self.last_rowtime);
-        if self.plan.rowtime_column.is_none()
-            && now_ms.saturating_sub(self.last_input_ms) >= QUIET.as_millis() as i64
-        {
+        if now_ms.saturating_sub(self.last_input_ms) >= QUIET.as_millis() as i64 {
             // Quiet input: arrival-time ROWTIME follows the clock; a record that comes later
             // with an earlier arrival gets this ROWTIME (it never goes back).
             t = t.max(now_ms - QUIET.as_millis() as i64);
         }
-        if t <= self.last_rowtime && t == i64::MIN {
+        if t <= self.last_rowtime {
             return Processed::default();
         }
-        self.last_rowtime = self.last_rowtime.max(t);
+        self.last_rowtime = t;
         let mut out = Out::default();
         self.advance(t, &mut out, now_ms);
         self.emit(out)
@@ -660,6 +1086,11 @@ impl Processor for SqlStage {
         let mut out = Out::default();
         for p in 0..self.plan.pumps.len() {
             self.close(p, &mut out, now_ms);
+            self.close_staggers(p, i64::MAX, &mut out, now_ms);
+        }
+        // The input ended: no later row needs the sliding windows' rows, so their acks go.
+        for slides in &mut self.slides {
+            slides.iter_mut().for_each(|s| *s = SlideState::default());
         }
         self.emit(out)
     }
@@ -671,11 +1102,21 @@ impl Processor for SqlStage {
 
 impl Drop for SqlStage {
     /// Open windows are dropped unemitted: their inputs' acks fail, so they are read again.
+    /// So do the rows sliding windows hold: read again, they make the windows whole again.
     fn drop(&mut self) {
         for w in &self.windows {
             for g in &w.groups {
                 g.acks.iter().for_each(Ack::fail);
             }
+        }
+        for slides in &self.slides {
+            slides.iter().flat_map(SlideState::acks).for_each(Ack::fail);
+        }
+        for st in &self.staggers {
+            st.groups
+                .iter()
+                .flat_map(|(_, g)| &g.acks)
+                .for_each(Ack::fail);
         }
     }
 }

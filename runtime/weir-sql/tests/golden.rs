@@ -34,6 +34,9 @@ struct Case {
     /// Records the case expects in the error output (by default none).
     #[serde(default)]
     errors: usize,
+    /// The files of the reference tables, by table name.
+    #[serde(default)]
+    references: std::collections::BTreeMap<String, String>,
 }
 
 fn read(dir: &Path, name: &str) -> Result<String, String> {
@@ -59,7 +62,15 @@ fn run(dir: &Path) -> Result<(), String> {
         rowtime: case.rowtime.clone(),
     };
     let plan = compile(&code, &config, &options).map_err(|e| format!("app.sql: {e}"))?;
-    let mut stage = SqlStage::new("sql", plan.into())?;
+    let mut tables = Vec::new();
+    for t in &plan.tables {
+        let file = case
+            .references
+            .get(&t.name)
+            .ok_or_else(|| format!("case.toml: no file for reference table {}", t.name))?;
+        tables.push(read(dir, file)?.into_bytes());
+    }
+    let mut stage = SqlStage::with_tables("sql", plan.into(), tables)?;
     let inputs = lines(&read(dir, "input.jsonl")?);
     let mut got = Vec::new();
     let mut failed = Vec::new();

@@ -1127,3 +1127,256 @@ pub fn format_pipelines(b: &PipelinesBench) -> String {
         b.records as f64 / b.count.max(1) as f64 / b.settle.as_secs_f64().max(1e-9),
     )
 }
+
+/// `weir bench sql`: one sample of each way, in seconds.
+#[derive(Debug, Clone)]
+pub struct SqlSample {
+    /// The pipeline with the SQL step (file → sql → file).
+    pub sql: f64,
+    /// The same pipeline without it (file → file).
+    pub plain: f64,
+    /// DuckDB computing the same result from the same file (reading it included), if it ran.
+    pub duckdb: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlBench {
+    pub records: usize,
+    pub bytes: u64,
+    pub samples: Vec<SqlSample>,
+    /// Rows each way produced (they must agree).
+    pub rows: usize,
+    pub duckdb_rows: Option<usize>,
+    pub duckdb_note: Option<String>,
+}
+
+/// The tumbling-window query of `weir bench sql`: per ticker and 10 seconds of event time,
+/// COUNT, MIN, MAX and AVG of the price.
+const BENCH_SQL: &str = r#"
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (TICKER VARCHAR(8), WINDOW_START TIMESTAMP,
+    N BIGINT, LOW DOUBLE, HIGH DOUBLE, MEAN DOUBLE);
+CREATE OR REPLACE PUMP "P" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM TICKER, STEP(s.ROWTIME BY INTERVAL '10' SECOND), COUNT(*), MIN(PRICE),
+        MAX(PRICE), AVG(PRICE)
+    FROM "SOURCE_SQL_STREAM_001" AS s
+    GROUP BY TICKER, STEP(s.ROWTIME BY INTERVAL '10' SECOND);
+"#;
+
+const BENCH_INPUTS: &str = r#"[{"NamePrefix": "SOURCE_SQL_STREAM", "InputSchema": {
+    "RecordFormat": {"RecordFormatType": "JSON",
+        "MappingParameters": {"JSONMappingParameters": {"RecordRowPath": "$"}}},
+    "RecordEncoding": "UTF-8",
+    "RecordColumns": [
+        {"Name": "TICKER", "Mapping": "$.ticker", "SqlType": "VARCHAR(8)"},
+        {"Name": "PRICE", "Mapping": "$.price", "SqlType": "DOUBLE"},
+        {"Name": "TS", "Mapping": "$.ts", "SqlType": "TIMESTAMP"}]}}]"#;
+
+/// The same query in DuckDB, timed in the same process as the read of the file.
+const BENCH_DUCKDB: &str = r#"
+import sys, time, duckdb
+con = duckdb.connect()
+start = time.perf_counter()
+rows = con.execute("""
+    SELECT ticker, time_bucket(INTERVAL 10 SECOND, ts) AS w, count(*), min(price), max(price), avg(price)
+    FROM read_json(?, format = 'newline_delimited',
+                   columns = {'ticker': 'VARCHAR', 'price': 'DOUBLE', 'ts': 'TIMESTAMP', 'pad': 'VARCHAR'})
+    GROUP BY ALL""", [sys.argv[1]]).fetchall()
+print(time.perf_counter() - start, len(rows))
+"#;
+
+/// Runs `records` 100-byte JSON records (100 tickers, 1,000 a second of event time) through a
+/// pipeline with the tumbling-window SQL step and through the same pipeline without it, in
+/// turn, `samples` times, and DuckDB on the same file with `python` (if it imports `duckdb`).
+pub async fn sql(records: usize, samples: usize, python: &Path) -> Result<SqlBench, String> {
+    use std::io::Write;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let input = dir.path().join("in.jsonl");
+    {
+        let mut f =
+            std::io::BufWriter::new(std::fs::File::create(&input).map_err(|e| e.to_string())?);
+        for i in 0..records {
+            let ms = i as i64; // 1,000 records a second
+            let ts = chrono::DateTime::from_timestamp_millis(1_714_557_600_000 + ms)
+                .expect("a time")
+                .naive_utc()
+                .format("%Y-%m-%d %H:%M:%S%.3f");
+            let mut line = format!(
+                r#"{{"ticker":"T{:03}","price":{}.{:02},"ts":"{ts}","pad":""}}"#,
+                i * 37 % 100,
+                i % 500,
+                i % 100
+            );
+            let pad = 99usize.saturating_sub(line.len());
+            line.insert_str(line.len() - 2, &"x".repeat(pad));
+            writeln!(f, "{line}").map_err(|e| e.to_string())?;
+        }
+        f.flush().map_err(|e| e.to_string())?;
+    }
+    let bytes = std::fs::metadata(&input).map_err(|e| e.to_string())?.len();
+    std::fs::write(dir.path().join("app.sql"), BENCH_SQL).map_err(|e| e.to_string())?;
+    std::fs::write(dir.path().join("inputs.json"), BENCH_INPUTS).map_err(|e| e.to_string())?;
+    let host = Host::new(HostOptions { cache: None }).map_err(|e| e.to_string())?;
+    let pipeline = |name: &str, step: bool| -> Result<std::path::PathBuf, String> {
+        let path = dir.path().join(format!("{name}.toml"));
+        let step = if step {
+            "[[process]]\ntype = \"sql\"\ncode = \"app.sql\"\ninputs = \"inputs.json\"\nrowtime = \"TS\"\n"
+        } else {
+            ""
+        };
+        std::fs::write(
+            &path,
+            format!(
+                "[source]\ntype = \"file\"\npath = \"in.jsonl\"\n{step}\
+                 [sink]\ntype = \"file\"\npath = \"out-{name}\"\nbuffer = {{ size = \"64MiB\" }}\n"
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(path)
+    };
+    let with_sql = pipeline("sql", true)?;
+    let plain = pipeline("plain", false)?;
+    let run = |path: std::path::PathBuf, out: &'static str| {
+        let (host, state) = (&host, dir.path().join("state"));
+        let out = dir.path().join(out);
+        async move {
+            let _ = std::fs::remove_dir_all(&out);
+            let file = weir::config::load(&path, &[]).map_err(|e| e.to_string())?;
+            let plan = weir::app::build(&file, host, &state).map_err(|e| e.to_string())?;
+            let started = Instant::now();
+            let report = weir::engine::run(
+                plan,
+                Arc::new(weir::clock::SystemClock),
+                Arc::new(weir::stats::Stats::default()),
+                tokio_util::sync::CancellationToken::new(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let secs = started.elapsed().as_secs_f64();
+            let rows = count_lines(&out);
+            Ok::<_, String>((secs, rows, report.stats.records_failed))
+        }
+    };
+    let duckdb = |python: &Path| -> Result<(f64, usize), String> {
+        let out = std::process::Command::new(python)
+            .arg("-c")
+            .arg(BENCH_DUCKDB)
+            .arg(&input)
+            .output()
+            .map_err(|e| format!("{}: {e}", python.display()))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+                .to_string());
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut words = text.split_whitespace();
+        let secs = words
+            .next()
+            .and_then(|w| w.parse().ok())
+            .ok_or("no time from DuckDB")?;
+        let rows = words
+            .next()
+            .and_then(|w| w.parse().ok())
+            .ok_or("no rows from DuckDB")?;
+        Ok((secs, rows))
+    };
+    let mut bench = SqlBench {
+        records,
+        bytes,
+        samples: Vec::new(),
+        rows: 0,
+        duckdb_rows: None,
+        duckdb_note: None,
+    };
+    for _ in 0..samples {
+        let (sql_secs, rows, failed) = run(with_sql.clone(), "out-sql").await?;
+        if failed > 0 {
+            return Err(format!("{failed} records failed in the SQL pipeline"));
+        }
+        let (plain_secs, plain_rows, _) = run(plain.clone(), "out-plain").await?;
+        if plain_rows != records {
+            return Err(format!(
+                "the plain pipeline delivered {plain_rows} of {records} records"
+            ));
+        }
+        bench.rows = rows;
+        let duck = match duckdb(python) {
+            Ok((secs, rows)) => {
+                bench.duckdb_rows = Some(rows);
+                Some(secs)
+            }
+            Err(e) => {
+                bench.duckdb_note = Some(e);
+                None
+            }
+        };
+        bench.samples.push(SqlSample {
+            sql: sql_secs,
+            plain: plain_secs,
+            duckdb: duck,
+        });
+    }
+    if let Some(d) = bench.duckdb_rows {
+        if d != bench.rows {
+            return Err(format!("Weir made {} rows, DuckDB {d}", bench.rows));
+        }
+    }
+    Ok(bench)
+}
+
+/// Lines in every file under `dir`.
+fn count_lines(dir: &Path) -> usize {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                if p.file_name().is_some_and(|f| f != "errors") {
+                    stack.push(p);
+                }
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                n += bytes.iter().filter(|b| **b == b'\n').count();
+            }
+        }
+    }
+    n
+}
+
+pub fn format_sql(b: &SqlBench) -> String {
+    let rate = |secs: &mut Vec<f64>| b.records as f64 / median(secs);
+    let mut sql: Vec<f64> = b.samples.iter().map(|s| s.sql).collect();
+    let mut plain: Vec<f64> = b.samples.iter().map(|s| s.plain).collect();
+    let mut duck: Vec<f64> = b.samples.iter().filter_map(|s| s.duckdb).collect();
+    let (sql_rps, plain_rps) = (rate(&mut sql), rate(&mut plain));
+    let mut out = format!(
+        "{} records ({:.1} MB), tumbling 10 s COUNT/MIN/MAX/AVG per ticker, {} rows, median of {}:\n",
+        b.records,
+        b.bytes as f64 / 1e6,
+        b.rows,
+        b.samples.len()
+    );
+    out += &format!("  weir, file -> sql -> file   {sql_rps:>10.0} records/s\n");
+    out += &format!(
+        "  weir, file -> file          {plain_rps:>10.0} records/s   (SQL costs {:.0} ns a record)\n",
+        (1e9 / sql_rps - 1e9 / plain_rps).max(0.0)
+    );
+    if duck.is_empty() {
+        out += &format!(
+            "  duckdb: did not run ({})\n",
+            b.duckdb_note.as_deref().unwrap_or("no python")
+        );
+    } else {
+        let d = rate(&mut duck);
+        out += &format!(
+            "  duckdb, same file, batch    {d:>10.0} records/s   (weir with sql / duckdb: {:.2}x)\n",
+            sql_rps / d
+        );
+    }
+    out
+}

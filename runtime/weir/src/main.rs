@@ -208,6 +208,20 @@ enum BenchCommand {
         #[arg(long, default_value_t = 9)]
         samples: usize,
     },
+    /// A tumbling-window KDA SQL application (COUNT/MIN/MAX/AVG per key, 10 s) over 100-byte
+    /// JSON records: the pipeline with the SQL step, the same pipeline without it, and DuckDB
+    /// on the same file, in turn.
+    Sql {
+        /// Records in the file.
+        #[arg(long, default_value_t = 1_000_000)]
+        records: usize,
+        /// Samples each way (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        samples: usize,
+        /// A Python that imports `duckdb` (scripts/test installs one into .venv).
+        #[arg(long, default_value = ".venv/bin/python")]
+        python: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -396,6 +410,23 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(anyhow::Error::msg)?;
             print!("{}", bench::format_pipelines(&bench));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what:
+                BenchCommand::Sql {
+                    records,
+                    samples,
+                    python,
+                },
+        } => {
+            if cfg!(debug_assertions) {
+                eprintln!("warning: this is a debug build; measure with `cargo run --release -- bench ...`");
+            }
+            let bench = bench::sql(records.max(1), samples.max(1), &python)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            print!("{}", bench::format_sql(&bench));
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {

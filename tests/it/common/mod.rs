@@ -270,3 +270,22 @@ pub fn lines(objects: &[(PathBuf, String)]) -> Vec<String> {
         .flat_map(|(_, t)| t.lines().map(str::to_string))
         .collect()
 }
+
+/// An S3 client for moto server at `endpoint`.
+pub async fn s3(endpoint: &str) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "weir-tests",
+        ))
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}

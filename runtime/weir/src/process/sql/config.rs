@@ -32,9 +32,13 @@ pub struct SqlStepConfig {
     /// The in-application stream whose rows go on (default: the application's one output,
     /// else `DESTINATION_SQL_STREAM`).
     pub output: Option<String>,
-    /// Local files for reference tables, by table name (not supported yet: refused).
+    /// Local files for reference tables, by table name, instead of their S3 objects.
     #[serde(default)]
-    pub reference: toml::Table,
+    pub reference: std::collections::BTreeMap<String, PathBuf>,
+    /// Where the S3 reference data is read: the region and an S3-compatible endpoint (the
+    /// standard credential chain applies).
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
 }
 
 /// A compiled application, or why it does not compile (with the key at fault).
@@ -49,12 +53,6 @@ impl SqlStepConfig {
                 message: format!("{}: {e}", crate::config::show(path)),
             })
         };
-        if !self.reference.is_empty() {
-            return Err(CheckError {
-                key: "reference",
-                message: "reference data is not supported by Weir yet".into(),
-            });
-        }
         let (config, config_key, config_path) = match (&self.application, &self.inputs) {
             (Some(_), Some(_)) => {
                 return Err(CheckError {
@@ -98,7 +96,7 @@ impl SqlStepConfig {
             output: self.output.clone(),
             rowtime: self.rowtime.clone(),
         };
-        weir_sql::compile(&code, &app, &options).map_err(|e| match e {
+        let plan = weir_sql::compile(&code, &app, &options).map_err(|e| match e {
             weir_sql::SqlError::Sql {
                 line,
                 column,
@@ -119,7 +117,84 @@ impl SqlStepConfig {
                     message: format!("{}: {path}: {message}", crate::config::show(config_path)),
                 }
             }
-        })
+        })?;
+        for (table, path) in &self.reference {
+            if !plan.tables.iter().any(|t| &t.name == table) {
+                return Err(CheckError {
+                    key: "reference",
+                    message: format!(
+                        "the application has no reference table `{table}` (it has: {})",
+                        plan.tables
+                            .iter()
+                            .map(|t| t.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+            if !path.is_file() {
+                return Err(CheckError {
+                    key: "reference",
+                    message: format!("{table}: {} is not a file", crate::config::show(path)),
+                });
+            }
+        }
+        for t in &plan.tables {
+            let local = self.reference.contains_key(&t.name);
+            if !local && t.reference.file_key.is_none() {
+                return Err(CheckError {
+                    key: "reference",
+                    message: format!(
+                        "reference table `{}` has no S3 object: give a local file, \
+                         reference = {{ {} = \"path\" }}",
+                        t.name, t.name
+                    ),
+                });
+            }
+        }
+        Ok(plan)
+    }
+
+    /// The bytes of each of the plan's reference tables: the local file when `reference`
+    /// names one, else its S3 object.
+    pub fn reference_data(&self, plan: &weir_sql::Plan) -> Result<Vec<Vec<u8>>, String> {
+        let mut out = Vec::new();
+        for t in &plan.tables {
+            if let Some(path) = self.reference.get(&t.name) {
+                out.push(std::fs::read(path).map_err(|e| {
+                    format!(
+                        "reference table {}: {}: {e}",
+                        t.name,
+                        crate::config::show(path)
+                    )
+                })?);
+                continue;
+            }
+            let (Some(bucket), Some(key)) = (&t.reference.bucket_arn, &t.reference.file_key) else {
+                return Err(format!("reference table {} has no S3 object", t.name));
+            };
+            let (region, endpoint) = (self.region.clone(), self.endpoint.clone());
+            let (bucket, key) = (bucket.clone(), key.clone());
+            // Its own thread and runtime: building a pipeline may happen on a runtime's
+            // thread, where blocking on a future is not allowed.
+            let bytes = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?
+                    .block_on(weir_connectors::aws::s3_object(
+                        region.as_deref(),
+                        endpoint.as_deref(),
+                        &bucket,
+                        &key,
+                    ))
+            })
+            .join()
+            .map_err(|_| "reading reference data panicked".to_string())?
+            .map_err(|e| format!("reference table {}: {e}", t.name))?;
+            out.push(bytes);
+        }
+        Ok(out)
     }
 
     /// The files the step reads (a reload that changes one restarts the step).
@@ -127,6 +202,7 @@ impl SqlStepConfig {
         [&self.application, &self.code, &self.inputs]
             .into_iter()
             .flatten()
+            .chain(self.reference.values())
             .cloned()
             .collect()
     }
@@ -148,6 +224,9 @@ impl Component for SqlStepConfig {
         {
             resolve(base, p);
         }
+        for p in self.reference.values_mut() {
+            resolve(base, p);
+        }
     }
 
     fn local_paths(&self) -> LocalPaths {
@@ -161,6 +240,7 @@ impl Component for SqlStepConfig {
                 out.push((key, p.clone()));
             }
         }
+        out.extend(self.reference.values().map(|p| ("reference", p.clone())));
         out
     }
 

@@ -11,5 +11,6 @@ use config::SqlStepConfig;
 /// Compiles the step's application and starts its stage.
 pub fn start(config: &SqlStepConfig, pipeline: &str) -> Result<SqlStage, String> {
     let plan = config.compile().map_err(|e| e.to_string())?;
-    SqlStage::new(&format!("{pipeline}/sql"), Arc::new(plan))
+    let tables = config.reference_data(&plan)?;
+    SqlStage::with_tables(&format!("{pipeline}/sql"), Arc::new(plan), tables)
 }

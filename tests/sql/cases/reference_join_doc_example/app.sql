@@ -1,0 +1,8 @@
+-- The Developer Guide's reference-data example: a LEFT JOIN of the stream with the
+-- CompanyName table (from S3 in KDA, a local copy here).
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker_symbol VARCHAR(4), "Company" varchar(20), sector VARCHAR(12), change DOUBLE, price DOUBLE);
+
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+   SELECT STREAM ticker_symbol, "c"."Company", sector, change, price
+   FROM "SOURCE_SQL_STREAM_001" LEFT JOIN "CompanyName" as "c"
+   ON "SOURCE_SQL_STREAM_001".ticker_symbol = "c"."Ticker";

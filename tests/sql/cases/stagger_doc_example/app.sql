@@ -1,0 +1,13 @@
+-- The Developer Guide's stagger window: a window per (event minute, ticker), opened by its
+-- first row and closed a minute of ROWTIME later.
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (
+    WINDOW_ROWTIME TIMESTAMP,
+    ticker_symbol  VARCHAR(4),
+    event_minute   TIMESTAMP,
+    ticker_count   INTEGER);
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS
+  INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM ROWTIME, TICKER_SYMBOL, FLOOR(EVENT_TIME TO MINUTE), COUNT(TICKER_SYMBOL) AS ticker_count
+    FROM "SOURCE_SQL_STREAM_001"
+    WINDOWED BY STAGGER (
+        PARTITION BY FLOOR(EVENT_TIME TO MINUTE), TICKER_SYMBOL RANGE INTERVAL '1' MINUTE);
