@@ -8,8 +8,9 @@
 //!
 //! The dialect is the KDA SQL Reference's. What Weir takes today: streams, pumps (chained,
 //! several, with or without a column list), filters and projections with the reference's
-//! scalar functions, and tumbling windows (GROUP BY a window of ROWTIME) with COUNT, SUM,
-//! MIN, MAX and AVG, HAVING and DISTINCT aggregates. What it does not take yet is refused at
+//! scalar functions, tumbling windows (GROUP BY a window of ROWTIME), sliding windows (OVER,
+//! in [`slide`]) and stagger windows, with COUNT, SUM, MIN, MAX and AVG, HAVING and DISTINCT
+//! aggregates, and joins with reference tables. What it does not take yet is refused at
 //! compile time with the line and column, never run wrongly.
 
 pub mod app;
