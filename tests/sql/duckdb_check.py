@@ -265,6 +265,10 @@ QUERIES = {
            FROM src LEFT JOIN c ON src."TICKER_SYMBOL" = c."Ticker" ORDER BY seq""",
         [("TICKER_SYMBOL", "VARCHAR(4)"), ("Company", "VARCHAR(20)"), ("SECTOR", "VARCHAR(12)"),
          ("CHANGE", "DOUBLE"), ("PRICE", "DOUBLE")]),
+    "order_by_within_a_second": (
+        """SELECT "TICKER_SYMBOL", "PRICE" FROM src WHERE "PRICE" IS NOT NULL
+           ORDER BY date_trunc('second', rowtime), "PRICE" DESC, seq""",
+        [("TICKER_SYMBOL", "VARCHAR(4)"), ("PRICE", "DOUBLE")]),
     # Stagger windows open per key at their first row: no DuckDB formulation; checked by hand.
     "stagger_doc_example": None,
     "json_mapping_coercion": (

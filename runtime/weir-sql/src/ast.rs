@@ -49,6 +49,19 @@ pub struct Select {
     pub stagger: Option<WindowSpec>,
     /// `[LEFT [OUTER] | INNER] JOIN table [AS alias] ON condition`: a reference table.
     pub join: Option<Join>,
+    /// `FROM TABLE(F(CURSOR(SELECT STREAM ...), args))`: the select reads the function's
+    /// rows (`from` is then a name Weir makes up for them).
+    pub function: Option<TableFn>,
+    /// `ORDER BY e [ASC|DESC], ...`: the first key a window of ROWTIME, within which rows are
+    /// sorted by all of them.
+    pub order_by: Vec<(Expr, bool)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableFn {
+    pub name: Name,
+    pub cursor: Box<Select>,
+    pub args: Vec<Expr>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

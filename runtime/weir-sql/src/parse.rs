@@ -367,12 +367,29 @@ impl Parser {
             }
         }
         self.expect_kw("FROM")?;
+        let mut function = None;
         if self.is_kw("TABLE") && matches!(self.peek_at(1).tok, Tok::Sym("(")) {
-            return Err(SqlError::name(
-                self.pos(),
-                "TABLE",
-                "analytic functions (`TABLE(F(CURSOR(...)))`) are not supported by Weir yet",
-            ));
+            self.bump();
+            self.bump();
+            let name = self.name("a function name")?;
+            self.expect_sym("(")?;
+            self.expect_kw("CURSOR")?;
+            self.expect_sym("(")?;
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return Err(SqlError::syntax(name.pos, "queries nested too deeply"));
+            }
+            let cursor = self.select();
+            self.depth -= 1;
+            let cursor = Box::new(cursor?);
+            self.expect_sym(")")?;
+            let mut args = Vec::new();
+            while self.eat_sym(",") {
+                args.push(self.expr()?);
+            }
+            self.expect_sym(")")?;
+            self.expect_sym(")")?;
+            function = Some(TableFn { name, cursor, args });
         }
         if self.is_sym("(") {
             return Err(SqlError::syntax(
@@ -380,7 +397,13 @@ impl Parser {
                 "a subquery in FROM is not supported by Weir yet: select from a stream",
             ));
         }
-        let from = self.name("a stream name")?;
+        let from = match &function {
+            Some(f) => Name {
+                text: format!("{}${}", f.name.text, f.name.pos.0),
+                pos: f.name.pos,
+            },
+            None => self.name("a stream name")?,
+        };
         let alias = self.alias()?;
         let join = if self.is_kw("JOIN") || self.is_kw("INNER") || self.is_kw("LEFT") {
             let left = self.eat_kw("LEFT");
@@ -449,9 +472,24 @@ impl Parser {
                 }
             }
         }
-        for unsupported in [
-            "JOIN", "LEFT", "INNER", "CROSS", "RIGHT", "FULL", "ORDER", "UNION",
-        ] {
+        let mut order_by = Vec::new();
+        if self.eat_kw("ORDER") {
+            self.expect_kw("BY")?;
+            loop {
+                let e = self.expr()?;
+                let desc = if self.eat_kw("DESC") {
+                    true
+                } else {
+                    self.eat_kw("ASC");
+                    false
+                };
+                order_by.push((e, desc));
+                if !self.eat_sym(",") {
+                    break;
+                }
+            }
+        }
+        for unsupported in ["JOIN", "LEFT", "INNER", "CROSS", "RIGHT", "FULL", "UNION"] {
             if self.is_kw(unsupported) {
                 return Err(SqlError::name(
                     self.pos(),
@@ -471,6 +509,8 @@ impl Parser {
             windows,
             stagger,
             join,
+            function,
+            order_by,
         })
     }
 

@@ -47,7 +47,21 @@ pub struct AggSpec {
 #[derive(Debug, Clone)]
 pub enum PumpKind {
     /// One output row per input row that passes the filter.
-    Map { items: Vec<CExpr> },
+    Map {
+        items: Vec<CExpr>,
+        /// `ORDER BY`: rows are held until ROWTIME leaves `order.0`'s window, then go on
+        /// sorted.
+        order: Option<Order>,
+    },
+    /// `RANDOM_CUT_FOREST`: each row goes on with its anomaly score (a last column), from a
+    /// forest of the row's numeric `columns` that learns from every row.
+    Rcf {
+        columns: Vec<usize>,
+        trees: usize,
+        sample: usize,
+        time_decay: f64,
+        shingle: usize,
+    },
     /// A tumbling window: rows grouped on `keys`, of which `keys[bucket]` is the window.
     Tumble {
         keys: Vec<CExpr>,
@@ -85,6 +99,14 @@ pub struct Pump {
     pub kind: PumpKind,
     /// For each select item, the target column it fills (the others are NULL).
     pub into: Vec<usize>,
+}
+
+/// How a pump's rows are sorted: within each value of `bucket` (an expression of ROWTIME), by
+/// `keys` (descending where `true`).
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub bucket: CExpr,
+    pub keys: Vec<(CExpr, bool)>,
 }
 
 /// A sliding window of a select: rows of one partition within its frame.
@@ -231,6 +253,9 @@ fn compile_inner(code: &str, config: &AppConfig, options: &Options) -> Result<Pl
                         &p.name.text,
                         format!("pump `{}` is created twice", p.name.text),
                     ));
+                }
+                if let Some(f) = &p.select.function {
+                    pumps.extend(compile_function(p, f, &mut streams, &mut by_name, &tables)?);
                 }
                 pumps.push(compile_pump(p, &streams, &by_name, &tables)?);
             }
@@ -511,6 +536,17 @@ fn compile_pump(
         ));
     }
     let filter = sel.filter.as_ref().map(|f| scalar(f, &ctx)).transpose()?;
+    if let Some((e, _)) = sel.order_by.first() {
+        if sel.stagger.is_some()
+            || !sel.group_by.is_empty()
+            || exprs.iter().any(has_window_aggregate)
+        {
+            return Err(SqlError::syntax(
+                e.pos(),
+                "ORDER BY with a window or GROUP BY is not supported by Weir yet",
+            ));
+        }
+    }
     let kind = if let Some(st) = &sel.stagger {
         if let Some(g) = sel.group_by.first() {
             return Err(SqlError::syntax(
@@ -567,11 +603,31 @@ fn compile_pump(
         if let Some(h) = &sel.having {
             return Err(SqlError::syntax(h.pos(), "HAVING without GROUP BY"));
         }
+        let order = match sel.order_by.split_first() {
+            None => None,
+            Some(((first, _), _)) => {
+                let bucket = scalar(first, &ctx)?;
+                if !bucket.reads_rowtime() || bucket.reads_columns() {
+                    return Err(SqlError::syntax(
+                        first.pos(),
+                        "a streaming ORDER BY starts with a window of ROWTIME, such as \
+                         FLOOR(s.ROWTIME TO SECOND)",
+                    ));
+                }
+                let keys = sel
+                    .order_by
+                    .iter()
+                    .map(|(e, desc)| scalar(e, &ctx).map(|c| (c, *desc)))
+                    .collect::<Result<_, _>>()?;
+                Some(Order { bucket, keys })
+            }
+        };
         PumpKind::Map {
             items: exprs
                 .iter()
                 .map(|e| scalar(e, &ctx))
                 .collect::<Result<_, _>>()?,
+            order,
         }
     } else {
         let keys: Vec<CExpr> = sel
@@ -625,6 +681,224 @@ fn compile_pump(
         kind,
         into,
     })
+}
+
+/// The pumps a `FROM TABLE(F(CURSOR(select), args))` needs before the select itself: the
+/// cursor's select into a stream of its own, and the function from that stream into the one
+/// the select reads (named by the parser), each added to `streams`.
+fn compile_function(
+    p: &ast::CreatePump,
+    f: &ast::TableFn,
+    streams: &mut Vec<StreamDef>,
+    by_name: &mut HashMap<String, usize>,
+    tables: &[TableDef],
+) -> Result<Vec<Pump>, SqlError> {
+    if f.cursor.function.is_some() {
+        return Err(SqlError::syntax(
+            f.cursor.pos,
+            "a function of a function is not supported by Weir yet: pump the inner one into a stream",
+        ));
+    }
+    // The cursor's stream: its columns are the select's, with the types they have.
+    let cursor_name = format!("{}$CURSOR", p.select.from.text);
+    let columns = cursor_columns(&f.cursor, streams, by_name)?;
+    let add = |streams: &mut Vec<StreamDef>,
+               by_name: &mut HashMap<String, usize>,
+               name: &str,
+               columns: Vec<(String, SqlType)>| {
+        by_name.insert(name.to_string(), streams.len());
+        streams.push(StreamDef {
+            name: name.to_string(),
+            not_null: vec![false; columns.len()],
+            columns,
+            input: None,
+        });
+        streams.len() - 1
+    };
+    let cursor = add(streams, by_name, &cursor_name, columns.clone());
+    let inner = ast::CreatePump {
+        name: ast::Name {
+            text: format!("{}$CURSOR", p.name.text),
+            pos: f.cursor.pos,
+        },
+        target: ast::Name {
+            text: cursor_name,
+            pos: f.cursor.pos,
+        },
+        columns: None,
+        select: (*f.cursor).clone(),
+    };
+    let first = compile_pump(&inner, streams, by_name, tables)?;
+    let number = |i: usize, default: f64, lo: f64, hi: f64| -> Result<f64, SqlError> {
+        match f.args.get(i) {
+            None => Ok(default),
+            Some(Expr::Lit(crate::value::Value::Int(n), _)) if (lo..=hi).contains(&(*n as f64)) => {
+                Ok(*n as f64)
+            }
+            Some(Expr::Lit(crate::value::Value::Double(d), _)) if (lo..=hi).contains(d) => Ok(*d),
+            Some(e) => Err(SqlError::syntax(
+                e.pos(),
+                format!("expected a number from {lo} to {hi}"),
+            )),
+        }
+    };
+    let (kind, extra) = match f.name.text.as_str() {
+        "RANDOM_CUT_FOREST" => {
+            if f.args.len() > 4 {
+                return Err(SqlError::syntax(
+                    f.args[4].pos(),
+                    "RANDOM_CUT_FOREST takes at most 4 parameters (numberOfTrees, \
+                     subSampleSize, timeDecay, shingleSize)",
+                ));
+            }
+            let numeric: Vec<usize> = columns
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, t))| {
+                    is_integer(*t)
+                        || matches!(t, SqlType::Real | SqlType::Double | SqlType::Decimal(..))
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if numeric.is_empty() {
+                return Err(SqlError::name(
+                    f.name.pos,
+                    &f.name.text,
+                    "RANDOM_CUT_FOREST's cursor has no numeric column",
+                ));
+            }
+            (
+                PumpKind::Rcf {
+                    columns: numeric,
+                    // KDA's defaults and ranges (SQL Reference, RANDOM_CUT_FOREST).
+                    trees: number(0, 100.0, 1.0, 1000.0)? as usize,
+                    sample: number(1, 256.0, 10.0, 1000.0)? as usize,
+                    time_decay: number(2, 100_000.0, 1.0, f64::from(i32::MAX))?,
+                    shingle: number(3, 1.0, 1.0, 30.0)? as usize,
+                },
+                vec![("ANOMALY_SCORE".to_string(), SqlType::Double)],
+            )
+        }
+        other => {
+            return Err(SqlError::name(
+                f.name.pos,
+                other,
+                format!("the analytic function `{other}` is not supported by Weir yet"),
+            ))
+        }
+    };
+    let mut out_columns = columns;
+    out_columns.extend(extra);
+    let width = out_columns.len();
+    let target = add(streams, by_name, &p.select.from.text, out_columns);
+    let second = Pump {
+        name: format!("{}${}", p.name.text, f.name.text),
+        source: cursor,
+        target,
+        join: None,
+        filter: None,
+        kind,
+        into: (0..width).collect(),
+    };
+    Ok(vec![first, second])
+}
+
+/// The columns a select makes, with their names (aliases, or the column's name) and types.
+fn cursor_columns(
+    sel: &ast::Select,
+    streams: &[StreamDef],
+    by_name: &HashMap<String, usize>,
+) -> Result<Vec<(String, SqlType)>, SqlError> {
+    if !sel.group_by.is_empty() || sel.stagger.is_some() || sel.join.is_some() {
+        return Err(SqlError::syntax(
+            sel.pos,
+            "a CURSOR select with GROUP BY, WINDOWED BY or JOIN is not supported by Weir yet: \
+             pump it into a stream and select from that",
+        ));
+    }
+    let source = by_name.get(&sel.from.text).copied().ok_or_else(|| {
+        SqlError::name(
+            sel.from.pos,
+            &sel.from.text,
+            format!("unknown stream `{}`", sel.from.text),
+        )
+    })?;
+    let mut qualifiers = vec![sel.from.text.clone()];
+    if let Some(a) = &sel.alias {
+        qualifiers.push(a.text.clone());
+    }
+    let ctx = Ctx {
+        source: &streams[source],
+        qualifiers,
+        table: None,
+    };
+    let mut out = Vec::new();
+    for (i, item) in sel.items.iter().enumerate() {
+        match item {
+            Item::Star(_) => out.extend(ctx.source.columns.iter().cloned()),
+            Item::Expr { expr, alias } => {
+                let c = scalar(expr, &ctx)?;
+                let name = match (alias, expr) {
+                    (Some(a), _) => a.text.clone(),
+                    (None, Expr::Column { name, .. }) => name.text.clone(),
+                    (None, _) => format!("EXPR${i}"),
+                };
+                out.push((name, infer(&c, &ctx.source.columns)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The type an expression's values have (for the columns of a CURSOR's stream).
+fn infer(e: &CExpr, cols: &[(String, SqlType)]) -> SqlType {
+    use crate::ast::BinOp::*;
+    use crate::value::Value;
+    let text = SqlType::Varchar(u32::MAX);
+    match e {
+        CExpr::Col(i) => cols.get(*i).map_or(text, |c| c.1),
+        CExpr::Rowtime => SqlType::Timestamp,
+        CExpr::Lit(v) => match v {
+            Value::Int(_) => SqlType::Bigint,
+            Value::Double(_) => SqlType::Double,
+            Value::Bool(_) => SqlType::Boolean,
+            Value::Timestamp(_) => SqlType::Timestamp,
+            _ => text,
+        },
+        CExpr::Cast(_, ty) => *ty,
+        CExpr::Unary(crate::ast::UnOp::Not, _)
+        | CExpr::IsNull(..)
+        | CExpr::Between { .. }
+        | CExpr::In { .. }
+        | CExpr::Like { .. } => SqlType::Boolean,
+        CExpr::Unary(_, e) | CExpr::Floor { e, .. } | CExpr::Step(e, _) => infer(e, cols),
+        CExpr::Binary(Or | And | Eq | NotEq | Lt | LtEq | Gt | GtEq, ..) => SqlType::Boolean,
+        CExpr::Binary(Concat, ..) => text,
+        CExpr::Binary(_, a, b) => match (infer(a, cols), infer(b, cols)) {
+            (SqlType::Timestamp, _) | (_, SqlType::Timestamp) => SqlType::Timestamp,
+            (x, y) if is_integer(x) && is_integer(y) => SqlType::Bigint,
+            _ => SqlType::Double,
+        },
+        CExpr::Call(Func::CharLength | Func::UnixTimestamp, _)
+        | CExpr::Position(..)
+        | CExpr::Extract(..) => SqlType::Bigint,
+        CExpr::Call(Func::CurrentRowTimestamp, _) => SqlType::Timestamp,
+        CExpr::Call(Func::Upper | Func::Lower | Func::Initcap, _)
+        | CExpr::Substring(..)
+        | CExpr::Trim(..) => text,
+        CExpr::Case { whens, .. } => whens.first().map_or(text, |(_, t)| infer(t, cols)),
+        CExpr::Call(Func::Coalesce | Func::Nullif, args) => {
+            args.first().map_or(text, |a| infer(a, cols))
+        }
+        _ => SqlType::Double,
+    }
+}
+
+fn is_integer(t: SqlType) -> bool {
+    matches!(
+        t,
+        SqlType::Tinyint | SqlType::Smallint | SqlType::Integer | SqlType::Bigint
+    )
 }
 
 /// The equalities of an ON condition's top-level AND between an expression of the stream's

@@ -164,6 +164,13 @@ pub(crate) fn same_keys(a: &[Value], b: &[Value]) -> bool {
         })
 }
 
+/// The rows of one window of ROWTIME that an ORDER BY holds, with their sort keys.
+#[derive(Debug, Default)]
+struct Sorting {
+    bucket: Option<Value>,
+    rows: Vec<(Vec<Value>, Row)>,
+}
+
 /// A pump's open stagger windows, in the order they opened, each with its end.
 #[derive(Debug, Default)]
 struct Staggered {
@@ -195,6 +202,10 @@ pub struct SqlStage {
     slides: Vec<Vec<SlideState>>,
     /// Per pump, its open stagger windows (empty for other pumps).
     staggers: Vec<Staggered>,
+    /// Per pump, the rows its ORDER BY holds.
+    sorts: Vec<Sorting>,
+    /// Per RANDOM_CUT_FOREST pump, its forest.
+    forests: Vec<Option<krcf::RandomCutForest>>,
     /// The reference tables' rows.
     tables: Vec<Table>,
     /// Per pump with a join, its table's rows by the hash of their ON keys.
@@ -273,7 +284,37 @@ impl SqlStage {
             .position(|s| s.input.is_some())
             .ok_or("the application has no input")?;
         let staggers = plan.pumps.iter().map(|_| Staggered::default()).collect();
+        let sorts = plan.pumps.iter().map(|_| Sorting::default()).collect();
+        let mut forests = Vec::new();
+        for p in &plan.pumps {
+            forests.push(match &p.kind {
+                PumpKind::Rcf {
+                    columns,
+                    trees,
+                    sample,
+                    time_decay,
+                    shingle,
+                } => Some(
+                    krcf::RandomCutForest::new(krcf::RandomCutForestOptions {
+                        dimensions: columns.len(),
+                        shingle_size: *shingle,
+                        num_trees: Some(*trees),
+                        sample_size: Some(*sample),
+                        lambda: Some(1.0 / time_decay),
+                        internal_shingling: Some(*shingle > 1),
+                        // Reproducible scores; no threads of its own beside the step pool.
+                        random_seed: Some(0x5eed),
+                        parallel_execution_enabled: Some(false),
+                        ..Default::default()
+                    })
+                    .map_err(|e| format!("pump {}: RANDOM_CUT_FOREST: {e:?}", p.name))?,
+                ),
+                _ => None,
+            });
+        }
         Ok(SqlStage {
+            sorts,
+            forests,
             tables,
             joins,
             staggers,
@@ -293,7 +334,7 @@ impl SqlStage {
         self.plan
             .pumps
             .iter()
-            .any(|p| !matches!(p.kind, PumpKind::Map { .. }))
+            .any(|p| !matches!(p.kind, PumpKind::Map { order: None, .. }))
     }
 
     fn fail(&self, record: Record, code: &str, message: String, now_ms: i64) -> FailedRecord {
@@ -514,12 +555,59 @@ impl SqlStage {
                 };
                 self.insert(pump.target, next, out, now_ms);
             }
-            PumpKind::Map { items } => {
+            PumpKind::Map { items, order } => {
                 let mut vals = Vec::with_capacity(items.len());
                 for e in items {
                     vals.push(eval(e, &scope)?);
                 }
                 let vals = self.fit(pump.target, &pump.into, vals)?;
+                let next = Row {
+                    vals,
+                    rowtime: row.rowtime,
+                    ack: row.ack.clone(),
+                    key: row.key.clone(),
+                };
+                match order {
+                    None => self.insert(pump.target, next, out, now_ms),
+                    Some(o) => {
+                        let bucket = eval(&o.bucket, &scope)?;
+                        if self.sorts[p].bucket.as_ref().is_some_and(|b| *b != bucket) {
+                            self.release_sorted(p, out, now_ms);
+                        }
+                        let mut keys = Vec::with_capacity(o.keys.len());
+                        for (k, _) in &o.keys {
+                            keys.push(eval(k, &scope)?);
+                        }
+                        let s = &mut self.sorts[p];
+                        s.bucket = Some(bucket);
+                        s.rows.push((keys, next));
+                    }
+                }
+            }
+            PumpKind::Rcf { columns, .. } => {
+                let mut point = Vec::with_capacity(columns.len());
+                for &c in columns {
+                    match &row.vals[c] {
+                        Value::Int(i) => point.push(*i as f32),
+                        Value::Double(d) => point.push(*d as f32),
+                        _ => break,
+                    }
+                }
+                let score = match self.forests[p].as_mut() {
+                    // A row with a NULL among its numbers has no score, and teaches nothing.
+                    Some(forest) if point.len() == columns.len() => {
+                        let score = if forest.is_output_ready() {
+                            forest.score(&point).map_err(|e| format!("{e:?}"))?
+                        } else {
+                            0.0
+                        };
+                        forest.update(&point).map_err(|e| format!("{e:?}"))?;
+                        Value::Double(score)
+                    }
+                    _ => Value::Null,
+                };
+                let mut vals = row.vals.clone();
+                vals.push(score);
                 let next = Row {
                     vals,
                     rowtime: row.rowtime,
@@ -666,6 +754,38 @@ impl SqlStage {
         }
     }
 
+    /// Lets the rows pump `p` holds for its ORDER BY go on, sorted.
+    fn release_sorted(&mut self, p: usize, out: &mut Out, now_ms: i64) {
+        let plan = self.plan.clone();
+        let pump = &plan.pumps[p];
+        let PumpKind::Map { order: Some(o), .. } = &pump.kind else {
+            return;
+        };
+        let mut rows = std::mem::take(&mut self.sorts[p]).rows;
+        // Stable: rows equal in every key stay in the order they came. NULL sorts last.
+        rows.sort_by(|(a, _), (b, _)| {
+            for ((x, y), (_, desc)) in a.iter().zip(b).zip(&o.keys) {
+                let ord = match (x.is_null(), y.is_null()) {
+                    (true, true) => std::cmp::Ordering::Equal,
+                    (true, false) => std::cmp::Ordering::Greater,
+                    (false, true) => std::cmp::Ordering::Less,
+                    _ => compare(x, y)
+                        .ok()
+                        .flatten()
+                        .unwrap_or(std::cmp::Ordering::Equal),
+                };
+                let ord = if *desc { ord.reverse() } else { ord };
+                if ord.is_ne() {
+                    return ord;
+                }
+            }
+            std::cmp::Ordering::Equal
+        });
+        for (_, row) in rows {
+            self.insert(pump.target, row, out, now_ms);
+        }
+    }
+
     /// Closes the stagger windows of pump `p` that end at ROWTIME `t` or before, in the order
     /// they opened (all have the same range, so that is the order they end).
     fn close_staggers(&mut self, p: usize, t: i64, out: &mut Out, now_ms: i64) {
@@ -705,6 +825,13 @@ impl SqlStage {
         for (p, pump) in plan.pumps.iter().enumerate() {
             if let PumpKind::Stagger { .. } = &pump.kind {
                 self.close_staggers(p, t, out, now_ms);
+                continue;
+            }
+            if let PumpKind::Map { order: Some(o), .. } = &pump.kind {
+                let open = self.sorts[p].bucket.clone();
+                if open.is_some_and(|b| bucket_at(&o.bucket, t).is_some_and(|now| now != b)) {
+                    self.release_sorted(p, out, now_ms);
+                }
                 continue;
             }
             if let PumpKind::Slide { windows, aggs, .. } = &pump.kind {
@@ -1087,6 +1214,7 @@ impl Processor for SqlStage {
         for p in 0..self.plan.pumps.len() {
             self.close(p, &mut out, now_ms);
             self.close_staggers(p, i64::MAX, &mut out, now_ms);
+            self.release_sorted(p, &mut out, now_ms);
         }
         // The input ended: no later row needs the sliding windows' rows, so their acks go.
         for slides in &mut self.slides {

@@ -1,0 +1,7 @@
+-- A streaming ORDER BY: rows are sorted within each second of ROWTIME, by price, highest first.
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker_symbol VARCHAR(4), price DOUBLE);
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM ticker_symbol, price
+    FROM "SOURCE_SQL_STREAM_001"
+    WHERE price IS NOT NULL
+    ORDER BY FLOOR("SOURCE_SQL_STREAM_001".ROWTIME TO SECOND), price DESC;
