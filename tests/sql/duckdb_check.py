@@ -269,6 +269,13 @@ QUERIES = {
         """SELECT "TICKER_SYMBOL", "PRICE" FROM src WHERE "PRICE" IS NOT NULL
            ORDER BY date_trunc('second', rowtime), "PRICE" DESC, seq""",
         [("TICKER_SYMBOL", "VARCHAR(4)"), ("PRICE", "DOUBLE")]),
+    "top_k_items_tumbling": (
+        f"""SELECT "TICKER", n FROM (
+               SELECT {W10} AS w, "TICKER", count(*) AS n,
+                      row_number() OVER (PARTITION BY {W10} ORDER BY count(*) DESC, "TICKER") AS r
+               FROM src GROUP BY w, "TICKER")
+           WHERE r <= 2 ORDER BY w, r""",
+        [("TICKER", "VARCHAR(4)"), ("MOST_FREQUENT_VALUES", "BIGINT")]),
     # Stagger windows open per key at their first row: no DuckDB formulation; checked by hand.
     "stagger_doc_example": None,
     "json_mapping_coercion": (

@@ -53,6 +53,13 @@ pub enum PumpKind {
         /// sorted.
         order: Option<Order>,
     },
+    /// `TOP_K_ITEMS_TUMBLING`: per tumbling window of `window_ms` of ROWTIME (from the epoch),
+    /// the `k` most frequent values of `column`, with their counts, most frequent first.
+    TopK {
+        column: usize,
+        k: usize,
+        window_ms: i64,
+    },
     /// `RANDOM_CUT_FOREST`: each row goes on with its anomaly score (a last column), from a
     /// forest of the row's numeric `columns` that learns from every row.
     Rcf {
@@ -701,7 +708,7 @@ fn compile_function(
     }
     // The cursor's stream: its columns are the select's, with the types they have.
     let cursor_name = format!("{}$CURSOR", p.select.from.text);
-    let columns = cursor_columns(&f.cursor, streams, by_name)?;
+    let mut columns = cursor_columns(&f.cursor, streams, by_name)?;
     let add = |streams: &mut Vec<StreamDef>,
                by_name: &mut HashMap<String, usize>,
                name: &str,
@@ -777,6 +784,47 @@ fn compile_function(
                     shingle: number(3, 1.0, 1.0, 30.0)? as usize,
                 },
                 vec![("ANOMALY_SCORE".to_string(), SqlType::Double)],
+            )
+        }
+        "TOP_K_ITEMS_TUMBLING" => {
+            let [col, _, _] = f.args.as_slice() else {
+                return Err(SqlError::name(
+                    f.name.pos,
+                    &f.name.text,
+                    "TOP_K_ITEMS_TUMBLING takes the cursor, a column name ('TICKER'), K and a \
+                     window size in seconds",
+                ));
+            };
+            let Expr::Lit(crate::value::Value::Str(name), _) = col else {
+                return Err(SqlError::syntax(
+                    col.pos(),
+                    "expected the column's name in quotes",
+                ));
+            };
+            let column = columns.iter().position(|(c, _)| c == name).ok_or_else(|| {
+                SqlError::name(
+                    col.pos(),
+                    name,
+                    format!(
+                        "the cursor has no column `{name}` (it has {})",
+                        columns
+                            .iter()
+                            .map(|c| c.0.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+            let kind = PumpKind::TopK {
+                column,
+                k: number(1, 0.0, 1.0, 100_000.0)? as usize,
+                window_ms: (number(2, 0.0, 1.0, 86_400.0 * 365.0)? * 1000.0) as i64,
+            };
+            let value = columns[column].clone();
+            columns = Vec::new();
+            (
+                kind,
+                vec![value, ("MOST_FREQUENT_VALUES".to_string(), SqlType::Bigint)],
             )
         }
         other => {

@@ -164,6 +164,15 @@ pub(crate) fn same_keys(a: &[Value], b: &[Value]) -> bool {
         })
 }
 
+/// A TOP_K_ITEMS_TUMBLING window: each value's count, and the acks of its rows.
+#[derive(Debug, Default)]
+struct TopK {
+    start: Option<i64>,
+    counts: Vec<(Value, i64)>,
+    index: HashMap<u64, Vec<usize>>,
+    acks: Vec<Ack>,
+}
+
 /// The rows of one window of ROWTIME that an ORDER BY holds, with their sort keys.
 #[derive(Debug, Default)]
 struct Sorting {
@@ -204,6 +213,8 @@ pub struct SqlStage {
     staggers: Vec<Staggered>,
     /// Per pump, the rows its ORDER BY holds.
     sorts: Vec<Sorting>,
+    /// Per pump, its open TOP_K_ITEMS_TUMBLING window.
+    topk: Vec<TopK>,
     /// Per RANDOM_CUT_FOREST pump, its forest.
     forests: Vec<Option<krcf::RandomCutForest>>,
     /// The reference tables' rows.
@@ -285,6 +296,7 @@ impl SqlStage {
             .ok_or("the application has no input")?;
         let staggers = plan.pumps.iter().map(|_| Staggered::default()).collect();
         let sorts = plan.pumps.iter().map(|_| Sorting::default()).collect();
+        let topk = plan.pumps.iter().map(|_| TopK::default()).collect();
         let mut forests = Vec::new();
         for p in &plan.pumps {
             forests.push(match &p.kind {
@@ -314,6 +326,7 @@ impl SqlStage {
         }
         Ok(SqlStage {
             sorts,
+            topk,
             forests,
             tables,
             joins,
@@ -584,6 +597,34 @@ impl SqlStage {
                     }
                 }
             }
+            PumpKind::TopK {
+                column, window_ms, ..
+            } => {
+                let start = row.rowtime.div_euclid(*window_ms) * window_ms;
+                if self.topk[p].start.is_some_and(|s| s != start) {
+                    self.close_topk(p, out, now_ms);
+                }
+                let t = &mut self.topk[p];
+                t.start = Some(start);
+                let v = row.vals[*column].clone();
+                let one = std::slice::from_ref(&v);
+                let hash = key_hash(one);
+                let slot = t.index.get(&hash).and_then(|is| {
+                    is.iter()
+                        .copied()
+                        .find(|&i| same_keys(std::slice::from_ref(&t.counts[i].0), one))
+                });
+                match slot {
+                    Some(i) => t.counts[i].1 += 1,
+                    None => {
+                        t.index.entry(hash).or_default().push(t.counts.len());
+                        t.counts.push((v.clone(), 1));
+                    }
+                }
+                if !row.ack.is_none() && t.acks.last().is_none_or(|a| !a.same(&row.ack)) {
+                    t.acks.push(row.ack.clone());
+                }
+            }
             PumpKind::Rcf { columns, .. } => {
                 let mut point = Vec::with_capacity(columns.len());
                 for &c in columns {
@@ -754,6 +795,52 @@ impl SqlStage {
         }
     }
 
+    /// Emits pump `p`'s TOP_K_ITEMS_TUMBLING window: its K most frequent values, most frequent
+    /// first (ties by value), each row holding the acks of the whole window.
+    fn close_topk(&mut self, p: usize, out: &mut Out, now_ms: i64) {
+        let plan = self.plan.clone();
+        let pump = &plan.pumps[p];
+        let PumpKind::TopK { k, window_ms, .. } = &pump.kind else {
+            return;
+        };
+        let t = std::mem::take(&mut self.topk[p]);
+        let Some(start) = t.start else {
+            return;
+        };
+        let mut counts = t.counts;
+        counts.sort_by(|(a, x), (b, y)| {
+            y.cmp(x).then_with(|| {
+                compare(a, b)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+        });
+        counts.truncate(*k);
+        let ack = Ack::merge(t.acks);
+        let end = start + window_ms;
+        for (v, n) in counts {
+            match self.fit(pump.target, &pump.into, vec![v, Value::Int(n)]) {
+                Ok(vals) => {
+                    let row = Row {
+                        vals,
+                        rowtime: end,
+                        ack: ack.clone(),
+                        key: Arc::from(""),
+                    };
+                    self.insert(pump.target, row, out, now_ms);
+                }
+                Err(e) => {
+                    let mut record = Record::new(Vec::new(), Arc::from(self.name.as_str()), end);
+                    record.ack = ack.clone();
+                    let message = format!("pump {}: {e}", pump.name);
+                    let f = self.fail(record, codes::EVALUATION, message, now_ms);
+                    out.failed.push(f);
+                }
+            }
+        }
+    }
+
     /// Lets the rows pump `p` holds for its ORDER BY go on, sorted.
     fn release_sorted(&mut self, p: usize, out: &mut Out, now_ms: i64) {
         let plan = self.plan.clone();
@@ -825,6 +912,12 @@ impl SqlStage {
         for (p, pump) in plan.pumps.iter().enumerate() {
             if let PumpKind::Stagger { .. } = &pump.kind {
                 self.close_staggers(p, t, out, now_ms);
+                continue;
+            }
+            if let PumpKind::TopK { window_ms, .. } = &pump.kind {
+                if self.topk[p].start.is_some_and(|s| t >= s + window_ms) {
+                    self.close_topk(p, out, now_ms);
+                }
                 continue;
             }
             if let PumpKind::Map { order: Some(o), .. } = &pump.kind {
@@ -1214,6 +1307,7 @@ impl Processor for SqlStage {
         for p in 0..self.plan.pumps.len() {
             self.close(p, &mut out, now_ms);
             self.close_staggers(p, i64::MAX, &mut out, now_ms);
+            self.close_topk(p, &mut out, now_ms);
             self.release_sorted(p, &mut out, now_ms);
         }
         // The input ended: no later row needs the sliding windows' rows, so their acks go.
@@ -1245,6 +1339,12 @@ impl Drop for SqlStage {
                 .iter()
                 .flat_map(|(_, g)| &g.acks)
                 .for_each(Ack::fail);
+        }
+        for s in &self.sorts {
+            s.rows.iter().for_each(|(_, r)| r.ack.fail());
+        }
+        for t in &self.topk {
+            t.acks.iter().for_each(Ack::fail);
         }
     }
 }

@@ -1,0 +1,16 @@
+-- The Developer Guide's TOP_K_ITEMS_TUMBLING example, with K = 2 and 10-second windows.
+CREATE OR REPLACE STREAM DESTINATION_SQL_STREAM (
+  "TICKER" VARCHAR(4),
+  "MOST_FREQUENT_VALUES" BIGINT
+);
+
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS
+    INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM *
+        FROM TABLE (TOP_K_ITEMS_TUMBLING(
+            CURSOR(SELECT STREAM * FROM "SOURCE_SQL_STREAM_001"),
+            'TICKER',         -- name of column in single quotes
+            2,                -- number of the most frequently occurring values
+            10                -- tumbling window size in seconds
+            )
+        );
