@@ -146,6 +146,11 @@ fn a_kda_application_runs_unchanged_from_a_file_to_objects() {
             .contains("cheap"),
         "{errors:?}"
     );
+    // KDA's error_stream columns, beside the usual fields: the record's bytes in hex.
+    let hex: String = "not json".bytes().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(errors[0]["DATA_ROW"], hex.as_str(), "{errors:?}");
+    assert_eq!(errors[0]["ERROR_NAME"], "Coercion error");
+    assert_eq!(errors[0]["PUMP_NAME"], "null");
 }
 
 #[test]

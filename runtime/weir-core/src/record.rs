@@ -102,6 +102,9 @@ pub struct FailedRecord {
     pub stage: String,
     pub attempts: u32,
     pub failed_at_ms: i64,
+    /// Fields the stage adds to the record's line in the error output, beside the usual ones
+    /// (the SQL stage writes KDA's `error_stream` columns here).
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl FailedRecord {
@@ -126,6 +129,11 @@ impl FailedRecord {
         }
         if let Some(sub) = r.sub_sequence_number {
             value["subSequenceNumber"] = sub.into();
+        }
+        if let (Some(details), Some(line)) = (&self.details, value.as_object_mut()) {
+            for (k, v) in details {
+                line.entry(k.clone()).or_insert_with(|| v.clone());
+            }
         }
         let mut line = serde_json::to_vec(&value).expect("JSON values serialize");
         line.push(b'\n');

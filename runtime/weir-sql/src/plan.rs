@@ -154,7 +154,20 @@ pub struct Plan {
     pub output_format: OutputFormat,
     /// With `rowtime`: the column of each input stream ROWTIME is taken from.
     pub rowtime_column: Option<usize>,
+    /// The `error_stream` stream, which pumps may read (never insert into).
+    pub error_stream: Option<usize>,
 }
+
+/// The columns of `error_stream`, as KDA's (Developer Guide, error-handling).
+pub const ERROR_COLUMNS: [(&str, SqlType); 7] = [
+    ("ERROR_TIME", SqlType::Timestamp),
+    ("ERROR_LEVEL", SqlType::Varchar(10)),
+    ("ERROR_NAME", SqlType::Varchar(32)),
+    ("MESSAGE", SqlType::Varchar(4096)),
+    ("DATA_ROWTIME", SqlType::Timestamp),
+    ("DATA_ROW", SqlType::Varchar(49152)),
+    ("PUMP_NAME", SqlType::Varchar(128)),
+];
 
 /// What the pipeline file says about a SQL step besides the code.
 #[derive(Debug, Clone, Default)]
@@ -193,6 +206,19 @@ fn compile_inner(code: &str, config: &AppConfig, options: &Options) -> Result<Pl
             input: Some(input.clone()),
         });
     }
+    // `error_stream`: KDA's, as it named it, and upper-cased (unquoted in SQL).
+    let error_stream = streams.len();
+    by_name.insert("error_stream".into(), error_stream);
+    by_name.insert("ERROR_STREAM".into(), error_stream);
+    streams.push(StreamDef {
+        name: "error_stream".into(),
+        columns: ERROR_COLUMNS
+            .iter()
+            .map(|(n, t)| (n.to_string(), *t))
+            .collect(),
+        not_null: vec![false; ERROR_COLUMNS.len()],
+        input: None,
+    });
     let tables: Vec<TableDef> = config
         .references
         .iter()
@@ -213,12 +239,12 @@ fn compile_inner(code: &str, config: &AppConfig, options: &Options) -> Result<Pl
         match st {
             Statement::Stream(s) => {
                 if let Some(&i) = by_name.get(&s.name.text) {
-                    if streams[i].input.is_some() {
+                    if streams[i].input.is_some() || i == error_stream {
                         return Err(SqlError::name(
                             s.name.pos,
                             &s.name.text,
                             format!(
-                                "`{}` is the input's stream; it cannot be created",
+                                "`{}` is the input's stream or error_stream; it cannot be created",
                                 s.name.text
                             ),
                         ));
@@ -317,6 +343,7 @@ fn compile_inner(code: &str, config: &AppConfig, options: &Options) -> Result<Pl
         }
     };
     Ok(Plan {
+        error_stream: Some(error_stream),
         streams,
         tables,
         pumps,
@@ -421,11 +448,11 @@ fn compile_pump(
     };
     let source = lookup(&sel.from)?;
     let target = lookup(&p.target)?;
-    if streams[target].input.is_some() {
+    if streams[target].input.is_some() || streams[target].name == "error_stream" {
         return Err(SqlError::name(
             p.target.pos,
             &p.target.text,
-            "a pump cannot insert into the input's stream",
+            "a pump cannot insert into the input's stream or error_stream",
         ));
     }
     let mut qualifiers = vec![sel.from.text.clone()];

@@ -225,6 +225,8 @@ pub struct SqlStage {
     seq: u64,
     /// The ROWTIME of the last row (ROWTIME never goes back).
     last_rowtime: i64,
+    /// Set while a row of `error_stream` goes through the pumps.
+    in_error: bool,
     /// When the last batch came (the clock's time), for [`QUIET`].
     last_input_ms: i64,
 }
@@ -339,6 +341,7 @@ impl SqlStage {
             slides,
             seq: 0,
             last_rowtime: i64::MIN,
+            in_error: false,
             last_input_ms: i64::MIN,
         })
     }
@@ -350,8 +353,52 @@ impl SqlStage {
             .any(|p| !matches!(p.kind, PumpKind::Map { order: None, .. }))
     }
 
-    fn fail(&self, record: Record, code: &str, message: String, now_ms: i64) -> FailedRecord {
-        FailedRecord {
+    /// Sends `record` to the error output with the reason, and KDA's `error_stream` columns
+    /// beside the usual fields; and, if a pump reads `error_stream`, puts the same row into it
+    /// (not for a failure of a row of `error_stream` itself, which would loop).
+    #[allow(clippy::too_many_arguments)]
+    fn fail(
+        &mut self,
+        record: Record,
+        code: &str,
+        message: String,
+        pump: Option<&str>,
+        out: &mut Out,
+        now_ms: i64,
+    ) {
+        let name = match code {
+            codes::TYPE_CONVERSION => "Coercion error",
+            codes::ROWTIME_DECREASED => "Rowtime error",
+            _ => "Evaluation error",
+        };
+        let hex: String = record.data.iter().map(|b| format!("{b:02x}")).collect();
+        let vals = vec![
+            Value::Timestamp(now_ms),
+            Value::Str("WARNING".into()),
+            Value::Str(name.into()),
+            Value::Str(message.clone()),
+            Value::Timestamp(record.arrival_ms),
+            Value::Str(hex),
+            Value::Str(pump.unwrap_or("null").into()),
+        ];
+        let mut details = serde_json::Map::new();
+        for ((col, _), v) in crate::plan::ERROR_COLUMNS.iter().zip(&vals) {
+            details.insert(col.to_string(), v.to_json());
+        }
+        if let (Some(stream), false) = (self.plan.error_stream, self.in_error) {
+            if self.plan.pumps.iter().any(|p| p.source == stream) {
+                let row = Row {
+                    vals,
+                    rowtime: self.last_rowtime.max(record.arrival_ms),
+                    ack: record.ack.clone(),
+                    key: record.partition_key.clone(),
+                };
+                self.in_error = true;
+                self.insert(stream, row, out, now_ms);
+                self.in_error = false;
+            }
+        }
+        out.failed.push(FailedRecord {
             record,
             output_type: ErrorOutputType::ProcessingFailed,
             code: code.to_string(),
@@ -359,7 +406,8 @@ impl SqlStage {
             stage: self.name.clone(),
             attempts: 1,
             failed_at_ms: now_ms,
-        }
+            details: Some(details),
+        });
     }
 
     /// Puts a row into `stream`: out of the stage if it is the output, and through every pump
@@ -372,13 +420,14 @@ impl SqlStage {
             }
             if let Err(e) = self.pump(p, &row, out, now_ms) {
                 let record = row_record(&self.plan, stream, &row);
-                let f = self.fail(
+                self.fail(
                     record,
                     codes::EVALUATION,
                     format!("pump {}: {e}", pump.name),
+                    Some(&pump.name),
+                    out,
                     now_ms,
                 );
-                out.failed.push(f);
             }
         }
         if stream == plan.output {
@@ -784,13 +833,14 @@ impl SqlStage {
                     .to_string();
                 let mut record = Record::new(data.into_bytes(), Arc::from(self.name.as_str()), end);
                 record.ack = ack;
-                let f = self.fail(
+                self.fail(
                     record,
                     codes::EVALUATION,
                     format!("pump {}: the window's row failed: {e}", pump.name),
+                    Some(&pump.name),
+                    out,
                     now_ms,
                 );
-                out.failed.push(f);
             }
         }
     }
@@ -834,8 +884,14 @@ impl SqlStage {
                     let mut record = Record::new(Vec::new(), Arc::from(self.name.as_str()), end);
                     record.ack = ack.clone();
                     let message = format!("pump {}: {e}", pump.name);
-                    let f = self.fail(record, codes::EVALUATION, message, now_ms);
-                    out.failed.push(f);
+                    self.fail(
+                        record,
+                        codes::EVALUATION,
+                        message,
+                        Some(&pump.name),
+                        out,
+                        now_ms,
+                    );
                 }
             }
         }
@@ -961,13 +1017,14 @@ impl SqlStage {
         let plan = self.plan.clone();
         let mapper = self.mappers[input].as_ref().expect("the input's mapper");
         if let Err(e) = mapper.rows(r.data(), rows) {
-            let f = self.fail(
+            self.fail(
                 r.to_record(),
                 codes::TYPE_CONVERSION,
                 format!("Coercion error: {e}"),
+                None,
+                out,
                 now_ms,
             );
-            out.failed.push(f);
             return;
         }
         let key: Arc<str> = Arc::from(r.key());
@@ -977,7 +1034,7 @@ impl SqlStage {
                 Some(c) => match &vals[c] {
                     Value::Timestamp(t) if *t >= self.last_rowtime => *t,
                     Value::Timestamp(t) => {
-                        let f = self.fail(
+                        self.fail(
                             r.to_record(),
                             codes::ROWTIME_DECREASED,
                             format!(
@@ -985,19 +1042,21 @@ impl SqlStage {
                                 crate::value::format_timestamp(self.last_rowtime),
                                 crate::value::format_timestamp(*t)
                             ),
+                            None,
+                            out,
                             now_ms,
                         );
-                        out.failed.push(f);
                         break;
                     }
                     _ => {
-                        let f = self.fail(
+                        self.fail(
                             r.to_record(),
                             codes::TYPE_CONVERSION,
                             "Coercion error: the ROWTIME column is NULL".into(),
+                            None,
+                            out,
                             now_ms,
                         );
-                        out.failed.push(f);
                         break;
                     }
                 },

@@ -53,6 +53,7 @@ impl Processor for NativeRedact {
                     stage: "native-redact".into(),
                     attempts: 1,
                     failed_at_ms: now_ms,
+                    details: None,
                 });
             }
             ends.push(data.len() as u32);

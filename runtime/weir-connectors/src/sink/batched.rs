@@ -110,6 +110,7 @@ impl Api<'_> {
             stage: self.stage.into(),
             attempts,
             failed_at_ms: self.ctx.clock.now_ms(),
+            details: None,
         }
     }
 

@@ -264,6 +264,7 @@ impl Endpoint<'_> {
                 stage: "sink:http".into(),
                 attempts,
                 failed_at_ms: now,
+                details: None,
             });
         }
         if stopped {

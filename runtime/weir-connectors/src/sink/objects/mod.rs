@@ -857,6 +857,7 @@ pub fn failed(record: crate::record::Record, r: Rejected, ctx: &SinkContext) -> 
         stage: "sink".into(),
         attempts: 1,
         failed_at_ms: ctx.clock.now_ms(),
+        details: None,
     }
 }
 

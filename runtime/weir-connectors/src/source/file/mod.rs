@@ -515,6 +515,7 @@ async fn read_lines<R: AsyncRead + Unpin>(
                 stage: "source".into(),
                 attempts: 1,
                 failed_at_ms: arrival,
+                details: None,
             }
         };
         let good = if skipped > 0 {

@@ -806,6 +806,7 @@ impl Reader {
                         stage: "source".into(),
                         attempts: 1,
                         failed_at_ms: self.ctx.clock.now_ms(),
+                        details: None,
                     });
                     None
                 }

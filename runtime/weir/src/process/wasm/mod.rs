@@ -166,6 +166,7 @@ impl WasmProcessor {
             stage: self.name.clone(),
             attempts: 1,
             failed_at_ms: now_ms,
+            details: None,
         }
     }
 
