@@ -324,3 +324,53 @@ CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
         ]
     );
 }
+
+/// `weir sql discover` proposes the schema of sample records; an application written against
+/// it runs on them.
+#[test]
+fn a_discovered_schema_runs_the_records_it_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"ticker\":\"AMZN\",\"price\":84.5,\"at\":\"2024-05-01 10:00:00\"}\n{\"ticker\":\"INTC\",\"price\":7,\"at\":\"2024-05-01 10:00:01\"}\n",
+    )
+    .unwrap();
+    let out = run_ok(weir().args(["sql", "discover", "--input"]).arg(&input));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = schema["RecordColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ticker", "price", "at"], "in the records' order");
+    let inputs = serde_json::json!([{"NamePrefix": "SOURCE_SQL_STREAM", "InputSchema": schema}]);
+    std::fs::write(dir.path().join("inputs.json"), inputs.to_string()).unwrap();
+    std::fs::write(
+        dir.path().join("app.sql"),
+        r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (T VARCHAR(4), P DOUBLE, AT TIMESTAMP);
+CREATE OR REPLACE PUMP "P" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM "ticker", "price" * 2, "at" FROM "SOURCE_SQL_STREAM_001";"#,
+    )
+    .unwrap();
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(
+        &pipeline,
+        "[source]\ntype = \"file\"\npath = \"in.jsonl\"\n[[process]]\ntype = \"sql\"\ncode = \"app.sql\"\ninputs = \"inputs.json\"\n[sink]\ntype = \"file\"\npath = \"out\"\n",
+    )
+    .unwrap();
+    run_ok(
+        weir()
+            .args(["run", "--progress", "0s", "--state-dir"])
+            .arg(dir.path().join("state"))
+            .arg(&pipeline),
+    );
+    assert_eq!(
+        lines(&objects(&dir.path().join("out"), Some("errors"))),
+        [
+            r#"{"T":"AMZN","P":169.0,"AT":"2024-05-01 10:00:00.000"}"#,
+            r#"{"T":"INTC","P":14.0,"AT":"2024-05-01 10:00:01.000"}"#,
+        ]
+    );
+}

@@ -15,6 +15,7 @@
 
 pub mod app;
 pub mod ast;
+pub mod discover;
 pub mod error;
 pub mod eval;
 pub mod input;

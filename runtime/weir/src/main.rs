@@ -110,6 +110,25 @@ enum Command {
         #[command(subcommand)]
         what: BenchCommand,
     },
+    /// Kinesis Data Analytics SQL tools.
+    Sql {
+        #[command(subcommand)]
+        what: SqlCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SqlCommand {
+    /// Propose an input schema from sample records (JSON, one a line, or CSV), as KDA's
+    /// DiscoverInputSchema did: prints an InputSchema for an application's Inputs.
+    Discover {
+        /// The sample records.
+        #[arg(long, value_name = "FILE")]
+        input: PathBuf,
+        /// At most this many records are read.
+        #[arg(long, default_value_t = 1000)]
+        records: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -311,6 +330,21 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             input,
             allow_env,
         } => test(pipeline, input, allow_env, cli.cache_dir).await,
+        Command::Sql {
+            what: SqlCommand::Discover { input, records },
+        } => {
+            let text = std::fs::read_to_string(&input)
+                .with_context(|| format!("{}: cannot read", input.display()))?;
+            let sample: String = text
+                .lines()
+                .take(records.max(1))
+                .flat_map(|l| [l, "\n"])
+                .collect();
+            let schema = weir_sql::discover::discover(&sample)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench {
             what:
                 BenchCommand::Kinesis {
