@@ -208,7 +208,7 @@ pub fn eval(e: &CExpr, s: &Scope<'_>) -> EvalResult {
         CExpr::Unary(UnOp::Neg, e) => match eval(e, s)? {
             Value::Int(i) => Value::Int(i.checked_neg().ok_or("integer overflow")?),
             Value::Double(d) => Value::Double(-d),
-            Value::Interval(ms) => Value::Interval(-ms),
+            Value::Interval(ms) => Value::Interval(ms.checked_neg().ok_or("interval overflow")?),
             Value::Null => Value::Null,
             v => return Err(format!("cannot negate a {}", v.type_name())),
         },
@@ -327,9 +327,11 @@ pub fn eval(e: &CExpr, s: &Scope<'_>) -> EvalResult {
         CExpr::Step(e, by) => match (eval(e, s)?, eval(by, s)?) {
             (Value::Null, _) | (_, Value::Null) => Value::Null,
             (Value::Timestamp(t), Value::Interval(i)) if i > 0 => {
-                Value::Timestamp(t.div_euclid(i) * i)
+                Value::Timestamp(floor_to(t, i).ok_or("timestamp out of range")?)
             }
-            (Value::Int(n), Value::Int(k)) if k > 0 => Value::Int(n.div_euclid(k) * k),
+            (Value::Int(n), Value::Int(k)) if k > 0 => {
+                Value::Int(floor_to(n, k).ok_or("integer overflow")?)
+            }
             (a, b) => {
                 return Err(format!(
                     "STEP takes a timestamp and a positive interval, not {} and {}",
@@ -505,8 +507,14 @@ fn binary(op: BinOp, a: Value, b: Value) -> EvalResult {
             Interval(i.checked_mul(n).ok_or_else(overflow)?)
         }
         (BinOp::Div, Interval(_), Int(0)) => return Err("division by zero".into()),
-        (BinOp::Div, Interval(i), Int(n)) => Interval(i / n),
-        (BinOp::Div, Interval(i), Double(d)) if d != 0.0 => Interval((i as f64 / d) as i64),
+        (BinOp::Div, Interval(i), Int(n)) => Interval(i.checked_div(n).ok_or_else(overflow)?),
+        (BinOp::Div, Interval(i), Double(d)) if d != 0.0 => {
+            let q = i as f64 / d;
+            if !q.is_finite() || q.abs() >= 9.2e18 {
+                return Err(overflow());
+            }
+            Interval(q as i64)
+        }
         (op, a, b) => {
             let (Some(x), Some(y)) = (number(&a), number(&b)) else {
                 return Err(format!(
@@ -613,7 +621,7 @@ fn call(f: Func, mut args: Vec<Value>, rowtime: i64) -> EvalResult {
         Func::Abs => match arg {
             Int(i) => Int(i.checked_abs().ok_or("integer overflow")?),
             Double(d) => Double(d.abs()),
-            Interval(i) => Interval(i.abs()),
+            Interval(i) => Interval(i.checked_abs().ok_or("interval overflow")?),
             v => return Err(format!("ABS takes a number, not {}", v.type_name())),
         },
         Func::Mod => binary(BinOp::Mod, arg, args[1].clone())?,
@@ -656,14 +664,20 @@ fn call(f: Func, mut args: Vec<Value>, rowtime: i64) -> EvalResult {
     })
 }
 
+/// `x` rounded down to a multiple of `step` (positive); `None` if that is out of range.
+pub fn floor_to(x: i64, step: i64) -> Option<i64> {
+    x.checked_div_euclid(step)?.checked_mul(step)
+}
+
 fn floor(v: Value, unit: Option<Unit>, ceil: bool) -> EvalResult {
     use Value::*;
-    let round = |x: i64, step: i64| {
-        let f = x.div_euclid(step) * step;
+    let round = |x: i64, step: i64| -> Result<i64, String> {
+        let f = floor_to(x, step).ok_or("value out of range")?;
         if ceil && f != x {
-            f + step
+            f.checked_add(step)
+                .ok_or_else(|| "value out of range".into())
         } else {
-            f
+            Ok(f)
         }
     };
     Ok(match (v, unit) {
@@ -671,11 +685,11 @@ fn floor(v: Value, unit: Option<Unit>, ceil: bool) -> EvalResult {
         (Int(i), None) => Int(i),
         (Double(d), None) => Double(if ceil { d.ceil() } else { d.floor() }),
         (Timestamp(t), Some(u)) => match u.millis() {
-            Some(step) => Timestamp(round(t, step)),
+            Some(step) => Timestamp(round(t, step)?),
             None => Timestamp(floor_calendar(t, u, ceil)),
         },
         (Interval(i), Some(u)) => match u.millis() {
-            Some(step) => Interval(round(i, step)),
+            Some(step) => Interval(round(i, step)?),
             None => return Err("an interval has no months or years".into()),
         },
         (v, u) => {
@@ -847,7 +861,7 @@ pub fn cast(v: Value, ty: SqlType) -> EvalResult {
         },
         SqlType::Timestamp | SqlType::Date => match &v {
             Timestamp(t) => Timestamp(if ty == SqlType::Date {
-                t.div_euclid(86_400_000) * 86_400_000
+                floor_to(*t, 86_400_000).ok_or("timestamp out of range")?
             } else {
                 *t
             }),

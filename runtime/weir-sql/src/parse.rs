@@ -9,8 +9,14 @@ use crate::error::{Pos, SqlError};
 use crate::lex::{tokenize, Tok, Token};
 use crate::value::{parse_timestamp, SqlType, Unit, Value};
 
-/// How deep expressions may nest.
-const MAX_DEPTH: usize = 64;
+/// How deep an expression tree may be: nesting (parentheses, NOT, unary minus, subqueries)
+/// counts [`NEST`] a level, and each operator of a chain (`a OR b OR c`) one. It bounds the
+/// parser's recursion and that of everything that walks the tree later (compiling, evaluating).
+const MAX_DEPTH: usize = 128;
+const NEST: usize = 8;
+
+/// The most rows a `ROWS n PRECEDING` frame may hold before the current one.
+const MAX_ROWS: u64 = 100_000;
 
 /// Parses a whole application. Errors carry a byte offset; [`crate::compile`] turns it into
 /// a line and column.
@@ -375,12 +381,12 @@ impl Parser {
             self.expect_sym("(")?;
             self.expect_kw("CURSOR")?;
             self.expect_sym("(")?;
-            self.depth += 1;
+            self.depth += NEST;
             if self.depth > MAX_DEPTH {
                 return Err(SqlError::syntax(name.pos, "queries nested too deeply"));
             }
             let cursor = self.select();
-            self.depth -= 1;
+            self.depth -= NEST;
             let cursor = Box::new(cursor?);
             self.expect_sym(")")?;
             let mut args = Vec::new();
@@ -546,34 +552,54 @@ impl Parser {
     }
 
     pub fn expr(&mut self) -> Result<Expr, SqlError> {
-        self.depth += 1;
+        self.depth += NEST;
         if self.depth > MAX_DEPTH {
             return Err(SqlError::syntax(self.pos(), "expression nested too deeply"));
         }
         let e = self.or();
-        self.depth -= 1;
+        self.depth -= NEST;
         e
     }
 
+    /// One more operator in a chain (see [`MAX_DEPTH`]); `chain` counts them, to give back.
+    fn link(&mut self, chain: &mut usize) -> Result<(), SqlError> {
+        *chain += 1;
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            self.depth -= *chain;
+            return Err(SqlError::syntax(
+                self.pos(),
+                "expression too long or nested too deeply",
+            ));
+        }
+        Ok(())
+    }
+
     fn or(&mut self) -> Result<Expr, SqlError> {
+        let mut chain = 0;
         let mut l = self.and()?;
         while self.is_kw("OR") {
+            self.link(&mut chain)?;
             let pos = self.pos();
             self.bump();
             let r = self.and()?;
             l = bin(BinOp::Or, l, r, pos);
         }
+        self.depth -= chain;
         Ok(l)
     }
 
     fn and(&mut self) -> Result<Expr, SqlError> {
+        let mut chain = 0;
         let mut l = self.not()?;
         while self.is_kw("AND") {
+            self.link(&mut chain)?;
             let pos = self.pos();
             self.bump();
             let r = self.not()?;
             l = bin(BinOp::And, l, r, pos);
         }
+        self.depth -= chain;
         Ok(l)
     }
 
@@ -581,12 +607,12 @@ impl Parser {
         if self.is_kw("NOT") {
             let pos = self.pos();
             self.bump();
-            self.depth += 1;
+            self.depth += NEST;
             if self.depth > MAX_DEPTH {
                 return Err(SqlError::syntax(pos, "expression nested too deeply"));
             }
             let e = self.not();
-            self.depth -= 1;
+            self.depth -= NEST;
             return Ok(Expr::Unary {
                 op: UnOp::Not,
                 e: Box::new(e?),
@@ -690,6 +716,7 @@ impl Parser {
     }
 
     fn additive(&mut self) -> Result<Expr, SqlError> {
+        let mut chain = 0;
         let mut l = self.multiplicative()?;
         loop {
             let pos = self.pos();
@@ -697,8 +724,12 @@ impl Parser {
                 Tok::Sym("+") => BinOp::Add,
                 Tok::Sym("-") => BinOp::Sub,
                 Tok::Sym("||") => BinOp::Concat,
-                _ => return Ok(l),
+                _ => {
+                    self.depth -= chain;
+                    return Ok(l);
+                }
             };
+            self.link(&mut chain)?;
             self.bump();
             let r = self.multiplicative()?;
             l = bin(op, l, r, pos);
@@ -706,6 +737,7 @@ impl Parser {
     }
 
     fn multiplicative(&mut self) -> Result<Expr, SqlError> {
+        let mut chain = 0;
         let mut l = self.unary()?;
         loop {
             let pos = self.pos();
@@ -713,8 +745,12 @@ impl Parser {
                 Tok::Sym("*") => BinOp::Mul,
                 Tok::Sym("/") => BinOp::Div,
                 Tok::Sym("%") => BinOp::Mod,
-                _ => return Ok(l),
+                _ => {
+                    self.depth -= chain;
+                    return Ok(l);
+                }
             };
+            self.link(&mut chain)?;
             self.bump();
             let r = self.unary()?;
             l = bin(op, l, r, pos);
@@ -724,12 +760,12 @@ impl Parser {
     fn unary(&mut self) -> Result<Expr, SqlError> {
         let pos = self.pos();
         if self.eat_sym("-") {
-            self.depth += 1;
+            self.depth += NEST;
             if self.depth > MAX_DEPTH {
                 return Err(SqlError::syntax(pos, "expression nested too deeply"));
             }
             let e = self.unary();
-            self.depth -= 1;
+            self.depth -= NEST;
             return Ok(Expr::Unary {
                 op: UnOp::Neg,
                 e: Box::new(e?),
@@ -1103,7 +1139,8 @@ impl Parser {
                 Tok::Number(n) => n.parse::<u64>().ok(),
                 _ => None,
             }
-            .ok_or_else(|| self.unexpected("a number of rows"))?;
+            .filter(|n| *n <= MAX_ROWS)
+            .ok_or_else(|| self.unexpected("a number of rows (at most 100000)"))?;
             self.bump();
             Frame::Rows(n)
         } else if sliding {

@@ -156,6 +156,9 @@ pub struct Plan {
     pub rowtime_column: Option<usize>,
     /// The `error_stream` stream, which pumps may read (never insert into).
     pub error_stream: Option<usize>,
+    /// The pumps, each after every pump that feeds it (what a flush goes through, so that a
+    /// pump lets its rows go only once all of its input has come).
+    pub flush_order: Vec<usize>,
 }
 
 /// The columns of `error_stream`, as KDA's (Developer Guide, error-handling).
@@ -190,6 +193,12 @@ fn compile_inner(code: &str, config: &AppConfig, options: &Options) -> Result<Pl
     let mut by_name: HashMap<String, usize> = HashMap::new();
     if config.inputs.is_empty() {
         return Err(SqlError::config("Inputs", "the application has no input"));
+    }
+    if config.inputs.len() > 1 {
+        return Err(SqlError::config(
+            "Inputs[1]",
+            "an application has one streaming input (as in KDA): run a pipeline per input",
+        ));
     }
     for input in &config.inputs {
         let name = input.stream_name();
@@ -270,8 +279,19 @@ fn compile_inner(code: &str, config: &AppConfig, options: &Options) -> Result<Pl
                     not_null: s.not_null.clone(),
                     input: None,
                 };
-                // OR REPLACE: a later definition replaces an earlier one.
+                // OR REPLACE: a later definition replaces an earlier one, unless a pump
+                // already reads or writes the stream (it was compiled against the old one).
                 match by_name.get(&s.name.text) {
+                    Some(&i) if pumps.iter().any(|p: &Pump| p.source == i || p.target == i) => {
+                        return Err(SqlError::name(
+                            s.name.pos,
+                            &s.name.text,
+                            format!(
+                                "stream `{}` is replaced after a pump uses it: define streams first",
+                                s.name.text
+                            ),
+                        ))
+                    }
                     Some(&i) => streams[i] = def,
                     None => {
                         by_name.insert(s.name.text.clone(), streams.len());
@@ -280,17 +300,26 @@ fn compile_inner(code: &str, config: &AppConfig, options: &Options) -> Result<Pl
                 }
             }
             Statement::Pump(p) => {
+                // OR REPLACE: a pump created again replaces the earlier one (and the pumps
+                // its table function needed).
                 if pump_names.insert(p.name.text.clone(), p.name.pos).is_some() {
-                    return Err(SqlError::name(
-                        p.name.pos,
-                        &p.name.text,
-                        format!("pump `{}` is created twice", p.name.text),
-                    ));
+                    let own = format!("{}$", p.name.text);
+                    pumps.retain(|q| q.name != p.name.text && !q.name.starts_with(&own));
                 }
                 if let Some(f) = &p.select.function {
                     pumps.extend(compile_function(p, f, &mut streams, &mut by_name, &tables)?);
                 }
                 pumps.push(compile_pump(p, &streams, &by_name, &tables)?);
+                if let Some(at) = cycle(&pumps) {
+                    return Err(SqlError::name(
+                        p.name.pos,
+                        &p.name.text,
+                        format!(
+                            "pump `{}` closes a loop: its rows would come back to stream `{}`",
+                            p.name.text, streams[at].name
+                        ),
+                    ));
+                }
             }
         }
     }
@@ -342,7 +371,9 @@ fn compile_inner(code: &str, config: &AppConfig, options: &Options) -> Result<Pl
             Some(i)
         }
     };
+    let flush_order = upstream_first(&pumps);
     Ok(Plan {
+        flush_order,
         error_stream: Some(error_stream),
         streams,
         tables,
@@ -714,6 +745,59 @@ fn compile_pump(
         filter,
         kind,
         into,
+    })
+}
+
+/// The pumps in an order where each comes after those that feed its stream (the pumps make
+/// no loop: [`cycle`] refused them).
+fn upstream_first(pumps: &[Pump]) -> Vec<usize> {
+    let feeds = |a: &Pump, b: &Pump| a.target == b.source;
+    let mut order = Vec::new();
+    let mut placed = vec![false; pumps.len()];
+    while order.len() < pumps.len() {
+        let before = order.len();
+        for i in 0..pumps.len() {
+            let ready = !placed[i]
+                && (0..pumps.len()).all(|j| placed[j] || j == i || !feeds(&pumps[j], &pumps[i]));
+            if ready {
+                placed[i] = true;
+                order.push(i);
+            }
+        }
+        if order.len() == before {
+            // Not a DAG after all: the rest in creation order.
+            order.extend((0..pumps.len()).filter(|&i| !placed[i]));
+            break;
+        }
+    }
+    order
+}
+
+/// A stream whose rows, through pumps, would come back to it, if there is one.
+fn cycle(pumps: &[Pump]) -> Option<usize> {
+    let streams = pumps.iter().flat_map(|p| [p.source, p.target]).max()? + 1;
+    // Depth-first search with colours: 0 unseen, 1 on the path, 2 done.
+    fn visit(s: usize, pumps: &[Pump], colour: &mut [u8]) -> Option<usize> {
+        colour[s] = 1;
+        for p in pumps.iter().filter(|p| p.source == s) {
+            match colour[p.target] {
+                1 => return Some(p.target),
+                0 => {
+                    if let Some(c) = visit(p.target, pumps, colour) {
+                        return Some(c);
+                    }
+                }
+                _ => {}
+            }
+        }
+        colour[s] = 2;
+        None
+    }
+    let mut colour = vec![0u8; streams];
+    (0..streams).find_map(|s| {
+        (colour[s] == 0)
+            .then(|| visit(s, pumps, &mut colour))
+            .flatten()
     })
 }
 

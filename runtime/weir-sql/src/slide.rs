@@ -42,8 +42,10 @@ struct SlideRow {
 #[derive(Debug)]
 enum SlideAcc {
     Count(i64),
+    /// Integers are summed in 128 bits: rows that leave are subtracted, and a window whose sum
+    /// fits may pass through sums that would not fit 64 bits.
     Sum {
-        int: i64,
+        int: i128,
         dbl: f64,
         doubles: bool,
         n: i64,
@@ -136,7 +138,7 @@ impl Part {
         loop {
             let out = match (frame, self.rows.front()) {
                 (Frame::Range(ms), Some(first)) => first.rowtime < now.saturating_sub(ms),
-                (Frame::Rows(n), Some(_)) => self.rows.len() as u64 > n + 1,
+                (Frame::Rows(n), Some(_)) => self.rows.len() as u64 > n.saturating_add(1),
                 (_, None) => false,
             };
             if !out {
@@ -185,7 +187,7 @@ impl SlideAcc {
                 ..
             } => {
                 match v {
-                    Value::Int(i) => *int = int.checked_add(*i).ok_or("SUM overflowed")?,
+                    Value::Int(i) => *int += i128::from(*i),
                     Value::Double(d) => {
                         *dbl += d;
                         *doubles = true;
@@ -224,7 +226,7 @@ impl SlideAcc {
             SlideAcc::Count(n) => *n -= 1,
             SlideAcc::Sum { int, dbl, n, .. } => {
                 match v {
-                    Value::Int(i) => *int -= i,
+                    Value::Int(i) => *int -= i128::from(*i),
                     Value::Double(d) => *dbl -= d,
                     _ => {}
                 }
@@ -251,10 +253,11 @@ impl SlideAcc {
                 n,
                 avg,
             } => {
-                let total = if *doubles {
-                    Value::Double(*int as f64 + dbl)
-                } else {
-                    Value::Int(*int)
+                let total = match i64::try_from(*int) {
+                    _ if *doubles => Value::Double(*int as f64 + dbl),
+                    Ok(i) => Value::Int(i),
+                    // Past 64 bits: a double, rather than a wrong integer.
+                    Err(_) => Value::Double(*int as f64),
                 };
                 match (avg, total) {
                     (false, t) => t,

@@ -141,11 +141,23 @@ pub(crate) fn key_hash(keys: &[Value]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for k in keys {
-        std::mem::discriminant(k).hash(&mut h);
+        // Numbers share a tag, so that an integer and the double it equals hash alike.
+        let tag: u8 = match k {
+            Value::Null => 0,
+            Value::Int(_) | Value::Double(_) => 1,
+            Value::Bool(_) => 2,
+            Value::Str(_) => 3,
+            Value::Timestamp(_) => 4,
+            Value::Interval(_) => 5,
+        };
+        tag.hash(&mut h);
         match k {
             Value::Null => {}
             Value::Bool(b) => b.hash(&mut h),
-            Value::Int(i) | Value::Timestamp(i) | Value::Interval(i) => i.hash(&mut h),
+            // An integer hashes as the double it equals, so that `5` finds `5.0` (a join's
+            // index; groups still tell them apart, by `same_keys`).
+            Value::Int(i) => (*i as f64).to_bits().hash(&mut h),
+            Value::Timestamp(i) | Value::Interval(i) => i.hash(&mut h),
             // -0.0 and 0.0 are one key, as they are equal.
             Value::Double(d) if d.is_nan() => f64::NAN.to_bits().hash(&mut h),
             Value::Double(d) => (if *d == 0.0 { 0.0f64 } else { *d }).to_bits().hash(&mut h),
@@ -168,6 +180,8 @@ pub(crate) fn same_keys(a: &[Value], b: &[Value]) -> bool {
 #[derive(Debug, Default)]
 struct TopK {
     start: Option<i64>,
+    /// The partition key of the window's first row, for its rows.
+    key: Option<Arc<str>>,
     counts: Vec<(Value, i64)>,
     index: HashMap<u64, Vec<usize>>,
     acks: Vec<Ack>,
@@ -227,6 +241,8 @@ pub struct SqlStage {
     last_rowtime: i64,
     /// Set while a row of `error_stream` goes through the pumps.
     in_error: bool,
+    /// Per stream, the ROWTIME of its last row.
+    stream_rowtime: Vec<i64>,
     /// When the last batch came (the clock's time), for [`QUIET`].
     last_input_ms: i64,
 }
@@ -326,7 +342,9 @@ impl SqlStage {
                 _ => None,
             });
         }
+        let stream_rowtime = vec![i64::MIN; plan.streams.len()];
         Ok(SqlStage {
+            stream_rowtime,
             sorts,
             topk,
             forests,
@@ -344,6 +362,14 @@ impl SqlStage {
             in_error: false,
             last_input_ms: i64::MIN,
         })
+    }
+
+    /// Whether a window, stagger window, TOP_K window or ORDER BY holds rows to emit.
+    fn holds_rows(&self) -> bool {
+        self.windows.iter().any(|w| w.bucket.is_some())
+            || self.staggers.iter().any(|s| !s.groups.is_empty())
+            || self.topk.iter().any(|t| t.start.is_some())
+            || self.sorts.iter().any(|s| !s.rows.is_empty())
     }
 
     fn has_windows(&self) -> bool {
@@ -412,7 +438,11 @@ impl SqlStage {
 
     /// Puts a row into `stream`: out of the stage if it is the output, and through every pump
     /// that reads it.
-    fn insert(&mut self, stream: usize, row: Row, out: &mut Out, now_ms: i64) {
+    fn insert(&mut self, stream: usize, mut row: Row, out: &mut Out, now_ms: i64) {
+        // A stream's ROWTIME never goes back, even when two pumps feed it (one's window rows
+        // carry the window's end, which may be before the other's last row).
+        row.rowtime = row.rowtime.max(self.stream_rowtime[stream]);
+        self.stream_rowtime[stream] = row.rowtime;
         let plan = self.plan.clone();
         for (p, pump) in plan.pumps.iter().enumerate() {
             if pump.source != stream {
@@ -649,12 +679,14 @@ impl SqlStage {
             PumpKind::TopK {
                 column, window_ms, ..
             } => {
-                let start = row.rowtime.div_euclid(*window_ms) * window_ms;
+                let start =
+                    crate::eval::floor_to(row.rowtime, *window_ms).ok_or("ROWTIME out of range")?;
                 if self.topk[p].start.is_some_and(|s| s != start) {
                     self.close_topk(p, out, now_ms);
                 }
                 let t = &mut self.topk[p];
                 t.start = Some(start);
+                t.key.get_or_insert_with(|| row.key.clone());
                 let v = row.vals[*column].clone();
                 let one = std::slice::from_ref(&v);
                 let hash = key_hash(one);
@@ -684,8 +716,11 @@ impl SqlStage {
                     }
                 }
                 let score = match self.forests[p].as_mut() {
-                    // A row with a NULL among its numbers has no score, and teaches nothing.
-                    Some(forest) if point.len() == columns.len() => {
+                    // A row with a NULL (or a number past f32) among its numbers has no score,
+                    // and teaches nothing.
+                    Some(forest)
+                        if point.len() == columns.len() && point.iter().all(|x| x.is_finite()) =>
+                    {
                         let score = if forest.is_output_ready() {
                             forest.score(&point).map_err(|e| format!("{e:?}"))?
                         } else {
@@ -868,7 +903,7 @@ impl SqlStage {
         });
         counts.truncate(*k);
         let ack = Ack::merge(t.acks);
-        let end = start + window_ms;
+        let end = start.saturating_add(*window_ms);
         for (v, n) in counts {
             match self.fit(pump.target, &pump.into, vec![v, Value::Int(n)]) {
                 Ok(vals) => {
@@ -876,7 +911,7 @@ impl SqlStage {
                         vals,
                         rowtime: end,
                         ack: ack.clone(),
-                        key: Arc::from(""),
+                        key: t.key.clone().unwrap_or_else(|| Arc::from("")),
                     };
                     self.insert(pump.target, row, out, now_ms);
                 }
@@ -908,16 +943,23 @@ impl SqlStage {
         // Stable: rows equal in every key stay in the order they came. NULL sorts last.
         rows.sort_by(|(a, _), (b, _)| {
             for ((x, y), (_, desc)) in a.iter().zip(b).zip(&o.keys) {
+                // NULL last, whichever the direction.
                 let ord = match (x.is_null(), y.is_null()) {
                     (true, true) => std::cmp::Ordering::Equal,
                     (true, false) => std::cmp::Ordering::Greater,
                     (false, true) => std::cmp::Ordering::Less,
-                    _ => compare(x, y)
-                        .ok()
-                        .flatten()
-                        .unwrap_or(std::cmp::Ordering::Equal),
+                    _ => {
+                        let o = compare(x, y)
+                            .ok()
+                            .flatten()
+                            .unwrap_or(std::cmp::Ordering::Equal);
+                        if *desc {
+                            o.reverse()
+                        } else {
+                            o
+                        }
+                    }
                 };
-                let ord = if *desc { ord.reverse() } else { ord };
                 if ord.is_ne() {
                     return ord;
                 }
@@ -965,13 +1007,18 @@ impl SqlStage {
     /// Closes every window whose end ROWTIME `t` has passed.
     fn advance(&mut self, t: i64, out: &mut Out, now_ms: i64) {
         let plan = self.plan.clone();
-        for (p, pump) in plan.pumps.iter().enumerate() {
+        // Upstream first: a window closed here may fill one downstream that closes too.
+        for &p in &plan.flush_order {
+            let pump = &plan.pumps[p];
             if let PumpKind::Stagger { .. } = &pump.kind {
                 self.close_staggers(p, t, out, now_ms);
                 continue;
             }
             if let PumpKind::TopK { window_ms, .. } = &pump.kind {
-                if self.topk[p].start.is_some_and(|s| t >= s + window_ms) {
+                if self.topk[p]
+                    .start
+                    .is_some_and(|s| t >= s.saturating_add(*window_ms))
+                {
                     self.close_topk(p, out, now_ms);
                 }
                 continue;
@@ -1250,7 +1297,9 @@ fn add(a: Value, b: Value) -> Result<Value, String> {
             Value::Double(x as f64 + y)
         }
         (Value::Double(x), Value::Double(y)) => Value::Double(x + y),
-        (Value::Interval(x), Value::Interval(y)) => Value::Interval(x + y),
+        (Value::Interval(x), Value::Interval(y)) => {
+            Value::Interval(x.checked_add(y).ok_or("SUM overflowed")?)
+        }
         (a, b) => return Err(format!("SUM of {} and {}", a.type_name(), b.type_name())),
     })
 }
@@ -1331,6 +1380,10 @@ impl Processor for SqlStage {
                 consumed += 1;
             }
         }
+        // ROWTIME moved: windows it passed close now, even those of pumps whose filters let
+        // none of this batch's rows through (else they would wait for a row that passes).
+        let t = self.last_rowtime;
+        self.advance(t, &mut out, now_ms);
         let mut processed = self.emit(out);
         processed.dropped = consumed;
         processed
@@ -1363,11 +1416,20 @@ impl Processor for SqlStage {
 
     fn flush(&mut self, now_ms: i64) -> Processed {
         let mut out = Out::default();
-        for p in 0..self.plan.pumps.len() {
-            self.close(p, &mut out, now_ms);
-            self.close_staggers(p, i64::MAX, &mut out, now_ms);
-            self.close_topk(p, &mut out, now_ms);
-            self.release_sorted(p, &mut out, now_ms);
+        // Rows a pump lets go may fill a later-created pump's state that was already flushed,
+        // or an earlier one's: flush again until a pass moves nothing.
+        for _ in 0..=self.plan.pumps.len() {
+            let before = (out.rows.len(), out.failed.len());
+            let order = self.plan.flush_order.clone();
+            for p in order {
+                self.close(p, &mut out, now_ms);
+                self.close_staggers(p, i64::MAX, &mut out, now_ms);
+                self.close_topk(p, &mut out, now_ms);
+                self.release_sorted(p, &mut out, now_ms);
+            }
+            if (out.rows.len(), out.failed.len()) == before && !self.holds_rows() {
+                break;
+            }
         }
         // The input ended: no later row needs the sliding windows' rows, so their acks go.
         for slides in &mut self.slides {
