@@ -86,6 +86,8 @@ pub fn discover(sample: &str) -> Result<Json, String> {
                     .chain(path.iter().map(|k| {
                         if k.chars().all(|c| c.is_alphanumeric() || c == '_') {
                             format!(".{k}")
+                        } else if k.contains('\'') {
+                            format!("[\"{k}\"]")
                         } else {
                             format!("['{k}']")
                         }

@@ -32,6 +32,9 @@ enum Col {
 pub struct Mapper {
     kind: Kind,
     types: Vec<SqlType>,
+    /// A value that does not convert is NULL instead of failing the record (reference data:
+    /// KDA read a CSV header line as a row, NULL in its numeric columns).
+    lenient: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -134,7 +137,24 @@ impl Mapper {
                 column: column_delimiter.clone(),
             },
         };
-        Ok(Mapper { kind, types })
+        Ok(Mapper {
+            kind,
+            types,
+            lenient: false,
+        })
+    }
+
+    /// The same mapping, with values that do not convert read as NULL.
+    pub fn lenient(mut self) -> Mapper {
+        self.lenient = true;
+        self
+    }
+
+    fn value(&self, v: Option<&Json>, ty: SqlType) -> Result<Value, String> {
+        match coerce(v, ty) {
+            Err(_) if self.lenient => Ok(Value::Null),
+            other => other,
+        }
     }
 
     /// The rows of one record, appended to `out`; `Err` says why the record does not fit.
@@ -157,7 +177,7 @@ impl Mapper {
                 .map_err(|e| format!("the record is not JSON: {e}"))?;
                 let mut vals = Vec::with_capacity(found.len());
                 for (v, ty) in found.iter().zip(&self.types) {
-                    vals.push(coerce(v.as_ref(), *ty)?);
+                    vals.push(self.value(v.as_ref(), *ty)?);
                 }
                 out.push(vals);
                 Ok(())
@@ -185,7 +205,7 @@ impl Mapper {
                                 Col::Plain(path, false) => path.get(row),
                                 Col::Element(path) => element.and_then(|e| path.get(e)),
                             };
-                            vals.push(coerce(v, *ty)?);
+                            vals.push(self.value(v, *ty)?);
                         }
                         out.push(vals);
                     }
@@ -201,7 +221,7 @@ impl Mapper {
                     for (i, ty) in self.types.iter().enumerate() {
                         vals.push(match fields.get(i) {
                             None => Value::Null,
-                            Some(f) => coerce(Some(&Json::String((*f).to_string())), *ty)?,
+                            Some(f) => self.value(Some(&Json::String((*f).to_string())), *ty)?,
                         });
                     }
                     out.push(vals);

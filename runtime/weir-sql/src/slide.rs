@@ -28,6 +28,11 @@ struct Part {
     keys: Vec<Value>,
     rows: VecDeque<SlideRow>,
     accs: Vec<SlideAcc>,
+    /// The acks of the rows, as runs of rows that share one (rows of a batch usually do).
+    runs: VecDeque<(Ack, usize)>,
+    /// The runs' acks merged into one, until the runs change: each output row holds it, so it
+    /// costs a clone, not a pass over the frame.
+    merged: Option<Ack>,
 }
 
 #[derive(Debug)]
@@ -36,7 +41,6 @@ struct SlideRow {
     seq: u64,
     /// One argument per aggregate over this window.
     args: Vec<Value>,
-    ack: Ack,
 }
 
 #[derive(Debug)]
@@ -61,14 +65,14 @@ enum SlideAcc {
 
 impl SlideState {
     /// Adds a row to its partition (`keys`), lets out the rows its frame no longer holds, and
-    /// returns the aggregates' values and the acks of the rows within the frame.
+    /// returns the aggregates' values and one ack that holds those of the rows in the frame.
     pub fn push(
         &mut self,
         keys: Vec<Value>,
         frame: Frame,
         specs: &[&AggSpec],
         row: (i64, u64, Vec<Value>, Ack),
-    ) -> Result<(Vec<Value>, Vec<Ack>), String> {
+    ) -> Result<(Vec<Value>, Ack), String> {
         let hash = crate::stage::key_hash(&keys);
         let found = self.index.get(&hash).and_then(|ps| {
             ps.iter()
@@ -83,6 +87,8 @@ impl SlideState {
                     keys,
                     rows: VecDeque::new(),
                     accs: specs.iter().map(|s| SlideAcc::new(s)).collect(),
+                    runs: VecDeque::new(),
+                    merged: None,
                 });
                 self.parts.len() - 1
             }
@@ -92,12 +98,14 @@ impl SlideState {
         for ((acc, spec), v) in part.accs.iter_mut().zip(specs).zip(&args) {
             acc.add(spec, seq, v)?;
         }
-        part.rows.push_back(SlideRow {
-            rowtime,
-            seq,
-            args,
-            ack,
-        });
+        part.rows.push_back(SlideRow { rowtime, seq, args });
+        match part.runs.back_mut() {
+            Some((a, n)) if a.same(&ack) => *n += 1,
+            _ => {
+                part.runs.push_back((ack, 1));
+                part.merged = None;
+            }
+        }
         part.evict(frame, rowtime, specs);
         let values = part
             .accs
@@ -106,21 +114,31 @@ impl SlideState {
             .enumerate()
             .map(|(i, (acc, spec))| acc.value(spec, i, &part.rows))
             .collect();
-        let mut acks: Vec<Ack> = Vec::new();
-        for r in &part.rows {
-            if !r.ack.is_none() && acks.last().is_none_or(|a| !a.same(&r.ack)) {
-                acks.push(r.ack.clone());
-            }
-        }
-        Ok((values, acks))
+        let runs = &part.runs;
+        let ack = part
+            .merged
+            .get_or_insert_with(|| Ack::merge(runs.iter().map(|(a, _)| a.clone())))
+            .clone();
+        Ok((values, ack))
     }
 
     /// Lets out, in every partition, the rows a RANGE frame no longer holds at ROWTIME `t`
-    /// (their acks with them).
+    /// (their acks with them), and forgets partitions left empty (a key seen once does not
+    /// stay forever).
     pub fn advance(&mut self, frame: Frame, t: i64, specs: &[&AggSpec]) {
         if let Frame::Range(_) = frame {
             for part in &mut self.parts {
                 part.evict(frame, t, specs);
+            }
+            if self.parts.iter().any(|p| p.rows.is_empty()) {
+                self.parts.retain(|p| !p.rows.is_empty());
+                self.index.clear();
+                for (i, p) in self.parts.iter().enumerate() {
+                    self.index
+                        .entry(crate::stage::key_hash(&p.keys))
+                        .or_default()
+                        .push(i);
+                }
             }
         }
     }
@@ -129,7 +147,7 @@ impl SlideState {
     pub fn acks(&self) -> impl Iterator<Item = &Ack> {
         self.parts
             .iter()
-            .flat_map(|p| p.rows.iter().map(|r| &r.ack))
+            .flat_map(|p| p.runs.iter().map(|(a, _)| a))
     }
 }
 
@@ -145,6 +163,13 @@ impl Part {
                 return;
             }
             let gone = self.rows.pop_front().expect("a first row");
+            if let Some((_, n)) = self.runs.front_mut() {
+                *n -= 1;
+                if *n == 0 {
+                    self.runs.pop_front();
+                    self.merged = None;
+                }
+            }
             for ((acc, spec), v) in self.accs.iter_mut().zip(specs).zip(&gone.args) {
                 acc.remove(spec, gone.seq, v);
             }
@@ -334,7 +359,7 @@ mod tests {
                     n => Value::Int((n as i64) * 3 % 5),
                 };
                 history.push((t, part, v.clone()));
-                let (got, _) = state
+                let (got, _ack) = state
                     .push(
                         vec![Value::Int(part)],
                         frame,

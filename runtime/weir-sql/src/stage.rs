@@ -59,7 +59,7 @@ impl Table {
             name_prefix: def.name.clone(),
             schema: def.reference.schema.clone(),
         };
-        let mapper = Mapper::new(&input)?;
+        let mapper = Mapper::new(&input)?.lenient();
         let mut rows = Vec::new();
         match &def.reference.schema.format {
             // The whole file is one record of many rows.
@@ -211,7 +211,8 @@ enum Acc {
     Min(Option<Value>),
     Max(Option<Value>),
     Avg(f64, i64, bool),
-    Distinct(Vec<Value>),
+    /// The distinct values seen, found by the hash of each (not by a scan).
+    Distinct(Vec<Value>, HashMap<u64, Vec<usize>>),
 }
 
 pub struct SqlStage {
@@ -626,7 +627,7 @@ impl SqlStage {
                     for (&a, v) in mine.iter().zip(values) {
                         finals[a] = v;
                     }
-                    acks.extend(held);
+                    acks.push(held);
                 }
                 let scope = Scope {
                     row: &row.vals,
@@ -1005,7 +1006,9 @@ impl SqlStage {
     }
 
     /// Closes every window whose end ROWTIME `t` has passed.
-    fn advance(&mut self, t: i64, out: &mut Out, now_ms: i64) {
+    /// `sweep`: also let go of rows every sliding window's partitions hold past their frames
+    /// (a pass over all partitions: done when time passes, not for every batch).
+    fn advance(&mut self, t: i64, out: &mut Out, now_ms: i64, sweep: bool) {
         let plan = self.plan.clone();
         // Upstream first: a window closed here may fill one downstream that closes too.
         for &p in &plan.flush_order {
@@ -1032,7 +1035,7 @@ impl SqlStage {
             }
             if let PumpKind::Slide { windows, aggs, .. } = &pump.kind {
                 // Rows that fell out of a RANGE let go of their acks, even in a quiet partition.
-                for (w, slide) in windows.iter().enumerate() {
+                for (w, slide) in windows.iter().enumerate().filter(|_| sweep) {
                     let specs: Vec<&AggSpec> =
                         aggs.iter().filter(|a| a.0 == w).map(|a| &a.1).collect();
                     self.slides[p][w].advance(slide.frame, t, &specs);
@@ -1205,7 +1208,7 @@ fn window_end(e: &CExpr, bucket: &Value, from: i64) -> i64 {
 impl Acc {
     fn new(spec: &AggSpec) -> Acc {
         if spec.distinct {
-            return Acc::Distinct(Vec::new());
+            return Acc::Distinct(Vec::new(), HashMap::new());
         }
         match spec.kind {
             AggKind::CountStar | AggKind::Count => Acc::Count(0),
@@ -1259,8 +1262,14 @@ impl Acc {
                 }
                 *n += 1;
             }
-            Acc::Distinct(seen) => {
-                if !seen.contains(&v) {
+            Acc::Distinct(seen, index) => {
+                let one = std::slice::from_ref(&v);
+                let ids = index.entry(key_hash(one)).or_default();
+                if !ids
+                    .iter()
+                    .any(|&i| same_keys(std::slice::from_ref(&seen[i]), one))
+                {
+                    ids.push(seen.len());
                     seen.push(v);
                 }
             }
@@ -1276,7 +1285,7 @@ impl Acc {
             // AVG of integers is an integer (truncated), as in Calcite, KDA's SQL's relative.
             Acc::Avg(sum, n, true) => Value::Int((sum / *n as f64).trunc() as i64),
             Acc::Avg(sum, n, false) => Value::Double(sum / *n as f64),
-            Acc::Distinct(seen) => {
+            Acc::Distinct(seen, _) => {
                 let mut acc = Acc::new(&AggSpec {
                     distinct: false,
                     ..spec.clone()
@@ -1383,7 +1392,7 @@ impl Processor for SqlStage {
         // ROWTIME moved: windows it passed close now, even those of pumps whose filters let
         // none of this batch's rows through (else they would wait for a row that passes).
         let t = self.last_rowtime;
-        self.advance(t, &mut out, now_ms);
+        self.advance(t, &mut out, now_ms, false);
         let mut processed = self.emit(out);
         processed.dropped = consumed;
         processed
@@ -1410,7 +1419,7 @@ impl Processor for SqlStage {
         }
         self.last_rowtime = t;
         let mut out = Out::default();
-        self.advance(t, &mut out, now_ms);
+        self.advance(t, &mut out, now_ms, true);
         self.emit(out)
     }
 
