@@ -627,16 +627,7 @@ fn compile_pump(
             .iter()
             .map(|e| scalar(e, &ctx))
             .collect::<Result<_, _>>()?;
-        let mut aggs = Vec::new();
-        let items = exprs
-            .iter()
-            .map(|e| grouped(e, &ctx, &keys, &mut aggs))
-            .collect::<Result<_, _>>()?;
-        let having = sel
-            .having
-            .as_ref()
-            .map(|h| grouped(h, &ctx, &keys, &mut aggs))
-            .transpose()?;
+        let (items, having, aggs) = grouped_select(&exprs, sel.having.as_ref(), &ctx, &keys)?;
         PumpKind::Stagger {
             keys,
             range,
@@ -719,16 +710,7 @@ fn compile_pump(
                 ))
             }
         };
-        let mut aggs = Vec::new();
-        let items = exprs
-            .iter()
-            .map(|e| grouped(e, &ctx, &keys, &mut aggs))
-            .collect::<Result<_, _>>()?;
-        let having = sel
-            .having
-            .as_ref()
-            .map(|h| grouped(h, &ctx, &keys, &mut aggs))
-            .transpose()?;
+        let (items, having, aggs) = grouped_select(&exprs, sel.having.as_ref(), &ctx, &keys)?;
         PumpKind::Tumble {
             keys,
             bucket,
@@ -1301,6 +1283,26 @@ fn sliding(
         });
         Ok(Some(CExpr::Agg(i)))
     })
+}
+
+/// The select items and HAVING of a grouped select, with the aggregates they read.
+type Grouped = (Vec<CExpr>, Option<CExpr>, Vec<AggSpec>);
+
+fn grouped_select(
+    exprs: &[Expr],
+    having: Option<&Expr>,
+    ctx: &Ctx<'_>,
+    keys: &[CExpr],
+) -> Result<Grouped, SqlError> {
+    let mut aggs = Vec::new();
+    let items = exprs
+        .iter()
+        .map(|e| grouped(e, ctx, keys, &mut aggs))
+        .collect::<Result<_, _>>()?;
+    let having = having
+        .map(|h| grouped(h, ctx, keys, &mut aggs))
+        .transpose()?;
+    Ok((items, having, aggs))
 }
 
 /// Compiles a select item or HAVING of a grouped select: a sub-expression equal to a group
