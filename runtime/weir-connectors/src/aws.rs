@@ -32,6 +32,20 @@ pub async fn kinesis_client(region: Option<&str>, endpoint: Option<&str>) -> Cli
     Client::new(&sdk_config(region, endpoint).await)
 }
 
+/// An S3 client for a region and endpoint; `path_style` for S3-compatible stores that do not
+/// take the bucket in the host name.
+pub async fn s3_client(
+    region: Option<&str>,
+    endpoint: Option<&str>,
+    path_style: bool,
+) -> aws_sdk_s3::Client {
+    let sdk = sdk_config(region, endpoint).await;
+    let conf = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(path_style)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
 /// The bytes of one S3 object (reference data, for one): `bucket` is a name or a bucket ARN
 /// (`arn:aws:s3:::name`). With an endpoint, path-style addressing (S3-compatible stores).
 pub async fn s3_object(
@@ -41,11 +55,7 @@ pub async fn s3_object(
     key: &str,
 ) -> Result<Vec<u8>, String> {
     let bucket = bucket.strip_prefix("arn:aws:s3:::").unwrap_or(bucket);
-    let sdk = sdk_config(region, endpoint).await;
-    let conf = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(endpoint.is_some())
-        .build();
-    let client = aws_sdk_s3::Client::from_conf(conf);
+    let client = s3_client(region, endpoint, endpoint.is_some()).await;
     let what = format!("s3://{bucket}/{key}");
     let object = client
         .get_object()

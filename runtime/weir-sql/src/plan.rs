@@ -91,7 +91,9 @@ pub enum PumpKind {
     /// aggregate over one of `windows`.
     Slide {
         windows: Vec<Slide>,
-        aggs: Vec<(usize, AggSpec)>,
+        /// For each aggregate slot the items read (`CExpr::Agg`), its window and its place
+        /// among that window's `aggs`.
+        slots: Vec<(usize, usize)>,
         items: Vec<CExpr>,
     },
 }
@@ -121,6 +123,8 @@ pub struct Order {
 pub struct Slide {
     pub partition: Vec<CExpr>,
     pub frame: ast::Frame,
+    /// The aggregates over this window.
+    pub aggs: Vec<AggSpec>,
 }
 
 /// A reference table: its columns, and where its data is.
@@ -645,14 +649,14 @@ fn compile_pump(
         if let Some(h) = &sel.having {
             return Err(SqlError::syntax(h.pos(), "HAVING without GROUP BY"));
         }
-        let (mut windows, mut aggs) = (Vec::new(), Vec::new());
+        let (mut windows, mut slots) = (Vec::new(), Vec::new());
         let items = exprs
             .iter()
-            .map(|e| sliding(e, &ctx, &sel.windows, &mut windows, &mut aggs))
+            .map(|e| sliding(e, &ctx, &sel.windows, &mut windows, &mut slots))
             .collect::<Result<_, _>>()?;
         PumpKind::Slide {
             windows,
-            aggs,
+            slots,
             items,
         }
     } else if sel.group_by.is_empty() && !exprs.iter().any(has_aggregate) {
@@ -1235,7 +1239,7 @@ fn sliding(
     ctx: &Ctx<'_>,
     defined: &[(ast::Name, ast::WindowSpec)],
     windows: &mut Vec<Slide>,
-    aggs: &mut Vec<(usize, AggSpec)>,
+    slots: &mut Vec<(usize, usize)>,
 ) -> Result<CExpr, SqlError> {
     compile_expr(e, ctx, &mut |e, ctx| {
         let Expr::Func { name, over, .. } = e else {
@@ -1264,22 +1268,30 @@ fn sliding(
                     SqlError::name(n.pos, &n.text, format!("no window `{}` is defined", n.text))
                 })?,
         };
-        let slide = Slide {
-            partition: window
-                .partition
-                .iter()
-                .map(|p| scalar(p, ctx))
-                .collect::<Result<_, _>>()?,
-            frame: window.frame,
-        };
-        let w = windows.iter().position(|s| *s == slide).unwrap_or_else(|| {
-            windows.push(slide);
-            windows.len() - 1
+        let partition: Vec<CExpr> = window
+            .partition
+            .iter()
+            .map(|p| scalar(p, ctx))
+            .collect::<Result<_, _>>()?;
+        let w = windows
+            .iter()
+            .position(|s| s.partition == partition && s.frame == window.frame)
+            .unwrap_or_else(|| {
+                windows.push(Slide {
+                    partition,
+                    frame: window.frame,
+                    aggs: Vec::new(),
+                });
+                windows.len() - 1
+            });
+        let mine = &mut windows[w].aggs;
+        let j = mine.iter().position(|a| *a == spec).unwrap_or_else(|| {
+            mine.push(spec);
+            mine.len() - 1
         });
-        let slot = (w, spec);
-        let i = aggs.iter().position(|a| *a == slot).unwrap_or_else(|| {
-            aggs.push(slot);
-            aggs.len() - 1
+        let i = slots.iter().position(|s| *s == (w, j)).unwrap_or_else(|| {
+            slots.push((w, j));
+            slots.len() - 1
         });
         Ok(Some(CExpr::Agg(i)))
     })

@@ -70,7 +70,7 @@ impl SlideState {
         &mut self,
         keys: Vec<Value>,
         frame: Frame,
-        specs: &[&AggSpec],
+        specs: &[AggSpec],
         row: (i64, u64, Vec<Value>, Ack),
     ) -> Result<(Vec<Value>, Ack), String> {
         let hash = crate::stage::key_hash(&keys);
@@ -86,7 +86,7 @@ impl SlideState {
                 self.parts.push(Part {
                     keys,
                     rows: VecDeque::new(),
-                    accs: specs.iter().map(|s| SlideAcc::new(s)).collect(),
+                    accs: specs.iter().map(SlideAcc::new).collect(),
                     runs: VecDeque::new(),
                     merged: None,
                 });
@@ -125,7 +125,7 @@ impl SlideState {
     /// Lets out, in every partition, the rows a RANGE frame no longer holds at ROWTIME `t`
     /// (their acks with them), and forgets partitions left empty (a key seen once does not
     /// stay forever).
-    pub fn advance(&mut self, frame: Frame, t: i64, specs: &[&AggSpec]) {
+    pub fn advance(&mut self, frame: Frame, t: i64, specs: &[AggSpec]) {
         if let Frame::Range(_) = frame {
             for part in &mut self.parts {
                 part.evict(frame, t, specs);
@@ -152,7 +152,7 @@ impl SlideState {
 }
 
 impl Part {
-    fn evict(&mut self, frame: Frame, now: i64, specs: &[&AggSpec]) {
+    fn evict(&mut self, frame: Frame, now: i64, specs: &[AggSpec]) {
         loop {
             let out = match (frame, self.rows.front()) {
                 (Frame::Range(ms), Some(first)) => first.rowtime < now.saturating_sub(ms),
@@ -342,7 +342,7 @@ mod tests {
             spec(AggKind::Avg, false),
             spec(AggKind::Count, true),
         ];
-        let specs: Vec<&AggSpec> = kinds.iter().collect();
+        let specs: &[AggSpec] = &kinds;
         for frame in [Frame::Range(30), Frame::Rows(3)] {
             let mut state = SlideState::default();
             let mut history: Vec<(i64, i64, Value)> = Vec::new();
@@ -363,7 +363,7 @@ mod tests {
                     .push(
                         vec![Value::Int(part)],
                         frame,
-                        &specs,
+                        specs,
                         (t, seq, vec![v; kinds.len()], Ack::none()),
                     )
                     .unwrap();

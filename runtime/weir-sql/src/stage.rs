@@ -598,21 +598,19 @@ impl SqlStage {
             }
             PumpKind::Slide {
                 windows,
-                aggs,
+                slots,
                 items,
             } => {
                 self.seq += 1;
-                let mut finals = vec![Value::Null; aggs.len()];
-                let mut acks: Vec<Ack> = Vec::new();
+                let mut finals = vec![Value::Null; slots.len()];
+                let mut acks: Vec<Ack> = Vec::with_capacity(windows.len());
                 for (w, slide) in windows.iter().enumerate() {
                     let mut keys = Vec::with_capacity(slide.partition.len());
                     for k in &slide.partition {
                         keys.push(eval(k, &scope)?);
                     }
-                    let mine: Vec<usize> = (0..aggs.len()).filter(|&a| aggs[a].0 == w).collect();
-                    let specs: Vec<&AggSpec> = mine.iter().map(|&a| &aggs[a].1).collect();
-                    let mut args = Vec::with_capacity(mine.len());
-                    for s in &specs {
+                    let mut args = Vec::with_capacity(slide.aggs.len());
+                    for s in &slide.aggs {
                         args.push(match &s.arg {
                             Some(e) => eval(e, &scope)?,
                             None => Value::Null,
@@ -621,11 +619,13 @@ impl SqlStage {
                     let (values, held) = self.slides[p][w].push(
                         keys,
                         slide.frame,
-                        &specs,
+                        &slide.aggs,
                         (row.rowtime, self.seq, args, row.ack.clone()),
                     )?;
-                    for (&a, v) in mine.iter().zip(values) {
-                        finals[a] = v;
+                    for (slot, &(sw, j)) in slots.iter().enumerate() {
+                        if sw == w {
+                            finals[slot] = values[j].clone();
+                        }
                     }
                     acks.push(held);
                 }
@@ -867,18 +867,36 @@ impl SqlStage {
             Err(e) => {
                 let data = serde_json::Value::Array(g.keys.iter().map(Value::to_json).collect())
                     .to_string();
-                let mut record = Record::new(data.into_bytes(), Arc::from(self.name.as_str()), end);
-                record.ack = ack;
-                self.fail(
-                    record,
-                    codes::EVALUATION,
-                    format!("pump {}: the window's row failed: {e}", pump.name),
-                    Some(&pump.name),
+                let message = format!("pump {}: the window's row failed: {e}", pump.name);
+                self.fail_window(
+                    data.into_bytes(),
+                    end,
+                    ack,
+                    &pump.name,
+                    message,
                     out,
                     now_ms,
                 );
             }
         }
+    }
+
+    /// A window's row that failed: to the error output as a record of `data` (its keys),
+    /// holding the window's acks.
+    #[allow(clippy::too_many_arguments)]
+    fn fail_window(
+        &mut self,
+        data: Vec<u8>,
+        end: i64,
+        ack: Ack,
+        pump: &str,
+        message: String,
+        out: &mut Out,
+        now_ms: i64,
+    ) {
+        let mut record = Record::new(data, Arc::from(self.name.as_str()), end);
+        record.ack = ack;
+        self.fail(record, codes::EVALUATION, message, Some(pump), out, now_ms);
     }
 
     /// Emits pump `p`'s TOP_K_ITEMS_TUMBLING window: its K most frequent values, most frequent
@@ -917,17 +935,9 @@ impl SqlStage {
                     self.insert(pump.target, row, out, now_ms);
                 }
                 Err(e) => {
-                    let mut record = Record::new(Vec::new(), Arc::from(self.name.as_str()), end);
-                    record.ack = ack.clone();
                     let message = format!("pump {}: {e}", pump.name);
-                    self.fail(
-                        record,
-                        codes::EVALUATION,
-                        message,
-                        Some(&pump.name),
-                        out,
-                        now_ms,
-                    );
+                    let ack = ack.clone();
+                    self.fail_window(Vec::new(), end, ack, &pump.name, message, out, now_ms);
                 }
             }
         }
@@ -1033,12 +1043,10 @@ impl SqlStage {
                 }
                 continue;
             }
-            if let PumpKind::Slide { windows, aggs, .. } = &pump.kind {
+            if let PumpKind::Slide { windows, .. } = &pump.kind {
                 // Rows that fell out of a RANGE let go of their acks, even in a quiet partition.
                 for (w, slide) in windows.iter().enumerate().filter(|_| sweep) {
-                    let specs: Vec<&AggSpec> =
-                        aggs.iter().filter(|a| a.0 == w).map(|a| &a.1).collect();
-                    self.slides[p][w].advance(slide.frame, t, &specs);
+                    self.slides[p][w].advance(slide.frame, t, &slide.aggs);
                 }
                 continue;
             }

@@ -43,12 +43,13 @@ pub struct S3Store {
 
 /// An S3 client for an S3 sink's region, endpoint and addressing style.
 pub async fn s3_store(c: &S3SinkConfig) -> S3Store {
-    let sdk = crate::aws::sdk_config(c.region.as_deref(), c.endpoint.as_deref()).await;
-    let conf = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(c.force_path_style)
-        .build();
     S3Store {
-        client: aws_sdk_s3::Client::from_conf(conf),
+        client: crate::aws::s3_client(
+            c.region.as_deref(),
+            c.endpoint.as_deref(),
+            c.force_path_style,
+        )
+        .await,
         bucket: c.bucket.clone(),
         multipart_threshold: c.multipart_threshold,
         part_size: c.part_size,
