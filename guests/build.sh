@@ -8,8 +8,16 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dist="$root/guests/dist"
 mkdir -p "$dist"
-rust_guests=(redact filter-json misbehave identity)
-python_guests=(enrich)
+rust_guests=(redact filter-json misbehave identity sql-functions)
+python_guests=(enrich sql-text)
+# The world each Python guest targets (a Rust guest names its own in `wit_bindgen::generate!`).
+python_world() {
+  case "$1" in
+    enrich) echo transform ;;
+    sql-text) echo sql-udf ;;
+    *) echo "no world known for Python guest $1" >&2; return 1 ;;
+  esac
+}
 wanted=("$@")
 [ ${#wanted[@]} -gt 0 ] || wanted=("${rust_guests[@]}" "${python_guests[@]}")
 
@@ -42,7 +50,8 @@ for g in "${wanted[@]}"; do
       echo "componentize-py not found: pip install componentize-py==0.25.1 (scripts/test does)" >&2
       exit 1
     fi
-    (cd "$root/guests/python/$g" && "$cpy" -d "$root/wit" -w transform componentize app -o "$dist/$g.wasm" >/dev/null)
+    world="$(python_world "$g")"
+    (cd "$root/guests/python/$g" && "$cpy" -d "$root/wit" -w "$world" componentize app -o "$dist/$g.wasm" >/dev/null)
   fi
 done
 echo "guests built in ${dist#$root/}/: ${wanted[*]}"

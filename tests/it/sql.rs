@@ -374,3 +374,169 @@ CREATE OR REPLACE PUMP "P" AS INSERT INTO "DESTINATION_SQL_STREAM"
         ]
     );
 }
+
+fn guest(name: &str) -> String {
+    let path = crate::common::root()
+        .join("guests/dist")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: build the guests with guests/build.sh (scripts/test does)",
+        path.display()
+    );
+    path.display().to_string()
+}
+
+/// SQL that calls functions of a Rust module and a Python one.
+const UDF_APP: &str = r#"
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (
+    TRIP VARCHAR(32), KM DOUBLE, MS BIGINT, WORDS BIGINT, LOUD VARCHAR(32));
+CREATE OR REPLACE PUMP "TRIPS" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM slugify(NAME), haversine_km(LAT1, LON1, LAT2, LON2), PARSE_DURATION(TOOK),
+        WORD_COUNT(NAME), UPPER_UDF(NAME)
+    FROM "SOURCE_SQL_STREAM_001" WHERE LAT1 IS NOT NULL;
+"#;
+
+const UDF_INPUTS: &str = r#"[{"NamePrefix": "SOURCE_SQL_STREAM", "InputSchema": {
+    "RecordFormat": {"RecordFormatType": "JSON",
+        "MappingParameters": {"JSONMappingParameters": {"RecordRowPath": "$"}}},
+    "RecordColumns": [
+        {"Name": "NAME", "Mapping": "$.name", "SqlType": "VARCHAR(32)"},
+        {"Name": "LAT1", "Mapping": "$.from[0]", "SqlType": "DOUBLE"},
+        {"Name": "LON1", "Mapping": "$.from[1]", "SqlType": "DOUBLE"},
+        {"Name": "LAT2", "Mapping": "$.to[0]", "SqlType": "DOUBLE"},
+        {"Name": "LON2", "Mapping": "$.to[1]", "SqlType": "DOUBLE"},
+        {"Name": "TOOK", "Mapping": "$.took", "SqlType": "VARCHAR(16)"}]}}]"#;
+
+fn udf_pipeline(dir: &Path, udfs: &[String]) -> std::path::PathBuf {
+    std::fs::write(dir.join("app.sql"), UDF_APP).unwrap();
+    std::fs::write(dir.join("inputs.json"), UDF_INPUTS).unwrap();
+    let modules: Vec<String> = udfs
+        .iter()
+        .map(|m| format!("{{ module = {m:?} }}"))
+        .collect();
+    let pipeline = dir.join("trips.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "[source]\ntype = \"file\"\npath = \"in.jsonl\"\n\
+             [[process]]\ntype = \"sql\"\ncode = \"app.sql\"\ninputs = \"inputs.json\"\n\
+             udfs = [{}]\n\
+             [sink]\ntype = \"file\"\npath = \"out\"\nbuffer = {{ interval = \"0s\" }}\n",
+            modules.join(", ")
+        ),
+    )
+    .unwrap();
+    pipeline
+}
+
+fn haversine(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = p2 - p1;
+    let dl = (lon2 - lon1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * 6371.0088 * a.sqrt().asin()
+}
+
+#[test]
+fn wasm_functions_in_rust_and_python_run_in_the_sql_and_a_row_they_fail_goes_to_the_error_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = udf_pipeline(dir.path(), &[guest("sql-functions"), guest("sql-text")]);
+    let trips = [
+        (
+            "Paris to Berlin",
+            [48.8566, 2.3522],
+            [52.52, 13.405],
+            "1h30m",
+        ),
+        (
+            "Lisbon -- Madrid!",
+            [38.7223, -9.1393],
+            [40.4168, -3.7038],
+            "55m",
+        ),
+        ("broken clock", [0.0, 0.0], [0.0, 1.0], "soon"),
+        (
+            "Zürich to Wien",
+            [47.3769, 8.5417],
+            [48.2082, 16.3738],
+            "250ms",
+        ),
+    ];
+    let mut input: Vec<String> = trips
+        .iter()
+        .map(|(name, from, to, took)| {
+            serde_json::json!({"name": name, "from": from, "to": to, "took": took}).to_string()
+        })
+        .collect();
+    // Filtered out before any function sees it.
+    input.push(r#"{"name":"nowhere","took":"x"}"#.into());
+    std::fs::write(dir.path().join("in.jsonl"), input.join("\n") + "\n").unwrap();
+    run_ok(weir().args(["run", "--progress", "0s"]).arg(&pipeline));
+    let out = dir.path().join("out");
+    let got = rows(&out);
+    assert_eq!(got.len(), 3, "{got:?}");
+    let want = [
+        ("paris-to-berlin", 0, 5_400_000, 3, "PARIS TO BERLIN"),
+        // Words are what whitespace separates.
+        ("lisbon-madrid", 1, 3_300_000, 3, "LISBON -- MADRID!"),
+        ("z-rich-to-wien", 3, 250, 3, "ZÜRICH TO WIEN"),
+    ];
+    for (row, (slug, i, ms, words, loud)) in got.iter().zip(want) {
+        let (_, from, to, _) = trips[i];
+        let km = row["KM"].as_f64().unwrap();
+        assert!(
+            (km - haversine(from[0], from[1], to[0], to[1])).abs() < 1e-6,
+            "{row}"
+        );
+        assert_eq!(row["MS"], ms, "{row}");
+        assert_eq!(row["WORDS"], words, "{row}");
+        assert_eq!(row["LOUD"], loud, "{row}");
+        // SLUGIFY keeps ASCII letters and digits only.
+        assert_eq!(
+            row["TRIP"].as_str().unwrap().replace('ü', "-"),
+            slug,
+            "{row}"
+        );
+    }
+    let errors: Vec<serde_json::Value> = lines(&objects(&out.join("errors"), None))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let message = errors[0]["errorMessage"].as_str().unwrap();
+    assert_eq!(errors[0]["errorCode"], "SQL.Evaluation", "{errors:?}");
+    assert!(
+        message.contains("PARSE_DURATION") && message.contains("soon"),
+        "{message}"
+    );
+    assert_eq!(errors[0]["PUMP_NAME"], "TRIPS", "{errors:?}");
+}
+
+#[test]
+fn validate_names_the_functions_a_module_offers_and_refuses_a_module_of_another_world() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = udf_pipeline(dir.path(), &[guest("sql-functions"), guest("sql-text")]);
+    run_ok(weir().arg("validate").arg(&pipeline));
+    std::fs::write(
+        dir.path().join("app.sql"),
+        UDF_APP.replace("WORD_COUNT(NAME)", "WORDCOUNT(NAME)"),
+    )
+    .unwrap();
+    let out = weir().arg("validate").arg(&pipeline).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("app.sql:6:9"), "{stderr}");
+    assert!(stderr.contains("unknown function `WORDCOUNT`"), "{stderr}");
+    assert!(
+        stderr.contains("WORD_COUNT"),
+        "lists what the modules provide: {stderr}"
+    );
+
+    let pipeline = udf_pipeline(dir.path(), &[guest("redact")]);
+    let out = weir().arg("validate").arg(&pipeline).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("process[0].udfs"), "{stderr}");
+    assert!(stderr.contains("`transform` world"), "{stderr}");
+}

@@ -99,6 +99,15 @@ pub enum CExpr {
     Position(Box<CExpr>, Box<CExpr>),
     Trim(Box<CExpr>, Option<Box<CExpr>>, TrimSide),
     Extract(Unit, Box<CExpr>),
+    /// A user-defined function (an index among the plan's signatures) returning `ret`;
+    /// compiled into a [`CExpr::UdfAt`] of its pump.
+    Udf {
+        function: usize,
+        ret: SqlType,
+        args: Vec<CExpr>,
+    },
+    /// The result of call site `site` of the pump, for this row (in [`Scope::udf`]).
+    UdfAt(usize, SqlType),
 }
 
 impl CExpr {
@@ -127,11 +136,100 @@ impl CExpr {
         found
     }
 
+    /// Rewrites the tree bottom-up: `f` sees a node after all of its children.
+    pub fn rewrite_post(&mut self, f: &mut dyn FnMut(&mut CExpr)) {
+        for c in self.children_mut() {
+            c.rewrite_post(f);
+        }
+        f(self);
+    }
+
+    /// Whether `f` holds for a node of the tree.
+    pub fn any(&self, f: &dyn Fn(&CExpr) -> bool) -> bool {
+        let mut found = false;
+        self.visit(&mut |e| found |= f(e));
+        found
+    }
+
+    fn children_mut(&mut self) -> Vec<&mut CExpr> {
+        match self {
+            CExpr::Col(_)
+            | CExpr::Rowtime
+            | CExpr::Lit(_)
+            | CExpr::Key(_)
+            | CExpr::Agg(_)
+            | CExpr::UdfAt(..) => Vec::new(),
+            CExpr::Udf { args, .. } | CExpr::Call(_, args) => args.iter_mut().collect(),
+            CExpr::Unary(_, e)
+            | CExpr::Cast(e, _)
+            | CExpr::IsNull(e, _)
+            | CExpr::Floor { e, .. }
+            | CExpr::IntervalOf(e, _)
+            | CExpr::Extract(_, e) => vec![&mut **e],
+            CExpr::Binary(_, a, b) | CExpr::Step(a, b) | CExpr::Position(a, b) => {
+                vec![&mut **a, &mut **b]
+            }
+            CExpr::Case {
+                operand,
+                whens,
+                otherwise,
+            } => {
+                let mut v: Vec<&mut CExpr> = Vec::new();
+                if let Some(o) = operand {
+                    v.push(&mut **o);
+                }
+                for (w, t) in whens {
+                    v.push(w);
+                    v.push(t);
+                }
+                if let Some(o) = otherwise {
+                    v.push(&mut **o);
+                }
+                v
+            }
+            CExpr::Between { e, lo, hi, .. } => vec![&mut **e, &mut **lo, &mut **hi],
+            CExpr::In { e, list, .. } => {
+                let mut v = vec![&mut **e];
+                v.extend(list.iter_mut());
+                v
+            }
+            CExpr::Like {
+                e, pattern, escape, ..
+            } => {
+                let mut v = vec![&mut **e, &mut **pattern];
+                if let Some(x) = escape {
+                    v.push(&mut **x);
+                }
+                v
+            }
+            CExpr::Substring(a, b, c) => {
+                let mut v = vec![&mut **a, &mut **b];
+                if let Some(x) = c {
+                    v.push(&mut **x);
+                }
+                v
+            }
+            CExpr::Trim(a, b, _) => {
+                let mut v = vec![&mut **a];
+                if let Some(x) = b {
+                    v.push(&mut **x);
+                }
+                v
+            }
+        }
+    }
+
     fn visit(&self, f: &mut dyn FnMut(&CExpr)) {
         f(self);
         let mut each = |e: &CExpr| e.visit(f);
         match self {
-            CExpr::Col(_) | CExpr::Rowtime | CExpr::Lit(_) | CExpr::Key(_) | CExpr::Agg(_) => {}
+            CExpr::Col(_)
+            | CExpr::Rowtime
+            | CExpr::Lit(_)
+            | CExpr::Key(_)
+            | CExpr::Agg(_)
+            | CExpr::UdfAt(..) => {}
+            CExpr::Udf { args, .. } => args.iter().for_each(each),
             CExpr::Unary(_, e)
             | CExpr::Cast(e, _)
             | CExpr::IsNull(e, _)
@@ -190,6 +288,8 @@ pub struct Scope<'a> {
     pub rowtime: i64,
     pub keys: &'a [Value],
     pub aggs: &'a [Value],
+    /// The row's results of its pump's UDF call sites (by site), as far as they are known.
+    pub udf: &'a [Option<crate::udf::UdfResult>],
 }
 
 pub type EvalResult = Result<Value, String>;
@@ -425,6 +525,15 @@ pub fn eval(e: &CExpr, s: &Scope<'_>) -> EvalResult {
             Value::Timestamp(ms) => Value::Int(extract(*unit, ms)),
             v => return Err(format!("EXTRACT takes a timestamp, not {}", v.type_name())),
         },
+        CExpr::UdfAt(site, _) => match s.udf.get(*site) {
+            Some(Some(Ok(v))) => v.clone(),
+            Some(Some(Err(e))) => return Err(e.clone()),
+            // The stage fills every site before it evaluates the pump's expressions.
+            _ => return Err(format!("call site {site} was not evaluated")),
+        },
+        CExpr::Udf { .. } => {
+            return Err("a function call outside a pump's call sites".into());
+        }
     })
 }
 
@@ -915,6 +1024,7 @@ mod tests {
             rowtime: 0,
             keys: &[],
             aggs: &[],
+            udf: &[],
         };
         let null_and_false = CExpr::Binary(
             BinOp::And,

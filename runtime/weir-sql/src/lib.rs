@@ -10,7 +10,7 @@
 //! several, with or without a column list), filters and projections with the reference's
 //! scalar functions, tumbling windows (GROUP BY a window of ROWTIME), sliding windows (OVER,
 //! in [`slide`]) and stagger windows, with COUNT, SUM, MIN, MAX and AVG, HAVING and DISTINCT
-//! aggregates, and joins with reference tables. What it does not take yet is refused at
+//! aggregates, joins with reference tables, and user-defined functions ([`udf`]). What it does not take yet is refused at
 //! compile time with the line and column, never run wrongly.
 
 pub mod app;
@@ -25,9 +25,11 @@ pub mod parse;
 pub mod plan;
 pub mod slide;
 pub mod stage;
+pub mod udf;
 pub mod value;
 
 pub use app::{parse_app_json, AppConfig};
 pub use error::SqlError;
 pub use plan::{compile, Options, Plan};
 pub use stage::SqlStage;
+pub use udf::{UdfResult, UdfSignature, UdfType, Udfs};

@@ -15,6 +15,7 @@ use crate::app::{AppConfig, Input, OutputFormat};
 use crate::ast::{self, Expr, Item, Statement};
 use crate::error::{Pos, SqlError};
 use crate::eval::{CExpr, Func};
+use crate::udf::{UdfSignature, UdfSite};
 use crate::value::SqlType;
 
 #[derive(Debug, Clone)]
@@ -108,6 +109,8 @@ pub struct Pump {
     pub kind: PumpKind,
     /// For each select item, the target column it fills (the others are NULL).
     pub into: Vec<usize>,
+    /// Its calls of user-defined functions, each before any that reads its result.
+    pub udf_sites: Vec<crate::udf::UdfSite>,
 }
 
 /// How a pump's rows are sorted: within each value of `bucket` (an expression of ROWTIME), by
@@ -184,6 +187,8 @@ pub struct Options {
     pub output: Option<String>,
     /// ROWTIME from this input column (a TIMESTAMP) instead of the arrival time.
     pub rowtime: Option<String>,
+    /// The user-defined functions the SQL may call, by name.
+    pub udfs: Vec<UdfSignature>,
 }
 
 /// Parses and compiles `code` against `config`. Errors name the line and column of `code`.
@@ -192,6 +197,8 @@ pub fn compile(code: &str, config: &AppConfig, options: &Options) -> Result<Plan
 }
 
 fn compile_inner(code: &str, config: &AppConfig, options: &Options) -> Result<Plan, SqlError> {
+    let udfs = &options.udfs[..];
+    check_udfs(udfs)?;
     let statements = crate::parse::parse(code)?;
     let mut streams: Vec<StreamDef> = Vec::new();
     let mut by_name: HashMap<String, usize> = HashMap::new();
@@ -310,10 +317,21 @@ fn compile_inner(code: &str, config: &AppConfig, options: &Options) -> Result<Pl
                     let own = format!("{}$", p.name.text);
                     pumps.retain(|q| q.name != p.name.text && !q.name.starts_with(&own));
                 }
+                let first_new = pumps.len();
                 if let Some(f) = &p.select.function {
-                    pumps.extend(compile_function(p, f, &mut streams, &mut by_name, &tables)?);
+                    pumps.extend(compile_function(
+                        p,
+                        f,
+                        &mut streams,
+                        &mut by_name,
+                        &tables,
+                        udfs,
+                    )?);
                 }
-                pumps.push(compile_pump(p, &streams, &by_name, &tables)?);
+                pumps.push(compile_pump(p, &streams, &by_name, &tables, udfs)?);
+                for pump in &mut pumps[first_new..] {
+                    assign_sites(pump).map_err(|m| SqlError::name(p.name.pos, &p.name.text, m))?;
+                }
                 if let Some(at) = cycle(&pumps) {
                     return Err(SqlError::name(
                         p.name.pos,
@@ -391,6 +409,7 @@ fn compile_inner(code: &str, config: &AppConfig, options: &Options) -> Result<Pl
 /// Resolves names of one pump's select.
 struct Ctx<'a> {
     source: &'a StreamDef,
+    udfs: &'a [UdfSignature],
     /// The names the source may be qualified with: its name and its alias.
     qualifiers: Vec<String>,
     /// The joined reference table, with its qualifiers: its columns follow the source's.
@@ -473,6 +492,7 @@ fn compile_pump(
     streams: &[StreamDef],
     by_name: &HashMap<String, usize>,
     tables: &[TableDef],
+    udfs: &[UdfSignature],
 ) -> Result<Pump, SqlError> {
     let sel = &p.select;
     let lookup = |n: &ast::Name| {
@@ -496,6 +516,7 @@ fn compile_pump(
     }
     let mut ctx = Ctx {
         source: &streams[source],
+        udfs,
         qualifiers,
         table: None,
     };
@@ -731,6 +752,7 @@ fn compile_pump(
         filter,
         kind,
         into,
+        udf_sites: Vec::new(),
     })
 }
 
@@ -796,6 +818,7 @@ fn compile_function(
     streams: &mut Vec<StreamDef>,
     by_name: &mut HashMap<String, usize>,
     tables: &[TableDef],
+    udfs: &[UdfSignature],
 ) -> Result<Vec<Pump>, SqlError> {
     if f.cursor.function.is_some() {
         return Err(SqlError::syntax(
@@ -805,7 +828,7 @@ fn compile_function(
     }
     // The cursor's stream: its columns are the select's, with the types they have.
     let cursor_name = format!("{}$CURSOR", p.select.from.text);
-    let mut columns = cursor_columns(&f.cursor, streams, by_name)?;
+    let mut columns = cursor_columns(&f.cursor, streams, by_name, udfs)?;
     let add = |streams: &mut Vec<StreamDef>,
                by_name: &mut HashMap<String, usize>,
                name: &str,
@@ -832,7 +855,7 @@ fn compile_function(
         columns: None,
         select: (*f.cursor).clone(),
     };
-    let first = compile_pump(&inner, streams, by_name, tables)?;
+    let first = compile_pump(&inner, streams, by_name, tables, udfs)?;
     let number = |i: usize, default: f64, lo: f64, hi: f64| -> Result<f64, SqlError> {
         match f.args.get(i) {
             None => Ok(default),
@@ -944,6 +967,7 @@ fn compile_function(
         filter: None,
         kind,
         into: (0..width).collect(),
+        udf_sites: Vec::new(),
     };
     Ok(vec![first, second])
 }
@@ -953,6 +977,7 @@ fn cursor_columns(
     sel: &ast::Select,
     streams: &[StreamDef],
     by_name: &HashMap<String, usize>,
+    udfs: &[UdfSignature],
 ) -> Result<Vec<(String, SqlType)>, SqlError> {
     if !sel.group_by.is_empty() || sel.stagger.is_some() || sel.join.is_some() {
         return Err(SqlError::syntax(
@@ -974,6 +999,7 @@ fn cursor_columns(
     }
     let ctx = Ctx {
         source: &streams[source],
+        udfs,
         qualifiers,
         table: None,
     };
@@ -1028,6 +1054,7 @@ fn infer(e: &CExpr, cols: &[(String, SqlType)]) -> SqlType {
         | CExpr::Position(..)
         | CExpr::Extract(..) => SqlType::Bigint,
         CExpr::Call(Func::CurrentRowTimestamp, _) => SqlType::Timestamp,
+        CExpr::Udf { ret, .. } | CExpr::UdfAt(_, ret) => *ret,
         CExpr::Call(Func::Upper | Func::Lower | Func::Initcap, _)
         | CExpr::Substring(..)
         | CExpr::Trim(..) => text,
@@ -1074,6 +1101,195 @@ fn equalities(on: &CExpr, n: usize) -> Vec<(CExpr, CExpr)> {
         },
         _ => Vec::new(),
     }
+}
+
+/// Refuses UDF names that are taken: by another UDF, or by a function of the dialect.
+fn check_udfs(udfs: &[UdfSignature]) -> Result<(), SqlError> {
+    const SPECIAL: [&str; 12] = [
+        "SUBSTRING",
+        "POSITION",
+        "TRIM",
+        "EXTRACT",
+        "FLOOR",
+        "CEIL",
+        "CEILING",
+        "STEP",
+        "CAST",
+        "TABLE",
+        "CURSOR",
+        "COUNT",
+    ];
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for u in udfs {
+        if Func::by_name(&u.name).is_some()
+            || aggregate_kind(&u.name).is_some()
+            || SPECIAL.contains(&u.name.as_str())
+        {
+            return Err(SqlError::config(
+                "udfs",
+                format!(
+                    "{}: function `{}` has the name of a SQL function",
+                    u.origin, u.name
+                ),
+            ));
+        }
+        if let Some(other) = seen.insert(&u.name, &u.origin) {
+            return Err(SqlError::config(
+                "udfs",
+                format!(
+                    "function `{}` is provided by both {other} and {}",
+                    u.name, u.origin
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A call of a user-defined function: its arguments compiled and converted to the types it
+/// declares.
+fn udf_call(
+    name: &ast::Name,
+    args: &[Expr],
+    ctx: &Ctx<'_>,
+    sub: &mut dyn FnMut(&Expr) -> Result<Box<CExpr>, SqlError>,
+) -> Result<CExpr, SqlError> {
+    let Some(function) = ctx.udfs.iter().position(|u| u.name == name.text) else {
+        let known = if ctx.udfs.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (the step's modules provide {})",
+                ctx.udfs
+                    .iter()
+                    .map(|u| u.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        return Err(SqlError::name(
+            name.pos,
+            &name.text,
+            format!("unknown function `{}`{known}", name.text),
+        ));
+    };
+    let sig = &ctx.udfs[function];
+    if args.len() != sig.args.len() {
+        return Err(SqlError::name(
+            name.pos,
+            &name.text,
+            format!(
+                "`{}` ({}) takes {} argument(s), not {}",
+                name.text,
+                sig.origin,
+                sig.args.len(),
+                args.len()
+            ),
+        ));
+    }
+    let mut cargs = Vec::with_capacity(args.len());
+    for (a, ty) in args.iter().zip(&sig.args) {
+        cargs.push(CExpr::Cast(sub(a)?, ty.sql_type()));
+    }
+    Ok(CExpr::Udf {
+        function,
+        ret: sig.returns.sql_type(),
+        args: cargs,
+    })
+}
+
+/// Numbers a pump's UDF calls as its call sites, innermost first, and replaces each with a
+/// read of its site's result. A site is evaluated per row of the pump's input, unless it is
+/// evaluated for a window's row (in a grouped select's items or HAVING, or reading an
+/// aggregate or another such site).
+fn assign_sites(pump: &mut Pump) -> Result<(), String> {
+    let is_udf = |e: &CExpr| matches!(e, CExpr::Udf { .. });
+    if let Some(j) = &pump.join {
+        if j.on.any(&is_udf) {
+            return Err("a function of a Wasm module cannot be called in a JOIN's ON yet:                         call it in a pump after the join"
+                .into());
+        }
+    }
+    let mut sites: Vec<UdfSite> = Vec::new();
+    let mut place = |e: &mut CExpr, group: bool| {
+        e.rewrite_post(&mut |x| {
+            if let CExpr::Udf {
+                function,
+                ret,
+                args,
+            } = x
+            {
+                let args = std::mem::take(args);
+                let group = group
+                    || args
+                        .iter()
+                        .any(|a| a.any(&|y| matches!(y, CExpr::Key(_) | CExpr::Agg(_))))
+                    || args.iter().any(|a| group_site_in(a, &sites));
+                let at = CExpr::UdfAt(sites.len(), *ret);
+                sites.push(UdfSite {
+                    function: *function,
+                    args,
+                    group,
+                });
+                *x = at;
+            }
+        })
+    };
+    if let Some(f) = &mut pump.filter {
+        place(f, false);
+    }
+    let row_aggs = |aggs: &mut Vec<AggSpec>, place: &mut dyn FnMut(&mut CExpr, bool)| {
+        for a in aggs {
+            if let Some(e) = &mut a.arg {
+                place(e, false);
+            }
+        }
+    };
+    match &mut pump.kind {
+        PumpKind::Map { items, order } => {
+            items.iter_mut().for_each(|e| place(e, false));
+            if let Some(o) = order {
+                place(&mut o.bucket, false);
+                o.keys.iter_mut().for_each(|(k, _)| place(k, false));
+            }
+        }
+        PumpKind::Tumble {
+            keys,
+            aggs,
+            items,
+            having,
+            ..
+        }
+        | PumpKind::Stagger {
+            keys,
+            aggs,
+            items,
+            having,
+            ..
+        } => {
+            keys.iter_mut().for_each(|e| place(e, false));
+            row_aggs(aggs, &mut place);
+            items.iter_mut().for_each(|e| place(e, true));
+            if let Some(h) = having {
+                place(h, true);
+            }
+        }
+        PumpKind::Slide { windows, items, .. } => {
+            for w in windows {
+                w.partition.iter_mut().for_each(|e| place(e, false));
+                row_aggs(&mut w.aggs, &mut place);
+            }
+            items.iter_mut().for_each(|e| place(e, false));
+        }
+        PumpKind::TopK { .. } | PumpKind::Rcf { .. } => {}
+    }
+    pump.udf_sites = sites;
+    Ok(())
+}
+
+/// Whether `e` reads the result of a site evaluated per window row.
+fn group_site_in(e: &CExpr, sites: &[UdfSite]) -> bool {
+    e.any(&|y| matches!(y, CExpr::UdfAt(k, _) if sites.get(*k).is_some_and(|s| s.group)))
 }
 
 fn aggregate_kind(name: &str) -> Option<AggKind> {
@@ -1387,13 +1603,9 @@ fn compile_expr(e: &Expr, ctx: &Ctx<'_>, hook: &mut Hook<'_>) -> Result<CExpr, S
             if *star {
                 return Err(SqlError::name(name.pos, &name.text, "only COUNT takes `*`"));
             }
-            let (f, arity) = Func::by_name(&name.text).ok_or_else(|| {
-                SqlError::name(
-                    name.pos,
-                    &name.text,
-                    format!("unknown function `{}`", name.text),
-                )
-            })?;
+            let Some((f, arity)) = Func::by_name(&name.text) else {
+                return udf_call(name, args, ctx, &mut sub);
+            };
             if !arity.contains(&args.len()) {
                 return Err(SqlError::name(
                     name.pos,

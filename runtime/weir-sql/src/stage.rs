@@ -12,6 +12,10 @@
 //!   input has been quiet for [`QUIET`]), or when the input ends ([`Processor::flush`]). When the
 //!   pipeline stops instead, open windows are dropped and their acks failed, so their inputs
 //!   are read again: no partial window is ever emitted.
+//! - Rows bound for a pump that calls user-defined functions wait in [`SqlStage`]'s
+//!   `deferred` only until the end of the call that brought them ([`SqlStage::drain`]): each
+//!   call site is then evaluated over all of them in one call, and they go on in their order.
+//!   No call returns with rows deferred.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,6 +32,7 @@ use crate::eval::{cast, compare, eval, text, truth, CExpr, Scope};
 use crate::input::Mapper;
 use crate::plan::{AggKind, AggSpec, JoinPlan, Plan, PumpKind};
 use crate::slide::SlideState;
+use crate::udf::{UdfResult, UdfSite, Udfs};
 use crate::value::Value;
 
 /// How long the input must be quiet before arrival-time ROWTIME follows the clock (so that a
@@ -101,6 +106,7 @@ impl Table {
                 rowtime: 0,
                 keys: &[],
                 aggs: &[],
+                udf: &[],
             };
             let keys: Option<Vec<Value>> = join
                 .keys
@@ -246,6 +252,86 @@ pub struct SqlStage {
     stream_rowtime: Vec<i64>,
     /// When the last batch came (the clock's time), for [`QUIET`].
     last_input_ms: i64,
+    /// What calls the plan's user-defined functions.
+    udfs: Option<Box<dyn Udfs>>,
+    /// Per pump, rows waiting for its UDF calls (see the module's invariants).
+    deferred: Vec<Vec<Row>>,
+}
+
+/// What a UDF call site's arguments are evaluated against, for one row.
+struct Base<'a> {
+    row: &'a [Value],
+    rowtime: i64,
+    keys: &'a [Value],
+    aggs: &'a [Value],
+}
+
+/// Evaluates the call sites of `sites` that are evaluated per window row (`group`) or per
+/// input row (not `group`), in order, over `bases`, one call per site; each row's results go
+/// into its slots.
+fn eval_sites(
+    udfs: Option<&mut (dyn Udfs + 'static)>,
+    sites: &[UdfSite],
+    group: bool,
+    bases: &[Base<'_>],
+    slots: &mut [Vec<Option<UdfResult>>],
+) {
+    let n = bases.len();
+    let mut udfs = udfs;
+    for (k, site) in sites.iter().enumerate() {
+        if site.group != group || n == 0 {
+            continue;
+        }
+        let mut cols: Vec<Vec<Value>> = (0..site.args.len())
+            .map(|_| Vec::with_capacity(n))
+            .collect();
+        // A row whose arguments fail keeps its error: it is raised only if the row reads the
+        // site's result (a CASE may not).
+        let mut failed: Vec<Option<String>> = vec![None; n];
+        for (i, b) in bases.iter().enumerate() {
+            let scope = Scope {
+                row: b.row,
+                rowtime: b.rowtime,
+                keys: b.keys,
+                aggs: b.aggs,
+                udf: &slots[i],
+            };
+            for (a, col) in site.args.iter().zip(&mut cols) {
+                match eval(a, &scope) {
+                    Ok(v) => col.push(v),
+                    Err(e) => {
+                        failed[i].get_or_insert(e);
+                        col.push(Value::Null);
+                    }
+                }
+            }
+        }
+        let answer = match udfs.as_deref_mut() {
+            Some(u) => u.call(site.function, n, &cols).and_then(|r| {
+                if r.len() == n {
+                    Ok(r)
+                } else {
+                    Err(format!("{} results for {n} rows", r.len()))
+                }
+            }),
+            None => Err("the step has no module providing user-defined functions".into()),
+        };
+        match answer {
+            Ok(results) => {
+                for (i, r) in results.into_iter().enumerate() {
+                    slots[i][k] = Some(match failed[i].take() {
+                        Some(e) => Err(e),
+                        None => r,
+                    });
+                }
+            }
+            Err(e) => {
+                for (i, slot) in slots.iter_mut().enumerate() {
+                    slot[k] = Some(Err(failed[i].take().unwrap_or_else(|| e.clone())));
+                }
+            }
+        }
+    }
 }
 
 /// What one call produces.
@@ -344,6 +430,7 @@ impl SqlStage {
             });
         }
         let stream_rowtime = vec![i64::MIN; plan.streams.len()];
+        let n_pumps = plan.pumps.len();
         Ok(SqlStage {
             stream_rowtime,
             sorts,
@@ -362,7 +449,80 @@ impl SqlStage {
             last_rowtime: i64::MIN,
             in_error: false,
             last_input_ms: i64::MIN,
+            deferred: vec![Vec::new(); n_pumps],
+            udfs: None,
         })
+    }
+
+    /// Calls the plan's user-defined functions through `udfs`.
+    pub fn with_udfs(mut self, udfs: Box<dyn Udfs>) -> SqlStage {
+        self.udfs = Some(udfs);
+        self
+    }
+
+    /// Puts the rows that wait for UDF calls through their pumps, upstream first, until none
+    /// waits (rows a pump lets go may wait for a later pump's calls).
+    fn drain(&mut self, out: &mut Out, now_ms: i64) {
+        while self.deferred.iter().any(|d| !d.is_empty()) {
+            let plan = self.plan.clone();
+            for &p in &plan.flush_order {
+                if self.deferred[p].is_empty() {
+                    continue;
+                }
+                let rows = std::mem::take(&mut self.deferred[p]);
+                let pump = &plan.pumps[p];
+                let mut slots = vec![vec![None; pump.udf_sites.len()]; rows.len()];
+                let bases: Vec<Base> = rows
+                    .iter()
+                    .map(|r| Base {
+                        row: &r.vals,
+                        rowtime: r.rowtime,
+                        keys: &[],
+                        aggs: &[],
+                    })
+                    .collect();
+                eval_sites(
+                    self.udfs.as_deref_mut(),
+                    &pump.udf_sites,
+                    false,
+                    &bases,
+                    &mut slots,
+                );
+                drop(bases);
+                for (row, slot) in rows.iter().zip(&slots) {
+                    if let Err(e) = self.pump_row_with(p, row, slot, out, now_ms) {
+                        let record = row_record(&plan, pump.source, row);
+                        self.fail(
+                            record,
+                            codes::EVALUATION,
+                            format!("pump {}: {e}", pump.name),
+                            Some(&pump.name),
+                            out,
+                            now_ms,
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The results of pump `p`'s sites evaluated per window row, for one such row, beside
+    /// `slots` (its per-input-row results).
+    fn group_slots(
+        &mut self,
+        p: usize,
+        base: Base<'_>,
+        slots: &[Option<UdfResult>],
+    ) -> Vec<Option<UdfResult>> {
+        let plan = self.plan.clone();
+        let sites = &plan.pumps[p].udf_sites;
+        if !sites.iter().any(|s| s.group) {
+            return Vec::new();
+        }
+        let mut all = vec![slots.to_vec()];
+        all[0].resize(sites.len(), None);
+        eval_sites(self.udfs.as_deref_mut(), sites, true, &[base], &mut all);
+        all.pop().unwrap_or_default()
     }
 
     /// Whether a window, stagger window, TOP_K window or ORDER BY holds rows to emit.
@@ -482,6 +642,7 @@ impl SqlStage {
                     rowtime: row.rowtime,
                     keys: &[],
                     aggs: &[],
+                    udf: &[],
                 };
                 let mut keys = Vec::with_capacity(join.keys.len());
                 for (stream_side, _) in &join.keys {
@@ -505,6 +666,7 @@ impl SqlStage {
                 rowtime: row.rowtime,
                 keys: &[],
                 aggs: &[],
+                udf: &[],
             };
             if truth(&eval(&join.on, &scope)?)? == Some(true) {
                 joined.push(vals);
@@ -533,11 +695,44 @@ impl SqlStage {
     fn pump_row(&mut self, p: usize, row: &Row, out: &mut Out, now_ms: i64) -> Result<(), String> {
         let plan = self.plan.clone();
         let pump = &plan.pumps[p];
+        if pump.udf_sites.iter().any(|s| !s.group) {
+            // Its calls wait for the rest of the batch. A filter that calls none goes first,
+            // so that the functions see only the rows that pass.
+            if let Some(f) = pump.filter.as_ref().filter(|f| !reads_udf(f)) {
+                let scope = Scope {
+                    row: &row.vals,
+                    rowtime: row.rowtime,
+                    keys: &[],
+                    aggs: &[],
+                    udf: &[],
+                };
+                if truth(&eval(f, &scope)?)? != Some(true) {
+                    return Ok(());
+                }
+            }
+            self.deferred[p].push(row.clone());
+            return Ok(());
+        }
+        self.pump_row_with(p, row, &[], out, now_ms)
+    }
+
+    /// As [`SqlStage::pump_row`], with the row's results of the pump's per-row call sites.
+    fn pump_row_with(
+        &mut self,
+        p: usize,
+        row: &Row,
+        row_slots: &[Option<UdfResult>],
+        out: &mut Out,
+        now_ms: i64,
+    ) -> Result<(), String> {
+        let plan = self.plan.clone();
+        let pump = &plan.pumps[p];
         let scope = Scope {
             row: &row.vals,
             rowtime: row.rowtime,
             keys: &[],
             aggs: &[],
+            udf: row_slots,
         };
         if let Some(f) = &pump.filter {
             if truth(&eval(f, &scope)?)? != Some(true) {
@@ -629,11 +824,28 @@ impl SqlStage {
                     }
                     acks.push(held);
                 }
+                let with_group;
+                let udf = if pump.udf_sites.iter().any(|s| s.group) {
+                    with_group = self.group_slots(
+                        p,
+                        Base {
+                            row: &row.vals,
+                            rowtime: row.rowtime,
+                            keys: &[],
+                            aggs: &finals,
+                        },
+                        row_slots,
+                    );
+                    &with_group[..]
+                } else {
+                    row_slots
+                };
                 let scope = Scope {
                     row: &row.vals,
                     rowtime: row.rowtime,
                     keys: &[],
                     aggs: &finals,
+                    udf,
                 };
                 let mut vals = Vec::with_capacity(items.len());
                 for e in items {
@@ -834,11 +1046,22 @@ impl SqlStage {
         let pump = &plan.pumps[p];
         let ack = Ack::merge(g.acks);
         let finals: Vec<Value> = g.aggs.iter().zip(aggs).map(|(a, s)| a.finish(s)).collect();
+        let slots = self.group_slots(
+            p,
+            Base {
+                row: &[],
+                rowtime: end,
+                keys: &g.keys,
+                aggs: &finals,
+            },
+            &[],
+        );
         let scope = Scope {
             row: &[],
             rowtime: end,
             keys: &g.keys,
             aggs: &finals,
+            udf: &slots,
         };
         let result = (|| -> Result<Option<Vec<Value>>, String> {
             if let Some(h) = having {
@@ -1181,6 +1404,7 @@ fn bucket_at(e: &CExpr, t: i64) -> Option<Value> {
             rowtime: t,
             keys: &[],
             aggs: &[],
+            udf: &[],
         },
     )
     .ok()
@@ -1340,6 +1564,11 @@ fn row_record(plan: &Plan, stream: usize, row: &Row) -> Record {
     r
 }
 
+/// Whether `e` reads a UDF call site's result.
+fn reads_udf(e: &CExpr) -> bool {
+    e.any(&|x| matches!(x, CExpr::UdfAt(..)))
+}
+
 /// A row as KDA wrote it: a JSON object keyed by column name, or CSV.
 fn encode(
     format: &OutputFormat,
@@ -1397,10 +1626,12 @@ impl Processor for SqlStage {
                 consumed += 1;
             }
         }
+        self.drain(&mut out, now_ms);
         // ROWTIME moved: windows it passed close now, even those of pumps whose filters let
         // none of this batch's rows through (else they would wait for a row that passes).
         let t = self.last_rowtime;
         self.advance(t, &mut out, now_ms, false);
+        self.drain(&mut out, now_ms);
         let mut processed = self.emit(out);
         processed.dropped = consumed;
         processed
@@ -1428,6 +1659,7 @@ impl Processor for SqlStage {
         self.last_rowtime = t;
         let mut out = Out::default();
         self.advance(t, &mut out, now_ms, true);
+        self.drain(&mut out, now_ms);
         self.emit(out)
     }
 
@@ -1443,6 +1675,7 @@ impl Processor for SqlStage {
                 self.close_staggers(p, i64::MAX, &mut out, now_ms);
                 self.close_topk(p, &mut out, now_ms);
                 self.release_sorted(p, &mut out, now_ms);
+                self.drain(&mut out, now_ms);
             }
             if (out.rows.len(), out.failed.len()) == before && !self.holds_rows() {
                 break;

@@ -60,6 +60,7 @@ fn run(dir: &Path) -> Result<(), String> {
     let options = Options {
         output: case.output.clone(),
         rowtime: case.rowtime.clone(),
+        ..Options::default()
     };
     let plan = compile(&code, &config, &options).map_err(|e| format!("app.sql: {e}"))?;
     let mut tables = Vec::new();

@@ -22,6 +22,21 @@ pub(crate) mod filter {
     });
 }
 
+pub(crate) mod sql_udf {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "sql-udf",
+        exports: { default: async },
+        with: {
+            "weir:plugin/types": super::transform::weir::plugin::types,
+            "weir:plugin/host": super::transform::weir::plugin::host,
+        },
+    });
+}
+
+pub use sql_udf::weir::plugin::sql::{
+    Blobs, Column, DataType, Results, RowError, Signature, Texts, Values,
+};
 pub use transform::weir::plugin::types::{
     Attribute, Batch, Decision, Level, NewKey, Outcome, PartitionKey, SourceRun, SubSequence,
     Transformed,

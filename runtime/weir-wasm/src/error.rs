@@ -16,7 +16,10 @@ pub enum Error {
          `filter` exports `init` and `keep`)"
     )]
     UnknownWorld { path: PathBuf },
-    #[error("{path} targets the `{world}` world, which this step cannot host")]
+    #[error(
+        "{path} targets the `{world}` world, which a `wasm` step cannot host (a sql-udf module \
+         goes in a sql step's `udfs`)"
+    )]
     UnsupportedWorld { path: PathBuf, world: &'static str },
     #[error("{path} cannot be linked: {reason}")]
     Link { path: PathBuf, reason: String },

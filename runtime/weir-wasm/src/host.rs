@@ -10,7 +10,10 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::bindings::{filter, transform, Batch, Decision, Level, Outcome, Transformed};
+use crate::bindings::{
+    filter, sql_udf, transform, Batch, Column, Decision, Level, Outcome, Results, Signature,
+    Transformed, Values,
+};
 use sha2::Digest;
 
 use crate::cache::CompileCache;
@@ -67,11 +70,34 @@ impl Engines {
             |state| state,
         )
         .map_err(|e| Error::Engine(e.to_string()))?;
+        link_host_0_1(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
         Ok(Engines {
             engine,
             linker: Arc::new(linker),
         })
     }
+}
+
+/// Guests built against `weir:plugin@0.1.0` import `weir:plugin/host@0.1.0`, which wasmtime
+/// does not match with 0.2 (for 0.x versions, a minor release may break). The host interface did
+/// not change in 0.2, so the same functions serve both.
+fn link_host_0_1(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+    use transform::weir::plugin::host::Host as _;
+    let mut host = linker.instance("weir:plugin/host@0.1.0")?;
+    host.func_wrap(
+        "log",
+        |mut store, (level, message, fields): (Level, String, Vec<(String, String)>)| {
+            store.data_mut().log(level, message, fields);
+            Ok(())
+        },
+    )?;
+    host.func_wrap("config", |mut store, (): ()| {
+        Ok((store.data_mut().config(),))
+    })?;
+    host.func_wrap("monotonic-now", |mut store, (): ()| {
+        Ok((store.data_mut().monotonic_now(),))
+    })?;
+    Ok(())
 }
 
 /// The wasm engines, shared by every plugin of a runtime.
@@ -171,10 +197,7 @@ impl Host {
         } else if has("keep") {
             PluginKind::Filter
         } else if has("functions") && has("call") {
-            return Err(Error::UnsupportedWorld {
-                path: path.to_owned(),
-                world: "sql-udf",
-            });
+            PluginKind::SqlUdf
         } else if has("process") {
             return Err(Error::UnsupportedWorld {
                 path: path.to_owned(),
@@ -199,6 +222,7 @@ impl Host {
                 Pre::Transform(transform::TransformPre::new(pre).map_err(link_err)?)
             }
             PluginKind::Filter => Pre::Filter(filter::FilterPre::new(pre).map_err(link_err)?),
+            PluginKind::SqlUdf => Pre::SqlUdf(sql_udf::SqlUdfPre::new(pre).map_err(link_err)?),
         };
         Ok(Plugin {
             inner: Arc::new(PluginInner {
@@ -262,11 +286,25 @@ impl Drop for Host {
 pub enum PluginKind {
     Transform,
     Filter,
+    /// Scalar SQL functions, for the SQL step.
+    SqlUdf,
+}
+
+impl PluginKind {
+    /// The world's name in the WIT.
+    pub fn world(self) -> &'static str {
+        match self {
+            PluginKind::Transform => "transform",
+            PluginKind::Filter => "filter",
+            PluginKind::SqlUdf => "sql-udf",
+        }
+    }
 }
 
 enum Pre {
     Transform(transform::TransformPre<GuestState>),
     Filter(filter::FilterPre<GuestState>),
+    SqlUdf(sql_udf::SqlUdfPre<GuestState>),
 }
 
 struct PluginInner {
@@ -486,6 +524,25 @@ where
 enum Bindings {
     Transform(transform::Transform),
     Filter(filter::Filter),
+    SqlUdf(sql_udf::SqlUdf),
+}
+
+/// What a call asks of the guest.
+enum Request<'a> {
+    Batch(&'a Batch),
+    Functions,
+    Udf {
+        name: &'a str,
+        rows: u32,
+        args: &'a [Column],
+    },
+}
+
+/// The guest's answer to a [`Request`], as the world's export returned it.
+enum Answer {
+    Verdicts(Verdicts),
+    Functions(Vec<Signature>),
+    Udf(Result<Results, String>),
 }
 
 struct Live {
@@ -622,10 +679,15 @@ impl Runner {
                     .instantiate_async(&mut store)
                     .await
                     .map(Bindings::Filter),
+                Pre::SqlUdf(pre) => pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map(Bindings::SqlUdf),
             }?;
             let init = match &bindings {
                 Bindings::Transform(b) => b.call_init(&mut store).await,
                 Bindings::Filter(b) => b.call_init(&mut store).await,
+                Bindings::SqlUdf(b) => b.call_init(&mut store).await,
             };
             init.map(|init| (bindings, init))
         };
@@ -683,6 +745,51 @@ impl Runner {
         batch: &Batch,
         abort: Option<tokio::sync::watch::Receiver<bool>>,
     ) -> Result<Verdicts, GuestError> {
+        match self.request(Request::Batch(batch), abort).await? {
+            Answer::Verdicts(v) => Ok(v),
+            _ => Err(self.wrong_world("a batch of records")),
+        }
+    }
+
+    /// The functions a `sql-udf` module provides (its `functions` export).
+    pub fn functions(&mut self) -> Result<Vec<Signature>, GuestError> {
+        match block_on(self.request(Request::Functions, None))? {
+            Answer::Functions(f) => Ok(f),
+            _ => Err(self.wrong_world("its functions")),
+        }
+    }
+
+    /// Evaluates a `sql-udf` function over `rows` rows of `args`. `Ok(Err(message))`: the
+    /// guest failed the whole call; `Err`: the call itself failed (a trap, a limit, an answer
+    /// of the wrong size). Either way the instance is replaced after a failure of its own.
+    pub fn call_udf(
+        &mut self,
+        name: &str,
+        rows: u32,
+        args: &[Column],
+    ) -> Result<Result<Results, String>, GuestError> {
+        match block_on(self.request(Request::Udf { name, rows, args }, None))? {
+            Answer::Udf(r) => Ok(r),
+            _ => Err(self.wrong_world("SQL function calls")),
+        }
+    }
+
+    fn wrong_world(&self, what: &str) -> GuestError {
+        GuestError {
+            kind: GuestErrorKind::InvalidOutput,
+            message: format!(
+                "{} implements the `{}` world, which does not take {what}",
+                self.plugin.inner.path.display(),
+                self.plugin.inner.kind.world()
+            ),
+        }
+    }
+
+    async fn request(
+        &mut self,
+        request: Request<'_>,
+        abort: Option<tokio::sync::watch::Receiver<bool>>,
+    ) -> Result<Answer, GuestError> {
         if self.live.is_none() {
             self.start().await.map_err(|e| match e {
                 StartError::Rejected(message) => GuestError {
@@ -709,18 +816,31 @@ impl Runner {
         // by itself, and its batch is not cut short because its pipeline stops.
         let abort = abort.filter(|_| self.settings.limits.timeout.is_none());
         live.store.data_mut().abort = abort.clone();
-        let records = batch.data_ends.len();
+        let records = match &request {
+            Request::Batch(batch) => batch.data_ends.len(),
+            Request::Functions => 0,
+            Request::Udf { rows, .. } => *rows as usize,
+        };
         let limits = &self.settings.limits;
         let call = async {
-            match &live.bindings {
-                Bindings::Transform(b) => b
+            match (&live.bindings, &request) {
+                (Bindings::Transform(b), Request::Batch(batch)) => b
                     .call_transform(&mut live.store, batch)
                     .await
-                    .map(Verdicts::Transform),
-                Bindings::Filter(b) => b
+                    .map(|t| Some(Answer::Verdicts(Verdicts::Transform(t)))),
+                (Bindings::Filter(b), Request::Batch(batch)) => b
                     .call_keep(&mut live.store, batch)
                     .await
-                    .map(Verdicts::Filter),
+                    .map(|d| Some(Answer::Verdicts(Verdicts::Filter(d)))),
+                (Bindings::SqlUdf(b), Request::Functions) => b
+                    .call_functions(&mut live.store)
+                    .await
+                    .map(|f| Some(Answer::Functions(f))),
+                (Bindings::SqlUdf(b), Request::Udf { name, rows, args }) => b
+                    .call_call(&mut live.store, name, *rows, args)
+                    .await
+                    .map(|r| Some(Answer::Udf(r))),
+                _ => Ok(None),
             }
         };
         let deadline = async {
@@ -750,8 +870,9 @@ impl Runner {
                 message: Aborted.to_string(),
             }),
         };
-        let verdicts = match result {
-            Ok(Ok(v)) => v,
+        let answer = match result {
+            Ok(Ok(Some(answer))) => answer,
+            Ok(Ok(None)) => return Err(self.wrong_world("this request")),
             Ok(Err(e)) => {
                 let err = classify(&live.store, &live.stderr, limits, e);
                 self.live = None;
@@ -763,7 +884,7 @@ impl Runner {
                 return Err(err);
             }
         };
-        if let Err(message) = check(&verdicts, records) {
+        if let Err(message) = check(&answer, records) {
             // A guest that loses track of records cannot be trusted with the next batch either.
             self.live = None;
             return Err(GuestError {
@@ -771,7 +892,7 @@ impl Runner {
                 message,
             });
         }
-        let returned = output_bytes(&verdicts);
+        let returned = output_bytes(&answer);
         if returned as u64 > self.settings.limits.output {
             // As with any failure, the instance is not trusted with the next batch.
             self.live = None;
@@ -783,7 +904,7 @@ impl Runner {
                 ),
             });
         }
-        Ok(verdicts)
+        Ok(answer)
     }
 
     /// Fuel left in the current instance after its last call, if a fuel budget is set.
@@ -795,7 +916,23 @@ impl Runner {
 
 /// Bytes of an answer that count against `limits.output`: record data, new keys,
 /// partition keys and failure messages.
-fn output_bytes(verdicts: &Verdicts) -> usize {
+fn output_bytes(answer: &Answer) -> usize {
+    let verdicts = match answer {
+        Answer::Verdicts(v) => v,
+        Answer::Functions(f) => return f.iter().map(|s| s.name.len() + s.args.len()).sum(),
+        Answer::Udf(Err(message)) => return message.len(),
+        Answer::Udf(Ok(r)) => {
+            let values = match &r.column.values {
+                Values::Boolean(v) => v.len(),
+                Values::Int64(v) | Values::TimestampMs(v) => v.len() * 8,
+                Values::Float64(v) => v.len() * 8,
+                Values::Utf8(t) => t.data.len() + t.ends.len() * 4,
+                Values::Binary(b) => b.data.len() + b.ends.len() * 4,
+            };
+            let errors: usize = r.errors.iter().map(|e| e.message.len() + 4).sum();
+            return values + r.column.nulls.len() * 4 + errors;
+        }
+    };
     match verdicts {
         Verdicts::Transform(t) => {
             let failures: usize = t
@@ -836,7 +973,12 @@ fn blocked_message(limits: &Limits) -> String {
 
 /// Checks that an answer accounts for every record of a batch of `records`, so that callers can
 /// index it without further checks.
-fn check(verdicts: &Verdicts, records: usize) -> Result<(), String> {
+fn check(answer: &Answer, records: usize) -> Result<(), String> {
+    let verdicts = match answer {
+        Answer::Verdicts(v) => v,
+        Answer::Functions(_) | Answer::Udf(Err(_)) => return Ok(()),
+        Answer::Udf(Ok(r)) => return check_results(r, records),
+    };
     let answered = match verdicts {
         Verdicts::Transform(t) => t.outcomes.len(),
         Verdicts::Filter(d) => d.len(),
@@ -888,6 +1030,43 @@ fn check(verdicts: &Verdicts, records: usize) -> Result<(), String> {
             "a partition key names input record {} of {records}",
             k.index
         ));
+    }
+    Ok(())
+}
+
+/// Checks a UDF's answer for `rows` rows: one value per row, NULLs and errors naming rows that
+/// exist, and string offsets that slice the data (on character boundaries), so that callers can
+/// index it without further checks.
+fn check_results(r: &Results, rows: usize) -> Result<(), String> {
+    fn ends_ok(ends: &[u32], len: usize, boundary: impl Fn(usize) -> bool) -> bool {
+        let mut start = 0u32;
+        ends.iter().all(|&end| {
+            let ok = end >= start && (end as usize) <= len && boundary(end as usize);
+            start = end;
+            ok
+        })
+    }
+    let (values, offsets_ok) = match &r.column.values {
+        Values::Boolean(v) => (v.len(), true),
+        Values::Int64(v) | Values::TimestampMs(v) => (v.len(), true),
+        Values::Float64(v) => (v.len(), true),
+        Values::Utf8(t) => (
+            t.ends.len(),
+            ends_ok(&t.ends, t.data.len(), |i| t.data.is_char_boundary(i)),
+        ),
+        Values::Binary(b) => (b.ends.len(), ends_ok(&b.ends, b.data.len(), |_| true)),
+    };
+    if values != rows {
+        return Err(format!("returned {values} values for {rows} rows"));
+    }
+    if !offsets_ok {
+        return Err("its string offsets do not slice its string data".into());
+    }
+    if let Some(n) = r.column.nulls.iter().find(|&&n| n as usize >= rows) {
+        return Err(format!("a NULL names row {n} of {rows}"));
+    }
+    if let Some(e) = r.errors.iter().find(|e| e.row as usize >= rows) {
+        return Err(format!("an error names row {} of {rows}", e.row));
     }
     Ok(())
 }

@@ -21,8 +21,8 @@ mod limits;
 mod stderr;
 
 pub use bindings::{
-    Attribute, Batch, Decision, Level, NewKey, Outcome, PartitionKey, SourceRun, SubSequence,
-    Transformed,
+    Attribute, Batch, Blobs, Column, DataType, Decision, Level, NewKey, Outcome, PartitionKey,
+    Results, RowError, Signature, SourceRun, SubSequence, Texts, Transformed, Values,
 };
 pub use cache::CompileCache;
 pub use error::{Error, GuestError, GuestErrorKind};

@@ -545,3 +545,99 @@ fn every_memory_and_table_of_a_component_counts_against_one_cap() {
         .err()
         .is_some());
 }
+
+/// A transform built against `weir:plugin@0.1.0` (the WIT as it was before 0.2 reworked the
+/// `sql-udf` world) whose `init` calls `host.monotonic-now` of 0.1.0: it must still link.
+#[test]
+fn a_guest_built_against_0_1_still_loads_and_runs() {
+    let mut resolve = wit_parser::Resolve::default();
+    let wit = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/wit-0.1.0");
+    let (package, _) = resolve.push_dir(&wit).unwrap();
+    let world = resolve.select_world(&[package], Some("transform")).unwrap();
+    let wat = r#"(module
+        (import "weir:plugin/host@0.1.0" "monotonic-now" (func $now (result i64)))
+        (memory (export "memory") 1)
+        (global $next (mut i32) (i32.const 4096))
+        (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (local $at i32)
+            global.get $next
+            local.get 2 i32.const 1 i32.sub i32.add
+            local.get 2 i32.const 1 i32.sub i32.const -1 i32.xor i32.and
+            local.tee $at
+            local.get 3 i32.add global.set $next
+            local.get $at)
+        ;; init: reads the clock, answers ok (a zeroed result<_, string> at 16).
+        (func (export "init") (result i32) call $now drop i32.const 16)
+        ;; transform: an empty answer (all lists empty, at 64).
+        (func (export "transform") (param i32) (result i32) i32.const 64))"#;
+    let mut core = wat::parse_str(wat).unwrap();
+    wit_component::embed_component_metadata(
+        &mut core,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap();
+    let old = wit_component::ComponentEncoder::default()
+        .module(&core)
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap();
+    let host = host();
+    let plugin = host
+        .load_bytes(std::path::Path::new("old.wasm"), &old, false)
+        .unwrap();
+    assert_eq!(plugin.kind(), PluginKind::Transform);
+    let mut runner = plugin.runner(settings("{}", Limits::default())).unwrap();
+    let v = runner.call(&batch(&[])).unwrap();
+    assert!(outputs(v).is_empty());
+}
+
+#[test]
+fn sql_functions_are_listed_and_called_over_packed_columns() {
+    use weir_wasm::{Column, DataType, Texts, Values};
+    let host = host();
+    let plugin = host.load(&guest("sql-functions"), false).unwrap();
+    assert_eq!(plugin.kind(), PluginKind::SqlUdf);
+    let mut runner = plugin.runner(settings("{}", Limits::default())).unwrap();
+    let functions = runner.functions().unwrap();
+    let parse = functions
+        .iter()
+        .find(|f| f.name.eq_ignore_ascii_case("parse_duration"))
+        .expect("PARSE_DURATION");
+    assert_eq!(parse.args, [DataType::Utf8]);
+    assert_eq!(parse.returns, DataType::Int64);
+
+    let texts = ["1h", "", "2m30s", "later"];
+    let mut data = String::new();
+    let ends = texts
+        .iter()
+        .map(|t| {
+            data.push_str(t);
+            data.len() as u32
+        })
+        .collect();
+    let column = Column {
+        // The second row is NULL.
+        nulls: vec![1],
+        values: Values::Utf8(Texts { data, ends }),
+    };
+    let results = runner.call_udf(&parse.name, 4, &[column]).unwrap().unwrap();
+    let Values::Int64(ms) = &results.column.values else {
+        panic!("{:?}", results.column.values)
+    };
+    assert_eq!(ms[0], 3_600_000);
+    assert_eq!(ms[2], 150_000);
+    assert!(results.column.nulls.contains(&1));
+    assert_eq!(results.errors.len(), 1);
+    assert_eq!(results.errors[0].row, 3);
+    assert!(results.errors[0].message.contains("later"));
+
+    // A whole call the module refuses: the wrong number of arguments.
+    let refused = runner.call_udf(&parse.name, 0, &[]).unwrap();
+    assert!(refused.is_err(), "{refused:?}");
+    // A sql-udf module is not a batch transform.
+    let err = runner.call(&batch(&["x"])).unwrap_err();
+    assert_eq!(err.kind, GuestErrorKind::InvalidOutput);
+    assert!(err.message.contains("sql-udf"), "{}", err.message);
+}

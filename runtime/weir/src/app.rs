@@ -117,7 +117,7 @@ pub fn processors(file: &PipelineFile, host: &Host) -> Result<Vec<Box<dyn Proces
                 out.push(Box::new(processor));
             }
             ProcessConfig::Sql(s) => {
-                let stage = crate::process::sql::start(s, &file.name).map_err(|message| {
+                let stage = crate::process::sql::start(s, &file.name, host).map_err(|message| {
                     BuildError::Sql {
                         path: file.path.clone(),
                         index: i,

@@ -7,6 +7,7 @@
 //! application = "describe-application.json"   # or: code = "app.sql" + inputs = "inputs.json"
 //! rowtime = "TS"              # optional: ROWTIME from this column instead of arrival time
 //! output = "DESTINATION_SQL_STREAM"
+//! udfs = [{ module = "guests/dist/sql-functions.wasm" }]   # optional: Wasm SQL functions
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use serde::Deserialize;
 
 use crate::config::component::{resolve, CheckError, LocalPaths};
 use crate::config::Component;
+use crate::process::wasm::config::{GrantsConfig, LimitsConfig, WasmStepConfig};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,14 +41,44 @@ pub struct SqlStepConfig {
     /// standard credential chain applies).
     pub region: Option<String>,
     pub endpoint: Option<String>,
+    /// Modules of the `sql-udf` world whose functions the SQL may call.
+    #[serde(default)]
+    pub udfs: Vec<UdfModuleConfig>,
+}
+
+/// A module of SQL functions, sandboxed as a `wasm` step's module is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UdfModuleConfig {
+    pub module: PathBuf,
+    /// Handed to the module as JSON through `host.config`.
+    #[serde(default)]
+    pub config: Option<toml::Table>,
+    /// Per call: a call evaluates one function over a batch of rows.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub grants: GrantsConfig,
+}
+
+impl UdfModuleConfig {
+    /// As the settings of a `wasm` step.
+    pub fn step(&self) -> WasmStepConfig {
+        WasmStepConfig::for_module(
+            self.module.clone(),
+            self.config.clone(),
+            self.limits.clone(),
+            self.grants.clone(),
+        )
+    }
 }
 
 /// A compiled application, or why it does not compile (with the key at fault).
 pub type Compiled = Result<weir_sql::Plan, CheckError>;
 
 impl SqlStepConfig {
-    /// Reads the files the step names and compiles the application.
-    pub fn compile(&self) -> Compiled {
+    /// Reads the files the step names and compiles the application, which may call `udfs`.
+    pub fn compile(&self, udfs: Vec<weir_sql::UdfSignature>) -> Compiled {
         let read = |key: &'static str, path: &Path| {
             std::fs::read_to_string(path).map_err(|e| CheckError {
                 key,
@@ -95,6 +127,7 @@ impl SqlStepConfig {
         let options = weir_sql::Options {
             output: self.output.clone(),
             rowtime: self.rowtime.clone(),
+            udfs,
         };
         let plan = weir_sql::compile(&code, &app, &options).map_err(|e| match e {
             weir_sql::SqlError::Sql {
@@ -110,6 +143,7 @@ impl SqlStepConfig {
                 let key = match path.as_str() {
                     "output" => "output",
                     "rowtime" => "rowtime",
+                    "udfs" => "udfs",
                     _ => config_key,
                 };
                 CheckError {
@@ -203,6 +237,7 @@ impl SqlStepConfig {
             .into_iter()
             .flatten()
             .chain(self.reference.values())
+            .chain(self.udfs.iter().map(|u| &u.module))
             .cloned()
             .collect()
     }
@@ -227,6 +262,12 @@ impl Component for SqlStepConfig {
         for p in self.reference.values_mut() {
             resolve(base, p);
         }
+        for u in &mut self.udfs {
+            resolve(base, &mut u.module);
+            for dir in &mut u.grants.dirs {
+                resolve(base, dir);
+            }
+        }
     }
 
     fn local_paths(&self) -> LocalPaths {
@@ -241,10 +282,26 @@ impl Component for SqlStepConfig {
             }
         }
         out.extend(self.reference.values().map(|p| ("reference", p.clone())));
+        out.extend(self.udfs.iter().map(|u| ("udfs", u.module.clone())));
         out
     }
 
     fn check(&self) -> Result<(), CheckError> {
-        self.compile().map(|_| ())
+        let udfs = if self.udfs.is_empty() {
+            Vec::new()
+        } else {
+            // Which functions the SQL may call, and their types, only the modules can say.
+            let host = super::udf::check_host().map_err(|message| CheckError {
+                key: "udfs",
+                message,
+            })?;
+            super::udf::load(&self.udfs, host, "validate")
+                .map_err(|message| CheckError {
+                    key: "udfs",
+                    message,
+                })?
+                .0
+        };
+        self.compile(udfs).map(|_| ())
     }
 }

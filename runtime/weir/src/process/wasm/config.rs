@@ -54,6 +54,25 @@ pub struct GrantsConfig {
     pub hosts: Vec<String>,
 }
 
+impl WasmStepConfig {
+    /// The settings of a module that another step runs (the SQL step's functions), as a
+    /// step of its own would have them.
+    pub fn for_module(
+        module: PathBuf,
+        config: Option<toml::Table>,
+        limits: LimitsConfig,
+        grants: GrantsConfig,
+    ) -> WasmStepConfig {
+        WasmStepConfig {
+            _type: "wasm".into(),
+            module,
+            config,
+            limits,
+            grants,
+        }
+    }
+}
+
 impl Component for WasmStepConfig {
     fn describe(&self) -> String {
         format!("Wasm module {}", crate::config::show(&self.module))

@@ -91,6 +91,12 @@ impl WasmProcessor {
     pub fn start(host: &Host, step: &WasmStepConfig, pipeline: &str) -> Result<Self, StepError> {
         let metered = step.limits.fuel.is_some();
         let plugin: Plugin = host.load(&step.module, metered)?;
+        if plugin.kind() == weir_wasm::PluginKind::SqlUdf {
+            return Err(StepError::Wasm(weir_wasm::Error::UnsupportedWorld {
+                path: step.module.clone(),
+                world: "sql-udf",
+            }));
+        }
         let settings = settings(step, pipeline)?;
         let fuel = settings.limits.fuel;
         let runner = plugin.runner(settings)?;
