@@ -267,16 +267,17 @@ struct Base<'a> {
 }
 
 /// Evaluates the call sites of `sites` that are evaluated per window row (`group`) or per
-/// input row (not `group`), in order, over `bases`, one call per site; each row's results go
-/// into its slots.
+/// input row (not `group`), in order, over `bases`, one call per site; row `i`'s results go
+/// into its slots, `slots[i * sites.len()..][..sites.len()]`.
 fn eval_sites(
     udfs: Option<&mut (dyn Udfs + 'static)>,
     sites: &[UdfSite],
     group: bool,
     bases: &[Base<'_>],
-    slots: &mut [Vec<Option<UdfResult>>],
+    slots: &mut [Option<UdfResult>],
 ) {
     let n = bases.len();
+    let w = sites.len();
     let mut udfs = udfs;
     for (k, site) in sites.iter().enumerate() {
         if site.group != group || n == 0 {
@@ -294,7 +295,7 @@ fn eval_sites(
                 rowtime: b.rowtime,
                 keys: b.keys,
                 aggs: b.aggs,
-                udf: &slots[i],
+                udf: &slots[i * w..][..w],
             };
             for (a, col) in site.args.iter().zip(&mut cols) {
                 match eval(a, &scope) {
@@ -319,15 +320,15 @@ fn eval_sites(
         match answer {
             Ok(results) => {
                 for (i, r) in results.into_iter().enumerate() {
-                    slots[i][k] = Some(match failed[i].take() {
+                    slots[i * w + k] = Some(match failed[i].take() {
                         Some(e) => Err(e),
                         None => r,
                     });
                 }
             }
             Err(e) => {
-                for (i, slot) in slots.iter_mut().enumerate() {
-                    slot[k] = Some(Err(failed[i].take().unwrap_or_else(|| e.clone())));
+                for (i, f) in failed.iter_mut().enumerate() {
+                    slots[i * w + k] = Some(Err(f.take().unwrap_or_else(|| e.clone())));
                 }
             }
         }
@@ -471,7 +472,8 @@ impl SqlStage {
                 }
                 let rows = std::mem::take(&mut self.deferred[p]);
                 let pump = &plan.pumps[p];
-                let mut slots = vec![vec![None; pump.udf_sites.len()]; rows.len()];
+                let w = pump.udf_sites.len();
+                let mut slots = vec![None; w * rows.len()];
                 let bases: Vec<Base> = rows
                     .iter()
                     .map(|r| Base {
@@ -489,7 +491,7 @@ impl SqlStage {
                     &mut slots,
                 );
                 drop(bases);
-                for (row, slot) in rows.iter().zip(&slots) {
+                for (row, slot) in rows.iter().zip(slots.chunks(w.max(1))) {
                     if let Err(e) = self.pump_row_with(p, row, slot, out, now_ms) {
                         let record = row_record(&plan, pump.source, row);
                         self.fail(
@@ -519,10 +521,10 @@ impl SqlStage {
         if !sites.iter().any(|s| s.group) {
             return Vec::new();
         }
-        let mut all = vec![slots.to_vec()];
-        all[0].resize(sites.len(), None);
+        let mut all = slots.to_vec();
+        all.resize(sites.len(), None);
         eval_sites(self.udfs.as_deref_mut(), sites, true, &[base], &mut all);
-        all.pop().unwrap_or_default()
+        all
     }
 
     /// Whether a window, stagger window, TOP_K window or ORDER BY holds rows to emit.

@@ -1138,6 +1138,12 @@ pub struct SqlSample {
     pub plain: f64,
     /// DuckDB computing the same result from the same file (reading it included), if it ran.
     pub duckdb: Option<f64>,
+    /// The sliding-window query (a row per record), in Weir and in DuckDB.
+    pub sliding: f64,
+    pub duckdb_sliding: Option<f64>,
+    /// A projection calling the built-in UPPER, and the same calling the Wasm UPPER_UDF.
+    pub builtin: f64,
+    pub udf: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -1149,6 +1155,8 @@ pub struct SqlBench {
     pub rows: usize,
     pub duckdb_rows: Option<usize>,
     pub duckdb_note: Option<String>,
+    /// Why the UDF figure is missing, if it is.
+    pub udf_note: Option<String>,
 }
 
 /// The tumbling-window query of `weir bench sql`: per ticker and 10 seconds of event time,
@@ -1172,23 +1180,52 @@ const BENCH_INPUTS: &str = r#"[{"NamePrefix": "SOURCE_SQL_STREAM", "InputSchema"
         {"Name": "PRICE", "Mapping": "$.price", "SqlType": "DOUBLE"},
         {"Name": "TS", "Mapping": "$.ts", "SqlType": "TIMESTAMP"}]}}]"#;
 
-/// The same query in DuckDB, timed in the same process as the read of the file.
+/// The sliding-window query: each record with the COUNT and AVG of its ticker's prices over
+/// the 10 seconds of event time before it.
+const BENCH_SLIDING_SQL: &str = r#"
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (TICKER VARCHAR(8), PRICE DOUBLE,
+    N BIGINT, MEAN DOUBLE);
+CREATE OR REPLACE PUMP "P" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM TICKER, PRICE, COUNT(*) OVER w, AVG(PRICE) OVER w
+    FROM "SOURCE_SQL_STREAM_001" AS s
+    WINDOW w AS (PARTITION BY TICKER RANGE INTERVAL '10' SECOND PRECEDING);
+"#;
+
+/// A projection with a string function: `FUNCTION` is UPPER or a UDF doing the same.
+const BENCH_MAP_SQL: &str = r#"
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (TICKER VARCHAR(8), PRICE DOUBLE);
+CREATE OR REPLACE PUMP "P" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM FUNCTION(TICKER), PRICE FROM "SOURCE_SQL_STREAM_001";
+"#;
+
+/// The same queries in DuckDB, each timed in the same process as the read of the file.
 const BENCH_DUCKDB: &str = r#"
 import sys, time, duckdb
+source = """read_json(?, format = 'newline_delimited',
+    columns = {'ticker': 'VARCHAR', 'price': 'DOUBLE', 'ts': 'TIMESTAMP', 'pad': 'VARCHAR'})"""
+queries = {
+    "tumbling": f"""SELECT ticker, time_bucket(INTERVAL 10 SECOND, ts) AS w, count(*), min(price),
+        max(price), avg(price) FROM {source} GROUP BY ALL""",
+    "sliding": f"""SELECT ticker, price,
+        count(*) OVER w, avg(price) OVER w FROM {source}
+        WINDOW w AS (PARTITION BY ticker ORDER BY ts
+            RANGE BETWEEN INTERVAL 10 SECOND PRECEDING AND CURRENT ROW)""",
+}
 con = duckdb.connect()
 start = time.perf_counter()
-rows = con.execute("""
-    SELECT ticker, time_bucket(INTERVAL 10 SECOND, ts) AS w, count(*), min(price), max(price), avg(price)
-    FROM read_json(?, format = 'newline_delimited',
-                   columns = {'ticker': 'VARCHAR', 'price': 'DOUBLE', 'ts': 'TIMESTAMP', 'pad': 'VARCHAR'})
-    GROUP BY ALL""", [sys.argv[1]]).fetchall()
+rows = con.execute(queries[sys.argv[2]], [sys.argv[1]]).fetchall()
 print(time.perf_counter() - start, len(rows))
 "#;
 
 /// Runs `records` 100-byte JSON records (100 tickers, 1,000 a second of event time) through a
 /// pipeline with the tumbling-window SQL step and through the same pipeline without it, in
 /// turn, `samples` times, and DuckDB on the same file with `python` (if it imports `duckdb`).
-pub async fn sql(records: usize, samples: usize, python: &Path) -> Result<SqlBench, String> {
+pub async fn sql(
+    records: usize,
+    samples: usize,
+    python: &Path,
+    udf_path: &Path,
+) -> Result<SqlBench, String> {
     use std::io::Write;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let input = dir.path().join("in.jsonl");
@@ -1214,15 +1251,30 @@ pub async fn sql(records: usize, samples: usize, python: &Path) -> Result<SqlBen
         f.flush().map_err(|e| e.to_string())?;
     }
     let bytes = std::fs::metadata(&input).map_err(|e| e.to_string())?.len();
-    std::fs::write(dir.path().join("app.sql"), BENCH_SQL).map_err(|e| e.to_string())?;
-    std::fs::write(dir.path().join("inputs.json"), BENCH_INPUTS).map_err(|e| e.to_string())?;
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.path().join(name), text).map_err(|e| e.to_string())
+    };
+    write("app.sql", BENCH_SQL)?;
+    write("sliding.sql", BENCH_SLIDING_SQL)?;
+    write("builtin.sql", &BENCH_MAP_SQL.replace("FUNCTION", "UPPER"))?;
+    write("udf.sql", &BENCH_MAP_SQL.replace("FUNCTION", "UPPER_UDF"))?;
+    write("inputs.json", BENCH_INPUTS)?;
     let host = Host::new(HostOptions { cache: None }).map_err(|e| e.to_string())?;
-    let pipeline = |name: &str, step: bool| -> Result<std::path::PathBuf, String> {
+    let udf_module = udf_path.canonicalize();
+    let pipeline = |name: &str, code: Option<&str>| -> Result<std::path::PathBuf, String> {
         let path = dir.path().join(format!("{name}.toml"));
-        let step = if step {
-            "[[process]]\ntype = \"sql\"\ncode = \"app.sql\"\ninputs = \"inputs.json\"\nrowtime = \"TS\"\n"
-        } else {
-            ""
+        let step = match code {
+            Some(code) => {
+                let udfs = match (&udf_module, code) {
+                    (Ok(m), "udf.sql") => format!("udfs = [{{ module = {:?} }}]\n", m.display()),
+                    _ => String::new(),
+                };
+                format!(
+                    "[[process]]\ntype = \"sql\"\ncode = \"{code}\"\ninputs = \"inputs.json\"\n\
+                     rowtime = \"TS\"\n{udfs}"
+                )
+            }
+            None => String::new(),
         };
         std::fs::write(
             &path,
@@ -1234,8 +1286,14 @@ pub async fn sql(records: usize, samples: usize, python: &Path) -> Result<SqlBen
         .map_err(|e| e.to_string())?;
         Ok(path)
     };
-    let with_sql = pipeline("sql", true)?;
-    let plain = pipeline("plain", false)?;
+    let with_sql = pipeline("sql", Some("app.sql"))?;
+    let plain = pipeline("plain", None)?;
+    let sliding = pipeline("sliding", Some("sliding.sql"))?;
+    let builtin = pipeline("builtin", Some("builtin.sql"))?;
+    let udf = match &udf_module {
+        Ok(_) => Some(pipeline("udf", Some("udf.sql"))?),
+        Err(_) => None,
+    };
     let run = |path: std::path::PathBuf, out: &'static str| {
         let (host, state) = (&host, dir.path().join("state"));
         let out = dir.path().join(out);
@@ -1257,11 +1315,12 @@ pub async fn sql(records: usize, samples: usize, python: &Path) -> Result<SqlBen
             Ok::<_, String>((secs, rows, report.stats.records_failed))
         }
     };
-    let duckdb = |python: &Path| -> Result<(f64, usize), String> {
+    let duckdb = |python: &Path, query: &str| -> Result<(f64, usize), String> {
         let out = std::process::Command::new(python)
             .arg("-c")
             .arg(BENCH_DUCKDB)
             .arg(&input)
+            .arg(query)
             .output()
             .map_err(|e| format!("{}: {e}", python.display()))?;
         if !out.status.success() {
@@ -1290,6 +1349,10 @@ pub async fn sql(records: usize, samples: usize, python: &Path) -> Result<SqlBen
         rows: 0,
         duckdb_rows: None,
         duckdb_note: None,
+        udf_note: udf_module
+            .as_ref()
+            .err()
+            .map(|e| format!("{}: {e}", udf_path.display())),
     };
     for _ in 0..samples {
         let (sql_secs, rows, failed) = run(with_sql.clone(), "out-sql").await?;
@@ -1303,7 +1366,7 @@ pub async fn sql(records: usize, samples: usize, python: &Path) -> Result<SqlBen
             ));
         }
         bench.rows = rows;
-        let duck = match duckdb(python) {
+        let duck = match duckdb(python, "tumbling") {
             Ok((secs, rows)) => {
                 bench.duckdb_rows = Some(rows);
                 Some(secs)
@@ -1313,10 +1376,34 @@ pub async fn sql(records: usize, samples: usize, python: &Path) -> Result<SqlBen
                 None
             }
         };
+        // One row per record, in each of the other queries.
+        let each = |what: &str, (secs, rows, failed): (f64, usize, u64)| {
+            if failed > 0 || rows != records {
+                return Err(format!(
+                    "the {what} query made {rows} rows of {records} ({failed} failed)"
+                ));
+            }
+            Ok(secs)
+        };
+        let sliding_secs = each("sliding", run(sliding.clone(), "out-sliding").await?)?;
+        let duckdb_sliding = match duckdb(python, "sliding") {
+            Ok((secs, rows)) if rows == records => Some(secs),
+            Ok((_, rows)) => return Err(format!("DuckDB's sliding query made {rows} rows")),
+            Err(_) => None,
+        };
+        let builtin_secs = each("UPPER", run(builtin.clone(), "out-builtin").await?)?;
+        let udf_secs = match &udf {
+            Some(p) => Some(each("UPPER_UDF", run(p.clone(), "out-udf").await?)?),
+            None => None,
+        };
         bench.samples.push(SqlSample {
             sql: sql_secs,
             plain: plain_secs,
             duckdb: duck,
+            sliding: sliding_secs,
+            duckdb_sliding,
+            builtin: builtin_secs,
+            udf: udf_secs,
         });
     }
     if let Some(d) = bench.duckdb_rows {
@@ -1377,6 +1464,38 @@ pub fn format_sql(b: &SqlBench) -> String {
         out += &format!(
             "  duckdb, same file, batch    {d:>10.0} records/s   (weir with sql / duckdb: {:.2}x)\n",
             sql_rps / d
+        );
+    }
+    let mut sliding: Vec<f64> = b.samples.iter().map(|s| s.sliding).collect();
+    let sliding_rps = rate(&mut sliding);
+    out += "sliding 10 s COUNT/AVG per ticker, a row per record:\n";
+    out += &format!(
+        "  weir, file -> sql -> file   {sliding_rps:>10.0} records/s   (SQL costs {:.0} ns a record)\n",
+        (1e9 / sliding_rps - 1e9 / plain_rps).max(0.0)
+    );
+    let mut duck: Vec<f64> = b.samples.iter().filter_map(|s| s.duckdb_sliding).collect();
+    if !duck.is_empty() {
+        let d = rate(&mut duck);
+        out += &format!(
+            "  duckdb, same file, batch    {d:>10.0} records/s   (weir / duckdb: {:.2}x)\n",
+            sliding_rps / d
+        );
+    }
+    let mut builtin: Vec<f64> = b.samples.iter().map(|s| s.builtin).collect();
+    let builtin_rps = rate(&mut builtin);
+    out += "a projection, SELECT STREAM F(TICKER), PRICE:\n";
+    out += &format!("  F = UPPER (built in)        {builtin_rps:>10.0} records/s\n");
+    let mut udf: Vec<f64> = b.samples.iter().filter_map(|s| s.udf).collect();
+    if udf.is_empty() {
+        out += &format!(
+            "  F = UPPER_UDF (Wasm): did not run ({})\n",
+            b.udf_note.as_deref().unwrap_or("no module")
+        );
+    } else {
+        let u = rate(&mut udf);
+        out += &format!(
+            "  F = UPPER_UDF (Wasm)        {u:>10.0} records/s   (the UDF costs {:.0} ns a row more)\n",
+            1e9 / u - 1e9 / builtin_rps
         );
     }
     out

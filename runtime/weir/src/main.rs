@@ -227,9 +227,10 @@ enum BenchCommand {
         #[arg(long, default_value_t = 9)]
         samples: usize,
     },
-    /// A tumbling-window KDA SQL application (COUNT/MIN/MAX/AVG per key, 10 s) over 100-byte
-    /// JSON records: the pipeline with the SQL step, the same pipeline without it, and DuckDB
-    /// on the same file, in turn.
+    /// KDA SQL over 100-byte JSON records, in turn: a tumbling window (COUNT/MIN/MAX/AVG per
+    /// key, 10 s) and a sliding one (COUNT/AVG per key over 10 s, a row per record), each
+    /// beside DuckDB on the same file and the pipeline without the SQL step; and a projection
+    /// calling UPPER beside the same calling a Wasm UDF.
     Sql {
         /// Records in the file.
         #[arg(long, default_value_t = 1_000_000)]
@@ -240,6 +241,9 @@ enum BenchCommand {
         /// A Python that imports `duckdb` (scripts/test installs one into .venv).
         #[arg(long, default_value = ".venv/bin/python")]
         python: PathBuf,
+        /// The sql-udf module with UPPER_UDF, for the cost of a UDF call beside the built-in.
+        #[arg(long, default_value = "guests/dist/sql-functions.wasm")]
+        udf: PathBuf,
     },
 }
 
@@ -452,12 +456,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     records,
                     samples,
                     python,
+                    udf,
                 },
         } => {
             if cfg!(debug_assertions) {
                 eprintln!("warning: this is a debug build; measure with `cargo run --release -- bench ...`");
             }
-            let bench = bench::sql(records.max(1), samples.max(1), &python)
+            let bench = bench::sql(records.max(1), samples.max(1), &python, &udf)
                 .await
                 .map_err(anyhow::Error::msg)?;
             print!("{}", bench::format_sql(&bench));
