@@ -326,6 +326,49 @@ QUERIES = {
             FROM rising c ORDER BY c.seq""",
         [("TICKER_SYMBOL", "VARCHAR(4)"), ("PRICE", "DOUBLE"), ("RISING_COUNT", "BIGINT"),
          ("RISING_TOTAL", "DOUBLE"), ("RISING_AVG", "DOUBLE")]),
+    "regex_replace_doc_example": (
+        """SELECT "TICKER_SYMBOL", regexp_replace("SECTOR", 'TECHNOLOGY', 'INFORMATION TECHNOLOGY', 'g'),
+                  "CHANGE", "PRICE" FROM src ORDER BY seq""",
+        [("TICKER_SYMBOL", "VARCHAR(4)"), ("SECTOR", "VARCHAR(24)"), ("CHANGE", "REAL"), ("PRICE", "REAL")]),
+    # startPosition and occurrence have no DuckDB counterpart; a bad pattern fails its row: by hand.
+    "regex_replace_groups_and_positions": None,
+    # DuckDB's SIMILAR TO takes POSIX regular expressions, not SQL patterns: '%TECH%' is LIKE's.
+    "similar_to_continuous_filter": (
+        """SELECT "TICKER_SYMBOL", "SECTOR", "CHANGE", "PRICE" FROM src
+           WHERE "SECTOR" LIKE '%TECH%' ORDER BY seq""", DEMO4),
+    "similar_to_patterns": None,
+    # SimpleDateFormat's lenient reading (defaults, text past the pattern, y vs yy): by hand.
+    "char_to_timestamp_templates": None,
+    # 'dd/MMM/yyyy:HH:mm:ss z' is strptime's '%d/%b/%Y:%H:%M:%S %z'; STEP by 10 s of its epoch ms.
+    "char_to_timestamp_web_analytics_events": (
+        """SELECT 'event_count',
+                  epoch_ms(strptime("datetime", '%d/%b/%Y:%H:%M:%S %z')) // 10000 * 10000 AS ev,
+                  "event", count(*)
+           FROM src WHERE "event" IS NOT NULL
+           GROUP BY "event", time_bucket(INTERVAL '10 seconds', rowtime), ev""",
+        [("METRICTYPE", "VARCHAR(16)"), ("EVENTTIMESTAMP", "BIGINT"), ("METRICITEM", "VARCHAR(1024)"),
+         ("UNITVALUEINT", "BIGINT")]),
+    # SimpleDateFormat letters as strftime codes: SSS %g, MMM %b, MMMM %B, EEE %a, EEEE %A, d %-d,
+    # h %-I, a %p, yy %y; Z of UTC is +0000. A NULL timestamp gives the string 'null'.
+    "timestamp_to_char_formats": (
+        """SELECT "ID",
+                  coalesce(strftime("EVENT_TIME", '%Y-%m-%dT%H:%M:%S.%gZ'), 'null'),
+                  coalesce(strftime("EVENT_TIME", '%d/%b/%Y:%H:%M:%S +0000'), 'null'),
+                  coalesce(strftime("EVENT_TIME", '%a, %b %-d, %y %-I:%M %p'), 'null'),
+                  coalesce(strftime("EVENT_TIME", '%A %-d %B %Y'), 'null'),
+                  strftime(rowtime, '%H:%M:%S.%g')
+           FROM src ORDER BY seq""",
+        [("ID", "INTEGER"), ("ISO", "VARCHAR(32)"), ("APACHE", "VARCHAR(32)"), ("US", "VARCHAR(32)"),
+         ("LONGER", "VARCHAR(32)"), ("ARRIVED", "VARCHAR(16)")]),
+    "tsdiff_milliseconds": (
+        """SELECT "ID", "END_MS" - "START_MS", epoch_ms("CLOSED") - epoch_ms("OPENED"),
+                  epoch_ms(rowtime) - epoch_ms("OPENED")
+           FROM src ORDER BY seq""",
+        [("ID", "INTEGER"), ("MS_BETWEEN", "BIGINT"), ("OPEN_FOR", "BIGINT"), ("AGE_AT_ENTRY", "BIGINT")]),
+    "monotonic_group_by_window": (
+        """SELECT "TICKER_SYMBOL", date_trunc('minute', rowtime) AS m, count(*) FROM src
+           GROUP BY "TICKER_SYMBOL", m ORDER BY m, "TICKER_SYMBOL" NULLS FIRST""",
+        [("TICKER_SYMBOL", "VARCHAR(4)"), ("WINDOW_START", "TIMESTAMP"), ("TICKER_COUNT", "INTEGER")]),
     "sliding_no_partition_doc_weather": (
         f"""SELECT c.rowtime, {sliding('min(p."TEMP")', '1 day', partition=None)},
                    {sliding('max(p."TEMP")', '1 day', partition=None)}

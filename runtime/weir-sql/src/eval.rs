@@ -6,6 +6,8 @@
 //! `LIKE`/`SIMILAR TO` match the whole string (`%` any run, `_` one character).
 
 use crate::ast::{BinOp, TrimSide, UnOp};
+use crate::datefmt::DateFormat;
+use crate::pattern::Pattern;
 use crate::value::{SqlType, Unit, Value};
 
 /// A scalar function of the dialect, resolved by name at compile time.
@@ -26,6 +28,11 @@ pub enum Func {
     Initcap,
     CurrentRowTimestamp,
     UnixTimestamp,
+    RegexReplace,
+    TimestampToChar,
+    CharToTimestamp,
+    Tsdiff,
+    Monotonic,
 }
 
 impl Func {
@@ -46,6 +53,11 @@ impl Func {
             "INITCAP" => (Func::Initcap, 1..=1),
             "CURRENT_ROW_TIMESTAMP" => (Func::CurrentRowTimestamp, 0..=0),
             "UNIX_TIMESTAMP" => (Func::UnixTimestamp, 1..=1),
+            "REGEX_REPLACE" => (Func::RegexReplace, 5..=5),
+            "TIMESTAMP_TO_CHAR" => (Func::TimestampToChar, 2..=2),
+            "CHAR_TO_TIMESTAMP" => (Func::CharToTimestamp, 2..=2),
+            "TSDIFF" => (Func::Tsdiff, 2..=2),
+            "MONOTONIC" => (Func::Monotonic, 1..=1),
             _ => return None,
         })
     }
@@ -87,6 +99,20 @@ pub enum CExpr {
         escape: Option<Box<CExpr>>,
         not: bool,
     },
+    /// `SIMILAR TO`: `pattern` is a [`CExpr::Regex`] (and `escape` `None`) when it was a
+    /// literal, compiled when the plan was.
+    Similar {
+        e: Box<CExpr>,
+        pattern: Box<CExpr>,
+        escape: Option<Box<CExpr>>,
+        not: bool,
+    },
+    /// A literal pattern (REGEX_REPLACE's, or a SIMILAR TO one), compiled once. Its value is
+    /// its text.
+    Regex(Box<Pattern>),
+    /// A literal date format (TIMESTAMP_TO_CHAR's, CHAR_TO_TIMESTAMP's), compiled once. Its
+    /// value is its text.
+    DateFormat(Box<DateFormat>),
     IsNull(Box<CExpr>, bool),
     Floor {
         e: Box<CExpr>,
@@ -112,6 +138,7 @@ pub enum CExpr {
 
 impl CExpr {
     /// Whether the expression reads ROWTIME (so, grouped on, it is a window of time).
+    /// `MONOTONIC(x)` is planned as `x`, so it is a window exactly when `x` is.
     pub fn reads_rowtime(&self) -> bool {
         let mut found = false;
         self.visit(&mut |e| found |= matches!(e, CExpr::Rowtime));
@@ -158,7 +185,9 @@ impl CExpr {
             | CExpr::Lit(_)
             | CExpr::Key(_)
             | CExpr::Agg(_)
-            | CExpr::UdfAt(..) => Vec::new(),
+            | CExpr::UdfAt(..)
+            | CExpr::Regex(_)
+            | CExpr::DateFormat(_) => Vec::new(),
             CExpr::Udf { args, .. } | CExpr::Call(_, args) => args.iter_mut().collect(),
             CExpr::Unary(_, e)
             | CExpr::Cast(e, _)
@@ -195,6 +224,9 @@ impl CExpr {
             }
             CExpr::Like {
                 e, pattern, escape, ..
+            }
+            | CExpr::Similar {
+                e, pattern, escape, ..
             } => {
                 let mut v = vec![&mut **e, &mut **pattern];
                 if let Some(x) = escape {
@@ -228,7 +260,9 @@ impl CExpr {
             | CExpr::Lit(_)
             | CExpr::Key(_)
             | CExpr::Agg(_)
-            | CExpr::UdfAt(..) => {}
+            | CExpr::UdfAt(..)
+            | CExpr::Regex(_)
+            | CExpr::DateFormat(_) => {}
             CExpr::Udf { args, .. } => args.iter().for_each(each),
             CExpr::Unary(_, e)
             | CExpr::Cast(e, _)
@@ -263,6 +297,9 @@ impl CExpr {
                 list.iter().for_each(each);
             }
             CExpr::Like {
+                e, pattern, escape, ..
+            }
+            | CExpr::Similar {
                 e, pattern, escape, ..
             } => {
                 each(e);
@@ -335,6 +372,12 @@ pub fn eval(e: &CExpr, s: &Scope<'_>) -> EvalResult {
             }
         }
         CExpr::Binary(op, a, b) => binary(*op, eval(a, s)?, eval(b, s)?)?,
+        // These read their pattern or format compiled, when it was a literal.
+        CExpr::Call(Func::RegexReplace, args) => regex_replace(args, s)?,
+        CExpr::Call(Func::TimestampToChar, args) => timestamp_to_char(args, s)?,
+        CExpr::Call(Func::CharToTimestamp, args) => char_to_timestamp(args, s)?,
+        CExpr::Regex(p) => Value::Str(p.text.clone()),
+        CExpr::DateFormat(f) => Value::Str(f.text.clone()),
         CExpr::Call(f, args) => {
             let mut vals = Vec::with_capacity(args.len());
             for a in args {
@@ -421,6 +464,46 @@ pub fn eval(e: &CExpr, s: &Scope<'_>) -> EvalResult {
                     ))
                 }
             }
+        }
+        CExpr::Similar {
+            e,
+            pattern,
+            escape,
+            not,
+        } => {
+            let v = eval(e, s)?;
+            let matched = match &**pattern {
+                CExpr::Regex(p) => match v {
+                    Value::Null => return Ok(Value::Null),
+                    Value::Str(t) => p.re.is_match(&t),
+                    v => return Err(format!("SIMILAR TO takes a string, not {}", v.type_name())),
+                },
+                other => {
+                    let p = eval(other, s)?;
+                    let esc = match escape {
+                        Some(x) => match eval(x, s)? {
+                            Value::Str(t) if t.chars().count() == 1 => t.chars().next(),
+                            Value::Null => return Ok(Value::Null),
+                            _ => return Err("the escape must be one character".into()),
+                        },
+                        None => None,
+                    };
+                    match (v, p) {
+                        (Value::Null, _) | (_, Value::Null) => return Ok(Value::Null),
+                        (Value::Str(v), Value::Str(p)) => {
+                            Pattern::similar(&p, esc)?.re.is_match(&v)
+                        }
+                        (v, p) => {
+                            return Err(format!(
+                                "SIMILAR TO takes strings, not {} and {}",
+                                v.type_name(),
+                                p.type_name()
+                            ))
+                        }
+                    }
+                }
+            };
+            Value::Bool(matched != *not)
         }
         CExpr::IsNull(e, not) => Value::Bool(eval(e, s)?.is_null() != *not),
         CExpr::Floor { e, unit, ceil } => floor(eval(e, s)?, *unit, *ceil)?,
@@ -767,8 +850,142 @@ fn call(f: Func, mut args: Vec<Value>, rowtime: i64) -> EvalResult {
                 ))
             }
         },
+        Func::Tsdiff => {
+            // TSDIFF(startTime, endTime): the milliseconds from the start to the end. The
+            // reference takes BIGINT milliseconds; TIMESTAMPs are taken too.
+            let millis = |v: &Value| match v {
+                Timestamp(t) | Int(t) => Ok(*t),
+                v => Err(format!(
+                    "TSDIFF takes timestamps or BIGINT milliseconds, not {}",
+                    v.type_name()
+                )),
+            };
+            let (start, end) = (millis(&arg)?, millis(&args[1])?);
+            Int(end.checked_sub(start).ok_or("integer overflow")?)
+        }
+        Func::Monotonic => arg,
         Func::Coalesce | Func::Nullif | Func::CurrentRowTimestamp => {
             unreachable!("handled above")
+        }
+        Func::RegexReplace | Func::TimestampToChar | Func::CharToTimestamp => {
+            return Err(format!("{f:?} is evaluated with its arguments unevaluated"))
+        }
+    })
+}
+
+/// REGEX_REPLACE(original, regex, replacement, startPosition, occurrence).
+fn regex_replace(args: &[CExpr], s: &Scope<'_>) -> EvalResult {
+    let [original, pattern, replacement, start, occurrence] = args else {
+        return Err("REGEX_REPLACE takes 5 arguments".into());
+    };
+    let original = eval(original, s)?;
+    let text = match pattern {
+        CExpr::Regex(_) => None,
+        other => Some(eval(other, s)?),
+    };
+    let replacement = eval(replacement, s)?;
+    let start = eval(start, s)?;
+    let occurrence = eval(occurrence, s)?;
+    if original.is_null()
+        || text.as_ref().is_some_and(Value::is_null)
+        || replacement.is_null()
+        || start.is_null()
+        || occurrence.is_null()
+    {
+        return Ok(Value::Null);
+    }
+    let (original, replacement, start, occurrence) =
+        match (original, replacement, start, occurrence) {
+            (Value::Str(o), Value::Str(r), Value::Int(st), Value::Int(oc)) => (o, r, st, oc),
+            (o, r, st, oc) => {
+                return Err(format!(
+                    "REGEX_REPLACE takes (VARCHAR, VARCHAR, VARCHAR, INTEGER, INTEGER), not \
+                     ({}, _, {}, {}, {})",
+                    o.type_name(),
+                    r.type_name(),
+                    st.type_name(),
+                    oc.type_name()
+                ))
+            }
+        };
+    let compiled: regex_lite::Regex;
+    let re = match (pattern, text) {
+        (CExpr::Regex(p), _) => &p.re,
+        (_, Some(Value::Str(t))) => {
+            compiled = crate::pattern::java_regex(&t)?;
+            &compiled
+        }
+        (_, v) => {
+            return Err(format!(
+                "REGEX_REPLACE's regex is a {}, not a VARCHAR",
+                v.as_ref().map_or("NULL", Value::type_name)
+            ))
+        }
+    };
+    crate::pattern::regex_replace(re, &original, &replacement, start, occurrence).map(Value::Str)
+}
+
+/// The date format a call's first argument gives: compiled with the plan when it was a
+/// literal, else read from the row (`None` when it is NULL).
+fn date_format<'e>(
+    e: &'e CExpr,
+    s: &Scope<'_>,
+    name: &str,
+) -> Result<Option<std::borrow::Cow<'e, DateFormat>>, String> {
+    if let CExpr::DateFormat(f) = e {
+        return Ok(Some(std::borrow::Cow::Borrowed(&**f)));
+    }
+    match eval(e, s)? {
+        Value::Null => Ok(None),
+        Value::Str(text) => DateFormat::new(&text).map(|f| Some(std::borrow::Cow::Owned(f))),
+        v => Err(format!(
+            "{name}'s format is a {}, not a VARCHAR",
+            v.type_name()
+        )),
+    }
+}
+
+/// TIMESTAMP_TO_CHAR(format, ts). "If the input is null, the output will be the string
+/// "null"" (SQL Reference, sql-reference-timestamp-to-char).
+fn timestamp_to_char(args: &[CExpr], s: &Scope<'_>) -> EvalResult {
+    let [format, ts] = args else {
+        return Err("TIMESTAMP_TO_CHAR takes a format and a timestamp".into());
+    };
+    let format = date_format(format, s, "TIMESTAMP_TO_CHAR")?;
+    let ts = eval(ts, s)?;
+    let Some(format) = format else {
+        return Ok(Value::Null);
+    };
+    Ok(match ts {
+        Value::Null => Value::Str("null".into()),
+        Value::Timestamp(ms) => Value::Str(format.format(ms)?),
+        v => {
+            return Err(format!(
+                "TIMESTAMP_TO_CHAR takes a timestamp, not {}",
+                v.type_name()
+            ))
+        }
+    })
+}
+
+/// CHAR_TO_TIMESTAMP(format, string): a string that does not fit the format fails the row.
+fn char_to_timestamp(args: &[CExpr], s: &Scope<'_>) -> EvalResult {
+    let [format, text] = args else {
+        return Err("CHAR_TO_TIMESTAMP takes a format and a string".into());
+    };
+    let format = date_format(format, s, "CHAR_TO_TIMESTAMP")?;
+    let text = eval(text, s)?;
+    let Some(format) = format else {
+        return Ok(Value::Null);
+    };
+    Ok(match text {
+        Value::Null => Value::Null,
+        Value::Str(t) => Value::Timestamp(format.parse(&t)?),
+        v => {
+            return Err(format!(
+                "CHAR_TO_TIMESTAMP takes a string, not {}",
+                v.type_name()
+            ))
         }
     })
 }
@@ -1015,6 +1232,139 @@ mod tests {
             cast(Value::Double(1.005_1), SqlType::Decimal(5, 2)),
             Ok(Value::Double(1.01))
         );
+    }
+
+    #[test]
+    fn time_functions_and_patterns() {
+        let row = [
+            Value::Timestamp(1_000),
+            Value::Timestamp(4_500),
+            Value::Null,
+            Value::Str("a1b2".into()),
+            Value::Str("[0-9]".into()),
+        ];
+        let run = |e: CExpr| {
+            eval(
+                &e,
+                &Scope {
+                    row: &row,
+                    rowtime: 7,
+                    keys: &[],
+                    aggs: &[],
+                    udf: &[],
+                },
+            )
+        };
+        let text = |t: &str| CExpr::Lit(Value::Str(t.into()));
+        // TSDIFF(startTime, endTime): from the start to the end.
+        assert_eq!(
+            run(CExpr::Call(
+                Func::Tsdiff,
+                vec![CExpr::Col(0), CExpr::Col(1)]
+            )),
+            Ok(Value::Int(3_500))
+        );
+        assert_eq!(
+            run(CExpr::Call(
+                Func::Tsdiff,
+                vec![CExpr::Lit(Value::Int(10)), CExpr::Lit(Value::Int(4))]
+            )),
+            Ok(Value::Int(-6))
+        );
+        assert_eq!(
+            run(CExpr::Call(
+                Func::Tsdiff,
+                vec![CExpr::Col(0), CExpr::Col(2)]
+            )),
+            Ok(Value::Null)
+        );
+        assert!(run(CExpr::Call(
+            Func::Tsdiff,
+            vec![CExpr::Col(0), CExpr::Col(3)]
+        ))
+        .is_err());
+        assert_eq!(
+            run(CExpr::Call(Func::Monotonic, vec![CExpr::Col(3)])),
+            Ok(Value::Str("a1b2".into()))
+        );
+        // TIMESTAMP_TO_CHAR of NULL is the string 'null', as the reference says.
+        assert_eq!(
+            run(CExpr::Call(
+                Func::TimestampToChar,
+                vec![text("yyyy"), CExpr::Col(2)]
+            )),
+            Ok(Value::Str("null".into()))
+        );
+        let compiled = CExpr::DateFormat(Box::new(DateFormat::new("HH:mm:ss.SSS").unwrap()));
+        assert_eq!(
+            run(CExpr::Call(
+                Func::TimestampToChar,
+                vec![compiled, CExpr::Col(1)]
+            )),
+            Ok(Value::Str("00:00:04.500".into()))
+        );
+        assert_eq!(
+            run(CExpr::Call(
+                Func::CharToTimestamp,
+                vec![text("yyyy-MM-dd"), text("1970-01-02")]
+            )),
+            Ok(Value::Timestamp(86_400_000))
+        );
+        assert!(run(CExpr::Call(
+            Func::CharToTimestamp,
+            vec![text("yyyy-MM-dd"), text("01/02/1970")]
+        ))
+        .is_err());
+        assert!(run(CExpr::Call(
+            Func::CharToTimestamp,
+            vec![text("yyyy-MM-dd T"), text("1970-01-02")]
+        ))
+        .is_err());
+        // REGEX_REPLACE with the pattern from the row, and compiled.
+        let replace = |pattern: CExpr, original: CExpr| {
+            run(CExpr::Call(
+                Func::RegexReplace,
+                vec![
+                    original,
+                    pattern,
+                    text("#"),
+                    CExpr::Lit(Value::Int(1)),
+                    CExpr::Lit(Value::Int(0)),
+                ],
+            ))
+        };
+        assert_eq!(
+            replace(CExpr::Col(4), CExpr::Col(3)),
+            Ok(Value::Str("a#b#".into()))
+        );
+        let letters = CExpr::Regex(Box::new(Pattern::java("[a-z]").unwrap()));
+        assert_eq!(
+            replace(letters, CExpr::Col(3)),
+            Ok(Value::Str("#1#2".into()))
+        );
+        assert_eq!(replace(CExpr::Col(4), CExpr::Col(2)), Ok(Value::Null));
+        assert!(replace(text("("), CExpr::Col(3)).is_err());
+        // SIMILAR TO, its pattern from the row or compiled.
+        let similar = |pattern: CExpr, e: CExpr, not: bool| {
+            run(CExpr::Similar {
+                e: Box::new(e),
+                pattern: Box::new(pattern),
+                escape: None,
+                not,
+            })
+        };
+        assert_eq!(
+            similar(text("a_b%"), CExpr::Col(3), false),
+            Ok(Value::Bool(true))
+        );
+        assert_eq!(
+            similar(text("a_b%"), CExpr::Col(3), true),
+            Ok(Value::Bool(false))
+        );
+        assert_eq!(similar(text("a%"), CExpr::Col(2), false), Ok(Value::Null));
+        let digits = CExpr::Regex(Box::new(Pattern::similar("([a-z][0-9])+", None).unwrap()));
+        assert_eq!(similar(digits, CExpr::Col(3), false), Ok(Value::Bool(true)));
+        assert!(similar(text("[a"), CExpr::Col(3), false).is_err());
     }
 
     #[test]

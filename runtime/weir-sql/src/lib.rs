@@ -15,6 +15,7 @@
 
 pub mod app;
 pub mod ast;
+pub mod datefmt;
 pub mod discover;
 pub mod error;
 pub mod eval;
@@ -22,6 +23,7 @@ pub mod input;
 pub mod jsonpath;
 pub mod lex;
 pub mod parse;
+pub mod pattern;
 pub mod plan;
 pub mod slide;
 pub mod stage;

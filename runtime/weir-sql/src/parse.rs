@@ -1256,6 +1256,9 @@ mod tests {
             "CAST(a AS DECIMAL(10, 2))",
             "EXTRACT(HOUR FROM ROWTIME)",
             "'a' SIMILAR TO '%b%'",
+            "a NOT SIMILAR TO '(x|y)!%' ESCAPE '!'",
+            "REGEX_REPLACE(a, '(T)', '$1', 1, 0)",
+            "MONOTONIC(STEP(CHAR_TO_TIMESTAMP('dd/MMM/yyyy:HH:mm:ss z', a) BY INTERVAL '1' HOUR))",
         ] {
             parse_expr(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }

@@ -4,8 +4,10 @@
 //! - every stream a pump reads or writes exists, and each pump's select list fits its target
 //!   (by position, or by the listed columns);
 //! - a pump with GROUP BY groups on exactly one expression of ROWTIME (its window: STEP or
-//!   FLOOR of ROWTIME, as KDA required a monotonic key), every selected column outside an
-//!   aggregate is grouped on, and aggregates do not nest;
+//!   FLOOR of ROWTIME, as KDA required a monotonic key; `MONOTONIC(x)` is planned as `x`),
+//!   every selected column outside an aggregate is grouped on, and aggregates do not nest;
+//! - a literal pattern (REGEX_REPLACE, SIMILAR TO) or date format (TIMESTAMP_TO_CHAR,
+//!   CHAR_TO_TIMESTAMP) is compiled with the plan, and a bad one refused with its place;
 //! - pumps run in the order they were created, so a row goes through its stream's pumps in
 //!   that order.
 
@@ -16,7 +18,7 @@ use crate::ast::{self, Expr, Item, Statement};
 use crate::error::{Pos, SqlError};
 use crate::eval::{CExpr, Func};
 use crate::udf::{UdfSignature, UdfSite};
-use crate::value::SqlType;
+use crate::value::{SqlType, Value};
 
 #[derive(Debug, Clone)]
 pub struct StreamDef {
@@ -1024,7 +1026,6 @@ fn cursor_columns(
 /// The type an expression's values have (for the columns of a CURSOR's stream).
 fn infer(e: &CExpr, cols: &[(String, SqlType)]) -> SqlType {
     use crate::ast::BinOp::*;
-    use crate::value::Value;
     let text = SqlType::Varchar(u32::MAX);
     match e {
         CExpr::Col(i) => cols.get(*i).map_or(text, |c| c.1),
@@ -1041,7 +1042,8 @@ fn infer(e: &CExpr, cols: &[(String, SqlType)]) -> SqlType {
         | CExpr::IsNull(..)
         | CExpr::Between { .. }
         | CExpr::In { .. }
-        | CExpr::Like { .. } => SqlType::Boolean,
+        | CExpr::Like { .. }
+        | CExpr::Similar { .. } => SqlType::Boolean,
         CExpr::Unary(_, e) | CExpr::Floor { e, .. } | CExpr::Step(e, _) => infer(e, cols),
         CExpr::Binary(Or | And | Eq | NotEq | Lt | LtEq | Gt | GtEq, ..) => SqlType::Boolean,
         CExpr::Binary(Concat, ..) => text,
@@ -1050,16 +1052,21 @@ fn infer(e: &CExpr, cols: &[(String, SqlType)]) -> SqlType {
             (x, y) if is_integer(x) && is_integer(y) => SqlType::Bigint,
             _ => SqlType::Double,
         },
-        CExpr::Call(Func::CharLength | Func::UnixTimestamp, _)
+        CExpr::Call(Func::CharLength | Func::UnixTimestamp | Func::Tsdiff, _)
         | CExpr::Position(..)
         | CExpr::Extract(..) => SqlType::Bigint,
-        CExpr::Call(Func::CurrentRowTimestamp, _) => SqlType::Timestamp,
+        CExpr::Call(Func::CurrentRowTimestamp | Func::CharToTimestamp, _) => SqlType::Timestamp,
         CExpr::Udf { ret, .. } | CExpr::UdfAt(_, ret) => *ret,
-        CExpr::Call(Func::Upper | Func::Lower | Func::Initcap, _)
+        CExpr::Call(
+            Func::Upper | Func::Lower | Func::Initcap | Func::RegexReplace | Func::TimestampToChar,
+            _,
+        )
         | CExpr::Substring(..)
-        | CExpr::Trim(..) => text,
+        | CExpr::Trim(..)
+        | CExpr::Regex(_)
+        | CExpr::DateFormat(_) => text,
         CExpr::Case { whens, .. } => whens.first().map_or(text, |(_, t)| infer(t, cols)),
-        CExpr::Call(Func::Coalesce | Func::Nullif, args) => {
+        CExpr::Call(Func::Coalesce | Func::Nullif | Func::Monotonic, args) => {
             args.first().map_or(text, |a| infer(a, cols))
         }
         _ => SqlType::Double,
@@ -1617,6 +1624,29 @@ fn compile_expr(e: &Expr, ctx: &Ctx<'_>, hook: &mut Hook<'_>) -> Result<CExpr, S
             for a in args {
                 cargs.push(*sub(a)?);
             }
+            match f {
+                // MONOTONIC declares its argument monotonic, for a streaming GROUP BY; its value
+                // is the argument's. Planned as the argument, it is a window of ROWTIME exactly
+                // when the argument is, and matches the argument written without it.
+                Func::Monotonic => return Ok(cargs.pop().unwrap_or(CExpr::Lit(Value::Null))),
+                // A literal pattern or format is compiled once, here: a bad one is refused with
+                // its place in the SQL, not found row after row.
+                Func::RegexReplace => {
+                    if let Some(CExpr::Lit(Value::Str(text))) = cargs.get(1) {
+                        let p = crate::pattern::Pattern::java(text)
+                            .map_err(|m| SqlError::syntax(args[1].pos(), m))?;
+                        cargs[1] = CExpr::Regex(Box::new(p));
+                    }
+                }
+                Func::TimestampToChar | Func::CharToTimestamp => {
+                    if let Some(CExpr::Lit(Value::Str(text))) = cargs.first() {
+                        let d = crate::datefmt::DateFormat::new(text)
+                            .map_err(|m| SqlError::syntax(args[0].pos(), m))?;
+                        cargs[0] = CExpr::DateFormat(Box::new(d));
+                    }
+                }
+                _ => {}
+            }
             CExpr::Call(f, cargs)
         }
         Expr::Cast { e, ty, .. } => CExpr::Cast(sub(e)?, *ty),
@@ -1667,20 +1697,39 @@ fn compile_expr(e: &Expr, ctx: &Ctx<'_>, hook: &mut Hook<'_>) -> Result<CExpr, S
             escape,
             not,
             similar,
-            pos,
+            ..
         } => {
-            if *similar {
-                return Err(SqlError::syntax(
-                    *pos,
-                    "SIMILAR TO is not supported by Weir yet",
-                ));
-            }
             let e = sub(e)?;
-            let pattern = sub(pattern)?;
-            CExpr::Like {
+            let compiled = sub(pattern)?;
+            let escape_c = escape.as_ref().map(|x| sub(x)).transpose()?;
+            if !*similar {
+                return Ok(CExpr::Like {
+                    e,
+                    pattern: compiled,
+                    escape: escape_c,
+                    not: *not,
+                });
+            }
+            // SIMILAR TO with a literal pattern (and escape, if any) becomes a regex once, here.
+            let literal_escape = match escape_c.as_deref() {
+                None => Some(None),
+                Some(CExpr::Lit(Value::Str(t))) if t.chars().count() == 1 => Some(t.chars().next()),
+                Some(_) => None,
+            };
+            if let (CExpr::Lit(Value::Str(text)), Some(esc)) = (&*compiled, literal_escape) {
+                let p = crate::pattern::Pattern::similar(text, esc)
+                    .map_err(|m| SqlError::syntax(pattern.pos(), m))?;
+                return Ok(CExpr::Similar {
+                    e,
+                    pattern: Box::new(CExpr::Regex(Box::new(p))),
+                    escape: None,
+                    not: *not,
+                });
+            }
+            CExpr::Similar {
                 e,
-                pattern,
-                escape: escape.as_ref().map(|x| sub(x)).transpose()?,
+                pattern: compiled,
+                escape: escape_c,
                 not: *not,
             }
         }
@@ -1710,4 +1759,51 @@ fn compile_expr(e: &Expr, ctx: &Ctx<'_>, hook: &mut Hook<'_>) -> Result<CExpr, S
         }
         Expr::Extract { unit, e, .. } => CExpr::Extract(*unit, sub(e)?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_types_of_the_functions() {
+        let cols = [
+            ("S".to_string(), SqlType::Varchar(8)),
+            ("T".to_string(), SqlType::Timestamp),
+        ];
+        let text = SqlType::Varchar(u32::MAX);
+        let format = || CExpr::Lit(Value::Str("yyyy".into()));
+        let call = |f: Func, args: Vec<CExpr>| infer(&CExpr::Call(f, args), &cols);
+        assert_eq!(
+            call(Func::Tsdiff, vec![CExpr::Col(1), CExpr::Rowtime]),
+            SqlType::Bigint
+        );
+        assert_eq!(
+            call(Func::CharToTimestamp, vec![format(), CExpr::Col(0)]),
+            SqlType::Timestamp
+        );
+        assert_eq!(
+            call(Func::TimestampToChar, vec![format(), CExpr::Col(1)]),
+            text
+        );
+        let five = vec![
+            CExpr::Col(0),
+            format(),
+            format(),
+            CExpr::Lit(Value::Int(1)),
+            CExpr::Lit(Value::Int(0)),
+        ];
+        assert_eq!(call(Func::RegexReplace, five), text);
+        assert_eq!(
+            call(Func::Monotonic, vec![CExpr::Col(1)]),
+            SqlType::Timestamp
+        );
+        let similar = CExpr::Similar {
+            e: Box::new(CExpr::Col(0)),
+            pattern: Box::new(format()),
+            escape: None,
+            not: false,
+        };
+        assert_eq!(infer(&similar, &cols), SqlType::Boolean);
+    }
 }

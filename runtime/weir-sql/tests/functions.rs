@@ -1,0 +1,202 @@
+//! The functions whose arguments are compiled: REGEX_REPLACE's and SIMILAR TO's patterns and
+//! the date formats of TIMESTAMP_TO_CHAR and CHAR_TO_TIMESTAMP. A literal is compiled with the
+//! plan, and a bad one refused with its line and column; one from the row is compiled per
+//! row, and a bad one fails that row only. And MONOTONIC, which GROUP BY takes as its
+//! argument.
+
+use weir_core::batch::{BatchBuilder, Meta};
+use weir_core::process::Processor;
+use weir_sql::{compile, parse_app_json, Options, SqlStage};
+
+const INPUTS: &str = r#"[{"NamePrefix": "SOURCE_SQL_STREAM", "InputSchema": {
+    "RecordFormat": {"RecordFormatType": "JSON", "MappingParameters": {"JSONMappingParameters": {"RecordRowPath": "$"}}},
+    "RecordColumns": [{"Name": "S", "Mapping": "$.s", "SqlType": "VARCHAR(32)"},
+                      {"Name": "P", "Mapping": "$.p", "SqlType": "VARCHAR(32)"}]}}]"#;
+
+/// An application of one output stream and one pump; the pump's select starts on line 3.
+fn app(columns: &str, select: &str) -> String {
+    format!(
+        "CREATE OR REPLACE STREAM \"DESTINATION_SQL_STREAM\" ({columns});\n\
+         CREATE OR REPLACE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"\n\
+         {select};"
+    )
+}
+
+fn compile_error(sql: &str) -> String {
+    let config = parse_app_json(INPUTS).unwrap();
+    match compile(sql, &config, &Options::default()) {
+        Ok(_) => panic!("compiled: {sql}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Runs an application on records arriving a second apart: the rows out (JSON) and how many
+/// records failed.
+fn run(sql: &str, records: &[&str]) -> (Vec<String>, usize) {
+    let config = parse_app_json(INPUTS).unwrap();
+    let plan = compile(sql, &config, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    let mut stage = SqlStage::new("functions", plan.into()).unwrap();
+    let mut b = BatchBuilder::new();
+    for (i, r) in records.iter().enumerate() {
+        b.push(
+            r.as_bytes(),
+            Meta {
+                arrival_ms: 1_000 * i as i64,
+                ..Meta::default()
+            },
+        );
+    }
+    let p = stage.process(b.finish(), 0);
+    let f = stage.flush(0);
+    let rows = p
+        .records
+        .iter()
+        .chain(f.records.iter())
+        .map(|r| String::from_utf8_lossy(r.data()).into_owned())
+        .collect();
+    (rows, p.failed.len() + f.failed.len())
+}
+
+const FROM: &str = "FROM \"SOURCE_SQL_STREAM_001\"";
+
+#[test]
+fn a_bad_literal_is_refused_with_its_line_and_column() {
+    let err = compile_error(&app(
+        "X VARCHAR(32)",
+        &format!("SELECT STREAM REGEX_REPLACE(S, '(a', 'b', 1, 0)\n{FROM}"),
+    ));
+    assert!(err.starts_with("line 3, column 32:"), "{err}");
+    assert!(err.contains("regular expression"), "{err}");
+    let err = compile_error(&app(
+        "X VARCHAR(32)",
+        &format!("SELECT STREAM S {FROM}\nWHERE S SIMILAR TO\n'[ab'"),
+    ));
+    assert!(err.starts_with("line 5, column 1:"), "{err}");
+    assert!(err.contains("SIMILAR TO"), "{err}");
+    let err = compile_error(&app(
+        "X VARCHAR(32)",
+        &format!("SELECT STREAM TIMESTAMP_TO_CHAR(\n'yyyy-MM-dd T', ROWTIME)\n{FROM}"),
+    ));
+    assert!(err.starts_with("line 4, column 1:"), "{err}");
+    assert!(err.contains("date format"), "{err}");
+    let err = compile_error(&app(
+        "X TIMESTAMP",
+        &format!("SELECT STREAM CHAR_TO_TIMESTAMP('\''yyyy', S)\n{FROM}"),
+    ));
+    assert!(err.contains("unterminated quote"), "{err}");
+    // REGEX_REPLACE takes its five arguments, as in KDA.
+    let err = compile_error(&app(
+        "X VARCHAR(32)",
+        &format!("SELECT STREAM REGEX_REPLACE(S, 'a', 'b')\n{FROM}"),
+    ));
+    assert!(err.contains("does not take 3 argument"), "{err}");
+}
+
+#[test]
+fn a_bad_pattern_or_format_from_the_row_fails_that_row() {
+    let records = [
+        r#"{"s": "abc", "p": "b"}"#,
+        r#"{"s": "abc", "p": "("}"#,
+        r#"{"s": "abc"}"#,
+    ];
+    let (rows, failed) = run(
+        &app(
+            "X VARCHAR(32)",
+            &format!("SELECT STREAM REGEX_REPLACE(S, P, 'x', 1, 0) {FROM}"),
+        ),
+        &records,
+    );
+    assert_eq!(rows, [r#"{"X":"axc"}"#, r#"{"X":null}"#]);
+    assert_eq!(failed, 1);
+    let (rows, failed) = run(
+        &app(
+            "X BOOLEAN",
+            &format!("SELECT STREAM S SIMILAR TO '%' || P || '%' {FROM}"),
+        ),
+        &records,
+    );
+    assert_eq!(rows, [r#"{"X":true}"#, r#"{"X":null}"#]);
+    assert_eq!(failed, 1);
+    let (rows, failed) = run(
+        &app(
+            "X TIMESTAMP",
+            &format!("SELECT STREAM CHAR_TO_TIMESTAMP(P, S) {FROM}"),
+        ),
+        &[
+            r#"{"s": "2024-05-01 10:30", "p": "yyyy-MM-dd HH:mm"}"#,
+            r#"{"s": "1 May 2024", "p": "yyyy-MM-dd"}"#,
+            r#"{"s": "01/05/2024", "p": "dd/MM/yyyy"}"#,
+        ],
+    );
+    assert_eq!(
+        rows,
+        [
+            r#"{"X":"2024-05-01 10:30:00.000"}"#,
+            r#"{"X":"2024-05-01 00:00:00.000"}"#
+        ]
+    );
+    assert_eq!(failed, 1);
+}
+
+#[test]
+fn timestamps_go_to_text_and_back() {
+    let (rows, failed) = run(
+        &app(
+            "T VARCHAR(32), BACK TIMESTAMP, MS BIGINT",
+            &format!(
+                "SELECT STREAM TIMESTAMP_TO_CHAR('yyyy-MM-dd''T''HH:mm:ss.SSS', ROWTIME),
+                 CHAR_TO_TIMESTAMP('yyyy-MM-dd''T''HH:mm:ss.SSS',
+                     TIMESTAMP_TO_CHAR('yyyy-MM-dd''T''HH:mm:ss.SSS', ROWTIME)),
+                 TSDIFF(ROWTIME, ROWTIME + INTERVAL '1' SECOND)
+                 {FROM}"
+            ),
+        ),
+        &[r#"{"s": "a"}"#, r#"{"s": "b"}"#],
+    );
+    assert_eq!(failed, 0);
+    assert_eq!(
+        rows,
+        [
+            r#"{"T":"1970-01-01T00:00:00.000","BACK":"1970-01-01 00:00:00.000","MS":1000}"#,
+            r#"{"T":"1970-01-01T00:00:01.000","BACK":"1970-01-01 00:00:01.000","MS":1000}"#
+        ]
+    );
+}
+
+#[test]
+fn monotonic_is_its_argument_to_group_by() {
+    let records: Vec<String> = (0..12).map(|i| format!(r#"{{"s": "r{i}"}}"#)).collect();
+    let records: Vec<&str> = records.iter().map(String::as_str).collect();
+    let window = "STEP(\"SOURCE_SQL_STREAM_001\".ROWTIME BY INTERVAL '10' SECOND)";
+    for (item, key) in [
+        (
+            format!("MONOTONIC({window})"),
+            format!("MONOTONIC({window})"),
+        ),
+        (window.to_string(), format!("MONOTONIC({window})")),
+        (format!("MONOTONIC({window})"), window.to_string()),
+    ] {
+        let (rows, failed) = run(
+            &app(
+                "W TIMESTAMP, N BIGINT",
+                &format!("SELECT STREAM {item}, COUNT(*) {FROM} GROUP BY {key}"),
+            ),
+            &records,
+        );
+        assert_eq!(failed, 0);
+        assert_eq!(
+            rows,
+            [
+                r#"{"W":"1970-01-01 00:00:00.000","N":10}"#,
+                r#"{"W":"1970-01-01 00:00:10.000","N":2}"#
+            ],
+            "{item} / {key}"
+        );
+    }
+    // A column declared monotonic is not a window of ROWTIME, which Weir's GROUP BY needs.
+    let err = compile_error(&app(
+        "S VARCHAR(32), N BIGINT",
+        &format!("SELECT STREAM S, COUNT(*) {FROM} GROUP BY MONOTONIC(S)"),
+    ));
+    assert!(err.contains("window of ROWTIME"), "{err}");
+}
