@@ -261,7 +261,11 @@ fn write_field(out: &mut String, c: char, n: usize, t: &NaiveDateTime, ms: i64) 
         'K' => number(out, i64::from(hour % 12), n),
         'h' => number(
             out,
-            i64::from(if hour % 12 == 0 { 12 } else { hour % 12 }),
+            i64::from(if hour.is_multiple_of(12) {
+                12
+            } else {
+                hour % 12
+            }),
             n,
         ),
         'm' => number(out, i64::from(t.minute()), n),
@@ -372,7 +376,7 @@ impl Fields {
 fn name_at(s: &[char], at: usize, names: &[&str]) -> Option<(usize, usize)> {
     let mut best: Option<(usize, usize)> = None;
     for (i, name) in names.iter().enumerate() {
-        let short: &str = if name.len() > 3 { &name[..3] } else { *name };
+        let short: &str = if name.len() > 3 { &name[..3] } else { name };
         for form in [*name, short] {
             let len = form.chars().count();
             let hit = s.len() >= at + len
