@@ -162,6 +162,8 @@ pub enum Expr {
         distinct: bool,
         /// `OVER ...`: an aggregate over a sliding window.
         over: Option<Box<Over>>,
+        /// `IGNORE NULLS` (LAG): NULLs do not count towards the offset.
+        ignore_nulls: bool,
     },
     Cast {
         e: Box<Expr>,

@@ -16,7 +16,7 @@ const MAX_DEPTH: usize = 128;
 const NEST: usize = 8;
 
 /// The most rows a `ROWS n PRECEDING` frame may hold before the current one.
-const MAX_ROWS: u64 = 100_000;
+pub(crate) const MAX_ROWS: u64 = 100_000;
 
 /// Parses a whole application. Errors carry a byte offset; [`crate::compile`] turns it into
 /// a line and column.
@@ -1060,6 +1060,7 @@ impl Parser {
                 star: true,
                 distinct: false,
                 over,
+                ignore_nulls: false,
             });
         }
         let distinct = self.eat_kw("DISTINCT");
@@ -1076,6 +1077,15 @@ impl Parser {
             }
         }
         self.expect_sym(")")?;
+        let ignore_nulls = if self.eat_kw("IGNORE") {
+            self.expect_kw("NULLS")?;
+            true
+        } else {
+            if self.eat_kw("RESPECT") {
+                self.expect_kw("NULLS")?;
+            }
+            false
+        };
         let over = self.over()?;
         Ok(Expr::Func {
             name,
@@ -1083,6 +1093,7 @@ impl Parser {
             star: false,
             distinct,
             over,
+            ignore_nulls,
         })
     }
 

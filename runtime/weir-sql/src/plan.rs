@@ -38,6 +38,13 @@ pub enum AggKind {
     Min,
     Max,
     Avg,
+    /// `LAG(x, n)`: the value of the row `n` rows before the current one in its window's frame
+    /// (NULL when there is none), not counting rows whose `x` is NULL if `ignore_nulls`;
+    /// sliding windows only.
+    Lag {
+        n: u64,
+        ignore_nulls: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -1465,9 +1472,30 @@ fn sliding(
     slots: &mut Vec<(usize, usize)>,
 ) -> Result<CExpr, SqlError> {
     compile_expr(e, ctx, &mut |e, ctx| {
-        let Expr::Func { name, over, .. } = e else {
+        let Expr::Func {
+            name,
+            over,
+            args,
+            ignore_nulls,
+            ..
+        } = e
+        else {
             return Ok(None);
         };
+        if name.text == "LAG" {
+            let over = over.as_deref();
+            return lag(
+                name,
+                args,
+                *ignore_nulls,
+                over,
+                ctx,
+                defined,
+                windows,
+                slots,
+            )
+            .map(Some);
+        }
         let Some(spec) = agg_spec(e, ctx)? else {
             return Ok(None);
         };
@@ -1481,42 +1509,140 @@ fn sliding(
                 ),
             ));
         };
-        let window = match over.as_ref() {
-            ast::Over::Spec(w) => w,
-            ast::Over::Named(n) => defined
-                .iter()
-                .find(|(d, _)| d.text == n.text)
-                .map(|(_, w)| w)
-                .ok_or_else(|| {
-                    SqlError::name(n.pos, &n.text, format!("no window `{}` is defined", n.text))
-                })?,
-        };
-        let partition: Vec<CExpr> = window
-            .partition
+        slot(spec, over, ctx, defined, windows, slots).map(|i| Some(CExpr::Agg(i)))
+    })
+}
+
+/// The aggregate slot of `spec` over the window `over` names or defines.
+fn slot(
+    spec: AggSpec,
+    over: &ast::Over,
+    ctx: &Ctx<'_>,
+    defined: &[(ast::Name, ast::WindowSpec)],
+    windows: &mut Vec<Slide>,
+    slots: &mut Vec<(usize, usize)>,
+) -> Result<usize, SqlError> {
+    let window = match over {
+        ast::Over::Spec(w) => w,
+        ast::Over::Named(n) => defined
             .iter()
-            .map(|p| scalar(p, ctx))
-            .collect::<Result<_, _>>()?;
-        let w = windows
-            .iter()
-            .position(|s| s.partition == partition && s.frame == window.frame)
-            .unwrap_or_else(|| {
-                windows.push(Slide {
-                    partition,
-                    frame: window.frame,
-                    aggs: Vec::new(),
-                });
-                windows.len() - 1
+            .find(|(d, _)| d.text == n.text)
+            .map(|(_, w)| w)
+            .ok_or_else(|| {
+                SqlError::name(n.pos, &n.text, format!("no window `{}` is defined", n.text))
+            })?,
+    };
+    let partition: Vec<CExpr> = window
+        .partition
+        .iter()
+        .map(|p| scalar(p, ctx))
+        .collect::<Result<_, _>>()?;
+    let w = windows
+        .iter()
+        .position(|s| s.partition == partition && s.frame == window.frame)
+        .unwrap_or_else(|| {
+            windows.push(Slide {
+                partition,
+                frame: window.frame,
+                aggs: Vec::new(),
             });
-        let mine = &mut windows[w].aggs;
-        let j = mine.iter().position(|a| *a == spec).unwrap_or_else(|| {
-            mine.push(spec);
-            mine.len() - 1
+            windows.len() - 1
         });
-        let i = slots.iter().position(|s| *s == (w, j)).unwrap_or_else(|| {
-            slots.push((w, j));
-            slots.len() - 1
-        });
-        Ok(Some(CExpr::Agg(i)))
+    let mine = &mut windows[w].aggs;
+    let j = mine.iter().position(|a| *a == spec).unwrap_or_else(|| {
+        mine.push(spec);
+        mine.len() - 1
+    });
+    Ok(slots.iter().position(|s| *s == (w, j)).unwrap_or_else(|| {
+        slots.push((w, j));
+        slots.len() - 1
+    }))
+}
+
+/// `LAG(x [, n [, default]]) OVER w`: `x` of the row `n` (default 1) rows before the current one
+/// within the window's frame, else `default` (else NULL). Compiled as the LAG slot when the
+/// frame holds more than `n` rows besides, so that a NULL `x` stays NULL.
+#[allow(clippy::too_many_arguments)]
+fn lag(
+    name: &ast::Name,
+    args: &[Expr],
+    ignore_nulls: bool,
+    over: Option<&ast::Over>,
+    ctx: &Ctx<'_>,
+    defined: &[(ast::Name, ast::WindowSpec)],
+    windows: &mut Vec<Slide>,
+    slots: &mut Vec<(usize, usize)>,
+) -> Result<CExpr, SqlError> {
+    let Some(over) = over else {
+        return Err(SqlError::name(
+            name.pos,
+            &name.text,
+            "LAG needs OVER a sliding window",
+        ));
+    };
+    let (x, n, default) = match args {
+        [x] => (x, 1, None),
+        [x, n] | [x, n, _] => {
+            let n = match n {
+                Expr::Lit(Value::Int(n), _) if (0..=crate::parse::MAX_ROWS as i64).contains(n) => {
+                    *n as u64
+                }
+                other => {
+                    return Err(SqlError::syntax(
+                        other.pos(),
+                        format!(
+                            "LAG's offset must be a whole number from 0 to {}",
+                            crate::parse::MAX_ROWS
+                        ),
+                    ))
+                }
+            };
+            (x, n, args.get(2))
+        }
+        _ => {
+            return Err(SqlError::name(
+                name.pos,
+                &name.text,
+                "LAG takes an expression, an offset and a default",
+            ))
+        }
+    };
+    if has_aggregate(x) {
+        return Err(SqlError::syntax(x.pos(), "aggregates do not nest"));
+    }
+    let spec = AggSpec {
+        kind: AggKind::Lag { n, ignore_nulls },
+        arg: Some(scalar(x, ctx)?),
+        distinct: false,
+    };
+    let value = CExpr::Agg(slot(spec, over, ctx, defined, windows, slots)?);
+    let Some(default) = default else {
+        return Ok(value);
+    };
+    if ignore_nulls {
+        // Skipping NULLs, LAG finds a value whenever there is a row to find.
+        return Ok(CExpr::Call(
+            Func::Coalesce,
+            vec![value, scalar(default, ctx)?],
+        ));
+    }
+    let count = AggSpec {
+        kind: AggKind::CountStar,
+        arg: None,
+        distinct: false,
+    };
+    let count = CExpr::Agg(slot(count, over, ctx, defined, windows, slots)?);
+    Ok(CExpr::Case {
+        operand: None,
+        whens: vec![(
+            CExpr::Binary(
+                ast::BinOp::Gt,
+                Box::new(count),
+                Box::new(CExpr::Lit(Value::Int(n as i64))),
+            ),
+            value,
+        )],
+        otherwise: Some(Box::new(scalar(default, ctx)?)),
     })
 }
 

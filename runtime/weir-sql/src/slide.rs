@@ -61,6 +61,11 @@ enum SlideAcc {
     },
     /// DISTINCT: computed from the window's rows when asked.
     Distinct,
+    /// LAG: read from the window's rows when asked.
+    Lag {
+        n: u64,
+        ignore_nulls: bool,
+    },
 }
 
 impl SlideState {
@@ -195,6 +200,7 @@ impl SlideAcc {
                 min: spec.kind == AggKind::Min,
                 queue: VecDeque::new(),
             },
+            AggKind::Lag { n, ignore_nulls } => SlideAcc::Lag { n, ignore_nulls },
         }
     }
 
@@ -238,7 +244,7 @@ impl SlideAcc {
                 }
                 queue.push_back((seq, v.clone()));
             }
-            SlideAcc::Distinct => {}
+            SlideAcc::Distinct | SlideAcc::Lag { .. } => {}
         }
         Ok(())
     }
@@ -262,7 +268,7 @@ impl SlideAcc {
                     queue.pop_front();
                 }
             }
-            SlideAcc::Distinct => {}
+            SlideAcc::Distinct | SlideAcc::Lag { .. } => {}
         }
     }
 
@@ -295,6 +301,34 @@ impl SlideAcc {
             SlideAcc::Extreme { queue, .. } => {
                 queue.front().map_or(Value::Null, |(_, v)| v.clone())
             }
+            SlideAcc::Lag {
+                n,
+                ignore_nulls: false,
+            } => usize::try_from(*n)
+                .ok()
+                .and_then(|n| rows.len().checked_sub(n + 1))
+                .map_or(Value::Null, |at| rows[at].args[i].clone()),
+            // The current row is `rows`' last; NULLs before it do not count.
+            SlideAcc::Lag {
+                n,
+                ignore_nulls: true,
+            } => rows
+                .iter()
+                .rev()
+                .skip(1)
+                .filter(|r| !r.args[i].is_null())
+                .nth(usize::try_from(*n).unwrap_or(usize::MAX).saturating_sub(1))
+                .filter(|_| *n > 0)
+                .map_or_else(
+                    || {
+                        if *n == 0 {
+                            rows.back().map_or(Value::Null, |r| r.args[i].clone())
+                        } else {
+                            Value::Null
+                        }
+                    },
+                    |r| r.args[i].clone(),
+                ),
             SlideAcc::Distinct => {
                 let mut seen: Vec<&Value> = Vec::new();
                 for r in rows {

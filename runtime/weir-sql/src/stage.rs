@@ -1450,6 +1450,8 @@ impl Acc {
             AggKind::Min => Acc::Min(None),
             AggKind::Max => Acc::Max(None),
             AggKind::Avg => Acc::Avg(0.0, 0, true),
+            // The planner makes LAG only over sliding windows, which keep their own state.
+            AggKind::Lag { .. } => Acc::Count(0),
         }
     }
 
