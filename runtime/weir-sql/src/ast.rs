@@ -39,6 +39,8 @@ pub struct Select {
     pub pos: Pos,
     pub items: Vec<Item>,
     pub from: Name,
+    /// `FROM s OVER (...)`: the window of `s` a stream-to-stream join reads.
+    pub from_over: Option<Over>,
     pub alias: Option<Name>,
     pub filter: Option<Expr>,
     pub group_by: Vec<Expr>,
@@ -47,7 +49,8 @@ pub struct Select {
     pub windows: Vec<(Name, WindowSpec)>,
     /// `WINDOWED BY STAGGER (PARTITION BY ... RANGE ...)`.
     pub stagger: Option<WindowSpec>,
-    /// `[LEFT [OUTER] | INNER] JOIN table [AS alias] ON condition`: a reference table.
+    /// `[INNER | LEFT | RIGHT | FULL [OUTER] | CROSS] JOIN t [OVER w] [AS alias] [ON c]`: a
+    /// reference table, or another stream.
     pub join: Option<Join>,
     /// `FROM TABLE(F(CURSOR(SELECT STREAM ...), args))`: the select reads the function's
     /// rows (`from` is then a name Weir makes up for them).
@@ -66,10 +69,35 @@ pub struct TableFn {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Join {
-    pub left: bool,
+    pub kind: JoinKind,
+    /// The reference table or stream joined.
     pub table: Name,
+    /// The window of a joined stream.
+    pub over: Option<Over>,
     pub alias: Option<Name>,
-    pub on: Expr,
+    /// None only for CROSS JOIN.
+    pub on: Option<Expr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    Inner,
+    Left,
+    Right,
+    Full,
+    Cross,
+}
+
+impl JoinKind {
+    /// Whether the left side's rows that match nothing go on (with NULLs on the right).
+    pub fn keeps_left(self) -> bool {
+        matches!(self, JoinKind::Left | JoinKind::Full)
+    }
+
+    /// Whether the right side's rows that match nothing go on.
+    pub fn keeps_right(self) -> bool {
+        matches!(self, JoinKind::Right | JoinKind::Full)
+    }
 }
 
 /// A sliding window: `[PARTITION BY ...] RANGE INTERVAL ... PRECEDING | ROWS n PRECEDING`.

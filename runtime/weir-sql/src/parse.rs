@@ -410,27 +410,48 @@ impl Parser {
             },
             None => self.name("a stream name")?,
         };
+        let from_over = self.over()?.map(|o| *o);
         let alias = self.alias()?;
-        let join = if self.is_kw("JOIN") || self.is_kw("INNER") || self.is_kw("LEFT") {
-            let left = self.eat_kw("LEFT");
-            if left {
-                self.eat_kw("OUTER");
-            } else {
-                self.eat_kw("INNER");
-            }
-            self.expect_kw("JOIN")?;
-            let table = self.name("a table name")?;
-            let alias = self.alias()?;
-            self.expect_kw("ON")?;
-            let on = self.expr()?;
-            Some(Join {
-                left,
-                table,
-                alias,
-                on,
-            })
+        let kind = if self.eat_kw("INNER") {
+            Some(JoinKind::Inner)
+        } else if self.eat_kw("CROSS") {
+            Some(JoinKind::Cross)
+        } else if self.is_kw("JOIN") {
+            Some(JoinKind::Inner)
         } else {
-            None
+            let outer = [
+                ("LEFT", JoinKind::Left),
+                ("RIGHT", JoinKind::Right),
+                ("FULL", JoinKind::Full),
+            ];
+            let kind = outer.iter().find(|(w, _)| self.is_kw(w)).map(|(_, k)| *k);
+            if kind.is_some() {
+                self.bump();
+                self.eat_kw("OUTER");
+            }
+            kind
+        };
+        let join = match kind {
+            None => None,
+            Some(kind) => {
+                self.expect_kw("JOIN")?;
+                let table = self.name("a table or stream name")?;
+                let over = self.over()?.map(|o| *o);
+                let alias = self.alias()?;
+                let on = if kind == JoinKind::Cross {
+                    None
+                } else {
+                    self.expect_kw("ON")?;
+                    Some(self.expr()?)
+                };
+                Some(Join {
+                    kind,
+                    table,
+                    over,
+                    alias,
+                    on,
+                })
+            }
         };
         let filter = if self.eat_kw("WHERE") {
             Some(self.expr()?)
@@ -508,6 +529,7 @@ impl Parser {
             pos,
             items,
             from,
+            from_over,
             alias,
             filter,
             group_by,

@@ -120,6 +120,30 @@ pub struct Pump {
     pub into: Vec<usize>,
     /// Its calls of user-defined functions, each before any that reads its result.
     pub udf_sites: Vec<crate::udf::UdfSite>,
+    /// A join of its source (the left side) with another stream.
+    pub stream_join: Option<StreamJoinPlan>,
+}
+
+impl Pump {
+    /// The streams it reads: its source, and the right side of a stream-to-stream join.
+    pub fn sources(&self) -> impl Iterator<Item = usize> + '_ {
+        std::iter::once(self.source).chain(self.stream_join.as_ref().map(|j| j.right))
+    }
+}
+
+/// A join of a pump's source with another stream, each side over a window of ROWTIME
+/// (`Range(0)`, the rows of the current ROWTIME, when it names none) or of rows. A joined row
+/// is the left row's columns, the right row's, then each side's ROWTIME.
+#[derive(Debug, Clone)]
+pub struct StreamJoinPlan {
+    pub right: usize,
+    pub kind: ast::JoinKind,
+    pub left_frame: ast::Frame,
+    pub right_frame: ast::Frame,
+    /// None for CROSS JOIN.
+    pub on: Option<CExpr>,
+    /// The columns of the left and of the right stream.
+    pub widths: (usize, usize),
 }
 
 /// How a pump's rows are sorted: within each value of `bucket` (an expression of ROWTIME), by
@@ -422,23 +446,45 @@ struct Ctx<'a> {
     /// The names the source may be qualified with: its name and its alias.
     qualifiers: Vec<String>,
     /// The joined reference table, with its qualifiers: its columns follow the source's.
-    table: Option<(&'a TableDef, Vec<String>)>,
+    table: Option<(Joined<'a>, Vec<String>)>,
+    /// In a stream-to-stream join, the columns holding each side's ROWTIME (`s.ROWTIME`).
+    rowtimes: Option<(usize, usize)>,
+}
+
+/// The other side of a join: a reference table or a stream.
+#[derive(Clone, Copy)]
+struct Joined<'a> {
+    name: &'a str,
+    columns: &'a [(String, SqlType)],
+    /// "table" or "stream", for messages.
+    what: &'static str,
 }
 
 impl Ctx<'_> {
     fn column(&self, table: &Option<ast::Name>, name: &ast::Name) -> Result<CExpr, SqlError> {
         let n = self.source.columns.len();
-        let in_table = |t: &TableDef| t.columns.iter().position(|(c, _)| *c == name.text);
+        let in_table = |t: &Joined| t.columns.iter().position(|(c, _)| *c == name.text);
         if let Some(t) = table {
             if let Some((def, quals)) = &self.table {
                 if quals.contains(&t.text) {
+                    if let (Some((_, right)), "ROWTIME") = (self.rowtimes, name.text.as_str()) {
+                        return Ok(CExpr::Col(right));
+                    }
                     return in_table(def).map(|j| CExpr::Col(n + j)).ok_or_else(|| {
                         SqlError::name(
                             name.pos,
                             &name.text,
-                            format!("table `{}` has no column `{}`", def.name, name.text),
+                            format!(
+                                "{} `{}` has no column `{}`",
+                                def.what, def.name, name.text
+                            ),
                         )
                     });
+                }
+            }
+            if let (Some((left, _)), "ROWTIME") = (self.rowtimes, name.text.as_str()) {
+                if self.qualifiers.contains(&t.text) {
+                    return Ok(CExpr::Col(left));
                 }
             }
             if !self.qualifiers.contains(&t.text) {
@@ -528,9 +574,76 @@ fn compile_pump(
         udfs,
         qualifiers,
         table: None,
+        rowtimes: None,
     };
     let mut join = None;
-    if let Some(j) = &sel.join {
+    let mut stream_join = None;
+    if let Some(j) = sel.join.as_ref().filter(|j| {
+        !tables.iter().any(|t| t.name == j.table.text) && by_name.contains_key(&j.table.text)
+    }) {
+        let right = by_name[&j.table.text];
+        let frame = |over: &Option<ast::Over>| -> Result<ast::Frame, SqlError> {
+            let spec = match over {
+                None => return Ok(ast::Frame::Range(0)),
+                Some(ast::Over::Spec(w)) => w,
+                Some(ast::Over::Named(n)) => sel
+                    .windows
+                    .iter()
+                    .find(|(d, _)| d.text == n.text)
+                    .map(|(_, w)| w)
+                    .ok_or_else(|| {
+                        SqlError::name(n.pos, &n.text, format!("no window `{}` is defined", n.text))
+                    })?,
+            };
+            if !spec.partition.is_empty() {
+                return Err(SqlError::syntax(
+                    spec.pos,
+                    "a join's window cannot be partitioned: put the key in ON",
+                ));
+            }
+            Ok(spec.frame)
+        };
+        let mut quals = vec![j.table.text.clone()];
+        if let Some(a) = &j.alias {
+            quals.push(a.text.clone());
+        }
+        let (n, m) = (streams[source].columns.len(), streams[right].columns.len());
+        ctx.table = Some((
+            Joined {
+                name: &streams[right].name,
+                columns: &streams[right].columns,
+                what: "stream",
+            },
+            quals,
+        ));
+        ctx.rowtimes = Some((n + m, n + m + 1));
+        let on = j.on.as_ref().map(|on| scalar(on, &ctx)).transpose()?;
+        stream_join = Some(StreamJoinPlan {
+            right,
+            kind: j.kind,
+            left_frame: frame(&sel.from_over)?,
+            right_frame: frame(&j.over)?,
+            on,
+            widths: (n, m),
+        });
+    } else if let Some(j) = &sel.join {
+        if let Some(over) = sel.from_over.as_ref().or(j.over.as_ref()) {
+            let pos = match over {
+                ast::Over::Named(n) => n.pos,
+                ast::Over::Spec(w) => w.pos,
+            };
+            return Err(SqlError::syntax(
+                pos,
+                "a window (OVER) goes with a join of two streams, not with a reference table",
+            ));
+        }
+        if !matches!(j.kind, ast::JoinKind::Inner | ast::JoinKind::Left) {
+            return Err(SqlError::name(
+                j.table.pos,
+                &j.table.text,
+                "a reference table takes JOIN or LEFT JOIN",
+            ));
+        }
         let t = tables
             .iter()
             .position(|t| t.name == j.table.text)
@@ -539,7 +652,7 @@ fn compile_pump(
                     j.table.pos,
                     &j.table.text,
                     format!(
-                        "unknown table `{}` (the application's reference tables: {})",
+                        "unknown table or stream `{}` (the application's reference tables: {})",
                         j.table.text,
                         if tables.is_empty() {
                             "none".to_string()
@@ -557,16 +670,35 @@ fn compile_pump(
         if let Some(a) = &j.alias {
             quals.push(a.text.clone());
         }
-        ctx.table = Some((&tables[t], quals));
-        let on = scalar(&j.on, &ctx)?;
+        ctx.table = Some((
+            Joined {
+                name: &tables[t].name,
+                columns: &tables[t].columns,
+                what: "table",
+            },
+            quals,
+        ));
+        let on = match &j.on {
+            Some(on) => scalar(on, &ctx)?,
+            None => CExpr::Lit(Value::Bool(true)),
+        };
         let n = ctx.source.columns.len();
         let keys = equalities(&on, n);
         join = Some(JoinPlan {
             table: t,
-            left: j.left,
+            left: j.kind == ast::JoinKind::Left,
             on,
             keys,
         });
+    } else if let Some(over) = &sel.from_over {
+        let pos = match over {
+            ast::Over::Named(n) => n.pos,
+            ast::Over::Spec(w) => w.pos,
+        };
+        return Err(SqlError::syntax(
+            pos,
+            "a window after FROM goes with a join of two streams",
+        ));
     }
     let ctx = ctx;
     // `*` expands to the source's columns.
@@ -762,13 +894,14 @@ fn compile_pump(
         kind,
         into,
         udf_sites: Vec::new(),
+        stream_join,
     })
 }
 
 /// The pumps in an order where each comes after those that feed its stream (the pumps make
 /// no loop: [`cycle`] refused them).
 fn upstream_first(pumps: &[Pump]) -> Vec<usize> {
-    let feeds = |a: &Pump, b: &Pump| a.target == b.source;
+    let feeds = |a: &Pump, b: &Pump| b.sources().any(|s| s == a.target);
     let mut order = Vec::new();
     let mut placed = vec![false; pumps.len()];
     while order.len() < pumps.len() {
@@ -792,11 +925,15 @@ fn upstream_first(pumps: &[Pump]) -> Vec<usize> {
 
 /// A stream whose rows, through pumps, would come back to it, if there is one.
 fn cycle(pumps: &[Pump]) -> Option<usize> {
-    let streams = pumps.iter().flat_map(|p| [p.source, p.target]).max()? + 1;
+    let streams = pumps
+        .iter()
+        .flat_map(|p| p.sources().chain([p.target]))
+        .max()?
+        + 1;
     // Depth-first search with colours: 0 unseen, 1 on the path, 2 done.
     fn visit(s: usize, pumps: &[Pump], colour: &mut [u8]) -> Option<usize> {
         colour[s] = 1;
-        for p in pumps.iter().filter(|p| p.source == s) {
+        for p in pumps.iter().filter(|p| p.sources().any(|x| x == s)) {
             match colour[p.target] {
                 1 => return Some(p.target),
                 0 => {
@@ -977,6 +1114,7 @@ fn compile_function(
         kind,
         into: (0..width).collect(),
         udf_sites: Vec::new(),
+        stream_join: None,
     };
     Ok(vec![first, second])
 }
@@ -1011,6 +1149,7 @@ fn cursor_columns(
         udfs,
         qualifiers,
         table: None,
+        rowtimes: None,
     };
     let mut out = Vec::new();
     for (i, item) in sel.items.iter().enumerate() {
@@ -1218,6 +1357,13 @@ fn udf_call(
 /// aggregate or another such site).
 fn assign_sites(pump: &mut Pump) -> Result<(), String> {
     let is_udf = |e: &CExpr| matches!(e, CExpr::Udf { .. });
+    if let Some(on) = pump.stream_join.as_ref().and_then(|j| j.on.as_ref()) {
+        if on.any(&is_udf) {
+            return Err("a function of a Wasm module cannot be called in a JOIN's ON yet: \
+                        call it in a pump after the join"
+                .into());
+        }
+    }
     if let Some(j) = &pump.join {
         if j.on.any(&is_udf) {
             return Err("a function of a Wasm module cannot be called in a JOIN's ON yet:                         call it in a pump after the join"

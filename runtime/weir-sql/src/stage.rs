@@ -256,7 +256,22 @@ pub struct SqlStage {
     udfs: Option<Box<dyn Udfs>>,
     /// Per pump, rows waiting for its UDF calls (see the module's invariants).
     deferred: Vec<Vec<Row>>,
+    /// Per pump with a stream-to-stream join, the rows each side's window holds.
+    stream_joins: Vec<JoinState>,
 }
+
+/// The rows of both sides of a stream-to-stream join that later rows of the other side may
+/// still join, each with whether it joined any row yet (an outer join lets those that never
+/// did go on with NULLs once they leave their window). Each holds its input's ack while it is
+/// here.
+#[derive(Debug, Default)]
+struct JoinState {
+    left: std::collections::VecDeque<(Row, bool)>,
+    right: std::collections::VecDeque<(Row, bool)>,
+}
+
+/// The most rows one side of a stream-to-stream join holds; a row that would pass it fails.
+const MAX_JOIN_ROWS: usize = 1_000_000;
 
 /// What a UDF call site's arguments are evaluated against, for one row.
 struct Base<'a> {
@@ -451,6 +466,7 @@ impl SqlStage {
             in_error: false,
             last_input_ms: i64::MIN,
             deferred: vec![Vec::new(); n_pumps],
+            stream_joins: (0..n_pumps).map(|_| JoinState::default()).collect(),
             udfs: None,
         })
     }
@@ -608,6 +624,19 @@ impl SqlStage {
         self.stream_rowtime[stream] = row.rowtime;
         let plan = self.plan.clone();
         for (p, pump) in plan.pumps.iter().enumerate() {
+            if pump.stream_join.as_ref().is_some_and(|j| j.right == stream) {
+                if let Err(e) = self.join_arrive(p, &row, true, out, now_ms) {
+                    let record = row_record(&self.plan, stream, &row);
+                    self.fail(
+                        record,
+                        codes::EVALUATION,
+                        format!("pump {}: {e}", pump.name),
+                        Some(&pump.name),
+                        out,
+                        now_ms,
+                    );
+                }
+            }
             if pump.source != stream {
                 continue;
             }
@@ -633,6 +662,9 @@ impl SqlStage {
     /// selected.
     fn pump(&mut self, p: usize, row: &Row, out: &mut Out, now_ms: i64) -> Result<(), String> {
         let plan = self.plan.clone();
+        if plan.pumps[p].stream_join.is_some() {
+            return self.join_arrive(p, row, false, out, now_ms);
+        }
         let Some(join) = &plan.pumps[p].join else {
             return self.pump_row(p, row, out, now_ms);
         };
@@ -1248,6 +1280,9 @@ impl SqlStage {
         // Upstream first: a window closed here may fill one downstream that closes too.
         for &p in &plan.flush_order {
             let pump = &plan.pumps[p];
+            if pump.stream_join.is_some() {
+                self.join_evict(p, t, out, now_ms);
+            }
             if let PumpKind::Stagger { .. } = &pump.kind {
                 self.close_staggers(p, t, out, now_ms);
                 continue;
@@ -1284,6 +1319,204 @@ impl SqlStage {
             if bucket_at(&keys[*bucket], t).is_some_and(|now| now != open) {
                 self.close(p, out, now_ms);
             }
+        }
+    }
+
+    /// A row arriving on one side (`right`) of pump `p`'s stream-to-stream join: rows of the
+    /// other side that left their window at its ROWTIME go first (an outer join's unmatched
+    /// ones with NULLs), then it is joined with each row the other side's window holds that
+    /// the ON condition accepts, and it stays in its own side's window.
+    fn join_arrive(
+        &mut self,
+        p: usize,
+        row: &Row,
+        right: bool,
+        out: &mut Out,
+        now_ms: i64,
+    ) -> Result<(), String> {
+        let plan = self.plan.clone();
+        let j = plan.pumps[p].stream_join.as_ref().expect("a stream join");
+        self.join_evict(p, row.rowtime, out, now_ms);
+        let own_len = if right {
+            self.stream_joins[p].right.len()
+        } else {
+            self.stream_joins[p].left.len()
+        };
+        if own_len >= MAX_JOIN_ROWS {
+            return Err(format!(
+                "the join's window holds {MAX_JOIN_ROWS} rows of this side: narrow its OVER"
+            ));
+        }
+        let others = if right {
+            std::mem::take(&mut self.stream_joins[p].left)
+        } else {
+            std::mem::take(&mut self.stream_joins[p].right)
+        };
+        let mut others = others;
+        let mut matched = false;
+        let mut failed = None;
+        for (other, hit) in others.iter_mut() {
+            let (l, r) = if right { (&*other, row) } else { (row, &*other) };
+            let vals = joined_vals(Some(l), Some(r), j.widths);
+            let accept = match &j.on {
+                None => true,
+                Some(on) => {
+                    let scope = Scope {
+                        row: &vals,
+                        rowtime: row.rowtime,
+                        keys: &[],
+                        aggs: &[],
+                        udf: &[],
+                    };
+                    // A condition that fails on a pair fails the arriving row (after the
+                    // window is put back).
+                    match eval(on, &scope).and_then(|v| truth(&v)) {
+                        Ok(t) => t == Some(true),
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+            };
+            if accept {
+                matched = true;
+                *hit = true;
+                let joined = Row {
+                    vals,
+                    rowtime: row.rowtime,
+                    ack: Ack::merge([l.ack.clone(), r.ack.clone()]),
+                    key: l.key.clone(),
+                };
+                self.join_emit(p, joined, out, now_ms);
+            }
+        }
+        let state = &mut self.stream_joins[p];
+        let (own, frame) = if right {
+            state.left = others;
+            (&mut state.right, j.right_frame)
+        } else {
+            state.right = others;
+            (&mut state.left, j.left_frame)
+        };
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        own.push_back((row.clone(), matched));
+        if let crate::ast::Frame::Rows(n) = frame {
+            let keep = usize::try_from(n).unwrap_or(usize::MAX).saturating_add(1);
+            let mut gone = Vec::new();
+            while own.len() > keep {
+                gone.extend(own.pop_front());
+            }
+            let keeps = if right {
+                j.kind.keeps_right()
+            } else {
+                j.kind.keeps_left()
+            };
+            for (r, hit) in gone {
+                if keeps && !hit {
+                    self.join_outer(p, r, right, out, now_ms);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets out of pump `p`'s join windows the rows a RANGE window no longer holds at
+    /// ROWTIME `t` (the rows of a ROWS window leave as rows come instead).
+    fn join_evict(&mut self, p: usize, t: i64, out: &mut Out, now_ms: i64) {
+        let plan = self.plan.clone();
+        let Some(j) = plan.pumps[p].stream_join.as_ref() else {
+            return;
+        };
+        for right in [false, true] {
+            let frame = if right { j.right_frame } else { j.left_frame };
+            let crate::ast::Frame::Range(ms) = frame else {
+                continue;
+            };
+            let keeps = if right {
+                j.kind.keeps_right()
+            } else {
+                j.kind.keeps_left()
+            };
+            let mut gone = Vec::new();
+            {
+                let side = if right {
+                    &mut self.stream_joins[p].right
+                } else {
+                    &mut self.stream_joins[p].left
+                };
+                while side
+                    .front()
+                    .is_some_and(|(r, _)| r.rowtime < t.saturating_sub(ms))
+                {
+                    gone.extend(side.pop_front());
+                }
+            }
+            for (r, hit) in gone {
+                if keeps && !hit {
+                    self.join_outer(p, r, right, out, now_ms);
+                }
+            }
+        }
+    }
+
+    /// Every row pump `p`'s join windows hold leaves (the input ended): an outer join's
+    /// unmatched ones go on with NULLs.
+    fn close_join(&mut self, p: usize, out: &mut Out, now_ms: i64) {
+        let plan = self.plan.clone();
+        let Some(j) = plan.pumps[p].stream_join.as_ref() else {
+            return;
+        };
+        let state = std::mem::take(&mut self.stream_joins[p]);
+        for (right, side) in [(false, state.left), (true, state.right)] {
+            let keeps = if right {
+                j.kind.keeps_right()
+            } else {
+                j.kind.keeps_left()
+            };
+            for (r, hit) in side {
+                if keeps && !hit {
+                    self.join_outer(p, r, right, out, now_ms);
+                }
+            }
+        }
+    }
+
+    /// An outer join's row for `row` of one side, which joined nothing: NULLs for the other
+    /// side, at its own ROWTIME (or later: a stream's ROWTIME never goes back).
+    fn join_outer(&mut self, p: usize, row: Row, right: bool, out: &mut Out, now_ms: i64) {
+        let plan = self.plan.clone();
+        let j = plan.pumps[p].stream_join.as_ref().expect("a stream join");
+        let vals = if right {
+            joined_vals(None, Some(&row), j.widths)
+        } else {
+            joined_vals(Some(&row), None, j.widths)
+        };
+        let joined = Row {
+            vals,
+            rowtime: row.rowtime,
+            ack: row.ack,
+            key: row.key,
+        };
+        self.join_emit(p, joined, out, now_ms);
+    }
+
+    /// A joined row through the rest of pump `p` (a failure fails it alone).
+    fn join_emit(&mut self, p: usize, joined: Row, out: &mut Out, now_ms: i64) {
+        if let Err(e) = self.pump_row(p, &joined, out, now_ms) {
+            let plan = self.plan.clone();
+            let pump = &plan.pumps[p];
+            let record = row_record(&plan, pump.source, &joined);
+            self.fail(
+                record,
+                codes::EVALUATION,
+                format!("pump {}: {e}", pump.name),
+                Some(&pump.name),
+                out,
+                now_ms,
+            );
         }
     }
 
@@ -1675,6 +1908,7 @@ impl Processor for SqlStage {
             let before = (out.rows.len(), out.failed.len());
             let order = self.plan.flush_order.clone();
             for p in order {
+                self.close_join(p, &mut out, now_ms);
                 self.close(p, &mut out, now_ms);
                 self.close_staggers(p, i64::MAX, &mut out, now_ms);
                 self.close_topk(p, &mut out, now_ms);
@@ -1721,5 +1955,28 @@ impl Drop for SqlStage {
         for t in &self.topk {
             t.acks.iter().for_each(Ack::fail);
         }
+        for j in &self.stream_joins {
+            j.left
+                .iter()
+                .chain(&j.right)
+                .for_each(|(r, _)| r.ack.fail());
+        }
     }
+}
+
+/// A stream-to-stream join's row: the left row's columns, the right row's, then the ROWTIME
+/// of each (NULLs for a side that is missing, in an outer join).
+fn joined_vals(left: Option<&Row>, right: Option<&Row>, (n, m): (usize, usize)) -> Vec<Value> {
+    let mut vals = Vec::with_capacity(n + m + 2);
+    match left {
+        Some(l) => vals.extend(l.vals.iter().cloned()),
+        None => vals.extend(std::iter::repeat_n(Value::Null, n)),
+    }
+    match right {
+        Some(r) => vals.extend(r.vals.iter().cloned()),
+        None => vals.extend(std::iter::repeat_n(Value::Null, m)),
+    }
+    vals.push(left.map_or(Value::Null, |l| Value::Timestamp(l.rowtime)));
+    vals.push(right.map_or(Value::Null, |r| Value::Timestamp(r.rowtime)));
+    vals
 }
