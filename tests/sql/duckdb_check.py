@@ -232,6 +232,10 @@ QUERIES = {
     "select_star_positional": (
         """SELECT "TICKER_SYMBOL", "SECTOR", "PRICE" FROM src WHERE "PRICE" < 50 ORDER BY seq""",
         [("SYM", "VARCHAR(4)"), ("SEC", "VARCHAR(16)"), ("PX", "REAL")]),
+    "tumbling_order_by_count_desc": (
+        f"""SELECT "TICKER", count(*), max("PRICE") FROM src
+            GROUP BY "TICKER", {W60} ORDER BY {W60}, count(*) DESC, "TICKER" """,
+        [("TICKER", "VARCHAR(4)"), ("TRADES", "INTEGER"), ("HIGH", "REAL")]),
     "tumbling_step_min_max": (
         f"""SELECT "TICKER", min("PRICE"), max("PRICE"), {W60} AS w FROM src
             GROUP BY "TICKER", w ORDER BY w, "TICKER" NULLS FIRST""",
@@ -278,6 +282,16 @@ QUERIES = {
         [("TICKER", "VARCHAR(4)"), ("MOST_FREQUENT_VALUES", "BIGINT")]),
     # error_stream's rows are not data DuckDB can compute: checked by hand.
     "error_stream_as_a_stream": None,
+    # Stream-to-stream joins: when a row comes out, and its ROWTIME, are KDA's streaming rules.
+    "stream_join_full_windows_both_sides": None,
+    "stream_join_inner_window_one_side": None,
+    "stream_join_inner_windows_both_sides": None,
+    "stream_join_left_window_one_side": None,
+    "stream_join_left_windows_both_sides": None,
+    "stream_join_named_window_trades": None,
+    "stream_join_right_window_one_side": None,
+    "stream_join_right_windows_both_sides": None,
+    "stream_join_rows_window": None,
     # LAG within a RANGE frame: DuckDB's lag ignores the frame.
     "sliding_lag_previous_price": None,
     "reference_numeric_with_header": (

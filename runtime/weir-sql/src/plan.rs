@@ -79,13 +79,15 @@ pub enum PumpKind {
         time_decay: f64,
         shingle: usize,
     },
-    /// A tumbling window: rows grouped on `keys`, of which `keys[bucket]` is the window.
+    /// A tumbling window: rows grouped on `keys`, of which `keys[bucket]` is the window. Its
+    /// rows come out sorted by `order` (over the keys and aggregates), if it has one.
     Tumble {
         keys: Vec<CExpr>,
         bucket: usize,
         aggs: Vec<AggSpec>,
         items: Vec<CExpr>,
         having: Option<CExpr>,
+        order: Vec<(CExpr, bool)>,
     },
     /// Stagger windows: a window per value of `keys`, opened by its first row and closed
     /// `range` milliseconds of ROWTIME later (its rows' ROWTIME).
@@ -768,13 +770,10 @@ fn compile_pump(
     }
     let filter = sel.filter.as_ref().map(|f| scalar(f, &ctx)).transpose()?;
     if let Some((e, _)) = sel.order_by.first() {
-        if sel.stagger.is_some()
-            || !sel.group_by.is_empty()
-            || exprs.iter().any(has_window_aggregate)
-        {
+        if sel.stagger.is_some() || exprs.iter().any(has_window_aggregate) {
             return Err(SqlError::syntax(
                 e.pos(),
-                "ORDER BY with a window or GROUP BY is not supported by Weir yet",
+                "ORDER BY with a sliding or stagger window is not supported by Weir yet",
             ));
         }
     }
@@ -876,13 +875,28 @@ fn compile_pump(
                 ))
             }
         };
-        let (items, having, aggs) = grouped_select(&exprs, sel.having.as_ref(), &ctx, &keys)?;
+        let (items, having, mut aggs) =
+            grouped_select(&exprs, sel.having.as_ref(), &ctx, &keys)?;
+        // ORDER BY sorts each window's rows, as they all come out when it ends: its first key
+        // must be the same for all of them (the window, or ROWTIME).
+        let mut order = Vec::new();
+        for (i, (e, desc)) in sel.order_by.iter().enumerate() {
+            let c = grouped(e, &ctx, &keys, &mut aggs)?;
+            if i == 0 && c != CExpr::Key(bucket) && (!c.reads_rowtime() || c.reads_columns()) {
+                return Err(SqlError::syntax(
+                    e.pos(),
+                    "a streaming ORDER BY starts with the window of ROWTIME its GROUP BY has",
+                ));
+            }
+            order.push((c, *desc));
+        }
         PumpKind::Tumble {
             keys,
             bucket,
             aggs,
             items,
             having,
+            order,
         }
     };
     Ok(Pump {
@@ -1361,6 +1375,13 @@ fn assign_sites(pump: &mut Pump) -> Result<(), String> {
         if on.any(&is_udf) {
             return Err("a function of a Wasm module cannot be called in a JOIN's ON yet: \
                         call it in a pump after the join"
+                .into());
+        }
+    }
+    if let PumpKind::Tumble { order, .. } = &pump.kind {
+        if order.iter().any(|(e, _)| e.any(&is_udf)) {
+            return Err("a function of a Wasm module cannot be called in an ORDER BY yet: \
+                        select it as a column and order by that"
                 .into());
         }
     }

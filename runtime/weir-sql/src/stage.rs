@@ -1054,12 +1054,40 @@ impl SqlStage {
             items,
             having,
             aggs,
+            order,
         } = &pump.kind
         else {
             return;
         };
         let end = window_end(&keys[*b], &bucket, w.last);
-        for g in w.groups {
+        let mut groups = w.groups;
+        if !order.is_empty() {
+            let mut sorted: Vec<(Vec<Value>, Group)> = groups
+                .into_iter()
+                .map(|g| {
+                    let finals: Vec<Value> =
+                        g.aggs.iter().zip(aggs).map(|(a, s)| a.finish(s)).collect();
+                    let scope = Scope {
+                        row: &[],
+                        rowtime: end,
+                        keys: &g.keys,
+                        aggs: &finals,
+                        udf: &[],
+                    };
+                    // A key that fails sorts as NULL; the row itself fails (or not) as it
+                    // is made.
+                    let by = order
+                        .iter()
+                        .map(|(e, _)| eval(e, &scope).unwrap_or(Value::Null))
+                        .collect();
+                    (by, g)
+                })
+                .collect();
+            let desc: Vec<bool> = order.iter().map(|(_, d)| *d).collect();
+            sorted.sort_by(|(a, _), (b, _)| order_rows(a, b, &desc));
+            groups = sorted.into_iter().map(|(_, g)| g).collect();
+        }
+        for g in groups {
             self.emit_group(p, g, end, (items, having.as_ref(), aggs), out, now_ms);
         }
     }
@@ -1208,32 +1236,8 @@ impl SqlStage {
             return;
         };
         let mut rows = std::mem::take(&mut self.sorts[p]).rows;
-        // Stable: rows equal in every key stay in the order they came. NULL sorts last.
-        rows.sort_by(|(a, _), (b, _)| {
-            for ((x, y), (_, desc)) in a.iter().zip(b).zip(&o.keys) {
-                // NULL last, whichever the direction.
-                let ord = match (x.is_null(), y.is_null()) {
-                    (true, true) => std::cmp::Ordering::Equal,
-                    (true, false) => std::cmp::Ordering::Greater,
-                    (false, true) => std::cmp::Ordering::Less,
-                    _ => {
-                        let o = compare(x, y)
-                            .ok()
-                            .flatten()
-                            .unwrap_or(std::cmp::Ordering::Equal);
-                        if *desc {
-                            o.reverse()
-                        } else {
-                            o
-                        }
-                    }
-                };
-                if ord.is_ne() {
-                    return ord;
-                }
-            }
-            std::cmp::Ordering::Equal
-        });
+        let desc: Vec<bool> = o.keys.iter().map(|(_, d)| *d).collect();
+        rows.sort_by(|(a, _), (b, _)| order_rows(a, b, &desc));
         for (_, row) in rows {
             self.insert(pump.target, row, out, now_ms);
         }
@@ -1416,7 +1420,8 @@ impl SqlStage {
             };
             for (r, hit) in gone {
                 if keeps && !hit {
-                    self.join_outer(p, r, right, out, now_ms);
+                    // It left as this row came.
+                    self.join_outer(p, r, right, row.rowtime, out, now_ms);
                 }
             }
         }
@@ -1456,7 +1461,9 @@ impl SqlStage {
             }
             for (r, hit) in gone {
                 if keeps && !hit {
-                    self.join_outer(p, r, right, out, now_ms);
+                    // No later row of the other side can reach it once its window has passed.
+                    let at = r.rowtime.saturating_add(ms);
+                    self.join_outer(p, r, right, at, out, now_ms);
                 }
             }
         }
@@ -1476,17 +1483,31 @@ impl SqlStage {
             } else {
                 j.kind.keeps_left()
             };
+            let frame = if right { j.right_frame } else { j.left_frame };
             for (r, hit) in side {
                 if keeps && !hit {
-                    self.join_outer(p, r, right, out, now_ms);
+                    let at = match frame {
+                        crate::ast::Frame::Range(ms) => r.rowtime.saturating_add(ms),
+                        crate::ast::Frame::Rows(_) => r.rowtime,
+                    };
+                    self.join_outer(p, r, right, at, out, now_ms);
                 }
             }
         }
     }
 
     /// An outer join's row for `row` of one side, which joined nothing: NULLs for the other
-    /// side, at its own ROWTIME (or later: a stream's ROWTIME never goes back).
-    fn join_outer(&mut self, p: usize, row: Row, right: bool, out: &mut Out, now_ms: i64) {
+    /// side, with ROWTIME `at`, when it left its window (the SQL Reference's examples: the
+    /// row's own ROWTIME when its side has no window, else that plus the window's range).
+    fn join_outer(
+        &mut self,
+        p: usize,
+        row: Row,
+        right: bool,
+        at: i64,
+        out: &mut Out,
+        now_ms: i64,
+    ) {
         let plan = self.plan.clone();
         let j = plan.pumps[p].stream_join.as_ref().expect("a stream join");
         let vals = if right {
@@ -1496,7 +1517,7 @@ impl SqlStage {
         };
         let joined = Row {
             vals,
-            rowtime: row.rowtime,
+            rowtime: at.max(row.rowtime),
             ack: row.ack,
             key: row.key,
         };
@@ -1799,6 +1820,33 @@ fn row_record(plan: &Plan, stream: usize, row: &Row) -> Record {
     r.ack = row.ack.clone();
     r.partition_key = row.key.clone();
     r
+}
+
+/// How two rows' ORDER BY keys compare (`desc` per key). Sorts are stable: rows equal in
+/// every key stay in the order they came. NULL sorts last, whichever the direction.
+fn order_rows(a: &[Value], b: &[Value], desc: &[bool]) -> std::cmp::Ordering {
+    for ((x, y), desc) in a.iter().zip(b).zip(desc) {
+        let ord = match (x.is_null(), y.is_null()) {
+            (true, true) => std::cmp::Ordering::Equal,
+            (true, false) => std::cmp::Ordering::Greater,
+            (false, true) => std::cmp::Ordering::Less,
+            _ => {
+                let o = compare(x, y)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(std::cmp::Ordering::Equal);
+                if *desc {
+                    o.reverse()
+                } else {
+                    o
+                }
+            }
+        };
+        if ord.is_ne() {
+            return ord;
+        }
+    }
+    std::cmp::Ordering::Equal
 }
 
 /// Whether `e` reads a UDF call site's result.
