@@ -764,7 +764,10 @@ buffer = { interval = "0s" }
     };
     // Three windows and half of a fourth, under v1.
     append(350);
-    eventually(|| "v1's first three windows".into(), || windows(&out).len() >= 3);
+    eventually(
+        || "v1's first three windows".into(),
+        || windows(&out).len() >= 3,
+    );
     replace(&dir.path().join("app.sql"), versioned_sql("v2").as_bytes());
     wait_version(&addr, "live", 2);
     // The rest of the fourth window, and three more; then a record that closes the last.

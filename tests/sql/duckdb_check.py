@@ -236,6 +236,26 @@ QUERIES = {
         f"""SELECT "TICKER", count(*), max("PRICE") FROM src
             GROUP BY "TICKER", {W60} ORDER BY {W60}, count(*) DESC, "TICKER" """,
         [("TICKER", "VARCHAR(4)"), ("TRADES", "INTEGER"), ("HIGH", "REAL")]),
+    "tumbling_statistics_first_last_any_every": (
+        f"""SELECT "TICKER", round(var_pop("PRICE"), 4), round(var_samp("PRICE"), 4),
+                   round(stddev_pop("PRICE"), 4), round(stddev_samp("PRICE"), 4),
+                   first("PRICE" ORDER BY seq), last("PRICE" ORDER BY seq),
+                   bool_and("PRICE" > 30), bool_or("PRICE" > 60), {W60} AS w
+            FROM src GROUP BY "TICKER", w ORDER BY w, "TICKER" NULLS FIRST""",
+        [("TICKER", "VARCHAR(4)"), ("VP", "DOUBLE"), ("VS", "DOUBLE"), ("SP", "DOUBLE"),
+         ("SS", "DOUBLE"), ("FIRST_PRICE", "REAL"), ("LAST_PRICE", "REAL"),
+         ("ALL_ABOVE_30", "BOOLEAN"), ("SOME_ABOVE_60", "BOOLEAN")]),
+    "sliding_statistics_first_last_nth": (
+        f"""SELECT c."TICKER_SYMBOL", c."PRICE",
+                   round({sliding('var_samp(p."PRICE")', '10 seconds')}, 4),
+                   round({sliding('stddev_pop(p."PRICE")', '10 seconds')}, 4),
+                   {sliding('first(p."PRICE" ORDER BY p.seq)', '10 seconds')},
+                   {sliding('last(p."PRICE" ORDER BY p.seq)', '10 seconds')},
+                   {sliding('list(p."PRICE" ORDER BY p.seq)[2]', '10 seconds')}
+            FROM src c ORDER BY c.seq""",
+        [("TICKER_SYMBOL", "VARCHAR(4)"), ("PRICE", "DOUBLE"), ("VAR_SAMP", "DOUBLE"),
+         ("STDDEV_POP", "DOUBLE"), ("FIRST_PRICE", "DOUBLE"), ("LAST_PRICE", "DOUBLE"),
+         ("SECOND_PRICE", "DOUBLE")]),
     "tumbling_step_min_max": (
         f"""SELECT "TICKER", min("PRICE"), max("PRICE"), {W60} AS w FROM src
             GROUP BY "TICKER", w ORDER BY w, "TICKER" NULLS FIRST""",
@@ -294,6 +314,8 @@ QUERIES = {
     "stream_join_rows_window": None,
     # LAG within a RANGE frame: DuckDB's lag ignores the frame.
     "sliding_lag_previous_price": None,
+    # EXP_AVG's weights (halved per whole half-life of age) have no DuckDB aggregate.
+    "sliding_exp_avg_half_life": None,
     "reference_numeric_with_header": (
         """WITH w("Ticker", "Weight") AS (VALUES ('Tick', NULL::DOUBLE), ('AMZN', 0.5), ('ASD', NULL), ('MMB', 2.25))
            SELECT "TICKER_SYMBOL", "PRICE" * w."Weight" FROM src JOIN w ON src."TICKER_SYMBOL" = w."Ticker"

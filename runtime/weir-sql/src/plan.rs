@@ -45,6 +45,30 @@ pub enum AggKind {
         n: u64,
         ignore_nulls: bool,
     },
+    /// VAR_POP, VAR_SAMP (`sample`), and their square roots STDDEV_POP, STDDEV_SAMP (`root`).
+    Var {
+        sample: bool,
+        root: bool,
+    },
+    /// FIRST_VALUE and LAST_VALUE: of the first or last row, NULL or not.
+    FirstValue,
+    LastValue,
+    /// ANY (or SOME) and EVERY, of booleans.
+    Any,
+    Every,
+    /// `EXP_AVG(x, interval)`: the average of the frame's values weighted by half for each
+    /// whole `interval` (milliseconds, the half-life) a row is older than the current one;
+    /// sliding windows only.
+    ExpAvg(i64),
+    /// `NTH_VALUE(x, n)`: the frame's n-th row's (1-based); sliding windows only.
+    NthValue(u64),
+}
+
+impl AggKind {
+    /// Whether it needs OVER a sliding window (it reads the frame's rows).
+    pub fn sliding_only(self) -> bool {
+        matches!(self, AggKind::ExpAvg(_) | AggKind::NthValue(_))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -476,10 +500,7 @@ impl Ctx<'_> {
                         SqlError::name(
                             name.pos,
                             &name.text,
-                            format!(
-                                "{} `{}` has no column `{}`",
-                                def.what, def.name, name.text
-                            ),
+                            format!("{} `{}` has no column `{}`", def.what, def.name, name.text),
                         )
                     });
                 }
@@ -875,8 +896,7 @@ fn compile_pump(
                 ))
             }
         };
-        let (items, having, mut aggs) =
-            grouped_select(&exprs, sel.having.as_ref(), &ctx, &keys)?;
+        let (items, having, mut aggs) = grouped_select(&exprs, sel.having.as_ref(), &ctx, &keys)?;
         // ORDER BY sorts each window's rows, as they all come out when it ends: its first key
         // must be the same for all of them (the window, or ROWTIME).
         let mut order = Vec::new();
@@ -1373,16 +1393,20 @@ fn assign_sites(pump: &mut Pump) -> Result<(), String> {
     let is_udf = |e: &CExpr| matches!(e, CExpr::Udf { .. });
     if let Some(on) = pump.stream_join.as_ref().and_then(|j| j.on.as_ref()) {
         if on.any(&is_udf) {
-            return Err("a function of a Wasm module cannot be called in a JOIN's ON yet: \
+            return Err(
+                "a function of a Wasm module cannot be called in a JOIN's ON yet: \
                         call it in a pump after the join"
-                .into());
+                    .into(),
+            );
         }
     }
     if let PumpKind::Tumble { order, .. } = &pump.kind {
         if order.iter().any(|(e, _)| e.any(&is_udf)) {
-            return Err("a function of a Wasm module cannot be called in an ORDER BY yet: \
+            return Err(
+                "a function of a Wasm module cannot be called in an ORDER BY yet: \
                         select it as a column and order by that"
-                .into());
+                    .into(),
+            );
         }
     }
     if let Some(j) = &pump.join {
@@ -1480,6 +1504,28 @@ fn aggregate_kind(name: &str) -> Option<AggKind> {
         "MIN" => AggKind::Min,
         "MAX" => AggKind::Max,
         "AVG" => AggKind::Avg,
+        "VAR_POP" => AggKind::Var {
+            sample: false,
+            root: false,
+        },
+        "VAR_SAMP" => AggKind::Var {
+            sample: true,
+            root: false,
+        },
+        "STDDEV_POP" => AggKind::Var {
+            sample: false,
+            root: true,
+        },
+        "STDDEV_SAMP" => AggKind::Var {
+            sample: true,
+            root: true,
+        },
+        "FIRST_VALUE" => AggKind::FirstValue,
+        "LAST_VALUE" => AggKind::LastValue,
+        "ANY" | "SOME" => AggKind::Any,
+        "EVERY" => AggKind::Every,
+        "EXP_AVG" => AggKind::ExpAvg(0),
+        "NTH_VALUE" => AggKind::NthValue(0),
         _ => return None,
     })
 }
@@ -1606,7 +1652,37 @@ fn agg_spec(e: &Expr, ctx: &Ctx<'_>) -> Result<Option<AggSpec>, SqlError> {
     if *star && name.text != "COUNT" {
         return Err(SqlError::name(name.pos, &name.text, "only COUNT takes `*`"));
     }
-    let arg = match (kind, args.as_slice()) {
+    let (kind, args) = match (kind, args.as_slice()) {
+        (AggKind::ExpAvg(_), [a, Expr::Lit(Value::Interval(ms), _)]) if *ms > 0 => {
+            (AggKind::ExpAvg(*ms), std::slice::from_ref(a))
+        }
+        (AggKind::NthValue(_), [a, Expr::Lit(Value::Int(n), _)])
+            if (1..=crate::parse::MAX_ROWS as i64 + 1).contains(n) =>
+        {
+            (AggKind::NthValue(*n as u64), std::slice::from_ref(a))
+        }
+        (AggKind::ExpAvg(_), [_, other]) => {
+            return Err(SqlError::syntax(
+                other.pos(),
+                "EXP_AVG's half-life is an INTERVAL literal, such as INTERVAL '10' SECOND",
+            ))
+        }
+        (AggKind::NthValue(_), [_, other]) => {
+            return Err(SqlError::syntax(
+                other.pos(),
+                "NTH_VALUE's position is a whole number literal from 1",
+            ))
+        }
+        (AggKind::ExpAvg(_) | AggKind::NthValue(_), _) => {
+            return Err(SqlError::name(
+                name.pos,
+                &name.text,
+                format!("`{}` takes an expression and a literal", name.text),
+            ))
+        }
+        (k, a) => (k, a),
+    };
+    let arg = match (kind, args) {
         (AggKind::CountStar, []) => None,
         (_, [a]) => {
             if has_aggregate(a) {
@@ -1849,6 +1925,13 @@ fn grouped(
                         name.pos,
                         &name.text,
                         "GROUP BY and OVER in one select are not supported by Weir yet",
+                    ));
+                }
+                if spec.kind.sliding_only() {
+                    return Err(SqlError::name(
+                        name.pos,
+                        &name.text,
+                        format!("`{}` needs OVER a sliding window", name.text),
                     ));
                 }
                 let i = aggs.iter().position(|a| *a == spec).unwrap_or_else(|| {

@@ -66,6 +66,68 @@ enum SlideAcc {
         n: u64,
         ignore_nulls: bool,
     },
+    Var(Welford),
+    /// ANY and EVERY: how many TRUEs among how many non-NULL values.
+    Bool {
+        trues: i64,
+        count: i64,
+    },
+    /// FIRST_VALUE, LAST_VALUE, NTH_VALUE and EXP_AVG: read from the window's rows when asked.
+    Rows,
+}
+
+/// A running count, mean and sum of squared deviations (Welford's), that rows can also
+/// leave: variance without the cancellation of a sum of squares.
+#[derive(Debug, Clone, Default)]
+pub struct Welford {
+    n: i64,
+    mean: f64,
+    m2: f64,
+}
+
+impl Welford {
+    pub fn add(&mut self, x: f64) {
+        self.n += 1;
+        let d = x - self.mean;
+        self.mean += d / self.n as f64;
+        self.m2 += d * (x - self.mean);
+    }
+
+    pub fn remove(&mut self, x: f64) {
+        if self.n <= 1 {
+            *self = Welford::default();
+            return;
+        }
+        let d = x - self.mean;
+        self.mean -= d / (self.n - 1) as f64;
+        self.m2 -= d * (x - self.mean);
+        self.n -= 1;
+        // Rounding may leave a hair below zero.
+        self.m2 = self.m2.max(0.0);
+    }
+
+    /// VAR_POP, VAR_SAMP, STDDEV_POP or STDDEV_SAMP: NULL without rows (or with one, for the
+    /// samples').
+    pub fn value(&self, kind: AggKind) -> Value {
+        let AggKind::Var { sample, root } = kind else {
+            return Value::Null;
+        };
+        let n = if sample { self.n - 1 } else { self.n };
+        if n <= 0 {
+            return Value::Null;
+        }
+        let var = self.m2 / n as f64;
+        Value::Double(if root { var.sqrt() } else { var })
+    }
+}
+
+/// A numeric argument as a double.
+pub fn number(v: &Value, what: &str) -> Result<f64, String> {
+    match v {
+        Value::Int(i) => Ok(*i as f64),
+        Value::Double(d) => Ok(*d),
+        other => Err(format!("{what} of a {}", other.type_name())),
+    }
 }
 
 impl SlideState {
@@ -201,6 +263,12 @@ impl SlideAcc {
                 queue: VecDeque::new(),
             },
             AggKind::Lag { n, ignore_nulls } => SlideAcc::Lag { n, ignore_nulls },
+            AggKind::Var { .. } => SlideAcc::Var(Welford::default()),
+            AggKind::Any | AggKind::Every => SlideAcc::Bool { trues: 0, count: 0 },
+            AggKind::FirstValue
+            | AggKind::LastValue
+            | AggKind::NthValue(_)
+            | AggKind::ExpAvg(_) => SlideAcc::Rows,
         }
     }
 
@@ -244,7 +312,15 @@ impl SlideAcc {
                 }
                 queue.push_back((seq, v.clone()));
             }
-            SlideAcc::Distinct | SlideAcc::Lag { .. } => {}
+            SlideAcc::Var(w) => w.add(number(v, "VAR/STDDEV")?),
+            SlideAcc::Bool { trues, count } => {
+                match v {
+                    Value::Bool(b) => *trues += i64::from(*b),
+                    other => return Err(format!("ANY/EVERY of a {}", other.type_name())),
+                }
+                *count += 1;
+            }
+            SlideAcc::Distinct | SlideAcc::Lag { .. } | SlideAcc::Rows => {}
         }
         Ok(())
     }
@@ -268,7 +344,19 @@ impl SlideAcc {
                     queue.pop_front();
                 }
             }
-            SlideAcc::Distinct | SlideAcc::Lag { .. } => {}
+            // What `add` took, it can give back.
+            SlideAcc::Var(w) => {
+                if let Ok(x) = number(v, "") {
+                    w.remove(x);
+                }
+            }
+            SlideAcc::Bool { trues, count } => {
+                if let Value::Bool(b) = v {
+                    *trues -= i64::from(*b);
+                    *count -= 1;
+                }
+            }
+            SlideAcc::Distinct | SlideAcc::Lag { .. } | SlideAcc::Rows => {}
         }
     }
 
@@ -308,6 +396,23 @@ impl SlideAcc {
                 .ok()
                 .and_then(|n| rows.len().checked_sub(n + 1))
                 .map_or(Value::Null, |at| rows[at].args[i].clone()),
+            SlideAcc::Var(w) => w.value(spec.kind),
+            SlideAcc::Bool { count: 0, .. } => Value::Null,
+            SlideAcc::Bool { trues, count } => Value::Bool(if spec.kind == AggKind::Every {
+                trues == count
+            } else {
+                *trues > 0
+            }),
+            SlideAcc::Rows => match spec.kind {
+                AggKind::FirstValue => rows.front().map_or(Value::Null, |r| r.args[i].clone()),
+                AggKind::LastValue => rows.back().map_or(Value::Null, |r| r.args[i].clone()),
+                AggKind::NthValue(n) => usize::try_from(n)
+                    .ok()
+                    .and_then(|n| rows.get(n.checked_sub(1)?))
+                    .map_or(Value::Null, |r| r.args[i].clone()),
+                AggKind::ExpAvg(half_life) => exp_avg(rows, i, half_life),
+                _ => Value::Null,
+            },
             // The current row is `rows`' last; NULLs before it do not count.
             SlideAcc::Lag {
                 n,
@@ -348,6 +453,31 @@ impl SlideAcc {
                 acc.value(&plain, i, &VecDeque::new())
             }
         }
+    }
+}
+
+/// EXP_AVG over the frame's rows: each non-NULL value weighted by half for each whole
+/// half-life its row is older than the current (last) one, as the reference's example
+/// describes ("the prices in the most recent 10-second subwindow carry double the weight of
+/// the prices in the middle 10-second subwindow").
+fn exp_avg(rows: &VecDeque<SlideRow>, i: usize, half_life: i64) -> Value {
+    let Some(now) = rows.back().map(|r| r.rowtime) else {
+        return Value::Null;
+    };
+    let (mut sum, mut weights) = (0.0f64, 0.0f64);
+    for r in rows {
+        let Ok(x) = number(&r.args[i], "") else {
+            continue;
+        };
+        let halvings = (now.saturating_sub(r.rowtime) / half_life.max(1)).min(1100) as i32;
+        let w = 0.5f64.powi(halvings);
+        sum += w * x;
+        weights += w;
+    }
+    if weights > 0.0 {
+        Value::Double(sum / weights)
+    } else {
+        Value::Null
     }
 }
 

@@ -219,6 +219,14 @@ enum Acc {
     Avg(f64, i64, bool),
     /// The distinct values seen, found by the hash of each (not by a scan).
     Distinct(Vec<Value>, HashMap<u64, Vec<usize>>),
+    Var(crate::slide::Welford),
+    /// FIRST_VALUE's and LAST_VALUE's value, once a row has come (NULL or not).
+    Pick(Option<Value>),
+    /// ANY and EVERY: how many TRUEs among how many non-NULL values.
+    Bool {
+        trues: i64,
+        count: i64,
+    },
 }
 
 pub struct SqlStage {
@@ -1360,7 +1368,11 @@ impl SqlStage {
         let mut matched = false;
         let mut failed = None;
         for (other, hit) in others.iter_mut() {
-            let (l, r) = if right { (&*other, row) } else { (row, &*other) };
+            let (l, r) = if right {
+                (&*other, row)
+            } else {
+                (row, &*other)
+            };
             let vals = joined_vals(Some(l), Some(r), j.widths);
             let accept = match &j.on {
                 None => true,
@@ -1499,15 +1511,7 @@ impl SqlStage {
     /// An outer join's row for `row` of one side, which joined nothing: NULLs for the other
     /// side, with ROWTIME `at`, when it left its window (the SQL Reference's examples: the
     /// row's own ROWTIME when its side has no window, else that plus the window's range).
-    fn join_outer(
-        &mut self,
-        p: usize,
-        row: Row,
-        right: bool,
-        at: i64,
-        out: &mut Out,
-        now_ms: i64,
-    ) {
+    fn join_outer(&mut self, p: usize, row: Row, right: bool, at: i64, out: &mut Out, now_ms: i64) {
         let plan = self.plan.clone();
         let j = plan.pumps[p].stream_join.as_ref().expect("a stream join");
         let vals = if right {
@@ -1704,8 +1708,11 @@ impl Acc {
             AggKind::Min => Acc::Min(None),
             AggKind::Max => Acc::Max(None),
             AggKind::Avg => Acc::Avg(0.0, 0, true),
-            // The planner makes LAG only over sliding windows, which keep their own state.
-            AggKind::Lag { .. } => Acc::Count(0),
+            AggKind::Var { .. } => Acc::Var(crate::slide::Welford::default()),
+            AggKind::FirstValue | AggKind::LastValue => Acc::Pick(None),
+            AggKind::Any | AggKind::Every => Acc::Bool { trues: 0, count: 0 },
+            // The planner makes these only over sliding windows, which keep their own state.
+            AggKind::Lag { .. } | AggKind::ExpAvg(_) | AggKind::NthValue(_) => Acc::Count(0),
         }
     }
 
@@ -1713,6 +1720,13 @@ impl Acc {
         if spec.kind == AggKind::CountStar {
             if let Acc::Count(n) = self {
                 *n += 1;
+            }
+            return Ok(());
+        }
+        // FIRST_VALUE and LAST_VALUE take NULLs too.
+        if let Acc::Pick(p) = self {
+            if spec.kind == AggKind::LastValue || p.is_none() {
+                *p = Some(v);
             }
             return Ok(());
         }
@@ -1752,6 +1766,15 @@ impl Acc {
                 }
                 *n += 1;
             }
+            Acc::Var(w) => w.add(crate::slide::number(&v, "VAR_POP/STDDEV_POP")?),
+            Acc::Pick(_) => {}
+            Acc::Bool { trues, count } => {
+                match v {
+                    Value::Bool(b) => *trues += i64::from(b),
+                    other => return Err(format!("ANY/EVERY of a {}", other.type_name())),
+                }
+                *count += 1;
+            }
             Acc::Distinct(seen, index) => {
                 let one = std::slice::from_ref(&v);
                 let ids = index.entry(key_hash(one)).or_default();
@@ -1775,6 +1798,14 @@ impl Acc {
             // AVG of integers is an integer (truncated), as in Calcite, KDA's SQL's relative.
             Acc::Avg(sum, n, true) => Value::Int((sum / *n as f64).trunc() as i64),
             Acc::Avg(sum, n, false) => Value::Double(sum / *n as f64),
+            Acc::Var(w) => w.value(spec.kind),
+            Acc::Pick(p) => p.clone().unwrap_or(Value::Null),
+            Acc::Bool { count: 0, .. } => Value::Null,
+            Acc::Bool { trues, count } => Value::Bool(if spec.kind == AggKind::Every {
+                trues == count
+            } else {
+                *trues > 0
+            }),
             Acc::Distinct(seen, _) => {
                 let mut acc = Acc::new(&AggSpec {
                     distinct: false,

@@ -51,7 +51,10 @@ fn rows(p: &Processed) -> Vec<String> {
         .iter()
         .map(|r| {
             let v: serde_json::Value = serde_json::from_slice(r.data()).unwrap();
-            let t = |k: &str| v[k].as_str().map_or("-".to_string(), |s| s[17..19].to_string());
+            let t = |k: &str| {
+                v[k].as_str()
+                    .map_or("-".to_string(), |s| s[17..19].to_string())
+            };
             format!(
                 "{} {} {} {} {}",
                 t("AT"),
