@@ -300,6 +300,17 @@ QUERIES = {
                FROM src GROUP BY w, "TICKER")
            WHERE r <= 2 ORDER BY w, r""",
         [("TICKER", "VARCHAR(4)"), ("MOST_FREQUENT_VALUES", "BIGINT")]),
+    # COUNT_DISTINCT_ITEMS_TUMBLING is exact up to 10,000 distinct values: COUNT(DISTINCT) per
+    # 60-second window (NULL not counted; a window of NULLs is 0).
+    "count_distinct_items_tumbling": (
+        f"""SELECT n FROM (SELECT {W60} AS w, count(DISTINCT "TICKER_SYMBOL") AS n
+                          FROM src GROUP BY w)
+            ORDER BY w""",
+        [("NUMBER_OF_DISTINCT_ITEMS", "BIGINT")]),
+    # A forest's scores and HOTSPOTS' clusters have no DuckDB formulation: checked by hand
+    # (the forest's learning phase; the hotspots from the rules the case names).
+    "random_cut_forest_with_explanation_learning": None,
+    "hotspots_doc_example": None,
     # error_stream's rows are not data DuckDB can compute: checked by hand.
     "error_stream_as_a_stream": None,
     # Stream-to-stream joins: when a row comes out, and its ROWTIME, are KDA's streaming rules.

@@ -96,12 +96,27 @@ pub enum PumpKind {
     },
     /// `RANDOM_CUT_FOREST`: each row goes on with its anomaly score (a last column), from a
     /// forest of the row's numeric `columns` that learns from every row.
+    /// `RANDOM_CUT_FOREST_WITH_EXPLANATION` is the same forest with `explain` set: the score
+    /// is followed by `ANOMALY_EXPLANATION`, each column's attribution (and, when `explain` is
+    /// `Some(true)`, withDirectionality, its direction and strength).
     Rcf {
         columns: Vec<usize>,
         trees: usize,
         sample: usize,
         time_decay: f64,
         shingle: usize,
+        explain: Option<bool>,
+    },
+    /// `COUNT_DISTINCT_ITEMS_TUMBLING`: per tumbling window of `window_ms` of ROWTIME (from
+    /// the epoch), the number of distinct non-NULL values of `column`.
+    CountDistinct { column: usize, window_ms: i64 },
+    /// `HOTSPOTS`: each row goes on with `HOTSPOTS_RESULT` (a last column), the dense regions
+    /// among the numeric `columns` of the last `window` rows (see [`crate::analytic`]).
+    Hotspots {
+        columns: Vec<usize>,
+        window: usize,
+        radius: f64,
+        min_points: usize,
     },
     /// A tumbling window: rows grouped on `keys`, of which `keys[bucket]` is the window. Its
     /// rows come out sorted by `order` (over the keys and aggregates), if it has one.
@@ -1049,41 +1064,83 @@ fn compile_function(
             )),
         }
     };
+    // The columns the numeric functions read (KDA's took DOUBLE, INTEGER, FLOAT, TINYINT,
+    // SMALLINT, REAL and BIGINT; Weir's DECIMAL is a double, and is read too).
+    let numeric: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, t))| {
+            is_integer(*t) || matches!(t, SqlType::Real | SqlType::Double | SqlType::Decimal(..))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let no_numeric = || {
+        SqlError::name(
+            f.name.pos,
+            &f.name.text,
+            format!("{}'s cursor has no numeric column", f.name.text),
+        )
+    };
+    let text = SqlType::Varchar(u32::MAX);
     let (kind, extra) = match f.name.text.as_str() {
-        "RANDOM_CUT_FOREST" => {
-            if f.args.len() > 4 {
+        name @ ("RANDOM_CUT_FOREST" | "RANDOM_CUT_FOREST_WITH_EXPLANATION") => {
+            let explain = name == "RANDOM_CUT_FOREST_WITH_EXPLANATION";
+            if !explain && f.args.len() > 4 {
                 return Err(SqlError::syntax(
                     f.args[4].pos(),
                     "RANDOM_CUT_FOREST takes at most 4 parameters (numberOfTrees, \
                      subSampleSize, timeDecay, shingleSize)",
                 ));
             }
-            let numeric: Vec<usize> = columns
-                .iter()
-                .enumerate()
-                .filter(|(_, (_, t))| {
-                    is_integer(*t)
-                        || matches!(t, SqlType::Real | SqlType::Double | SqlType::Decimal(..))
-                })
-                .map(|(i, _)| i)
-                .collect();
+            if explain && f.args.len() > 5 {
+                return Err(SqlError::syntax(
+                    f.args[5].pos(),
+                    "RANDOM_CUT_FOREST_WITH_EXPLANATION takes at most 5 parameters \
+                     (numberOfTrees, subSampleSize, timeDecay, shingleSize, withDirectionality)",
+                ));
+            }
             if numeric.is_empty() {
+                return Err(no_numeric());
+            }
+            // KDA's limit for the explained forest (SQL Reference,
+            // RANDOM_CUT_FOREST_WITH_EXPLANATION: "up to 30 numeric columns").
+            if explain && numeric.len() > 30 {
                 return Err(SqlError::name(
                     f.name.pos,
                     &f.name.text,
-                    "RANDOM_CUT_FOREST's cursor has no numeric column",
+                    format!(
+                        "RANDOM_CUT_FOREST_WITH_EXPLANATION takes up to 30 numeric columns; \
+                         the cursor has {}",
+                        numeric.len()
+                    ),
                 ));
+            }
+            let directional = match f.args.get(4) {
+                None => false,
+                Some(Expr::Lit(Value::Bool(b), _)) => *b,
+                Some(e) => {
+                    return Err(SqlError::syntax(
+                        e.pos(),
+                        "expected TRUE or FALSE (withDirectionality)",
+                    ))
+                }
+            };
+            let mut extra = vec![("ANOMALY_SCORE".to_string(), SqlType::Double)];
+            if explain {
+                extra.push(("ANOMALY_EXPLANATION".to_string(), text));
             }
             (
                 PumpKind::Rcf {
                     columns: numeric,
-                    // KDA's defaults and ranges (SQL Reference, RANDOM_CUT_FOREST).
+                    // KDA's defaults and ranges (SQL Reference, RANDOM_CUT_FOREST and
+                    // RANDOM_CUT_FOREST_WITH_EXPLANATION: the same for both).
                     trees: number(0, 100.0, 1.0, 1000.0)? as usize,
                     sample: number(1, 256.0, 10.0, 1000.0)? as usize,
                     time_decay: number(2, 100_000.0, 1.0, f64::from(i32::MAX))?,
                     shingle: number(3, 1.0, 1.0, 30.0)? as usize,
+                    explain: explain.then_some(directional),
                 },
-                vec![("ANOMALY_SCORE".to_string(), SqlType::Double)],
+                extra,
             )
         }
         "TOP_K_ITEMS_TUMBLING" => {
@@ -1095,26 +1152,7 @@ fn compile_function(
                      window size in seconds",
                 ));
             };
-            let Expr::Lit(crate::value::Value::Str(name), _) = col else {
-                return Err(SqlError::syntax(
-                    col.pos(),
-                    "expected the column's name in quotes",
-                ));
-            };
-            let column = columns.iter().position(|(c, _)| c == name).ok_or_else(|| {
-                SqlError::name(
-                    col.pos(),
-                    name,
-                    format!(
-                        "the cursor has no column `{name}` (it has {})",
-                        columns
-                            .iter()
-                            .map(|c| c.0.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-            })?;
+            let column = named_column(&columns, col)?;
             let kind = PumpKind::TopK {
                 column,
                 k: number(1, 0.0, 1.0, 100_000.0)? as usize,
@@ -1125,6 +1163,63 @@ fn compile_function(
             (
                 kind,
                 vec![value, ("MOST_FREQUENT_VALUES".to_string(), SqlType::Bigint)],
+            )
+        }
+        "COUNT_DISTINCT_ITEMS_TUMBLING" => {
+            let [col, _] = f.args.as_slice() else {
+                return Err(SqlError::name(
+                    f.name.pos,
+                    &f.name.text,
+                    "COUNT_DISTINCT_ITEMS_TUMBLING takes the cursor, a column name \
+                     ('TICKER_SYMBOL') and a window size in seconds",
+                ));
+            };
+            let column = named_column(&columns, col)?;
+            let kind = PumpKind::CountDistinct {
+                column,
+                // KDA's range (SQL Reference, COUNT_DISTINCT_ITEMS_TUMBLING): "at least 1
+                // second and should not exceed 1 hour".
+                window_ms: (number(1, 0.0, 1.0, 3600.0)? * 1000.0) as i64,
+            };
+            columns = Vec::new();
+            (
+                kind,
+                vec![("NUMBER_OF_DISTINCT_ITEMS".to_string(), SqlType::Bigint)],
+            )
+        }
+        "HOTSPOTS" => {
+            if f.args.len() != 3 {
+                return Err(SqlError::name(
+                    f.name.pos,
+                    &f.name.text,
+                    "HOTSPOTS takes the cursor, windowSize (100 to 1000 rows), scanRadius (a \
+                     number above 0) and minimumNumberOfPointsInAHotspot (2 to windowSize)",
+                ));
+            }
+            if numeric.is_empty() {
+                return Err(no_numeric());
+            }
+            // KDA's ranges (SQL Reference, HOTSPOTS).
+            let window = number(0, 0.0, 100.0, 1000.0)? as usize;
+            let radius = match &f.args[1] {
+                Expr::Lit(Value::Int(n), _) if *n > 0 => *n as f64,
+                Expr::Lit(Value::Double(d), _) if *d > 0.0 && d.is_finite() => *d,
+                e => {
+                    return Err(SqlError::syntax(
+                        e.pos(),
+                        "expected a number above 0 (scanRadius)",
+                    ))
+                }
+            };
+            let min_points = number(2, 0.0, 2.0, window as f64)? as usize;
+            (
+                PumpKind::Hotspots {
+                    columns: numeric,
+                    window,
+                    radius,
+                    min_points,
+                },
+                vec![("HOTSPOTS_RESULT".to_string(), text)],
             )
         }
         other => {
@@ -1151,6 +1246,30 @@ fn compile_function(
         stream_join: None,
     };
     Ok(vec![first, second])
+}
+
+/// The place among a cursor's `columns` of the one an analytic function names (`'TICKER'`).
+fn named_column(columns: &[(String, SqlType)], col: &Expr) -> Result<usize, SqlError> {
+    let Expr::Lit(Value::Str(name), _) = col else {
+        return Err(SqlError::syntax(
+            col.pos(),
+            "expected the column's name in quotes",
+        ));
+    };
+    columns.iter().position(|(c, _)| c == name).ok_or_else(|| {
+        SqlError::name(
+            col.pos(),
+            name,
+            format!(
+                "the cursor has no column `{name}` (it has {})",
+                columns
+                    .iter()
+                    .map(|c| c.0.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })
 }
 
 /// The columns a select makes, with their names (aliases, or the column's name) and types.
@@ -1486,7 +1605,10 @@ fn assign_sites(pump: &mut Pump) -> Result<(), String> {
             }
             items.iter_mut().for_each(|e| place(e, false));
         }
-        PumpKind::TopK { .. } | PumpKind::Rcf { .. } => {}
+        PumpKind::TopK { .. }
+        | PumpKind::Rcf { .. }
+        | PumpKind::CountDistinct { .. }
+        | PumpKind::Hotspots { .. } => {}
     }
     pump.udf_sites = sites;
     Ok(())

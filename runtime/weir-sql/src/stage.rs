@@ -26,6 +26,7 @@ use weir_core::batch::{Batch, BatchBuilder, Meta, RecordRef};
 use weir_core::process::{Processed, Processor};
 use weir_core::record::{ErrorOutputType, FailedRecord, Record};
 
+use crate::analytic::{DistinctCount, Hotspots};
 use crate::app::OutputFormat;
 use crate::error::codes;
 use crate::eval::{cast, compare, eval, text, truth, CExpr, Scope};
@@ -193,6 +194,16 @@ struct TopK {
     acks: Vec<Ack>,
 }
 
+/// A COUNT_DISTINCT_ITEMS_TUMBLING window: its distinct values, and the acks of its rows.
+#[derive(Debug, Default)]
+struct Distinct {
+    start: Option<i64>,
+    /// The partition key of the window's first row, for its row.
+    key: Option<Arc<str>>,
+    values: DistinctCount,
+    acks: Vec<Ack>,
+}
+
 /// The rows of one window of ROWTIME that an ORDER BY holds, with their sort keys.
 #[derive(Debug, Default)]
 struct Sorting {
@@ -244,8 +255,12 @@ pub struct SqlStage {
     sorts: Vec<Sorting>,
     /// Per pump, its open TOP_K_ITEMS_TUMBLING window.
     topk: Vec<TopK>,
-    /// Per RANDOM_CUT_FOREST pump, its forest.
+    /// Per RANDOM_CUT_FOREST (or RANDOM_CUT_FOREST_WITH_EXPLANATION) pump, its forest.
     forests: Vec<Option<krcf::RandomCutForest>>,
+    /// Per pump, its open COUNT_DISTINCT_ITEMS_TUMBLING window.
+    distincts: Vec<Distinct>,
+    /// Per HOTSPOTS pump, its window of the last rows.
+    hotspots: Vec<Option<Hotspots>>,
     /// The reference tables' rows.
     tables: Vec<Table>,
     /// Per pump with a join, its table's rows by the hash of their ON keys.
@@ -435,6 +450,7 @@ impl SqlStage {
                     sample,
                     time_decay,
                     shingle,
+                    ..
                 } => Some(
                     krcf::RandomCutForest::new(krcf::RandomCutForestOptions {
                         dimensions: columns.len(),
@@ -453,6 +469,20 @@ impl SqlStage {
                 _ => None,
             });
         }
+        let distincts = plan.pumps.iter().map(|_| Distinct::default()).collect();
+        let hotspots = plan
+            .pumps
+            .iter()
+            .map(|p| match &p.kind {
+                PumpKind::Hotspots {
+                    columns,
+                    window,
+                    radius,
+                    min_points,
+                } => Some(Hotspots::new(*window, *radius, *min_points, columns.len())),
+                _ => None,
+            })
+            .collect();
         let stream_rowtime = vec![i64::MIN; plan.streams.len()];
         let n_pumps = plan.pumps.len();
         Ok(SqlStage {
@@ -460,6 +490,8 @@ impl SqlStage {
             sorts,
             topk,
             forests,
+            distincts,
+            hotspots,
             tables,
             joins,
             staggers,
@@ -551,11 +583,13 @@ impl SqlStage {
         all
     }
 
-    /// Whether a window, stagger window, TOP_K window or ORDER BY holds rows to emit.
+    /// Whether a window, stagger window, TOP_K or COUNT_DISTINCT window or ORDER BY holds rows
+    /// to emit.
     fn holds_rows(&self) -> bool {
         self.windows.iter().any(|w| w.bucket.is_some())
             || self.staggers.iter().any(|s| !s.groups.is_empty())
             || self.topk.iter().any(|t| t.start.is_some())
+            || self.distincts.iter().any(|d| d.start.is_some())
             || self.sorts.iter().any(|s| !s.rows.is_empty())
     }
 
@@ -961,37 +995,96 @@ impl SqlStage {
                     t.acks.push(row.ack.clone());
                 }
             }
-            PumpKind::Rcf { columns, .. } => {
-                let mut point = Vec::with_capacity(columns.len());
-                for &c in columns {
-                    match &row.vals[c] {
-                        Value::Int(i) => point.push(*i as f32),
-                        Value::Double(d) => point.push(*d as f32),
-                        _ => break,
-                    }
+            PumpKind::CountDistinct { column, window_ms } => {
+                let start =
+                    crate::eval::floor_to(row.rowtime, *window_ms).ok_or("ROWTIME out of range")?;
+                if self.distincts[p].start.is_some_and(|s| s != start) {
+                    self.close_distinct(p, out, now_ms);
                 }
-                let score = match self.forests[p].as_mut() {
-                    // A row with a NULL (or a number past f32) among its numbers has no score,
-                    // and teaches nothing.
-                    Some(forest)
-                        if point.len() == columns.len() && point.iter().all(|x| x.is_finite()) =>
-                    {
-                        let score = if forest.is_output_ready() {
-                            forest.score(&point).map_err(|e| format!("{e:?}"))?
+                let d = &mut self.distincts[p];
+                d.start = Some(start);
+                d.key.get_or_insert_with(|| row.key.clone());
+                d.values
+                    .add(row.vals.get(*column).cloned().unwrap_or(Value::Null));
+                if !row.ack.is_none() && d.acks.last().is_none_or(|a| !a.same(&row.ack)) {
+                    d.acks.push(row.ack.clone());
+                }
+            }
+            PumpKind::Rcf {
+                columns, explain, ..
+            } => {
+                // Past this a forest's boxes could overflow (their sides are f32 differences).
+                const FOREST_LIMIT: f64 = 1e30;
+                let point: Option<Vec<f32>> = numbers(&row.vals, columns)
+                    .filter(|p| p.iter().all(|x| x.abs() <= FOREST_LIMIT))
+                    .map(|p| p.iter().map(|&x| x as f32).collect());
+                let (score, attribution) = match (self.forests[p].as_mut(), point) {
+                    (Some(forest), Some(point)) => {
+                        // The learning phase scores 0, and explains nothing.
+                        let ready = forest.is_output_ready();
+                        let score = if ready {
+                            forest.score(&point).map_err(forest_error)?
                         } else {
                             0.0
                         };
-                        forest.update(&point).map_err(|e| format!("{e:?}"))?;
-                        Value::Double(score)
+                        let attribution = if ready && explain.is_some() {
+                            let a = forest.attribution(&point).map_err(forest_error)?;
+                            Some((a.high, a.low))
+                        } else {
+                            None
+                        };
+                        forest.update(&point).map_err(forest_error)?;
+                        (Some(score), attribution)
                     }
-                    _ => Value::Null,
+                    // A row with a NULL (or a number past ±1e30) among its numbers has no
+                    // score or explanation, and teaches nothing.
+                    _ => (None, None),
                 };
                 let mut vals = row.vals.clone();
-                vals.push(score);
+                vals.push(score.map_or(Value::Null, Value::Double));
+                if let Some(directional) = explain {
+                    let source = &plan.streams[pump.source].columns;
+                    let names: Vec<&str> = columns
+                        .iter()
+                        .map(|&c| source.get(c).map_or("", |(n, _)| n.as_str()))
+                        .collect();
+                    let parts = attribution
+                        .as_ref()
+                        .map(|(high, low)| (high.as_slice(), low.as_slice()));
+                    vals.push(match score {
+                        Some(_) => {
+                            Value::Str(crate::analytic::explanation(&names, parts, *directional))
+                        }
+                        None => Value::Null,
+                    });
+                }
                 let next = Row {
                     vals,
                     rowtime: row.rowtime,
                     ack: row.ack.clone(),
+                    key: row.key.clone(),
+                };
+                self.insert(pump.target, next, out, now_ms);
+            }
+            PumpKind::Hotspots { columns, .. } => {
+                let point = numbers(&row.vals, columns);
+                let (result, ack) = match (self.hotspots[p].as_mut(), point) {
+                    // The row goes on holding the acks of every row in the window: its
+                    // hotspots depend on them all.
+                    (Some(h), Some(point)) => {
+                        let (json, held) = h.push(&point, row.ack.clone());
+                        (Value::Str(json), held)
+                    }
+                    // A row with a NULL among its numbers has no hotspots, and is not one of
+                    // the window's points.
+                    _ => (Value::Null, row.ack.clone()),
+                };
+                let mut vals = row.vals.clone();
+                vals.push(result);
+                let next = Row {
+                    vals,
+                    rowtime: row.rowtime,
+                    ack,
                     key: row.key.clone(),
                 };
                 self.insert(pump.target, next, out, now_ms);
@@ -1236,6 +1329,38 @@ impl SqlStage {
         }
     }
 
+    /// Emits pump `p`'s COUNT_DISTINCT_ITEMS_TUMBLING window: one row, its number of distinct
+    /// values, with the window's end as ROWTIME, holding the acks of all the window's rows.
+    fn close_distinct(&mut self, p: usize, out: &mut Out, now_ms: i64) {
+        let plan = self.plan.clone();
+        let pump = &plan.pumps[p];
+        let PumpKind::CountDistinct { window_ms, .. } = &pump.kind else {
+            return;
+        };
+        let d = std::mem::take(&mut self.distincts[p]);
+        let Some(start) = d.start else {
+            return;
+        };
+        let count = d.values.count();
+        let ack = Ack::merge(d.acks);
+        let end = start.saturating_add(*window_ms);
+        match self.fit(pump.target, &pump.into, vec![Value::Int(count)]) {
+            Ok(vals) => {
+                let row = Row {
+                    vals,
+                    rowtime: end,
+                    ack,
+                    key: d.key.unwrap_or_else(|| Arc::from("")),
+                };
+                self.insert(pump.target, row, out, now_ms);
+            }
+            Err(e) => {
+                let message = format!("pump {}: {e}", pump.name);
+                self.fail_window(Vec::new(), end, ack, &pump.name, message, out, now_ms);
+            }
+        }
+    }
+
     /// Lets the rows pump `p` holds for its ORDER BY go on, sorted.
     fn release_sorted(&mut self, p: usize, out: &mut Out, now_ms: i64) {
         let plan = self.plan.clone();
@@ -1305,6 +1430,15 @@ impl SqlStage {
                     .is_some_and(|s| t >= s.saturating_add(*window_ms))
                 {
                     self.close_topk(p, out, now_ms);
+                }
+                continue;
+            }
+            if let PumpKind::CountDistinct { window_ms, .. } = &pump.kind {
+                if self.distincts[p]
+                    .start
+                    .is_some_and(|s| t >= s.saturating_add(*window_ms))
+                {
+                    self.close_distinct(p, out, now_ms);
                 }
                 continue;
             }
@@ -1834,6 +1968,24 @@ fn add(a: Value, b: Value) -> Result<Value, String> {
     })
 }
 
+/// A forest's error, for the row's failure.
+fn forest_error(e: impl std::fmt::Debug) -> String {
+    format!("{e:?}")
+}
+
+/// The numbers in a row's `columns`, as a forest or a hotspot window takes them; `None` when
+/// one is NULL or not a finite number.
+fn numbers(vals: &[Value], columns: &[usize]) -> Option<Vec<f64>> {
+    columns
+        .iter()
+        .map(|&c| match vals.get(c) {
+            Some(Value::Int(i)) => Some(*i as f64),
+            Some(Value::Double(d)) if d.is_finite() => Some(*d),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A row as the record of the error output (JSON of its stream's columns).
 fn row_record(plan: &Plan, stream: usize, row: &Row) -> Record {
     let mut data = Vec::new();
@@ -1991,6 +2143,7 @@ impl Processor for SqlStage {
                 self.close(p, &mut out, now_ms);
                 self.close_staggers(p, i64::MAX, &mut out, now_ms);
                 self.close_topk(p, &mut out, now_ms);
+                self.close_distinct(p, &mut out, now_ms);
                 self.release_sorted(p, &mut out, now_ms);
                 self.drain(&mut out, now_ms);
             }
@@ -2001,6 +2154,10 @@ impl Processor for SqlStage {
         // The input ended: no later row needs the sliding windows' rows, so their acks go.
         for slides in &mut self.slides {
             slides.iter_mut().for_each(|s| *s = SlideState::default());
+        }
+        // Nor HOTSPOTS' windows' rows.
+        for h in self.hotspots.iter_mut().flatten() {
+            h.clear();
         }
         self.emit(out)
     }
@@ -2039,6 +2196,12 @@ impl Drop for SqlStage {
                 .iter()
                 .chain(&j.right)
                 .for_each(|(r, _)| r.ack.fail());
+        }
+        for d in &self.distincts {
+            d.acks.iter().for_each(Ack::fail);
+        }
+        for h in self.hotspots.iter().flatten() {
+            h.acks().for_each(Ack::fail);
         }
     }
 }
