@@ -244,7 +244,12 @@ pub fn objects(dir: &Path, skip: Option<&str>) -> Vec<(PathBuf, String)> {
                 }
                 stack.push(p);
             } else {
-                let bytes = std::fs::read(&p).unwrap();
+                // A sink's temporary file may be renamed between the listing and the read.
+                let bytes = match std::fs::read(&p) {
+                    Ok(bytes) => bytes,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => panic!("{}: {e}", p.display()),
+                };
                 let text = if p.extension().is_some_and(|x| x == "gz") {
                     let mut s = String::new();
                     flate2::read::MultiGzDecoder::new(&bytes[..])
