@@ -107,6 +107,9 @@ impl Table {
                 keys: &[],
                 aggs: &[],
                 udf: &[],
+                // The table's side of an indexed equality reads no clock (see the plan's
+                // `equalities`): it is evaluated once, at start.
+                now: 0,
             };
             let keys: Option<Vec<Value>> = join
                 .keys
@@ -252,6 +255,11 @@ pub struct SqlStage {
     stream_rowtime: Vec<i64>,
     /// When the last batch came (the clock's time), for [`QUIET`].
     last_input_ms: i64,
+    /// The clock's time at the stage's first call: what CURRENT_TIMESTAMP and the other
+    /// functions of the clock read ([`Scope::now`]). The SQL Reference: they "all produce
+    /// results which are set to values at the time the query first executes" (Date and Time
+    /// Functions); only CURRENT_ROW_TIMESTAMP moves, and Weir's is the row's ROWTIME.
+    clock_ms: Option<i64>,
     /// What calls the plan's user-defined functions.
     udfs: Option<Box<dyn Udfs>>,
     /// Per pump, rows waiting for its UDF calls (see the module's invariants).
@@ -279,6 +287,8 @@ struct Base<'a> {
     rowtime: i64,
     keys: &'a [Value],
     aggs: &'a [Value],
+    /// The clock (see [`Scope::now`]).
+    now: i64,
 }
 
 /// Evaluates the call sites of `sites` that are evaluated per window row (`group`) or per
@@ -311,6 +321,7 @@ fn eval_sites(
                 keys: b.keys,
                 aggs: b.aggs,
                 udf: &slots[i * w..][..w],
+                now: b.now,
             };
             for (a, col) in site.args.iter().zip(&mut cols) {
                 match eval(a, &scope) {
@@ -465,10 +476,23 @@ impl SqlStage {
             last_rowtime: i64::MIN,
             in_error: false,
             last_input_ms: i64::MIN,
+            clock_ms: None,
             deferred: vec![Vec::new(); n_pumps],
             stream_joins: (0..n_pumps).map(|_| JoinState::default()).collect(),
             udfs: None,
         })
+    }
+
+    /// What the functions of the clock read (see `clock_ms`).
+    fn clock(&self) -> i64 {
+        self.clock_ms.unwrap_or(0)
+    }
+
+    /// Starts the clock of CURRENT_TIMESTAMP and the like, at the first call the stage gets.
+    fn start_clock(&mut self, now_ms: i64) {
+        if self.clock_ms.is_none() {
+            self.clock_ms = Some(now_ms);
+        }
     }
 
     /// Calls the plan's user-defined functions through `udfs`.
@@ -482,6 +506,7 @@ impl SqlStage {
     fn drain(&mut self, out: &mut Out, now_ms: i64) {
         while self.deferred.iter().any(|d| !d.is_empty()) {
             let plan = self.plan.clone();
+            let clock = self.clock();
             for &p in &plan.flush_order {
                 if self.deferred[p].is_empty() {
                     continue;
@@ -497,6 +522,7 @@ impl SqlStage {
                         rowtime: r.rowtime,
                         keys: &[],
                         aggs: &[],
+                        now: clock,
                     })
                     .collect();
                 eval_sites(
@@ -662,6 +688,7 @@ impl SqlStage {
     /// selected.
     fn pump(&mut self, p: usize, row: &Row, out: &mut Out, now_ms: i64) -> Result<(), String> {
         let plan = self.plan.clone();
+        let clock = self.clock();
         if plan.pumps[p].stream_join.is_some() {
             return self.join_arrive(p, row, false, out, now_ms);
         }
@@ -677,6 +704,7 @@ impl SqlStage {
                     keys: &[],
                     aggs: &[],
                     udf: &[],
+                    now: clock,
                 };
                 let mut keys = Vec::with_capacity(join.keys.len());
                 for (stream_side, _) in &join.keys {
@@ -701,6 +729,7 @@ impl SqlStage {
                 keys: &[],
                 aggs: &[],
                 udf: &[],
+                now: clock,
             };
             if truth(&eval(&join.on, &scope)?)? == Some(true) {
                 joined.push(vals);
@@ -728,6 +757,7 @@ impl SqlStage {
 
     fn pump_row(&mut self, p: usize, row: &Row, out: &mut Out, now_ms: i64) -> Result<(), String> {
         let plan = self.plan.clone();
+        let clock = self.clock();
         let pump = &plan.pumps[p];
         if pump.udf_sites.iter().any(|s| !s.group) {
             // Its calls wait for the rest of the batch. A filter that calls none goes first,
@@ -739,6 +769,7 @@ impl SqlStage {
                     keys: &[],
                     aggs: &[],
                     udf: &[],
+                    now: clock,
                 };
                 if truth(&eval(f, &scope)?)? != Some(true) {
                     return Ok(());
@@ -760,6 +791,7 @@ impl SqlStage {
         now_ms: i64,
     ) -> Result<(), String> {
         let plan = self.plan.clone();
+        let clock = self.clock();
         let pump = &plan.pumps[p];
         let scope = Scope {
             row: &row.vals,
@@ -767,6 +799,7 @@ impl SqlStage {
             keys: &[],
             aggs: &[],
             udf: row_slots,
+            now: clock,
         };
         if let Some(f) = &pump.filter {
             if truth(&eval(f, &scope)?)? != Some(true) {
@@ -867,6 +900,7 @@ impl SqlStage {
                             rowtime: row.rowtime,
                             keys: &[],
                             aggs: &finals,
+                            now: clock,
                         },
                         row_slots,
                     );
@@ -880,6 +914,7 @@ impl SqlStage {
                     keys: &[],
                     aggs: &finals,
                     udf,
+                    now: clock,
                 };
                 let mut vals = Vec::with_capacity(items.len());
                 for e in items {
@@ -1047,6 +1082,7 @@ impl SqlStage {
             return;
         };
         let plan = self.plan.clone();
+        let clock = self.clock();
         let pump = &plan.pumps[p];
         let PumpKind::Tumble {
             keys,
@@ -1059,7 +1095,7 @@ impl SqlStage {
         else {
             return;
         };
-        let end = window_end(&keys[*b], &bucket, w.last);
+        let end = window_end(&keys[*b], &bucket, w.last, clock);
         let mut groups = w.groups;
         if !order.is_empty() {
             let mut sorted: Vec<(Vec<Value>, Group)> = groups
@@ -1073,6 +1109,7 @@ impl SqlStage {
                         keys: &g.keys,
                         aggs: &finals,
                         udf: &[],
+                        now: clock,
                     };
                     // A key that fails sorts as NULL; the row itself fails (or not) as it
                     // is made.
@@ -1105,6 +1142,7 @@ impl SqlStage {
         now_ms: i64,
     ) {
         let plan = self.plan.clone();
+        let clock = self.clock();
         let pump = &plan.pumps[p];
         let ack = Ack::merge(g.acks);
         let finals: Vec<Value> = g.aggs.iter().zip(aggs).map(|(a, s)| a.finish(s)).collect();
@@ -1115,6 +1153,7 @@ impl SqlStage {
                 rowtime: end,
                 keys: &g.keys,
                 aggs: &finals,
+                now: clock,
             },
             &[],
         );
@@ -1124,6 +1163,7 @@ impl SqlStage {
             keys: &g.keys,
             aggs: &finals,
             udf: &slots,
+            now: clock,
         };
         let result = (|| -> Result<Option<Vec<Value>>, String> {
             if let Some(h) = having {
@@ -1281,6 +1321,7 @@ impl SqlStage {
     /// (a pass over all partitions: done when time passes, not for every batch).
     fn advance(&mut self, t: i64, out: &mut Out, now_ms: i64, sweep: bool) {
         let plan = self.plan.clone();
+        let clock = self.clock();
         // Upstream first: a window closed here may fill one downstream that closes too.
         for &p in &plan.flush_order {
             let pump = &plan.pumps[p];
@@ -1302,7 +1343,9 @@ impl SqlStage {
             }
             if let PumpKind::Map { order: Some(o), .. } = &pump.kind {
                 let open = self.sorts[p].bucket.clone();
-                if open.is_some_and(|b| bucket_at(&o.bucket, t).is_some_and(|now| now != b)) {
+                if open.is_some_and(|b| {
+                    bucket_at(&o.bucket, t, clock).is_some_and(|now| now != b)
+                }) {
                     self.release_sorted(p, out, now_ms);
                 }
                 continue;
@@ -1320,7 +1363,7 @@ impl SqlStage {
             let Some(open) = self.windows[p].bucket.clone() else {
                 continue;
             };
-            if bucket_at(&keys[*bucket], t).is_some_and(|now| now != open) {
+            if bucket_at(&keys[*bucket], t, clock).is_some_and(|now| now != open) {
                 self.close(p, out, now_ms);
             }
         }
@@ -1339,6 +1382,7 @@ impl SqlStage {
         now_ms: i64,
     ) -> Result<(), String> {
         let plan = self.plan.clone();
+        let clock = self.clock();
         let j = plan.pumps[p].stream_join.as_ref().expect("a stream join");
         self.join_evict(p, row.rowtime, out, now_ms);
         let own_len = if right {
@@ -1371,6 +1415,7 @@ impl SqlStage {
                         keys: &[],
                         aggs: &[],
                         udf: &[],
+                        now: clock,
                     };
                     // A condition that fails on a pair fails the arriving row (after the
                     // window is put back).
@@ -1651,8 +1696,9 @@ impl SqlStage {
     }
 }
 
-/// The value of the window expression at ROWTIME `t` (it reads only ROWTIME).
-fn bucket_at(e: &CExpr, t: i64) -> Option<Value> {
+/// The value of the window expression at ROWTIME `t` (it reads only ROWTIME, and perhaps the
+/// clock, `now`).
+fn bucket_at(e: &CExpr, t: i64, now: i64) -> Option<Value> {
     eval(
         e,
         &Scope {
@@ -1661,6 +1707,7 @@ fn bucket_at(e: &CExpr, t: i64) -> Option<Value> {
             keys: &[],
             aggs: &[],
             udf: &[],
+            now,
         },
     )
     .ok()
@@ -1668,9 +1715,9 @@ fn bucket_at(e: &CExpr, t: i64) -> Option<Value> {
 
 /// The first ROWTIME past the window `bucket` (the ROWTIME of its rows, as KDA's): found by
 /// search, since the window is any expression of ROWTIME that never decreases with it.
-fn window_end(e: &CExpr, bucket: &Value, from: i64) -> i64 {
+fn window_end(e: &CExpr, bucket: &Value, from: i64, now: i64) -> i64 {
     let past = |t: i64| {
-        bucket_at(e, t)
+        bucket_at(e, t, now)
             .is_none_or(|v| compare(&v, bucket).ok().flatten() != Some(std::cmp::Ordering::Equal))
     };
     let mut step = 1i64;
@@ -1899,6 +1946,7 @@ impl Processor for SqlStage {
     }
 
     fn process(&mut self, batch: Batch, now_ms: i64) -> Processed {
+        self.start_clock(now_ms);
         self.last_input_ms = now_ms;
         let mut out = Out::default();
         let mut rows = Vec::new();
@@ -1927,6 +1975,7 @@ impl Processor for SqlStage {
     }
 
     fn tick(&mut self, now_ms: i64, watermark_ms: i64) -> Processed {
+        self.start_clock(now_ms);
         // With a ROWTIME column, only the data moves time: the engine's watermark and the
         // clock are arrival times, of another timeline.
         if self.plan.rowtime_column.is_some() {
@@ -1949,6 +1998,7 @@ impl Processor for SqlStage {
     }
 
     fn flush(&mut self, now_ms: i64) -> Processed {
+        self.start_clock(now_ms);
         let mut out = Out::default();
         // Rows a pump lets go may fill a later-created pump's state that was already flushed,
         // or an earlier one's: flush again until a pass moves nothing.
