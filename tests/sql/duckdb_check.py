@@ -133,6 +133,12 @@ def register(con):
                         ELSE substring(s, n, l) END""")
     con.execute("""CREATE MACRO kda_substring2(s, n) AS
                    CASE WHEN n < 1 THEN s ELSE substring(s, n) END""")
+    # OVERLAY(s PLACING r FROM n FOR l) per sql-reference-overlay: the characters before
+    # position n, then r, then those from position n + l on (the length defaults to r's).
+    con.execute("""CREATE MACRO kda_overlay4(s, r, n, l) AS
+                   substring(s, 1, greatest(n - 1, 0)) || r ||
+                   CASE WHEN n + l <= 1 THEN s ELSE substring(s, n + l) END""")
+    con.execute("""CREATE MACRO kda_overlay3(s, r, n) AS kda_overlay4(s, r, n, length(r))""")
 
 
 # ---------------------------------------------------------------- the cases
@@ -418,6 +424,36 @@ QUERIES = {
         """SELECT "TICKER_SYMBOL", date_trunc('minute', rowtime) AS m, count(*) FROM src
            GROUP BY "TICKER_SYMBOL", m ORDER BY m, "TICKER_SYMBOL" NULLS FIRST""",
         [("TICKER_SYMBOL", "VARCHAR(4)"), ("WINDOW_START", "TIMESTAMP"), ("TICKER_COUNT", "INTEGER")]),
+    "log10_doc_examples": (
+        """SELECT "X", log10("X"), log10("N"), log10(1), log10(100), log10(CAST('23' AS DECIMAL))
+           FROM src ORDER BY seq""",
+        [("X", "DOUBLE"), ("LOG_X", "DOUBLE"), ("LOG_N", "DOUBLE"), ("ONE", "DOUBLE"),
+         ("HUNDRED", "DOUBLE"), ("DEC23", "DOUBLE")]),
+    "overlay_doc_examples": (
+        """SELECT "S", kda_overlay3("S", "R", "N"), kda_overlay4("S", "R", "N", "L")
+           FROM src ORDER BY seq""",
+        [("S", "VARCHAR(16)"), ("OVERLAID", "VARCHAR(32)"), ("OVERLAID_FOR", "VARCHAR(32)")]),
+    "to_timestamp_unix_epoch": (
+        """SELECT "TICKER_SYMBOL", "SECTOR", "CHANGE", epoch_ms("CHANGE_TIME"), "PRICE"
+           FROM src ORDER BY seq""",
+        [("TICKER_SYMBOL", "VARCHAR(4)"), ("SECTOR", "VARCHAR(64)"), ("CHANGE", "REAL"),
+         ("CHANGE_TIME", "TIMESTAMP"), ("PRICE", "REAL")]),
+    # SimpleDateFormat letters as strptime/strftime codes: dd %d, MM %m, yyyy %Y, HH %H, mm %M,
+    # ss %S, SSS %g, EEEE %A, d %-d, MMMM %B, h %-I, a %p. A DATE is written as its midnight, a
+    # TIME as its time on 1970-01-01 (Weir's TIMESTAMP form for both).
+    "char_to_date_time_formats": (
+        """SELECT strptime("DAY_TEXT", '%d/%m/%Y'),
+                  DATE '1970-01-01' + CAST(strptime("CLOCK_TEXT", '%H:%M:%S') AS TIME),
+                  strftime(strptime("DAY_TEXT", '%d/%m/%Y'), '%A %-d %B %Y'),
+                  strftime(DATE '1970-01-01' + CAST(strptime("CLOCK_TEXT", '%H:%M:%S') AS TIME),
+                           '%-I:%M:%S %p'),
+                  strftime(CAST("EVENT_TIME" AS DATE), '%Y-%m-%d %H:%M'),
+                  strftime(DATE '1970-01-01' + CAST("EVENT_TIME" AS TIME), '%Y-%m-%d %H:%M:%S.%g')
+           FROM src ORDER BY seq""",
+        [("THE_DAY", "TIMESTAMP"), ("THE_TIME", "TIMESTAMP"), ("DAY_LONG", "VARCHAR(32)"),
+         ("TIME_12H", "VARCHAR(16)"), ("EVENT_DAY", "VARCHAR(24)"), ("EVENT_CLOCK", "VARCHAR(24)")]),
+    # The clock is not DuckDB's: what holds whatever it says, checked by hand.
+    "clock_functions_without_parentheses": None,
     "sliding_no_partition_doc_weather": (
         f"""SELECT c.rowtime, {sliding('min(p."TEMP")', '1 day', partition=None)},
                    {sliding('max(p."TEMP")', '1 day', partition=None)}

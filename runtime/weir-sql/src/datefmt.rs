@@ -1,6 +1,8 @@
 //! Java `SimpleDateFormat` patterns, as KDA's TIMESTAMP_TO_CHAR and CHAR_TO_TIMESTAMP took
 //! them (SQL Reference: sql-reference-char-to-timestamp, and its table of templates,
-//! sql-reference-template-strings-create-output-timestamps).
+//! sql-reference-template-strings-create-output-timestamps), and DATE_TO_CHAR, TIME_TO_CHAR,
+//! CHAR_TO_DATE and CHAR_TO_TIME with them (over the midnight of a DATE, and a TIME's time on
+//! 1970-01-01: see [`crate::eval::as_date`] and [`crate::eval::as_time`]).
 //!
 //! A pattern is compiled once into its fields and literal text (`'T'` quoted, `''` a quote).
 //! Formatting writes each field of the timestamp, in UTC. Parsing reads the fields the way

@@ -33,7 +33,23 @@ pub enum Func {
     CharToTimestamp,
     Tsdiff,
     Monotonic,
+    Log10,
+    /// `OVERLAY(s PLACING r FROM n [FOR m])`, parsed into its three or four arguments.
+    Overlay,
+    ToTimestamp,
+    CharToDate,
+    CharToTime,
+    DateToChar,
+    TimeToChar,
+    /// CURRENT_TIMESTAMP and LOCALTIMESTAMP (times are UTC: they are one).
+    CurrentTimestamp,
+    CurrentDate,
+    /// CURRENT_TIME and LOCALTIME.
+    CurrentTime,
 }
+
+/// Milliseconds in a day: a DATE is a timestamp at midnight (UTC), a TIME one of 1970-01-01.
+pub const DAY_MS: i64 = 86_400_000;
 
 impl Func {
     pub fn by_name(name: &str) -> Option<(Func, std::ops::RangeInclusive<usize>)> {
@@ -58,8 +74,41 @@ impl Func {
             "CHAR_TO_TIMESTAMP" => (Func::CharToTimestamp, 2..=2),
             "TSDIFF" => (Func::Tsdiff, 2..=2),
             "MONOTONIC" => (Func::Monotonic, 1..=1),
+            "LOG10" => (Func::Log10, 1..=1),
+            "OVERLAY" => (Func::Overlay, 3..=4),
+            "TO_TIMESTAMP" => (Func::ToTimestamp, 1..=1),
+            "CHAR_TO_DATE" => (Func::CharToDate, 2..=2),
+            "CHAR_TO_TIME" => (Func::CharToTime, 2..=2),
+            "DATE_TO_CHAR" => (Func::DateToChar, 2..=2),
+            "TIME_TO_CHAR" => (Func::TimeToChar, 2..=2),
+            "CURRENT_TIMESTAMP" | "LOCALTIMESTAMP" => (Func::CurrentTimestamp, 0..=0),
+            "CURRENT_DATE" => (Func::CurrentDate, 0..=0),
+            "CURRENT_TIME" | "LOCALTIME" => (Func::CurrentTime, 0..=0),
             _ => return None,
         })
+    }
+
+    /// Whether it reads the clock (CURRENT_TIMESTAMP and the like, not CURRENT_ROW_TIMESTAMP,
+    /// which is the row's time).
+    pub fn is_clock(self) -> bool {
+        matches!(
+            self,
+            Func::CurrentTimestamp | Func::CurrentDate | Func::CurrentTime
+        )
+    }
+
+    /// Whether its first argument is a date format, compiled with the plan when it is a
+    /// literal.
+    pub fn takes_date_format(self) -> bool {
+        matches!(
+            self,
+            Func::TimestampToChar
+                | Func::CharToTimestamp
+                | Func::DateToChar
+                | Func::TimeToChar
+                | Func::CharToDate
+                | Func::CharToTime
+        )
     }
 }
 
@@ -154,6 +203,13 @@ impl CExpr {
             }
         });
         cols
+    }
+
+    /// Whether it reads the clock (see [`Func::is_clock`]).
+    pub fn reads_clock(&self) -> bool {
+        let mut found = false;
+        self.visit(&mut |e| found |= matches!(e, CExpr::Call(f, _) if f.is_clock()));
+        found
     }
 
     /// Whether it reads any column of the row (other than ROWTIME).
@@ -327,6 +383,9 @@ pub struct Scope<'a> {
     pub aggs: &'a [Value],
     /// The row's results of its pump's UDF call sites (by site), as far as they are known.
     pub udf: &'a [Option<crate::udf::UdfResult>],
+    /// What the functions of the clock (CURRENT_TIMESTAMP, CURRENT_DATE, CURRENT_TIME and
+    /// their LOCAL forms) read: milliseconds since the epoch, UTC.
+    pub now: i64,
 }
 
 pub type EvalResult = Result<Value, String>;
@@ -374,8 +433,12 @@ pub fn eval(e: &CExpr, s: &Scope<'_>) -> EvalResult {
         CExpr::Binary(op, a, b) => binary(*op, eval(a, s)?, eval(b, s)?)?,
         // These read their pattern or format compiled, when it was a literal.
         CExpr::Call(Func::RegexReplace, args) => regex_replace(args, s)?,
-        CExpr::Call(Func::TimestampToChar, args) => timestamp_to_char(args, s)?,
-        CExpr::Call(Func::CharToTimestamp, args) => char_to_timestamp(args, s)?,
+        CExpr::Call(f @ (Func::TimestampToChar | Func::DateToChar | Func::TimeToChar), args) => {
+            to_char(*f, args, s)?
+        }
+        CExpr::Call(f @ (Func::CharToTimestamp | Func::CharToDate | Func::CharToTime), args) => {
+            char_to(*f, args, s)?
+        }
         CExpr::Regex(p) => Value::Str(p.text.clone()),
         CExpr::DateFormat(f) => Value::Str(f.text.clone()),
         CExpr::Call(f, args) => {
@@ -383,7 +446,7 @@ pub fn eval(e: &CExpr, s: &Scope<'_>) -> EvalResult {
             for a in args {
                 vals.push(eval(a, s)?);
             }
-            call(*f, vals, s.rowtime)?
+            call(*f, vals, s.rowtime, s.now)?
         }
         CExpr::Cast(e, ty) => cast(eval(e, s)?, *ty)?,
         CExpr::Case {
@@ -761,13 +824,15 @@ fn format_double(d: f64) -> String {
     }
 }
 
-fn call(f: Func, mut args: Vec<Value>, rowtime: i64) -> EvalResult {
+fn call(f: Func, mut args: Vec<Value>, rowtime: i64, now: i64) -> EvalResult {
     use Value::*;
-    if f == Func::Coalesce {
-        return Ok(args.into_iter().find(|v| !v.is_null()).unwrap_or(Null));
-    }
-    if f == Func::CurrentRowTimestamp {
-        return Ok(Timestamp(rowtime));
+    match f {
+        Func::Coalesce => return Ok(args.into_iter().find(|v| !v.is_null()).unwrap_or(Null)),
+        Func::CurrentRowTimestamp => return Ok(Timestamp(rowtime)),
+        Func::CurrentTimestamp => return Ok(Timestamp(now)),
+        Func::CurrentDate => return Ok(Timestamp(as_date(now)?)),
+        Func::CurrentTime => return Ok(Timestamp(as_time(now))),
+        _ => {}
     }
     if f == Func::Nullif {
         let b = args.pop().unwrap_or(Null);
@@ -864,13 +929,99 @@ fn call(f: Func, mut args: Vec<Value>, rowtime: i64) -> EvalResult {
             Int(end.checked_sub(start).ok_or("integer overflow")?)
         }
         Func::Monotonic => arg,
-        Func::Coalesce | Func::Nullif | Func::CurrentRowTimestamp => {
+        Func::Log10 => {
+            // "If the argument is negative or 0, an exception is raised" (SQL Reference,
+            // sql-reference-log10): the row fails.
+            let x = num(&arg)?;
+            if x <= 0.0 || x.is_nan() {
+                return Err(format!(
+                    "LOG10 takes a positive number, not {}",
+                    format_double(x)
+                ));
+            }
+            Double(x.log10())
+        }
+        Func::Overlay => {
+            let (Some(with), Some(from)) = (args.get(1), args.get(2)) else {
+                return Err("OVERLAY takes a string, a replacement and a start".into());
+            };
+            let (s, r) = (string(&arg)?, string(with)?);
+            let from = match from {
+                Int(n) => *n,
+                v => return Err(format!("OVERLAY's start is a {}", v.type_name())),
+            };
+            // The length defaults to the replacement's; "if the string length is less than
+            // zero, an exception is raised" (sql-reference-overlay).
+            let len = match args.get(3) {
+                None => i64::try_from(r.chars().count()).unwrap_or(i64::MAX),
+                Some(Int(l)) if *l < 0 => return Err("OVERLAY's length is negative".into()),
+                Some(Int(l)) => *l,
+                Some(v) => return Err(format!("OVERLAY's length is a {}", v.type_name())),
+            };
+            Str(overlay(&s, &r, from, len))
+        }
+        Func::ToTimestamp => match arg {
+            // BIGINT milliseconds since the epoch (sql-reference-to-timestamp).
+            Int(ms) if chrono::DateTime::from_timestamp_millis(ms).is_some() => Timestamp(ms),
+            Int(ms) => return Err(format!("TO_TIMESTAMP({ms}) is out of range")),
+            v => {
+                return Err(format!(
+                    "TO_TIMESTAMP takes BIGINT milliseconds, not {}",
+                    v.type_name()
+                ))
+            }
+        },
+        Func::Coalesce
+        | Func::Nullif
+        | Func::CurrentRowTimestamp
+        | Func::CurrentTimestamp
+        | Func::CurrentDate
+        | Func::CurrentTime => {
             unreachable!("handled above")
         }
-        Func::RegexReplace | Func::TimestampToChar | Func::CharToTimestamp => {
+        Func::RegexReplace
+        | Func::TimestampToChar
+        | Func::CharToTimestamp
+        | Func::DateToChar
+        | Func::TimeToChar
+        | Func::CharToDate
+        | Func::CharToTime => {
             return Err(format!("{f:?} is evaluated with its arguments unevaluated"))
         }
     })
+}
+
+/// OVERLAY(s PLACING r FROM from FOR len), by characters, 1-based (sql-reference-overlay):
+/// the characters of `s` before position `from`, then `r`, then those of `s` from position
+/// `from + len` on. So a start past the end appends `r`, and a start below 1 puts it first
+/// and covers `len - (1 - from)` characters, as the reference's examples have it.
+pub fn overlay(s: &str, r: &str, from: i64, len: i64) -> String {
+    let resume = from.saturating_add(len);
+    let mut out = String::with_capacity(s.len().saturating_add(r.len()));
+    let mut placed = false;
+    for (at, c) in (1i64..).zip(s.chars()) {
+        if !placed && at >= from {
+            out.push_str(r);
+            placed = true;
+        }
+        if at < from || at >= resume {
+            out.push(c);
+        }
+    }
+    if !placed {
+        out.push_str(r);
+    }
+    out
+}
+
+/// A timestamp's day, at midnight UTC (a DATE).
+pub fn as_date(ms: i64) -> Result<i64, String> {
+    floor_to(ms, DAY_MS).ok_or_else(|| format!("timestamp {ms} is out of range"))
+}
+
+/// A timestamp's time of day, on 1970-01-01 (a TIME).
+pub fn as_time(ms: i64) -> i64 {
+    ms.rem_euclid(DAY_MS)
 }
 
 /// REGEX_REPLACE(original, regex, replacement, startPosition, occurrence).
@@ -945,48 +1096,76 @@ fn date_format<'e>(
     }
 }
 
-/// TIMESTAMP_TO_CHAR(format, ts). "If the input is null, the output will be the string
-/// "null"" (SQL Reference, sql-reference-timestamp-to-char).
-fn timestamp_to_char(args: &[CExpr], s: &Scope<'_>) -> EvalResult {
+/// The SQL name of a function of date formats, for messages.
+fn format_function_name(f: Func) -> &'static str {
+    match f {
+        Func::DateToChar => "DATE_TO_CHAR",
+        Func::TimeToChar => "TIME_TO_CHAR",
+        Func::CharToTimestamp => "CHAR_TO_TIMESTAMP",
+        Func::CharToDate => "CHAR_TO_DATE",
+        Func::CharToTime => "CHAR_TO_TIME",
+        _ => "TIMESTAMP_TO_CHAR",
+    }
+}
+
+/// TIMESTAMP_TO_CHAR(format, ts), DATE_TO_CHAR(format, d) and TIME_TO_CHAR(format, t). A
+/// DATE is written as the midnight of its day, a TIME as its time on 1970-01-01 (as Java's
+/// `java.sql.Date` and `java.sql.Time` are). For TIMESTAMP_TO_CHAR, "if the input is null,
+/// the output will be the string "null"" (SQL Reference, sql-reference-timestamp-to-char);
+/// the other two pages say nothing of NULL, which gives NULL, as in any other function.
+fn to_char(f: Func, args: &[CExpr], s: &Scope<'_>) -> EvalResult {
+    let name = format_function_name(f);
     let [format, ts] = args else {
-        return Err("TIMESTAMP_TO_CHAR takes a format and a timestamp".into());
+        return Err(format!("{name} takes a format and a value"));
     };
-    let format = date_format(format, s, "TIMESTAMP_TO_CHAR")?;
+    let format = date_format(format, s, name)?;
     let ts = eval(ts, s)?;
     let Some(format) = format else {
         return Ok(Value::Null);
     };
     Ok(match ts {
-        Value::Null => Value::Str("null".into()),
-        Value::Timestamp(ms) => Value::Str(format.format(ms)?),
+        Value::Null if f == Func::TimestampToChar => Value::Str("null".into()),
+        Value::Null => Value::Null,
+        Value::Timestamp(ms) => Value::Str(format.format(match f {
+            Func::DateToChar => as_date(ms)?,
+            Func::TimeToChar => as_time(ms),
+            _ => ms,
+        })?),
         v => {
-            return Err(format!(
-                "TIMESTAMP_TO_CHAR takes a timestamp, not {}",
-                v.type_name()
-            ))
+            let what = match f {
+                Func::DateToChar => "date",
+                Func::TimeToChar => "time",
+                _ => "timestamp",
+            };
+            return Err(format!("{name} takes a {what}, not {}", v.type_name()));
         }
     })
 }
 
-/// CHAR_TO_TIMESTAMP(format, string): a string that does not fit the format fails the row.
-fn char_to_timestamp(args: &[CExpr], s: &Scope<'_>) -> EvalResult {
+/// CHAR_TO_TIMESTAMP(format, string), CHAR_TO_DATE and CHAR_TO_TIME: a string that does not
+/// fit the format fails the row. CHAR_TO_DATE keeps the day of what it read (midnight),
+/// CHAR_TO_TIME its time of day (on 1970-01-01, the day a format without a date reads).
+fn char_to(f: Func, args: &[CExpr], s: &Scope<'_>) -> EvalResult {
+    let name = format_function_name(f);
     let [format, text] = args else {
-        return Err("CHAR_TO_TIMESTAMP takes a format and a string".into());
+        return Err(format!("{name} takes a format and a string"));
     };
-    let format = date_format(format, s, "CHAR_TO_TIMESTAMP")?;
+    let format = date_format(format, s, name)?;
     let text = eval(text, s)?;
     let Some(format) = format else {
         return Ok(Value::Null);
     };
     Ok(match text {
         Value::Null => Value::Null,
-        Value::Str(t) => Value::Timestamp(format.parse(&t)?),
-        v => {
-            return Err(format!(
-                "CHAR_TO_TIMESTAMP takes a string, not {}",
-                v.type_name()
-            ))
+        Value::Str(t) => {
+            let ms = format.parse(&t)?;
+            Value::Timestamp(match f {
+                Func::CharToDate => as_date(ms)?,
+                Func::CharToTime => as_time(ms),
+                _ => ms,
+            })
         }
+        v => return Err(format!("{name} takes a string, not {}", v.type_name())),
     })
 }
 
@@ -1185,15 +1364,22 @@ pub fn cast(v: Value, ty: SqlType) -> EvalResult {
             Str(s) if s.eq_ignore_ascii_case("false") => Bool(false),
             _ => return Err(bad(&v)),
         },
-        SqlType::Timestamp | SqlType::Date => match &v {
-            Timestamp(t) => Timestamp(if ty == SqlType::Date {
-                floor_to(*t, 86_400_000).ok_or("timestamp out of range")?
-            } else {
-                *t
-            }),
-            Str(s) => Timestamp(crate::value::parse_timestamp(s).ok_or_else(|| bad(&v))?),
-            _ => return Err(bad(&v)),
-        },
+        SqlType::Timestamp | SqlType::Date | SqlType::Time => {
+            let t = match &v {
+                Timestamp(t) => *t,
+                Str(s) if ty == SqlType::Time => {
+                    crate::value::parse_time(s).ok_or_else(|| bad(&v))?
+                }
+                Str(s) => crate::value::parse_timestamp(s).ok_or_else(|| bad(&v))?,
+                _ => return Err(bad(&v)),
+            };
+            // A DATE is the midnight of its day, a TIME its time of day on 1970-01-01.
+            Timestamp(match ty {
+                SqlType::Date => as_date(t)?,
+                SqlType::Time => as_time(t),
+                _ => t,
+            })
+        }
     })
 }
 
@@ -1252,6 +1438,7 @@ mod tests {
                     keys: &[],
                     aggs: &[],
                     udf: &[],
+                    now: 0,
                 },
             )
         };
@@ -1367,6 +1554,265 @@ mod tests {
         assert!(similar(text("[a"), CExpr::Col(3), false).is_err());
     }
 
+    /// Evaluates `e` over `row`, with ROWTIME 7 and the clock at `now`.
+    fn at(e: CExpr, row: &[Value], now: i64) -> EvalResult {
+        eval(
+            &e,
+            &Scope {
+                row,
+                rowtime: 7,
+                keys: &[],
+                aggs: &[],
+                udf: &[],
+                now,
+            },
+        )
+    }
+
+    fn lit(v: Value) -> CExpr {
+        CExpr::Lit(v)
+    }
+
+    fn text_lit(t: &str) -> CExpr {
+        CExpr::Lit(Value::Str(t.into()))
+    }
+
+    #[test]
+    fn log10_as_the_reference_has_it() {
+        let log10 = |v: Value| at(CExpr::Call(Func::Log10, vec![lit(v)]), &[], 0);
+        // sql-reference-log10's examples.
+        assert_eq!(log10(Value::Int(1)), Ok(Value::Double(0.0)));
+        assert_eq!(log10(Value::Int(100)), Ok(Value::Double(2.0)));
+        let decimal = cast(Value::Str("23".into()), SqlType::Decimal(19, 0)).unwrap();
+        assert_eq!(log10(decimal), Ok(Value::Double(1.3617278360175928)));
+        assert_eq!(log10(Value::Null), Ok(Value::Null));
+        // "If the argument is negative or 0, an exception is raised."
+        assert!(log10(Value::Int(0)).is_err());
+        assert!(log10(Value::Double(-1.5)).is_err());
+        assert!(log10(Value::Double(f64::NAN)).is_err());
+        assert!(log10(Value::Str("10".into())).is_err());
+        assert_eq!(
+            log10(Value::Int(i64::MAX)),
+            Ok(Value::Double((i64::MAX as f64).log10()))
+        );
+    }
+
+    #[test]
+    fn overlay_as_the_reference_has_it() {
+        let over = |s: &str, r: &str, from: i64, len: Option<i64>| {
+            let mut args = vec![text_lit(s), text_lit(r), lit(Value::Int(from))];
+            args.extend(len.map(|l| lit(Value::Int(l))));
+            at(CExpr::Call(Func::Overlay, args), &[], 0)
+        };
+        let txt = |t: &str| -> EvalResult { Ok(Value::Str(t.into())) };
+        // sql-reference-overlay's examples, one by one.
+        assert_eq!(over("12345", "foo", 1, None), txt("foo45"));
+        assert_eq!(over("12345", "foo", 0, None), txt("foo345"));
+        assert_eq!(over("12345", "foo", -2, None), txt("foo12345"));
+        assert_eq!(over("12345", "foo", 4, None), txt("123foo"));
+        assert_eq!(over("12345", "foo", 17, None), txt("12345foo"));
+        assert_eq!(over("12345", "foo", 2, Some(0)), txt("1foo2345"));
+        assert_eq!(over("12345", "foo", 2, Some(2)), txt("1foo45"));
+        assert_eq!(over("12345", "foo", 2, Some(9)), txt("1foo"));
+        // "If the string length is less than zero, an exception is raised."
+        assert!(over("12345", "foo", 2, Some(-1)).is_err());
+        // Characters, not bytes.
+        assert_eq!(over("héllo wörld", "ñ", 2, None), txt("hñllo wörld"));
+        assert_eq!(
+            over("日本語のテキスト", "🦀", 4, Some(1)),
+            txt("日本語🦀テキスト")
+        );
+        assert_eq!(over("", "x", 1, None), txt("x"));
+        assert_eq!(over("abc", "", 2, None), txt("abc"));
+        assert_eq!(over("abc", "", 2, Some(1)), txt("ac"));
+        // Huge positions and lengths neither overflow nor panic.
+        assert_eq!(over("abc", "x", i64::MAX, Some(i64::MAX)), txt("abcx"));
+        assert_eq!(over("abc", "x", i64::MIN, None), txt("xabc"));
+        assert_eq!(over("abc", "x", i64::MIN, Some(i64::MAX)), txt("xabc"));
+        assert_eq!(over("abc", "x", 2, Some(i64::MAX)), txt("ax"));
+        // Any NULL argument gives NULL.
+        let null = at(
+            CExpr::Call(
+                Func::Overlay,
+                vec![text_lit("abc"), lit(Value::Null), lit(Value::Int(1))],
+            ),
+            &[],
+            0,
+        );
+        assert_eq!(null, Ok(Value::Null));
+        let bad = at(
+            CExpr::Call(
+                Func::Overlay,
+                vec![text_lit("abc"), text_lit("x"), text_lit("1")],
+            ),
+            &[],
+            0,
+        );
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn to_timestamp_takes_bigint_milliseconds() {
+        let to = |v: Value| at(CExpr::Call(Func::ToTimestamp, vec![lit(v)]), &[], 0);
+        assert_eq!(
+            to(Value::Int(1_714_557_600_123)),
+            Ok(Value::Timestamp(1_714_557_600_123))
+        );
+        assert_eq!(
+            to(Value::Int(-86_400_000)),
+            Ok(Value::Timestamp(-86_400_000))
+        );
+        assert_eq!(to(Value::Null), Ok(Value::Null));
+        assert!(to(Value::Int(i64::MAX)).is_err());
+        assert!(to(Value::Int(i64::MIN)).is_err());
+        assert!(to(Value::Str("1".into())).is_err());
+    }
+
+    #[test]
+    fn dates_and_times_to_text_and_back() {
+        let ts = crate::value::parse_timestamp("2024-05-01 10:11:12.345").unwrap();
+        let row = [Value::Timestamp(ts), Value::Null];
+        let run = |f: Func, format: &str, v: CExpr| {
+            at(CExpr::Call(f, vec![text_lit(format), v]), &row, 0)
+        };
+        let txt = |t: &str| -> EvalResult { Ok(Value::Str(t.into())) };
+        let stamp = |t: &str| -> EvalResult {
+            Ok(Value::Timestamp(crate::value::parse_timestamp(t).unwrap()))
+        };
+        // A DATE is its day at midnight, a TIME its time of day on 1970-01-01.
+        assert_eq!(
+            run(
+                Func::CharToDate,
+                "dd/MM/yyyy HH:mm",
+                text_lit("01/05/2024 10:11")
+            ),
+            stamp("2024-05-01")
+        );
+        assert_eq!(
+            run(Func::CharToTime, "HH:mm:ss.SSS", text_lit("10:11:12.345")),
+            stamp("1970-01-01 10:11:12.345")
+        );
+        assert_eq!(
+            run(
+                Func::CharToTime,
+                "yyyy-MM-dd h:mm a",
+                text_lit("2024-05-01 3:04 PM")
+            ),
+            stamp("1970-01-01 15:04:00")
+        );
+        assert!(run(Func::CharToDate, "yyyy-MM-dd", text_lit("2024-02-30")).is_err());
+        assert!(run(Func::CharToTime, "HH:mm", text_lit("noon")).is_err());
+        assert_eq!(
+            run(Func::CharToDate, "yyyy", CExpr::Col(1)),
+            Ok(Value::Null)
+        );
+        assert_eq!(
+            run(Func::DateToChar, "yyyy-MM-dd HH:mm", CExpr::Col(0)),
+            txt("2024-05-01 00:00")
+        );
+        assert_eq!(
+            run(Func::TimeToChar, "yyyy-MM-dd HH:mm:ss.SSS", CExpr::Col(0)),
+            txt("1970-01-01 10:11:12.345")
+        );
+        assert_eq!(
+            run(Func::TimeToChar, "h:mm a", CExpr::Col(0)),
+            txt("10:11 AM")
+        );
+        // Only TIMESTAMP_TO_CHAR writes NULL as 'null', as its page says.
+        assert_eq!(
+            run(Func::DateToChar, "yyyy", CExpr::Col(1)),
+            Ok(Value::Null)
+        );
+        assert_eq!(run(Func::TimeToChar, "HH", CExpr::Col(1)), Ok(Value::Null));
+        assert_eq!(run(Func::TimestampToChar, "HH", CExpr::Col(1)), txt("null"));
+        assert!(run(Func::DateToChar, "yyyy", text_lit("2024-05-01")).is_err());
+        // Compiled formats, as the plan makes them from literals.
+        let compiled = CExpr::DateFormat(Box::new(DateFormat::new("EEEE").unwrap()));
+        assert_eq!(
+            at(
+                CExpr::Call(Func::DateToChar, vec![compiled, CExpr::Col(0)]),
+                &row,
+                0
+            ),
+            txt("Wednesday")
+        );
+        // Casts to DATE and TIME keep the day and the time of day.
+        assert_eq!(
+            cast(Value::Str("2024-05-01 10:11:12".into()), SqlType::Date),
+            stamp("2024-05-01")
+        );
+        assert_eq!(
+            cast(Value::Timestamp(ts), SqlType::Time),
+            stamp("1970-01-01 10:11:12.345")
+        );
+        assert_eq!(
+            cast(Value::Str("23:59:58.5".into()), SqlType::Time),
+            stamp("1970-01-01 23:59:58.500")
+        );
+        assert_eq!(
+            cast(Value::Str("2024-05-01 07:08:09".into()), SqlType::Time),
+            stamp("1970-01-01 07:08:09")
+        );
+        assert!(cast(Value::Str("25:00:00".into()), SqlType::Time).is_err());
+        assert_eq!(
+            cast(Value::Timestamp(-1), SqlType::Time),
+            stamp("1970-01-01 23:59:59.999")
+        );
+        assert!(cast(Value::Timestamp(i64::MIN), SqlType::Date).is_err());
+    }
+
+    #[test]
+    fn the_clock_functions_read_the_scope_clock() {
+        let now = crate::value::parse_timestamp("2024-05-01 10:11:12.345").unwrap();
+        let clock = |f: Func, now: i64| at(CExpr::Call(f, Vec::new()), &[], now);
+        let stamp = |t: &str| -> EvalResult {
+            Ok(Value::Timestamp(crate::value::parse_timestamp(t).unwrap()))
+        };
+        assert_eq!(
+            clock(Func::CurrentTimestamp, now),
+            Ok(Value::Timestamp(now))
+        );
+        assert_eq!(clock(Func::CurrentDate, now), stamp("2024-05-01"));
+        assert_eq!(
+            clock(Func::CurrentTime, now),
+            stamp("1970-01-01 10:11:12.345")
+        );
+        // Before the epoch, the day and the time of day still hold.
+        assert_eq!(clock(Func::CurrentDate, -1), stamp("1969-12-31"));
+        assert_eq!(
+            clock(Func::CurrentTime, -1),
+            stamp("1970-01-01 23:59:59.999")
+        );
+        assert!(clock(Func::CurrentDate, i64::MIN).is_err());
+        assert_eq!(
+            clock(Func::CurrentTime, i64::MIN),
+            Ok(Value::Timestamp(i64::MIN.rem_euclid(DAY_MS)))
+        );
+        // CURRENT_ROW_TIMESTAMP is the row's time, not the clock.
+        assert_eq!(
+            clock(Func::CurrentRowTimestamp, now),
+            Ok(Value::Timestamp(7))
+        );
+        for (name, f) in [
+            ("CURRENT_TIMESTAMP", Func::CurrentTimestamp),
+            ("LOCALTIMESTAMP", Func::CurrentTimestamp),
+            ("CURRENT_DATE", Func::CurrentDate),
+            ("CURRENT_TIME", Func::CurrentTime),
+            ("LOCALTIME", Func::CurrentTime),
+        ] {
+            assert_eq!(Func::by_name(name), Some((f, 0..=0)), "{name}");
+            assert!(f.is_clock());
+        }
+        assert!(!Func::CurrentRowTimestamp.is_clock());
+        let e = CExpr::Binary(
+            BinOp::Add,
+            Box::new(CExpr::Call(Func::CurrentTimestamp, Vec::new())),
+            Box::new(lit(Value::Interval(1))),
+        );
+        assert!(e.reads_clock());
+        assert!(!CExpr::Rowtime.reads_clock());
+    }
+
     #[test]
     fn three_valued_logic_and_null_propagation() {
         let s = Scope {
@@ -1375,6 +1821,7 @@ mod tests {
             keys: &[],
             aggs: &[],
             udf: &[],
+            now: 0,
         };
         let null_and_false = CExpr::Binary(
             BinOp::And,

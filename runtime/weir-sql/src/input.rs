@@ -352,8 +352,13 @@ fn coerce(v: Option<&Json>, ty: SqlType) -> Result<Value, String> {
         (Json::Number(n), SqlType::Boolean) => Value::Bool(n.as_f64() != Some(0.0)),
         // KDA: a string is true when it is `true` (in any case), false otherwise.
         (Json::String(s), SqlType::Boolean) => Value::Bool(s.trim().eq_ignore_ascii_case("true")),
-        (Json::String(s), SqlType::Timestamp | SqlType::Date) => {
+        (Json::String(s), SqlType::Timestamp) => {
             Value::Timestamp(parse_timestamp(s).ok_or_else(bad)?)
+        }
+        // A DATE keeps the day (midnight), a TIME the time of day (`HH:MM:SS[.fff]`, or that
+        // of a timestamp), as CAST does.
+        (Json::String(s), SqlType::Date | SqlType::Time) => {
+            crate::eval::cast(Value::Str(s.clone()), ty).map_err(|_| bad())?
         }
         _ => return Err(bad()),
     })

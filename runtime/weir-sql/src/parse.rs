@@ -7,7 +7,7 @@
 use crate::ast::*;
 use crate::error::{Pos, SqlError};
 use crate::lex::{tokenize, Tok, Token};
-use crate::value::{parse_timestamp, SqlType, Unit, Value};
+use crate::value::{parse_time, parse_timestamp, SqlType, Unit, Value};
 
 /// How deep an expression tree may be: nesting (parentheses, NOT, unary minus, subqueries)
 /// counts [`NEST`] a level, and each operator of a chain (`a OR b OR c`) one. It bounds the
@@ -330,6 +330,7 @@ impl Parser {
             "BOOLEAN" => SqlType::Boolean,
             "TIMESTAMP" => SqlType::Timestamp,
             "DATE" => SqlType::Date,
+            "TIME" => SqlType::Time,
             _ => return Err(SqlError::name(pos, &word, format!("unknown type `{word}`"))),
         };
         Ok(ty)
@@ -877,8 +878,47 @@ impl Parser {
                     unreachable!("checked above")
                 };
                 let ms = parse_timestamp(&text)
+                    .and_then(|ms| {
+                        if word == "DATE" {
+                            crate::eval::as_date(ms).ok()
+                        } else {
+                            Some(ms)
+                        }
+                    })
                     .ok_or_else(|| SqlError::syntax(pos, format!("bad {word} literal '{text}'")))?;
                 Expr::Lit(Value::Timestamp(ms), pos)
+            }
+            "TIME" if matches!(self.peek_at(1).tok, Tok::Str(_)) => {
+                self.bump();
+                let Tok::Str(text) = self.bump().tok else {
+                    unreachable!("checked above")
+                };
+                let ms = parse_time(&text)
+                    .ok_or_else(|| SqlError::syntax(pos, format!("bad TIME literal '{text}'")))?;
+                Expr::Lit(Value::Timestamp(ms), pos)
+            }
+            // The functions of the clock, written without parentheses as in standard SQL (and
+            // CURRENT_ROW_TIMESTAMP, as the reference writes it). With them, they are calls.
+            "CURRENT_TIMESTAMP"
+            | "LOCALTIMESTAMP"
+            | "CURRENT_DATE"
+            | "CURRENT_TIME"
+            | "LOCALTIME"
+            | "CURRENT_ROW_TIMESTAMP"
+                if !next_is_paren =>
+            {
+                self.bump();
+                Expr::Func {
+                    name: Name {
+                        text: word.to_string(),
+                        pos,
+                    },
+                    args: Vec::new(),
+                    star: false,
+                    distinct: false,
+                    over: None,
+                    ignore_nulls: false,
+                }
             }
             "INTERVAL" => {
                 self.bump();
@@ -1002,6 +1042,31 @@ impl Parser {
                     from: Box::new(from),
                     len,
                     pos,
+                }
+            }
+            // OVERLAY(s PLACING r FROM n [FOR m]): the call OVERLAY(s, r, n [, m]).
+            "OVERLAY" if next_is_paren => {
+                self.bump();
+                self.bump();
+                let mut args = vec![self.expr()?];
+                self.expect_kw("PLACING")?;
+                args.push(self.expr()?);
+                self.expect_kw("FROM")?;
+                args.push(self.expr()?);
+                if self.eat_kw("FOR") {
+                    args.push(self.expr()?);
+                }
+                self.expect_sym(")")?;
+                Expr::Func {
+                    name: Name {
+                        text: word.to_string(),
+                        pos,
+                    },
+                    args,
+                    star: false,
+                    distinct: false,
+                    over: None,
+                    ignore_nulls: false,
                 }
             }
             "POSITION" if next_is_paren => {
@@ -1248,8 +1313,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_line_and_column() {
-        let sql =
-            "CREATE STREAM s (a INTEGER);\nCREATE PUMP p AS INSERT INTO s\n  SELECT a FROM ;";
+        let sql = "CREATE STREAM s (a INTEGER);\nCREATE PUMP p AS INSERT INTO s\n  SELECT a FROM ;";
         let err = parse(sql).unwrap_err().located(sql);
         let SqlError::Sql {
             line,
@@ -1292,8 +1356,57 @@ mod tests {
             "a NOT SIMILAR TO '(x|y)!%' ESCAPE '!'",
             "REGEX_REPLACE(a, '(T)', '$1', 1, 0)",
             "MONOTONIC(STEP(CHAR_TO_TIMESTAMP('dd/MMM/yyyy:HH:mm:ss z', a) BY INTERVAL '1' HOUR))",
+            "OVERLAY('12345' PLACING 'foo' FROM 2 FOR 2) || OVERLAY(a PLACING b FROM -2)",
+            "CURRENT_DATE - INTERVAL '1' DAY < CURRENT_TIMESTAMP",
+            "TIME '10:11:12' = CAST(LOCALTIMESTAMP AS TIME)",
         ] {
             parse_expr(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
+        for bad in [
+            "OVERLAY('a' FROM 1)",
+            "OVERLAY('a' PLACING 'b')",
+            "OVERLAY('a' PLACING 'b' FROM 1 FOR)",
+            "TIME '25:00'",
+        ] {
+            assert!(parse_expr(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn overlay_and_the_clock_are_calls() {
+        let call = |src: &str| match parse_expr(src).unwrap() {
+            Expr::Func { name, args, .. } => (name.text, args.len()),
+            other => panic!("{src}: {other:?}"),
+        };
+        assert_eq!(call("OVERLAY(a PLACING 'x' FROM 2)"), ("OVERLAY".into(), 3));
+        assert_eq!(
+            call("overlay(a placing 'x' from 2 for 1)"),
+            ("OVERLAY".into(), 4)
+        );
+        for word in [
+            "CURRENT_TIMESTAMP",
+            "LOCALTIMESTAMP",
+            "CURRENT_DATE",
+            "CURRENT_TIME",
+            "LOCALTIME",
+            "CURRENT_ROW_TIMESTAMP",
+        ] {
+            assert_eq!(call(word), (word.to_string(), 0));
+            assert_eq!(call(&word.to_lowercase()), (word.to_string(), 0));
+            assert_eq!(call(&format!("{word}()")), (word.to_string(), 0));
+        }
+        // Quoted, it is a column.
+        assert!(matches!(
+            parse_expr("\"CURRENT_DATE\"").unwrap(),
+            Expr::Column { .. }
+        ));
+        assert_eq!(
+            parse_expr("DATE '2024-05-01 10:00:00'").unwrap(),
+            Expr::Lit(Value::Timestamp(1_714_521_600_000), Pos(0))
+        );
+        assert_eq!(
+            parse_expr("TIME '10:00:00'").unwrap(),
+            Expr::Lit(Value::Timestamp(36_000_000), Pos(0))
+        );
     }
 }

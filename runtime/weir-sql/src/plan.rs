@@ -1347,17 +1347,34 @@ fn infer(e: &CExpr, cols: &[(String, SqlType)]) -> SqlType {
         CExpr::Binary(Or | And | Eq | NotEq | Lt | LtEq | Gt | GtEq, ..) => SqlType::Boolean,
         CExpr::Binary(Concat, ..) => text,
         CExpr::Binary(_, a, b) => match (infer(a, cols), infer(b, cols)) {
-            (SqlType::Timestamp, _) | (_, SqlType::Timestamp) => SqlType::Timestamp,
+            (SqlType::Timestamp | SqlType::Date | SqlType::Time, _)
+            | (_, SqlType::Timestamp | SqlType::Date | SqlType::Time) => SqlType::Timestamp,
             (x, y) if is_integer(x) && is_integer(y) => SqlType::Bigint,
             _ => SqlType::Double,
         },
         CExpr::Call(Func::CharLength | Func::UnixTimestamp | Func::Tsdiff, _)
         | CExpr::Position(..)
         | CExpr::Extract(..) => SqlType::Bigint,
-        CExpr::Call(Func::CurrentRowTimestamp | Func::CharToTimestamp, _) => SqlType::Timestamp,
+        CExpr::Call(
+            Func::CurrentRowTimestamp
+            | Func::CharToTimestamp
+            | Func::ToTimestamp
+            | Func::CurrentTimestamp,
+            _,
+        ) => SqlType::Timestamp,
+        CExpr::Call(Func::CharToDate | Func::CurrentDate, _) => SqlType::Date,
+        CExpr::Call(Func::CharToTime | Func::CurrentTime, _) => SqlType::Time,
+        CExpr::Call(Func::Log10, _) => SqlType::Double,
         CExpr::Udf { ret, .. } | CExpr::UdfAt(_, ret) => *ret,
         CExpr::Call(
-            Func::Upper | Func::Lower | Func::Initcap | Func::RegexReplace | Func::TimestampToChar,
+            Func::Upper
+            | Func::Lower
+            | Func::Initcap
+            | Func::RegexReplace
+            | Func::TimestampToChar
+            | Func::DateToChar
+            | Func::TimeToChar
+            | Func::Overlay,
             _,
         )
         | CExpr::Substring(..)
@@ -1388,7 +1405,7 @@ fn equalities(on: &CExpr, n: usize) -> Vec<(CExpr, CExpr)> {
             None
         } else if cols.iter().all(|&c| c < n) {
             Some(false)
-        } else if cols.iter().all(|&c| c >= n) && !e.reads_rowtime() {
+        } else if cols.iter().all(|&c| c >= n) && !e.reads_rowtime() && !e.reads_clock() {
             Some(true)
         } else {
             None
@@ -2136,7 +2153,7 @@ fn compile_expr(e: &Expr, ctx: &Ctx<'_>, hook: &mut Hook<'_>) -> Result<CExpr, S
                         cargs[1] = CExpr::Regex(Box::new(p));
                     }
                 }
-                Func::TimestampToChar | Func::CharToTimestamp => {
+                f if f.takes_date_format() => {
                     if let Some(CExpr::Lit(Value::Str(text))) = cargs.first() {
                         let d = crate::datefmt::DateFormat::new(text)
                             .map_err(|m| SqlError::syntax(args[0].pos(), m))?;
@@ -2303,5 +2320,41 @@ mod tests {
             not: false,
         };
         assert_eq!(infer(&similar, &cols), SqlType::Boolean);
+        let none = |f: Func| call(f, Vec::new());
+        assert_eq!(none(Func::CurrentTimestamp), SqlType::Timestamp);
+        assert_eq!(none(Func::CurrentDate), SqlType::Date);
+        assert_eq!(none(Func::CurrentTime), SqlType::Time);
+        assert_eq!(
+            call(Func::ToTimestamp, vec![CExpr::Lit(Value::Int(0))]),
+            SqlType::Timestamp
+        );
+        assert_eq!(
+            call(Func::CharToDate, vec![format(), CExpr::Col(0)]),
+            SqlType::Date
+        );
+        assert_eq!(
+            call(Func::CharToTime, vec![format(), CExpr::Col(0)]),
+            SqlType::Time
+        );
+        for f in [Func::DateToChar, Func::TimeToChar] {
+            assert_eq!(call(f, vec![format(), CExpr::Col(1)]), text);
+        }
+        assert_eq!(
+            call(
+                Func::Overlay,
+                vec![CExpr::Col(0), format(), CExpr::Lit(Value::Int(1))]
+            ),
+            text
+        );
+        assert_eq!(
+            call(Func::Log10, vec![CExpr::Lit(Value::Int(10))]),
+            SqlType::Double
+        );
+        let later = CExpr::Binary(
+            crate::ast::BinOp::Add,
+            Box::new(CExpr::Call(Func::CurrentDate, Vec::new())),
+            Box::new(CExpr::Lit(Value::Interval(1))),
+        );
+        assert_eq!(infer(&later, &cols), SqlType::Timestamp);
     }
 }

@@ -108,6 +108,9 @@ impl Table {
                 keys: &[],
                 aggs: &[],
                 udf: &[],
+                // The table's side of an indexed equality reads no clock (see the plan's
+                // `equalities`): it is evaluated once, at start.
+                now: 0,
             };
             let keys: Option<Vec<Value>> = join
                 .keys
@@ -275,6 +278,11 @@ pub struct SqlStage {
     stream_rowtime: Vec<i64>,
     /// When the last batch came (the clock's time), for [`QUIET`].
     last_input_ms: i64,
+    /// The clock's time at the stage's first call: what CURRENT_TIMESTAMP and the other
+    /// functions of the clock read ([`Scope::now`]). The SQL Reference: they "all produce
+    /// results which are set to values at the time the query first executes" (Date and Time
+    /// Functions); only CURRENT_ROW_TIMESTAMP moves, and Weir's is the row's ROWTIME.
+    clock_ms: Option<i64>,
     /// What calls the plan's user-defined functions.
     udfs: Option<Box<dyn Udfs>>,
     /// Per pump, rows waiting for its UDF calls (see the module's invariants).
@@ -302,6 +310,8 @@ struct Base<'a> {
     rowtime: i64,
     keys: &'a [Value],
     aggs: &'a [Value],
+    /// The clock (see [`Scope::now`]).
+    now: i64,
 }
 
 /// Evaluates the call sites of `sites` that are evaluated per window row (`group`) or per
@@ -334,6 +344,7 @@ fn eval_sites(
                 keys: b.keys,
                 aggs: b.aggs,
                 udf: &slots[i * w..][..w],
+                now: b.now,
             };
             for (a, col) in site.args.iter().zip(&mut cols) {
                 match eval(a, &scope) {
@@ -505,10 +516,23 @@ impl SqlStage {
             last_rowtime: i64::MIN,
             in_error: false,
             last_input_ms: i64::MIN,
+            clock_ms: None,
             deferred: vec![Vec::new(); n_pumps],
             stream_joins: (0..n_pumps).map(|_| JoinState::default()).collect(),
             udfs: None,
         })
+    }
+
+    /// What the functions of the clock read (see `clock_ms`).
+    fn clock(&self) -> i64 {
+        self.clock_ms.unwrap_or(0)
+    }
+
+    /// Starts the clock of CURRENT_TIMESTAMP and the like, at the first call the stage gets.
+    fn start_clock(&mut self, now_ms: i64) {
+        if self.clock_ms.is_none() {
+            self.clock_ms = Some(now_ms);
+        }
     }
 
     /// Calls the plan's user-defined functions through `udfs`.
@@ -522,6 +546,7 @@ impl SqlStage {
     fn drain(&mut self, out: &mut Out, now_ms: i64) {
         while self.deferred.iter().any(|d| !d.is_empty()) {
             let plan = self.plan.clone();
+            let clock = self.clock();
             for &p in &plan.flush_order {
                 if self.deferred[p].is_empty() {
                     continue;
@@ -537,6 +562,7 @@ impl SqlStage {
                         rowtime: r.rowtime,
                         keys: &[],
                         aggs: &[],
+                        now: clock,
                     })
                     .collect();
                 eval_sites(
@@ -704,6 +730,7 @@ impl SqlStage {
     /// selected.
     fn pump(&mut self, p: usize, row: &Row, out: &mut Out, now_ms: i64) -> Result<(), String> {
         let plan = self.plan.clone();
+        let clock = self.clock();
         if plan.pumps[p].stream_join.is_some() {
             return self.join_arrive(p, row, false, out, now_ms);
         }
@@ -719,6 +746,7 @@ impl SqlStage {
                     keys: &[],
                     aggs: &[],
                     udf: &[],
+                    now: clock,
                 };
                 let mut keys = Vec::with_capacity(join.keys.len());
                 for (stream_side, _) in &join.keys {
@@ -743,6 +771,7 @@ impl SqlStage {
                 keys: &[],
                 aggs: &[],
                 udf: &[],
+                now: clock,
             };
             if truth(&eval(&join.on, &scope)?)? == Some(true) {
                 joined.push(vals);
@@ -770,6 +799,7 @@ impl SqlStage {
 
     fn pump_row(&mut self, p: usize, row: &Row, out: &mut Out, now_ms: i64) -> Result<(), String> {
         let plan = self.plan.clone();
+        let clock = self.clock();
         let pump = &plan.pumps[p];
         if pump.udf_sites.iter().any(|s| !s.group) {
             // Its calls wait for the rest of the batch. A filter that calls none goes first,
@@ -781,6 +811,7 @@ impl SqlStage {
                     keys: &[],
                     aggs: &[],
                     udf: &[],
+                    now: clock,
                 };
                 if truth(&eval(f, &scope)?)? != Some(true) {
                     return Ok(());
@@ -802,6 +833,7 @@ impl SqlStage {
         now_ms: i64,
     ) -> Result<(), String> {
         let plan = self.plan.clone();
+        let clock = self.clock();
         let pump = &plan.pumps[p];
         let scope = Scope {
             row: &row.vals,
@@ -809,6 +841,7 @@ impl SqlStage {
             keys: &[],
             aggs: &[],
             udf: row_slots,
+            now: clock,
         };
         if let Some(f) = &pump.filter {
             if truth(&eval(f, &scope)?)? != Some(true) {
@@ -909,6 +942,7 @@ impl SqlStage {
                             rowtime: row.rowtime,
                             keys: &[],
                             aggs: &finals,
+                            now: clock,
                         },
                         row_slots,
                     );
@@ -922,6 +956,7 @@ impl SqlStage {
                     keys: &[],
                     aggs: &finals,
                     udf,
+                    now: clock,
                 };
                 let mut vals = Vec::with_capacity(items.len());
                 for e in items {
@@ -1148,6 +1183,7 @@ impl SqlStage {
             return;
         };
         let plan = self.plan.clone();
+        let clock = self.clock();
         let pump = &plan.pumps[p];
         let PumpKind::Tumble {
             keys,
@@ -1160,7 +1196,7 @@ impl SqlStage {
         else {
             return;
         };
-        let end = window_end(&keys[*b], &bucket, w.last);
+        let end = window_end(&keys[*b], &bucket, w.last, clock);
         let mut groups = w.groups;
         if !order.is_empty() {
             let mut sorted: Vec<(Vec<Value>, Group)> = groups
@@ -1174,6 +1210,7 @@ impl SqlStage {
                         keys: &g.keys,
                         aggs: &finals,
                         udf: &[],
+                        now: clock,
                     };
                     // A key that fails sorts as NULL; the row itself fails (or not) as it
                     // is made.
@@ -1206,6 +1243,7 @@ impl SqlStage {
         now_ms: i64,
     ) {
         let plan = self.plan.clone();
+        let clock = self.clock();
         let pump = &plan.pumps[p];
         let ack = Ack::merge(g.acks);
         let finals: Vec<Value> = g.aggs.iter().zip(aggs).map(|(a, s)| a.finish(s)).collect();
@@ -1216,6 +1254,7 @@ impl SqlStage {
                 rowtime: end,
                 keys: &g.keys,
                 aggs: &finals,
+                now: clock,
             },
             &[],
         );
@@ -1225,6 +1264,7 @@ impl SqlStage {
             keys: &g.keys,
             aggs: &finals,
             udf: &slots,
+            now: clock,
         };
         let result = (|| -> Result<Option<Vec<Value>>, String> {
             if let Some(h) = having {
@@ -1414,6 +1454,7 @@ impl SqlStage {
     /// (a pass over all partitions: done when time passes, not for every batch).
     fn advance(&mut self, t: i64, out: &mut Out, now_ms: i64, sweep: bool) {
         let plan = self.plan.clone();
+        let clock = self.clock();
         // Upstream first: a window closed here may fill one downstream that closes too.
         for &p in &plan.flush_order {
             let pump = &plan.pumps[p];
@@ -1444,7 +1485,8 @@ impl SqlStage {
             }
             if let PumpKind::Map { order: Some(o), .. } = &pump.kind {
                 let open = self.sorts[p].bucket.clone();
-                if open.is_some_and(|b| bucket_at(&o.bucket, t).is_some_and(|now| now != b)) {
+                if open.is_some_and(|b| bucket_at(&o.bucket, t, clock).is_some_and(|now| now != b))
+                {
                     self.release_sorted(p, out, now_ms);
                 }
                 continue;
@@ -1462,7 +1504,7 @@ impl SqlStage {
             let Some(open) = self.windows[p].bucket.clone() else {
                 continue;
             };
-            if bucket_at(&keys[*bucket], t).is_some_and(|now| now != open) {
+            if bucket_at(&keys[*bucket], t, clock).is_some_and(|now| now != open) {
                 self.close(p, out, now_ms);
             }
         }
@@ -1481,6 +1523,7 @@ impl SqlStage {
         now_ms: i64,
     ) -> Result<(), String> {
         let plan = self.plan.clone();
+        let clock = self.clock();
         let j = plan.pumps[p].stream_join.as_ref().expect("a stream join");
         self.join_evict(p, row.rowtime, out, now_ms);
         let own_len = if right {
@@ -1517,6 +1560,7 @@ impl SqlStage {
                         keys: &[],
                         aggs: &[],
                         udf: &[],
+                        now: clock,
                     };
                     // A condition that fails on a pair fails the arriving row (after the
                     // window is put back).
@@ -1789,8 +1833,9 @@ impl SqlStage {
     }
 }
 
-/// The value of the window expression at ROWTIME `t` (it reads only ROWTIME).
-fn bucket_at(e: &CExpr, t: i64) -> Option<Value> {
+/// The value of the window expression at ROWTIME `t` (it reads only ROWTIME, and perhaps the
+/// clock, `now`).
+fn bucket_at(e: &CExpr, t: i64, now: i64) -> Option<Value> {
     eval(
         e,
         &Scope {
@@ -1799,6 +1844,7 @@ fn bucket_at(e: &CExpr, t: i64) -> Option<Value> {
             keys: &[],
             aggs: &[],
             udf: &[],
+            now,
         },
     )
     .ok()
@@ -1806,9 +1852,9 @@ fn bucket_at(e: &CExpr, t: i64) -> Option<Value> {
 
 /// The first ROWTIME past the window `bucket` (the ROWTIME of its rows, as KDA's): found by
 /// search, since the window is any expression of ROWTIME that never decreases with it.
-fn window_end(e: &CExpr, bucket: &Value, from: i64) -> i64 {
+fn window_end(e: &CExpr, bucket: &Value, from: i64, now: i64) -> i64 {
     let past = |t: i64| {
-        bucket_at(e, t)
+        bucket_at(e, t, now)
             .is_none_or(|v| compare(&v, bucket).ok().flatten() != Some(std::cmp::Ordering::Equal))
     };
     let mut step = 1i64;
@@ -2082,6 +2128,7 @@ impl Processor for SqlStage {
     }
 
     fn process(&mut self, batch: Batch, now_ms: i64) -> Processed {
+        self.start_clock(now_ms);
         self.last_input_ms = now_ms;
         let mut out = Out::default();
         let mut rows = Vec::new();
@@ -2110,6 +2157,7 @@ impl Processor for SqlStage {
     }
 
     fn tick(&mut self, now_ms: i64, watermark_ms: i64) -> Processed {
+        self.start_clock(now_ms);
         // With a ROWTIME column, only the data moves time: the engine's watermark and the
         // clock are arrival times, of another timeline.
         if self.plan.rowtime_column.is_some() {
@@ -2132,6 +2180,7 @@ impl Processor for SqlStage {
     }
 
     fn flush(&mut self, now_ms: i64) -> Processed {
+        self.start_clock(now_ms);
         let mut out = Out::default();
         // Rows a pump lets go may fill a later-created pump's state that was already flushed,
         // or an earlier one's: flush again until a pass moves nothing.

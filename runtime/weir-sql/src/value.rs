@@ -3,10 +3,12 @@
 //! TIMESTAMP is milliseconds since the Unix epoch (UTC, as KDA's ROWTIME), an INTERVAL is
 //! milliseconds too (day-time intervals only: KDA's windows never use year-month ones).
 //! DECIMAL is kept as a double and rounded to its scale when it is stored in a column.
+//! DATE and TIME are timestamps too: a DATE the midnight (UTC) of its day, a TIME its time
+//! of day on 1970-01-01 (as Java's `java.sql.Date` and `java.sql.Time` are).
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SqlType {
@@ -22,6 +24,7 @@ pub enum SqlType {
     Boolean,
     Timestamp,
     Date,
+    Time,
 }
 
 impl fmt::Display for SqlType {
@@ -39,6 +42,7 @@ impl fmt::Display for SqlType {
             SqlType::Boolean => f.write_str("BOOLEAN"),
             SqlType::Timestamp => f.write_str("TIMESTAMP"),
             SqlType::Date => f.write_str("DATE"),
+            SqlType::Time => f.write_str("TIME"),
         }
     }
 }
@@ -172,6 +176,19 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
         .map(|dt| dt.and_utc().timestamp_millis())
 }
 
+/// Parses a TIME: `HH:MM:SS[.fff]` or `HH:MM`, the time of day on 1970-01-01; or a timestamp,
+/// of which it takes the time of day. Milliseconds since the epoch.
+pub fn parse_time(text: &str) -> Option<i64> {
+    let t = text.trim();
+    for format in ["%H:%M:%S%.f", "%H:%M"] {
+        if let Ok(time) = NaiveTime::parse_from_str(t, format) {
+            let ms = (time.nanosecond() / 1_000_000).min(999);
+            return Some(i64::from(time.num_seconds_from_midnight()) * 1000 + i64::from(ms));
+        }
+    }
+    parse_timestamp(t).map(|ms| ms.rem_euclid(86_400_000))
+}
+
 /// `YYYY-MM-DD HH:MM:SS[.f{1,9}]` (or with `T`), the form nearly every record has, read
 /// without chrono's format interpreter, which took more time than the rest of a row's mapping.
 /// `None` for anything else (the general parser then decides).
@@ -251,6 +268,11 @@ mod tests {
             "2018-02-23 00:00:00.000"
         );
         assert_eq!(parse_timestamp("23/02/2018"), None);
+        assert_eq!(parse_time("10:11:12.5"), Some(36_672_500));
+        assert_eq!(parse_time(" 00:01 "), Some(60_000));
+        assert_eq!(parse_time("2018-02-23 00:00:01.250"), Some(1_250));
+        assert_eq!(parse_time("24:00:00"), None);
+        assert_eq!(parse_time("noon"), None);
         assert_eq!(format_interval(61_500), "0 00:01:01.500");
     }
 }

@@ -2,7 +2,8 @@
 //! the date formats of TIMESTAMP_TO_CHAR and CHAR_TO_TIMESTAMP. A literal is compiled with the
 //! plan, and a bad one refused with its line and column; one from the row is compiled per
 //! row, and a bad one fails that row only. And MONOTONIC, which GROUP BY takes as its
-//! argument.
+//! argument; the functions that fail a row on a bad argument (LOG10, OVERLAY); and those of
+//! the clock, which read the time the stage was first called with.
 
 use weir_core::batch::{BatchBuilder, Meta};
 use weir_core::process::Processor;
@@ -84,6 +85,12 @@ fn a_bad_literal_is_refused_with_its_line_and_column() {
         &format!("SELECT STREAM CHAR_TO_TIMESTAMP('\''yyyy', S)\n{FROM}"),
     ));
     assert!(err.contains("unterminated quote"), "{err}");
+    let err = compile_error(&app(
+        "X DATE",
+        &format!("SELECT STREAM CHAR_TO_DATE(\n'yyyy-MM-dd T', S)\n{FROM}"),
+    ));
+    assert!(err.starts_with("line 4, column 1:"), "{err}");
+    assert!(err.contains("date format"), "{err}");
     // REGEX_REPLACE takes its five arguments, as in KDA.
     let err = compile_error(&app(
         "X VARCHAR(32)",
@@ -199,4 +206,100 @@ fn monotonic_is_its_argument_to_group_by() {
         &format!("SELECT STREAM S, COUNT(*) {FROM} GROUP BY MONOTONIC(S)"),
     ));
     assert!(err.contains("window of ROWTIME"), "{err}");
+}
+
+#[test]
+fn log10_and_overlay_fail_only_the_rows_they_cannot_take() {
+    let (rows, failed) = run(
+        &app(
+            "X DOUBLE",
+            &format!("SELECT STREAM LOG10(CAST(S AS DOUBLE)) {FROM}"),
+        ),
+        &[
+            r#"{"s": "100"}"#,
+            r#"{"s": "0"}"#,
+            r#"{"s": "-5"}"#,
+            r#"{}"#,
+        ],
+    );
+    assert_eq!(rows, [r#"{"X":2.0}"#, r#"{"X":null}"#]);
+    assert_eq!(failed, 2);
+    let (rows, failed) = run(
+        &app(
+            "X VARCHAR(32)",
+            &format!("SELECT STREAM OVERLAY(S PLACING 'x' FROM 2 FOR CAST(P AS INTEGER)) {FROM}"),
+        ),
+        &[
+            r#"{"s": "abc", "p": "1"}"#,
+            r#"{"s": "abc", "p": "-1"}"#,
+            r#"{"s": "ñandú", "p": "3"}"#,
+            r#"{"s": "abc"}"#,
+        ],
+    );
+    assert_eq!(rows, [r#"{"X":"axc"}"#, r#"{"X":"ñxú"}"#, r#"{"X":null}"#]);
+    assert_eq!(failed, 1);
+}
+
+/// A record `{"s": "a"}` arriving at `at`.
+fn one(at: i64) -> weir_core::batch::Batch {
+    let mut b = BatchBuilder::new();
+    b.push(
+        r#"{"s": "a"}"#.as_bytes(),
+        Meta {
+            arrival_ms: at,
+            ..Meta::default()
+        },
+    );
+    b.finish()
+}
+
+fn rows_of(p: weir_core::process::Processed) -> Vec<String> {
+    p.records
+        .iter()
+        .map(|r| String::from_utf8_lossy(r.data()).into_owned())
+        .collect()
+}
+
+#[test]
+fn the_clock_functions_read_the_time_the_application_started() {
+    let config = parse_app_json(INPUTS).unwrap();
+    let sql = app(
+        "TS TIMESTAMP, LTS TIMESTAMP, D DATE, T TIME, LT TIME, SAME BOOLEAN, ROW_TIME TIMESTAMP",
+        &format!(
+            "SELECT STREAM CURRENT_TIMESTAMP, LOCALTIMESTAMP, CURRENT_DATE, CURRENT_TIME,
+                 LOCALTIME, CURRENT_DATE = CAST(CURRENT_TIMESTAMP AS DATE)
+                     AND CURRENT_TIME = CAST(LOCALTIMESTAMP AS TIME),
+                 CURRENT_ROW_TIMESTAMP
+             {FROM}"
+        ),
+    );
+    let start = weir_sql::value::parse_timestamp("2024-05-01 10:11:12.345").unwrap();
+    let want = |row_time: &str| {
+        format!(
+            r#"{{"TS":"2024-05-01 10:11:12.345","LTS":"2024-05-01 10:11:12.345","D":"2024-05-01 00:00:00.000","T":"1970-01-01 10:11:12.345","LT":"1970-01-01 10:11:12.345","SAME":true,"ROW_TIME":"{row_time}"}}"#
+        )
+    };
+    let stage = || {
+        let plan = compile(&sql, &config, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+        SqlStage::new("clock", plan.into()).unwrap()
+    };
+    let mut s = stage();
+    assert_eq!(
+        rows_of(s.process(one(1_000), start)),
+        [want("1970-01-01 00:00:01.000")]
+    );
+    // "LOCALTIMESTAMP, LOCALTIME, CURRENT_DATE, and CURRENT_TIMESTAMP all produce results
+    // which are set to values at the time the query first executes": a day later, the same;
+    // CURRENT_ROW_TIMESTAMP is each row's.
+    assert_eq!(
+        rows_of(s.process(one(2_000), start + 86_400_000)),
+        [want("1970-01-01 00:00:02.000")]
+    );
+    // The first call may be a tick.
+    let mut s = stage();
+    assert!(rows_of(s.tick(start, i64::MIN)).is_empty());
+    assert_eq!(
+        rows_of(s.process(one(start + 5_000), start + 5_000)),
+        [want("2024-05-01 10:11:17.345")]
+    );
 }
