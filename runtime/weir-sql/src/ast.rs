@@ -55,6 +55,11 @@ pub struct Select {
     /// `FROM TABLE(F(CURSOR(SELECT STREAM ...), args))`: the select reads the function's
     /// rows (`from` is then a name Weir makes up for them).
     pub function: Option<TableFn>,
+    /// `FROM (SELECT STREAM ...) [AS] alias`: the select reads the subquery's rows (`from` is
+    /// then a name Weir makes up for them).
+    pub subquery: Option<Box<Select>>,
+    /// `AS alias(name, ...)` after a subquery: the names of the columns it selects.
+    pub alias_columns: Vec<Name>,
     /// `ORDER BY e [ASC|DESC], ...`: the first key a window of ROWTIME, within which rows are
     /// sorted by all of them.
     pub order_by: Vec<(Expr, bool)>,
@@ -272,6 +277,12 @@ pub enum Expr {
         e: Box<Expr>,
         pos: Pos,
     },
+    /// `e.FIELD`: a field of a row, which `e` names (`t.r` in `t.r.COLUMN1`) or makes (a log
+    /// parser's call, as in `REGEX_LOG_PARSE(s, p).COLUMN1`).
+    Field {
+        e: Box<Expr>,
+        field: Name,
+    },
 }
 
 impl Expr {
@@ -279,6 +290,7 @@ impl Expr {
         match self {
             Expr::Column { table, name } => table.as_ref().map_or(name.pos, |t| t.pos),
             Expr::Func { name, .. } => name.pos,
+            Expr::Field { e, .. } => e.pos(),
             Expr::Lit(_, pos)
             | Expr::Unary { pos, .. }
             | Expr::Binary { pos, .. }

@@ -5,8 +5,11 @@
 //! integers truncates, a division by zero fails the row (it goes to the error stream), and
 //! `LIKE`/`SIMILAR TO` match the whole string (`%` any run, `_` one character).
 
+use std::sync::Arc;
+
 use crate::ast::{BinOp, TrimSide, UnOp};
 use crate::datefmt::DateFormat;
+use crate::logparse::LogParser;
 use crate::pattern::Pattern;
 use crate::value::{SqlType, Unit, Value};
 
@@ -183,6 +186,14 @@ pub enum CExpr {
     },
     /// The result of call site `site` of the pump, for this row (in [`Scope::udf`]).
     UdfAt(usize, SqlType),
+    /// Column `field` of the row a log parser makes of `arg`'s value. The fields taken of
+    /// one call share its parser (the same `Arc`), so that a run of them parses the string
+    /// once ([`eval_items`]).
+    LogParse {
+        parser: Arc<LogParser>,
+        arg: Box<CExpr>,
+        field: usize,
+    },
 }
 
 impl CExpr {
@@ -250,7 +261,8 @@ impl CExpr {
             | CExpr::IsNull(e, _)
             | CExpr::Floor { e, .. }
             | CExpr::IntervalOf(e, _)
-            | CExpr::Extract(_, e) => vec![&mut **e],
+            | CExpr::Extract(_, e)
+            | CExpr::LogParse { arg: e, .. } => vec![&mut **e],
             CExpr::Binary(_, a, b) | CExpr::Step(a, b) | CExpr::Position(a, b) => {
                 vec![&mut **a, &mut **b]
             }
@@ -325,7 +337,8 @@ impl CExpr {
             | CExpr::IsNull(e, _)
             | CExpr::Floor { e, .. }
             | CExpr::IntervalOf(e, _)
-            | CExpr::Extract(_, e) => each(e),
+            | CExpr::Extract(_, e)
+            | CExpr::LogParse { arg: e, .. } => each(e),
             CExpr::Binary(_, a, b) | CExpr::Step(a, b) | CExpr::Position(a, b) => {
                 each(a);
                 each(b);
@@ -680,7 +693,44 @@ pub fn eval(e: &CExpr, s: &Scope<'_>) -> EvalResult {
         CExpr::Udf { .. } => {
             return Err("a function call outside a pump's call sites".into());
         }
+        CExpr::LogParse { parser, arg, field } => {
+            let v = eval(arg, s)?;
+            parser
+                .parse(&v)?
+                .into_iter()
+                .nth(*field)
+                .unwrap_or(Value::Null)
+        }
     })
+}
+
+/// Evaluates a select's items, in order, into `out`. A run of items that take fields of one
+/// log parser's call (as a row selected whole becomes) parses the string once.
+pub fn eval_items(items: &[CExpr], s: &Scope<'_>, out: &mut Vec<Value>) -> Result<(), String> {
+    let mut i = 0;
+    while let Some(item) = items.get(i) {
+        if let CExpr::LogParse { parser, arg, .. } = item {
+            let run = items[i..]
+                .iter()
+                .take_while(
+                    |e| matches!(e, CExpr::LogParse { parser: p, .. } if Arc::ptr_eq(p, parser)),
+                )
+                .count();
+            if run > 1 {
+                let row = parser.parse(&eval(arg, s)?)?;
+                for e in &items[i..i + run] {
+                    if let CExpr::LogParse { field, .. } = e {
+                        out.push(row.get(*field).cloned().unwrap_or(Value::Null));
+                    }
+                }
+                i += run;
+                continue;
+            }
+        }
+        out.push(eval(item, s)?);
+        i += 1;
+    }
+    Ok(())
 }
 
 /// The truth of a condition: NULL is unknown.
@@ -1811,6 +1861,40 @@ mod tests {
         );
         assert!(e.reads_clock());
         assert!(!CExpr::Rowtime.reads_clock());
+    }
+
+    #[test]
+    fn a_run_of_fields_of_one_call_parses_once_and_in_order() {
+        let parser = || {
+            Arc::new(
+                LogParser::new(
+                    "VARIABLE_COLUMN_LOG_PARSE",
+                    &[Value::Int(2), Value::Str(",".into())],
+                )
+                .unwrap(),
+            )
+        };
+        let (p, q) = (parser(), parser());
+        let field = |parser: &Arc<LogParser>, field: usize| CExpr::LogParse {
+            parser: Arc::clone(parser),
+            arg: Box::new(CExpr::Col(0)),
+            field,
+        };
+        let items = [field(&p, 1), field(&p, 0), CExpr::Col(0), field(&q, 1)];
+        let row = [Value::Str("a,b".into())];
+        let s = Scope {
+            row: &row,
+            rowtime: 0,
+            keys: &[],
+            aggs: &[],
+            udf: &[],
+            now: 0,
+        };
+        let mut out = Vec::new();
+        eval_items(&items, &s, &mut out).unwrap();
+        let text = |t: &str| Value::Str(t.into());
+        assert_eq!(out, vec![text("b"), text("a"), text("a,b"), text("b")]);
+        assert_eq!(eval(&items[1], &s), Ok(text("a")));
     }
 
     #[test]

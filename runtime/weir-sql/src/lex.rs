@@ -71,26 +71,27 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, SqlError> {
             continue;
         }
         let start = i;
-        if c == b'\'' {
-            let mut text = String::new();
-            i += 1;
-            loop {
-                let Some(rel) = src[i..].find('\'') else {
-                    return Err(SqlError::syntax(Pos(start), "unterminated string literal"));
-                };
-                text.push_str(&src[i..i + rel]);
-                i += rel + 1;
-                if bytes.get(i) == Some(&b'\'') {
-                    text.push('\'');
-                    i += 1;
-                } else {
-                    break;
-                }
-            }
+        // `U&'...'`: a string with Unicode escapes (`U&'\0009'` is a tab).
+        if (c == b'u' || c == b'U')
+            && bytes.get(i + 1) == Some(&b'&')
+            && bytes.get(i + 2) == Some(&b'\'')
+        {
+            let (raw, end) = string_at(src, i + 2)?;
+            let text = unicode_escapes(&raw).map_err(|m| SqlError::syntax(Pos(start), m))?;
             out.push(Token {
                 tok: Tok::Str(text),
                 pos: start,
             });
+            i = end;
+            continue;
+        }
+        if c == b'\'' {
+            let (text, end) = string_at(src, i)?;
+            out.push(Token {
+                tok: Tok::Str(text),
+                pos: start,
+            });
+            i = end;
             continue;
         }
         if c == b'"' {
@@ -189,6 +190,66 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, SqlError> {
     Ok(out)
 }
 
+/// The string literal whose opening quote is at byte `start` of `src`: its text (`''`
+/// unescaped), and where it ends (just past its closing quote).
+fn string_at(src: &str, start: usize) -> Result<(String, usize), SqlError> {
+    let bytes = src.as_bytes();
+    let mut text = String::new();
+    let mut i = start + 1;
+    loop {
+        let Some(rel) = src.get(i..).and_then(|rest| rest.find('\'')) else {
+            return Err(SqlError::syntax(Pos(start), "unterminated string literal"));
+        };
+        text.push_str(&src[i..i + rel]);
+        i += rel + 1;
+        if bytes.get(i) == Some(&b'\'') {
+            text.push('\'');
+            i += 1;
+        } else {
+            return Ok((text, i));
+        }
+    }
+}
+
+/// The text of a `U&'...'` literal: `\XXXX` and `\+XXXXXX` are the characters of those hex
+/// code points, and `\\` is a backslash.
+fn unicode_escapes(text: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let digits = match chars.clone().next() {
+            Some('\\') => {
+                chars.next();
+                out.push('\\');
+                continue;
+            }
+            Some('+') => {
+                chars.next();
+                6
+            }
+            _ => 4,
+        };
+        let mut code = 0u32;
+        for _ in 0..digits {
+            let d = chars.next().and_then(|d| d.to_digit(16)).ok_or_else(|| {
+                format!(
+                    "bad Unicode escape in U&'{text}': a backslash takes {digits} hex digits \
+                     (or a second backslash)"
+                )
+            })?;
+            code = code * 16 + d;
+        }
+        out.push(char::from_u32(code).ok_or_else(|| {
+            format!("bad Unicode escape in U&'{text}': {code:X} is not a character")
+        })?);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +282,12 @@ mod tests {
             ]
         );
         assert!(tokenize("'open").is_err());
+        let t = tokenize("U&'a\\0009b\\\\\\+01F600' u&'x'").unwrap();
+        assert_eq!(t[0].tok, Tok::Str("a\tb\\\u{1F600}".into()));
+        assert_eq!(t[1].tok, Tok::Str("x".into()));
+        assert!(tokenize("U&'\\00G1'").is_err());
+        assert!(tokenize("U&'\\D800'").is_err());
+        assert!(tokenize("U&'\\12").is_err());
         assert!(tokenize("a /* open").is_err());
         assert!(tokenize("a # b").is_err());
     }

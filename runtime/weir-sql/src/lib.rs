@@ -10,9 +10,11 @@
 //! several, with or without a column list), filters and projections with the reference's
 //! scalar functions, tumbling windows (GROUP BY a window of ROWTIME), sliding windows (OVER,
 //! in [`slide`]) and stagger windows, with COUNT, SUM, MIN, MAX and AVG, HAVING and DISTINCT
-//! aggregates, joins with reference tables, the analytic table functions (RANDOM_CUT_FOREST
-//! with or without explanation, TOP_K_ITEMS_TUMBLING, and, in [`analytic`],
-//! COUNT_DISTINCT_ITEMS_TUMBLING and HOTSPOTS), and user-defined functions ([`udf`]). What it does not take yet is refused at
+//! aggregates, joins with reference tables and between streams, the analytic table functions
+//! (RANDOM_CUT_FOREST with or without explanation, TOP_K_ITEMS_TUMBLING, and, in
+//! [`analytic`], COUNT_DISTINCT_ITEMS_TUMBLING and HOTSPOTS), the log parsers ([`logparse`])
+//! with FROM subqueries, and user-defined functions ([`udf`]). What it does not take yet is
+//! refused at
 //! compile time with the line and column, never run wrongly.
 
 pub mod analytic;
@@ -25,6 +27,7 @@ pub mod eval;
 pub mod input;
 pub mod jsonpath;
 pub mod lex;
+pub mod logparse;
 pub mod parse;
 pub mod pattern;
 pub mod plan;

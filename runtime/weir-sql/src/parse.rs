@@ -51,6 +51,29 @@ pub fn parse_type(src: &str) -> Result<SqlType, String> {
     Ok(ty)
 }
 
+/// One column of a log parser's list of columns, as the SQL Reference writes them:
+/// `name [TYPE] [type ['format']] [NOT NULL] [START n [FOR m]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogColumnSpec {
+    pub name: String,
+    pub ty: Option<SqlType>,
+    /// A TIMESTAMP's SimpleDateFormat pattern, as `"name" TYPE TIMESTAMP 'dd/MMM/yyyy'`.
+    pub format: Option<String>,
+    pub not_null: bool,
+    /// FIXED_COLUMN_LOG_PARSE's `START n [FOR m]`: where the field is, in characters from 0.
+    pub start: Option<(u64, Option<u64>)>,
+}
+
+/// Parses a log parser's list of columns (the text of its string literal).
+pub fn parse_log_columns(src: &str) -> Result<Vec<LogColumnSpec>, String> {
+    let mut p = Parser {
+        toks: tokenize(src).map_err(|e| message(&e))?,
+        at: 0,
+        depth: 0,
+    };
+    p.log_columns().map_err(|e| message(&e))
+}
+
 fn message(e: &SqlError) -> String {
     match e {
         SqlError::Sql { message, .. } => message.clone(),
@@ -398,21 +421,51 @@ impl Parser {
             self.expect_sym(")")?;
             function = Some(TableFn { name, cursor, args });
         }
+        let mut subquery = None;
+        if function.is_none() && self.is_sym("(") && self.is_kw_at(1, "SELECT") {
+            let at = self.pos();
+            self.bump();
+            self.depth += NEST;
+            if self.depth > MAX_DEPTH {
+                return Err(SqlError::syntax(at, "queries nested too deeply"));
+            }
+            let inner = self.select();
+            self.depth -= NEST;
+            let inner = Box::new(inner?);
+            self.expect_sym(")")?;
+            subquery = Some((at, inner));
+        }
         if self.is_sym("(") {
             return Err(SqlError::syntax(
                 self.pos(),
-                "a subquery in FROM is not supported by Weir yet: select from a stream",
+                "expected a stream, TABLE(...) or a subquery (SELECT STREAM ...)",
             ));
         }
-        let from = match &function {
-            Some(f) => Name {
+        let from = match (&function, &subquery) {
+            (Some(f), _) => Name {
                 text: format!("{}${}", f.name.text, f.name.pos.0),
                 pos: f.name.pos,
             },
-            None => self.name("a stream name")?,
+            (None, Some((at, _))) => Name {
+                text: format!("SUBQUERY${}", at.0),
+                pos: *at,
+            },
+            (None, None) => self.name("a stream name")?,
         };
         let from_over = self.over()?.map(|o| *o);
         let alias = self.alias()?;
+        // `AS l(r)`: names for the subquery's columns, as the Developer Guide's W3C_LOG_PARSE
+        // example has.
+        let mut alias_columns = Vec::new();
+        if subquery.is_some() && alias.is_some() && self.eat_sym("(") {
+            loop {
+                alias_columns.push(self.name("a column name")?);
+                if !self.eat_sym(",") {
+                    break;
+                }
+            }
+            self.expect_sym(")")?;
+        }
         let kind = if self.eat_kw("INNER") {
             Some(JoinKind::Inner)
         } else if self.eat_kw("CROSS") {
@@ -539,7 +592,30 @@ impl Parser {
             stagger,
             join,
             function,
+            subquery: subquery.map(|(_, s)| s),
+            alias_columns,
             order_by,
+        })
+    }
+
+    /// `.FIELD` after a row (a column that is a row, a log parser's call, a parenthesised
+    /// expression), if there. One level only, so that a chain of them cannot make the tree
+    /// deep: rows do not nest.
+    fn field_of(&mut self, e: Expr) -> Result<Expr, SqlError> {
+        if !(self.is_sym(".") && matches!(self.peek_at(1).tok, Tok::Ident { .. })) {
+            return Ok(e);
+        }
+        self.bump();
+        let field = self.name("a field name")?;
+        if self.is_sym(".") {
+            return Err(SqlError::syntax(
+                self.pos(),
+                "a field of a field: rows do not nest",
+            ));
+        }
+        Ok(Expr::Field {
+            e: Box::new(e),
+            field,
         })
     }
 
@@ -823,6 +899,10 @@ impl Parser {
                 self.bump();
                 let e = self.expr()?;
                 self.expect_sym(")")?;
+                // `(REGEX_LOG_PARSE(s, p)).COLUMN1`: a field of the row.
+                if self.is_sym(".") {
+                    return self.field_of(e);
+                }
                 // `(a - b) SECOND`: a timestamp difference as an interval.
                 if let Some(unit) = self.peek().keyword().and_then(Unit::from_keyword) {
                     self.bump();
@@ -842,11 +922,13 @@ impl Parser {
                 }
                 let first = self.name("a name")?;
                 if self.is_sym("(") {
-                    return self.call(first);
+                    let call = self.call(first)?;
+                    return self.field_of(call);
                 }
                 if self.eat_sym(".") {
                     let name = self.name("a column name")?;
-                    return Ok(Expr::Column {
+                    // `t.r.COLUMN1`: a field of row `r` of `t`.
+                    return self.field_of(Expr::Column {
                         table: Some(first),
                         name,
                     });
@@ -1184,6 +1266,66 @@ impl Parser {
         })
     }
 
+    fn log_columns(&mut self) -> Result<Vec<LogColumnSpec>, SqlError> {
+        let mut out = Vec::new();
+        loop {
+            let name = self.name("a column name")?.text;
+            let mut col = LogColumnSpec {
+                name,
+                ty: None,
+                format: None,
+                not_null: false,
+                start: None,
+            };
+            let typed = self.eat_kw("TYPE")
+                || self
+                    .peek()
+                    .keyword()
+                    .is_some_and(|w| !matches!(w, "NOT" | "START" | "FOR"));
+            if typed {
+                col.ty = Some(self.sql_type()?);
+                if let Tok::Str(f) = self.peek().tok.clone() {
+                    col.format = Some(f);
+                    self.bump();
+                }
+            }
+            loop {
+                if self.eat_kw("NOT") {
+                    self.expect_kw("NULL")?;
+                    col.not_null = true;
+                } else if col.start.is_none() && self.eat_kw("START") {
+                    let start = self.whole_number()?;
+                    let len = if self.eat_kw("FOR") {
+                        Some(self.whole_number()?)
+                    } else {
+                        None
+                    };
+                    col.start = Some((start, len));
+                } else {
+                    break;
+                }
+            }
+            out.push(col);
+            if !self.eat_sym(",") {
+                break;
+            }
+        }
+        if !matches!(self.peek().tok, Tok::End) {
+            return Err(self.unexpected("`,` or the end of the list"));
+        }
+        Ok(out)
+    }
+
+    fn whole_number(&mut self) -> Result<u64, SqlError> {
+        let n = match &self.peek().tok {
+            Tok::Number(n) => n.parse::<u64>().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| self.unexpected("a whole number"))?;
+        self.bump();
+        Ok(n)
+    }
+
     /// `OVER name` or `OVER (spec)`, if there.
     fn over(&mut self) -> Result<Option<Box<Over>>, SqlError> {
         if !self.eat_kw("OVER") {
@@ -1408,5 +1550,113 @@ mod tests {
             parse_expr("TIME '10:00:00'").unwrap(),
             Expr::Lit(Value::Timestamp(36_000_000), Pos(0))
         );
+    }
+
+    #[test]
+    fn subqueries_row_fields_and_log_columns() {
+        // The Developer Guide's W3C_LOG_PARSE example, with the other forms of a field.
+        let sql = r#"CREATE OR REPLACE PUMP "P" AS INSERT INTO "D"
+            SELECT STREAM l.r.COLUMN1, l.r."x", (REGEX_LOG_PARSE(a, '(.)')).COLUMN1,
+                REGEX_LOG_PARSE(a, '(.)').COLUMN1
+            FROM (SELECT STREAM W3C_LOG_PARSE("log", 'COMMON')
+                  FROM "SOURCE_SQL_STREAM_001") AS l(r);"#;
+        let stmts = parse(sql).unwrap();
+        let Statement::Pump(p) = &stmts[0] else {
+            panic!("a pump")
+        };
+        let sub = p.select.subquery.as_ref().expect("a subquery");
+        assert_eq!(sub.from.text, "SOURCE_SQL_STREAM_001");
+        assert!(p.select.from.text.starts_with("SUBQUERY$"));
+        assert_eq!(p.select.alias.as_ref().map(|a| a.text.as_str()), Some("L"));
+        let names: Vec<&str> = p
+            .select
+            .alias_columns
+            .iter()
+            .map(|n| n.text.as_str())
+            .collect();
+        assert_eq!(names, ["R"]);
+        let Item::Expr {
+            expr: Expr::Field { e, field },
+            ..
+        } = &p.select.items[0]
+        else {
+            panic!("{:?}", p.select.items[0])
+        };
+        assert_eq!(field.text, "COLUMN1");
+        let Expr::Column {
+            table: Some(t),
+            name,
+        } = &**e
+        else {
+            panic!("{e:?}")
+        };
+        assert_eq!((t.text.as_str(), name.text.as_str()), ("L", "R"));
+        let Item::Expr {
+            expr: Expr::Field { field, .. },
+            ..
+        } = &p.select.items[1]
+        else {
+            panic!("{:?}", p.select.items[1])
+        };
+        assert_eq!(field.text, "x");
+        for item in &p.select.items[2..] {
+            let Item::Expr {
+                expr: Expr::Field { e, .. },
+                ..
+            } = item
+            else {
+                panic!("{item:?}")
+            };
+            assert!(matches!(**e, Expr::Func { .. }), "{item:?}");
+        }
+        // Rows do not nest, and subqueries nest only so deep.
+        assert!(parse_expr("a.b.c.d").is_err());
+        let nested = |n: usize| {
+            format!(
+                "CREATE PUMP p AS INSERT INTO d SELECT STREAM * FROM {}s{};",
+                "(SELECT STREAM * FROM ".repeat(n),
+                ") x".repeat(n)
+            )
+        };
+        parse(&nested(3)).unwrap();
+        assert!(parse(&nested(40)).is_err());
+        assert!(
+            parse("CREATE PUMP p AS INSERT INTO d SELECT STREAM * FROM (VALUES (1));").is_err()
+        );
+        // A log parser's list of columns.
+        let cols = parse_log_columns(
+            "COL_1 TYPE VARCHAR(16), \"ts\" TYPE TIMESTAMP 'dd/MMM/yyyy:HH:mm:ss' NOT NULL,
+             a TYPE Integer START 0 FOR 3, b START 4",
+        )
+        .unwrap();
+        assert_eq!(
+            cols[0],
+            LogColumnSpec {
+                name: "COL_1".into(),
+                ty: Some(SqlType::Varchar(16)),
+                format: None,
+                not_null: false,
+                start: None,
+            }
+        );
+        assert_eq!(cols[1].name, "ts");
+        assert_eq!(cols[1].ty, Some(SqlType::Timestamp));
+        assert_eq!(cols[1].format.as_deref(), Some("dd/MMM/yyyy:HH:mm:ss"));
+        assert!(cols[1].not_null);
+        assert_eq!(cols[2].name, "A");
+        assert_eq!(cols[2].ty, Some(SqlType::Integer));
+        assert_eq!(cols[2].start, Some((0, Some(3))));
+        assert_eq!((cols[3].ty, cols[3].start), (None, Some((4, None))));
+        for bad in [
+            "",
+            "a TYPE",
+            "a b c",
+            "a START",
+            "a START -1",
+            "a,",
+            "a INTEGER x",
+        ] {
+            assert!(parse_log_columns(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -32,6 +32,27 @@ impl Pattern {
         })
     }
 
+    /// REGEX_LOG_PARSE's pattern: a Java regular expression that must match the whole
+    /// string, as `Matcher.matches()` does (so `a|ab` takes all of "ab").
+    pub fn java_whole(text: &str) -> Result<Pattern, String> {
+        let inner = from_java(text);
+        let bad = |e: regex_lite::Error| format!("bad regular expression '{text}': {e}");
+        // Alone first, so that a pattern that does not compile is reported as it is, not as
+        // the group it is wrapped in.
+        Regex::new(&inner).map_err(bad)?;
+        // In (?x) mode a `#` comment would run over the closing `)\z`.
+        if inner.contains('#') && verbose(&inner) {
+            return Err(format!(
+                "bad regular expression '{text}': comments in (?x) mode are not supported here"
+            ));
+        }
+        let re = Regex::new(&format!(r"\A(?:{inner})\z")).map_err(bad)?;
+        Ok(Pattern {
+            text: text.to_string(),
+            re,
+        })
+    }
+
     /// A SIMILAR TO pattern, with its escape character if it has one.
     pub fn similar(text: &str, escape: Option<char>) -> Result<Pattern, String> {
         let source = similar_to_regex(text, escape)?;
@@ -47,6 +68,16 @@ impl Pattern {
 /// Compiles a Java regular expression.
 pub fn java_regex(pattern: &str) -> Result<Regex, String> {
     Regex::new(&from_java(pattern)).map_err(|e| format!("bad regular expression '{pattern}': {e}"))
+}
+
+/// Whether a pattern sets the `x` flag (whitespace and `#` comments ignored) anywhere.
+fn verbose(re: &str) -> bool {
+    re.match_indices("(?").any(|(i, _)| {
+        re[i + 2..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic() || *c == '-')
+            .any(|c| c == 'x')
+    })
 }
 
 /// Whether regex-lite gives `c` a meaning (so that it must be escaped to match itself).
@@ -74,7 +105,7 @@ fn is_meta(c: char) -> bool {
 }
 
 /// Appends `c` so that it matches itself, inside a character class or outside one.
-fn push_literal(c: char, out: &mut String) {
+pub(crate) fn push_literal(c: char, out: &mut String) {
     if is_meta(c) {
         out.push('\\');
     }
@@ -461,6 +492,27 @@ mod tests {
         let err = java_regex(r"(a)\1").unwrap_err();
         assert!(err.contains("backreferences"), "{err}");
         assert!(java_regex("(").is_err());
+    }
+
+    #[test]
+    fn log_parse_patterns_match_the_whole_string() {
+        let p = Pattern::java_whole("a|ab").unwrap();
+        let caps = p.re.captures("ab").unwrap();
+        assert_eq!(caps.get(0).map(|m| m.as_str()), Some("ab"));
+        assert!(!p.re.is_match("abc"));
+        assert!(!p.re.is_match("xab"));
+        // The reference's example: `.*` around the groups.
+        let p = Pattern::java_whole(".*([E].).*([R].*)").unwrap();
+        let caps = p.re.captures("ENERGY").unwrap();
+        // The last E is followed by R, but then no R is left for the second group.
+        assert_eq!(caps.get(1).map(|m| m.as_str()), Some("EN"));
+        assert_eq!(caps.get(2).map(|m| m.as_str()), Some("RGY"));
+        assert_eq!(p.re.captures_len(), 3);
+        assert!(Pattern::java_whole("(a").is_err());
+        assert!(Pattern::java_whole("a\\").is_err());
+        assert!(Pattern::java_whole("(?x)a # note").is_err());
+        assert!(Pattern::java_whole("(?x) a b ").unwrap().re.is_match("ab"));
+        assert!(Pattern::java_whole("(?i)abc").unwrap().re.is_match("ABC"));
     }
 
     #[test]

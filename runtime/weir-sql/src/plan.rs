@@ -8,15 +8,24 @@
 //!   every selected column outside an aggregate is grouped on, and aggregates do not nest;
 //! - a literal pattern (REGEX_REPLACE, SIMILAR TO) or date format (TIMESTAMP_TO_CHAR,
 //!   CHAR_TO_TIMESTAMP) is compiled with the plan, and a bad one refused with its place;
+//! - a log parser's call (W3C_LOG_PARSE and the others) has literal arguments after its
+//!   string, and is compiled once per call with the plan: its row's columns are known before
+//!   any row comes. A row selected whole (in a subquery, or a pump's select) becomes one
+//!   column per field, named `ROW.FIELD` in its stream, and `t.r.FIELD` reads that column;
+//! - a FROM subquery is a stream of its own (named by the parser) and a pump into it, which
+//!   comes before the pump that reads it;
 //! - pumps run in the order they were created, so a row goes through its stream's pumps in
 //!   that order.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::app::{AppConfig, Input, OutputFormat};
 use crate::ast::{self, Expr, Item, Statement};
 use crate::error::{Pos, SqlError};
 use crate::eval::{CExpr, Func};
+use crate::logparse::{self, LogParser};
 use crate::udf::{UdfSignature, UdfSite};
 use crate::value::{SqlType, Value};
 
@@ -392,16 +401,14 @@ fn compile_inner(code: &str, config: &AppConfig, options: &Options) -> Result<Pl
                     pumps.retain(|q| q.name != p.name.text && !q.name.starts_with(&own));
                 }
                 let first_new = pumps.len();
-                if let Some(f) = &p.select.function {
-                    pumps.extend(compile_function(
-                        p,
-                        f,
-                        &mut streams,
-                        &mut by_name,
-                        &tables,
-                        udfs,
-                    )?);
-                }
+                pumps.extend(compile_sources(
+                    &p.name,
+                    &p.select,
+                    &mut streams,
+                    &mut by_name,
+                    &tables,
+                    udfs,
+                )?);
                 pumps.push(compile_pump(p, &streams, &by_name, &tables, udfs)?);
                 for pump in &mut pumps[first_new..] {
                     assign_sites(pump).map_err(|m| SqlError::name(p.name.pos, &p.name.text, m))?;
@@ -480,6 +487,9 @@ fn compile_inner(code: &str, config: &AppConfig, options: &Options) -> Result<Pl
     })
 }
 
+/// A row's fields, with their types.
+type Fields = Vec<(String, SqlType)>;
+
 /// Resolves names of one pump's select.
 struct Ctx<'a> {
     source: &'a StreamDef,
@@ -490,6 +500,9 @@ struct Ctx<'a> {
     table: Option<(Joined<'a>, Vec<String>)>,
     /// In a stream-to-stream join, the columns holding each side's ROWTIME (`s.ROWTIME`).
     rowtimes: Option<(usize, usize)>,
+    /// The log parsers of the select's calls, by the call's place: a call's fields share
+    /// one.
+    parsers: RefCell<Vec<(usize, Arc<LogParser>)>>,
 }
 
 /// The other side of a join: a reference table or a stream.
@@ -501,7 +514,171 @@ struct Joined<'a> {
     what: &'static str,
 }
 
+impl<'a> Ctx<'a> {
+    fn new(source: &'a StreamDef, udfs: &'a [UdfSignature], sel: &ast::Select) -> Ctx<'a> {
+        let mut qualifiers = vec![sel.from.text.clone()];
+        if let Some(a) = &sel.alias {
+            qualifiers.push(a.text.clone());
+        }
+        Ctx {
+            source,
+            udfs,
+            qualifiers,
+            table: None,
+            rowtimes: None,
+            parsers: RefCell::new(Vec::new()),
+        }
+    }
+}
+
 impl Ctx<'_> {
+    /// The log parser of a call of one (compiled the first time it is asked for).
+    fn log_parser(&self, name: &ast::Name, args: &[Expr]) -> Result<Arc<LogParser>, SqlError> {
+        if let Some((_, p)) = self
+            .parsers
+            .borrow()
+            .iter()
+            .find(|(at, _)| *at == name.pos.0)
+        {
+            return Ok(p.clone());
+        }
+        if args.is_empty() {
+            return Err(SqlError::name(
+                name.pos,
+                &name.text,
+                format!("`{}` takes the string to parse first", name.text),
+            ));
+        }
+        let mut literals = Vec::with_capacity(args.len() - 1);
+        for a in &args[1..] {
+            match a {
+                Expr::Lit(v, _) if !v.is_null() => literals.push(v.clone()),
+                other => {
+                    return Err(SqlError::syntax(
+                        other.pos(),
+                        format!(
+                            "`{}`'s arguments after the string are literals (its row's \
+                             columns must be known when the application starts)",
+                            name.text
+                        ),
+                    ))
+                }
+            }
+        }
+        let parser = LogParser::new(&name.text, &literals).map_err(|(at, m)| {
+            match at.and_then(|i| args.get(i + 1)) {
+                Some(a) => SqlError::syntax(a.pos(), m),
+                None => SqlError::name(name.pos, &name.text, m),
+            }
+        })?;
+        let parser = Arc::new(parser);
+        self.parsers
+            .borrow_mut()
+            .push((name.pos.0, Arc::clone(&parser)));
+        Ok(parser)
+    }
+
+    /// The fields of row `row` of the source (a log parser's row, selected whole in a
+    /// subquery): its columns named `ROW.FIELD`, with their places.
+    fn row_fields(&self, row: &str) -> Vec<(usize, &str)> {
+        self.source
+            .columns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (c, _))| {
+                c.strip_prefix(row)
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .map(|f| (i, f))
+            })
+            .collect()
+    }
+
+    /// `[t.]row.field`: a field of a row of the source.
+    fn row_field(
+        &self,
+        table: &Option<ast::Name>,
+        row: &ast::Name,
+        field: &ast::Name,
+    ) -> Result<CExpr, SqlError> {
+        if let Some(t) = table {
+            if !self.qualifiers.contains(&t.text) {
+                return Err(SqlError::name(
+                    t.pos,
+                    &t.text,
+                    format!(
+                        "unknown stream `{}` (the pump reads `{}`)",
+                        t.text, self.source.name
+                    ),
+                ));
+            }
+        }
+        let fields = self.row_fields(&row.text);
+        if fields.is_empty() {
+            return Err(SqlError::name(
+                row.pos,
+                &row.text,
+                format!(
+                    "`{}` is not a row of `{}`: a row is a log parser's, selected in a \
+                     subquery (FROM (SELECT STREAM REGEX_LOG_PARSE(s, '...') AS r FROM ...) AS \
+                     t, then t.r.COLUMN1)",
+                    row.text, self.source.name
+                ),
+            ));
+        }
+        fields
+            .iter()
+            .find(|(_, f)| *f == field.text)
+            .map(|(i, _)| CExpr::Col(*i))
+            .ok_or_else(|| {
+                SqlError::name(
+                    field.pos,
+                    &field.text,
+                    format!(
+                        "row `{}` has no field `{}` (it has {})",
+                        row.text,
+                        field.text,
+                        fields
+                            .iter()
+                            .map(|(_, f)| *f)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+    }
+
+    /// The fields of the row `e` is, if it is one, with their types: a log parser's call, or
+    /// a row of the source selected whole.
+    fn row_of(&self, e: &Expr) -> Result<Option<Fields>, SqlError> {
+        match e {
+            Expr::Func { name, args, .. } if logparse::is_log_parse(&name.text) => {
+                let p = self.log_parser(name, args)?;
+                Ok(Some(
+                    p.columns.iter().map(|c| (c.name.clone(), c.ty)).collect(),
+                ))
+            }
+            Expr::Column { table, name } if self.column(table, name).is_err() => {
+                if table
+                    .as_ref()
+                    .is_some_and(|t| !self.qualifiers.contains(&t.text))
+                {
+                    return Ok(None);
+                }
+                let fields = self.row_fields(&name.text);
+                if fields.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(
+                    fields
+                        .iter()
+                        .map(|&(i, f)| (f.to_string(), self.source.columns[i].1))
+                        .collect(),
+                ))
+            }
+            _ => Ok(None),
+        }
+    }
+
     fn column(&self, table: &Option<ast::Name>, name: &ast::Name) -> Result<CExpr, SqlError> {
         let n = self.source.columns.len();
         let in_table = |t: &Joined| t.columns.iter().position(|(c, _)| *c == name.text);
@@ -526,6 +703,10 @@ impl Ctx<'_> {
                 }
             }
             if !self.qualifiers.contains(&t.text) {
+                // `r.FIELD`: a field of row `r` of the source.
+                if !self.row_fields(&t.text).is_empty() {
+                    return self.row_field(&None, t, name);
+                }
                 return Err(SqlError::name(
                     t.pos,
                     &t.text,
@@ -561,6 +742,16 @@ impl Ctx<'_> {
             .position(|(c, _)| *c == name.text)
             .map(CExpr::Col)
             .ok_or_else(|| {
+                if let Some((_, field)) = self.row_fields(&name.text).first() {
+                    return SqlError::name(
+                        name.pos,
+                        &name.text,
+                        format!(
+                            "`{0}` is a row: select its fields, as `{0}.{1}`",
+                            name.text, field
+                        ),
+                    );
+                }
                 SqlError::name(
                     name.pos,
                     &name.text,
@@ -603,17 +794,7 @@ fn compile_pump(
             "a pump cannot insert into the input's stream or error_stream",
         ));
     }
-    let mut qualifiers = vec![sel.from.text.clone()];
-    if let Some(a) = &sel.alias {
-        qualifiers.push(a.text.clone());
-    }
-    let mut ctx = Ctx {
-        source: &streams[source],
-        udfs,
-        qualifiers,
-        table: None,
-        rowtimes: None,
-    };
+    let mut ctx = Ctx::new(&streams[source], udfs, sel);
     let mut join = None;
     let mut stream_join = None;
     if let Some(j) = sel.join.as_ref().filter(|j| {
@@ -769,7 +950,27 @@ fn compile_pump(
                     });
                 }
             }
-            Item::Expr { expr, .. } => exprs.push(expr.clone()),
+            // A row selected whole: each of its fields, in the target's columns.
+            Item::Expr { expr, .. } => match ctx.row_of(expr)? {
+                Some(fields) => {
+                    for (f, _) in fields {
+                        exprs.push(Expr::Field {
+                            e: Box::new(expr.clone()),
+                            field: ast::Name {
+                                text: f,
+                                pos: expr.pos(),
+                            },
+                        });
+                    }
+                }
+                None => exprs.push(expr.clone()),
+            },
+        }
+        if exprs.len() > MAX_WIDTH {
+            return Err(SqlError::syntax(
+                sel.pos,
+                format!("the select makes more than {MAX_WIDTH} columns"),
+            ));
         }
     }
     let target_cols = &streams[target].columns;
@@ -1004,11 +1205,52 @@ fn cycle(pumps: &[Pump]) -> Option<usize> {
     })
 }
 
+/// The pumps a select's FROM needs before the select itself, each added to `streams`: a
+/// table function's ([`compile_function`]), or a subquery's, from its own FROM into a stream
+/// of its own, which the select reads (named by the parser). A subquery's own FROM comes
+/// first, so subqueries nest (as deep as the parser lets them).
+fn compile_sources(
+    pump: &ast::Name,
+    sel: &ast::Select,
+    streams: &mut Vec<StreamDef>,
+    by_name: &mut HashMap<String, usize>,
+    tables: &[TableDef],
+    udfs: &[UdfSignature],
+) -> Result<Vec<Pump>, SqlError> {
+    if let Some(f) = &sel.function {
+        return compile_function(pump, &sel.from, f, streams, by_name, tables, udfs);
+    }
+    let Some(sub) = &sel.subquery else {
+        return Ok(Vec::new());
+    };
+    let mut pumps = compile_sources(pump, sub, streams, by_name, tables, udfs)?;
+    let columns = cursor_columns(sub, &sel.alias_columns, streams, by_name, udfs)?;
+    by_name.insert(sel.from.text.clone(), streams.len());
+    streams.push(StreamDef {
+        name: sel.from.text.clone(),
+        not_null: vec![false; columns.len()],
+        columns,
+        input: None,
+    });
+    let inner = ast::CreatePump {
+        name: ast::Name {
+            text: format!("{}${}", pump.text, sel.from.text),
+            pos: sub.pos,
+        },
+        target: sel.from.clone(),
+        columns: None,
+        select: (**sub).clone(),
+    };
+    pumps.push(compile_pump(&inner, streams, by_name, tables, udfs)?);
+    Ok(pumps)
+}
+
 /// The pumps a `FROM TABLE(F(CURSOR(select), args))` needs before the select itself: the
 /// cursor's select into a stream of its own, and the function from that stream into the one
-/// the select reads (named by the parser), each added to `streams`.
+/// the select reads (`from`, named by the parser), each added to `streams`.
 fn compile_function(
-    p: &ast::CreatePump,
+    pump: &ast::Name,
+    from: &ast::Name,
     f: &ast::TableFn,
     streams: &mut Vec<StreamDef>,
     by_name: &mut HashMap<String, usize>,
@@ -1021,9 +1263,11 @@ fn compile_function(
             "a function of a function is not supported by Weir yet: pump the inner one into a stream",
         ));
     }
-    // The cursor's stream: its columns are the select's, with the types they have.
-    let cursor_name = format!("{}$CURSOR", p.select.from.text);
-    let mut columns = cursor_columns(&f.cursor, streams, by_name, udfs)?;
+    // The cursor's own FROM (a subquery), then its stream: its columns are the select's, with
+    // the types they have.
+    let mut pumps = compile_sources(pump, &f.cursor, streams, by_name, tables, udfs)?;
+    let cursor_name = format!("{}$CURSOR", from.text);
+    let mut columns = cursor_columns(&f.cursor, &[], streams, by_name, udfs)?;
     let add = |streams: &mut Vec<StreamDef>,
                by_name: &mut HashMap<String, usize>,
                name: &str,
@@ -1040,7 +1284,7 @@ fn compile_function(
     let cursor = add(streams, by_name, &cursor_name, columns.clone());
     let inner = ast::CreatePump {
         name: ast::Name {
-            text: format!("{}$CURSOR", p.name.text),
+            text: format!("{}$CURSOR", pump.text),
             pos: f.cursor.pos,
         },
         target: ast::Name {
@@ -1233,9 +1477,9 @@ fn compile_function(
     let mut out_columns = columns;
     out_columns.extend(extra);
     let width = out_columns.len();
-    let target = add(streams, by_name, &p.select.from.text, out_columns);
+    let target = add(streams, by_name, &from.text, out_columns);
     let second = Pump {
-        name: format!("{}${}", p.name.text, f.name.text),
+        name: format!("{}${}", pump.text, f.name.text),
         source: cursor,
         target,
         join: None,
@@ -1245,7 +1489,9 @@ fn compile_function(
         udf_sites: Vec::new(),
         stream_join: None,
     };
-    Ok(vec![first, second])
+    pumps.push(first);
+    pumps.push(second);
+    Ok(pumps)
 }
 
 /// The place among a cursor's `columns` of the one an analytic function names (`'TICKER'`).
@@ -1272,9 +1518,12 @@ fn named_column(columns: &[(String, SqlType)], col: &Expr) -> Result<usize, SqlE
     })
 }
 
-/// The columns a select makes, with their names (aliases, or the column's name) and types.
+/// The columns a select makes (a CURSOR's or a FROM subquery's), with their names and types.
+/// A column is named by its alias, or `names` (`AS t(a, b)`), or the column it selects; a
+/// row selected whole is a column per field, `ROW.FIELD`.
 fn cursor_columns(
     sel: &ast::Select,
+    names: &[ast::Name],
     streams: &[StreamDef],
     by_name: &HashMap<String, usize>,
     udfs: &[UdfSignature],
@@ -1282,8 +1531,8 @@ fn cursor_columns(
     if !sel.group_by.is_empty() || sel.stagger.is_some() || sel.join.is_some() {
         return Err(SqlError::syntax(
             sel.pos,
-            "a CURSOR select with GROUP BY, WINDOWED BY or JOIN is not supported by Weir yet: \
-             pump it into a stream and select from that",
+            "a CURSOR select or FROM subquery with GROUP BY, WINDOWED BY or JOIN is not \
+             supported by Weir yet: pump it into a stream and select from that",
         ));
     }
     let source = by_name.get(&sel.from.text).copied().ok_or_else(|| {
@@ -1293,34 +1542,69 @@ fn cursor_columns(
             format!("unknown stream `{}`", sel.from.text),
         )
     })?;
-    let mut qualifiers = vec![sel.from.text.clone()];
-    if let Some(a) = &sel.alias {
-        qualifiers.push(a.text.clone());
-    }
-    let ctx = Ctx {
-        source: &streams[source],
-        udfs,
-        qualifiers,
-        table: None,
-        rowtimes: None,
-    };
-    let mut out = Vec::new();
+    let ctx = Ctx::new(&streams[source], udfs, sel);
+    // Each item makes a column (its name and type), or a row of them (its name and fields).
+    let mut made: Vec<(String, Option<Fields>, SqlType)> = Vec::new();
     for (i, item) in sel.items.iter().enumerate() {
         match item {
-            Item::Star(_) => out.extend(ctx.source.columns.iter().cloned()),
+            Item::Star(_) => made.extend(
+                ctx.source
+                    .columns
+                    .iter()
+                    .map(|(n, t)| (n.clone(), None, *t)),
+            ),
             Item::Expr { expr, alias } => {
-                let c = scalar(expr, &ctx)?;
                 let name = match (alias, expr) {
                     (Some(a), _) => a.text.clone(),
                     (None, Expr::Column { name, .. }) => name.text.clone(),
+                    (None, Expr::Field { field, .. }) => field.text.clone(),
                     (None, _) => format!("EXPR${i}"),
                 };
-                out.push((name, infer(&c, &ctx.source.columns)));
+                match ctx.row_of(expr)? {
+                    Some(fields) => made.push((name, Some(fields), SqlType::Boolean)),
+                    None => {
+                        let c = scalar(expr, &ctx)?;
+                        made.push((name, None, infer(&c, &ctx.source.columns)));
+                    }
+                }
             }
         }
     }
+    if let Some(first) = names.first() {
+        if names.len() != made.len() {
+            return Err(SqlError::syntax(
+                first.pos,
+                format!(
+                    "{} name(s) for the {} column(s) the subquery selects",
+                    names.len(),
+                    made.len()
+                ),
+            ));
+        }
+        for (m, n) in made.iter_mut().zip(names) {
+            m.0 = n.text.clone();
+        }
+    }
+    let mut out = Vec::new();
+    for (name, fields, ty) in made {
+        match fields {
+            None => out.push((name, ty)),
+            Some(fields) => out.extend(fields.into_iter().map(|(f, t)| (format!("{name}.{f}"), t))),
+        }
+    }
+    // Rows are wide (VARIABLE_COLUMN_LOG_PARSE(s, 1000, ',') is a short call): a bound on the
+    // width of a row, whatever the SQL.
+    if out.len() > MAX_WIDTH {
+        return Err(SqlError::syntax(
+            sel.pos,
+            format!("the select makes more than {MAX_WIDTH} columns"),
+        ));
+    }
     Ok(out)
 }
+
+/// The most columns a stream Weir makes for a CURSOR or a subquery may have.
+const MAX_WIDTH: usize = 10_000;
 
 /// The type an expression's values have (for the columns of a CURSOR's stream).
 fn infer(e: &CExpr, cols: &[(String, SqlType)]) -> SqlType {
@@ -1385,6 +1669,7 @@ fn infer(e: &CExpr, cols: &[(String, SqlType)]) -> SqlType {
         CExpr::Call(Func::Coalesce | Func::Nullif | Func::Monotonic, args) => {
             args.first().map_or(text, |a| infer(a, cols))
         }
+        CExpr::LogParse { parser, field, .. } => parser.columns.get(*field).map_or(text, |c| c.ty),
         _ => SqlType::Double,
     }
 }
@@ -1446,6 +1731,7 @@ fn check_udfs(udfs: &[UdfSignature]) -> Result<(), SqlError> {
     for u in udfs {
         if Func::by_name(&u.name).is_some()
             || aggregate_kind(&u.name).is_some()
+            || logparse::is_log_parse(&u.name)
             || SPECIAL.contains(&u.name.as_str())
         {
             return Err(SqlError::config(
@@ -1701,7 +1987,8 @@ fn walk(e: &Expr, f: &mut dyn FnMut(&Expr)) {
         | Expr::IsNull { e, .. }
         | Expr::Floor { e, .. }
         | Expr::IntervalOf { e, .. }
-        | Expr::Extract { e, .. } => each(e),
+        | Expr::Extract { e, .. }
+        | Expr::Field { e, .. } => each(e),
         Expr::Binary { l, r, .. } => {
             each(l);
             each(r);
@@ -2098,6 +2385,17 @@ fn grouped(
                     name.text
                 ),
             )),
+            // `t.r.FIELD` is a column of the row too.
+            Expr::Field { e: inner, field } if matches!(**inner, Expr::Column { .. }) => {
+                Err(SqlError::name(
+                    field.pos,
+                    &field.text,
+                    format!(
+                        "`{}` must appear in GROUP BY or inside an aggregate",
+                        field.text
+                    ),
+                ))
+            }
             _ => Ok(None),
         }
     })
@@ -2122,6 +2420,18 @@ fn compile_expr(e: &Expr, ctx: &Ctx<'_>, hook: &mut Hook<'_>) -> Result<CExpr, S
         Expr::Func {
             name, args, star, ..
         } => {
+            if logparse::is_log_parse(&name.text) {
+                return Err(SqlError::name(
+                    name.pos,
+                    &name.text,
+                    format!(
+                        "`{0}` makes a row, not a value: select it in a subquery and its fields \
+                         from that (FROM (SELECT STREAM {0}(...) AS r FROM s) AS t, then \
+                         t.r.COLUMN1), or take one field, as {0}(...).COLUMN1",
+                        name.text
+                    ),
+                ));
+            }
             if *star {
                 return Err(SqlError::name(name.pos, &name.text, "only COUNT takes `*`"));
             }
@@ -2273,6 +2583,55 @@ fn compile_expr(e: &Expr, ctx: &Ctx<'_>, hook: &mut Hook<'_>) -> Result<CExpr, S
             CExpr::Trim(e, what.as_ref().map(|w| sub(w)).transpose()?, *side)
         }
         Expr::Extract { unit, e, .. } => CExpr::Extract(*unit, sub(e)?),
+        Expr::Field { e: inner, field } => match &**inner {
+            Expr::Func { name, args, .. } if logparse::is_log_parse(&name.text) => {
+                let parser = ctx.log_parser(name, args)?;
+                let i = parser
+                    .columns
+                    .iter()
+                    .position(|c| c.name == field.text)
+                    .ok_or_else(|| {
+                        SqlError::name(
+                            field.pos,
+                            &field.text,
+                            format!(
+                                "`{}` makes no column `{}` (it makes {})",
+                                name.text,
+                                field.text,
+                                parser
+                                    .columns
+                                    .iter()
+                                    .map(|c| c.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )
+                    })?;
+                let Some(string) = args.first() else {
+                    return Err(SqlError::name(
+                        name.pos,
+                        &name.text,
+                        "a log parser takes the string to parse",
+                    ));
+                };
+                CExpr::LogParse {
+                    parser,
+                    arg: sub(string)?,
+                    field: i,
+                }
+            }
+            Expr::Column { table, name } => ctx.row_field(table, name, field)?,
+            other => {
+                return Err(SqlError::syntax(
+                    other.pos(),
+                    format!(
+                        "`.{}` takes a field of a row, and this is not one (a row is a log \
+                         parser's)",
+                        field.text
+                    ),
+                ))
+            }
+        },
     })
 }
 

@@ -29,7 +29,7 @@ use weir_core::record::{ErrorOutputType, FailedRecord, Record};
 use crate::analytic::{DistinctCount, Hotspots};
 use crate::app::OutputFormat;
 use crate::error::codes;
-use crate::eval::{cast, compare, eval, text, truth, CExpr, Scope};
+use crate::eval::{cast, compare, eval, eval_items, text, truth, CExpr, Scope};
 use crate::input::Mapper;
 use crate::plan::{AggKind, AggSpec, JoinPlan, Plan, PumpKind};
 use crate::slide::SlideState;
@@ -973,9 +973,7 @@ impl SqlStage {
             }
             PumpKind::Map { items, order } => {
                 let mut vals = Vec::with_capacity(items.len());
-                for e in items {
-                    vals.push(eval(e, &scope)?);
-                }
+                eval_items(items, &scope, &mut vals)?;
                 let vals = self.fit(pump.target, &pump.into, vals)?;
                 let next = Row {
                     vals,

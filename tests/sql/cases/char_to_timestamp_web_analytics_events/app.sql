@@ -1,7 +1,8 @@
 -- The "Events" pump of the AWS solution Real-Time Web Analytics with Kinesis Data Analytics
 -- (aws-solutions/real-time-web-analytics-with-kinesis, deployment/real-time-web-analytics-with-kinesis.yaml),
 -- with its outer SELECT 'event_count', UNIX_TIMESTAMP(eventTimestamp), event, event_count
--- FROM (SELECT STREAM ...) folded into the inner select (Weir takes no subquery in FROM yet).
+-- FROM (SELECT STREAM ...) folded into the inner select (Weir takes no GROUP BY in a FROM
+-- subquery yet).
 CREATE STREAM "EVENT_STREAM"(
     MetricType VARCHAR(16),
     EventTimestamp BIGINT,
