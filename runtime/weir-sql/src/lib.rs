@@ -24,6 +24,7 @@ pub mod datefmt;
 pub mod discover;
 pub mod error;
 pub mod eval;
+pub mod fastregex;
 pub mod input;
 pub mod jsonpath;
 pub mod lex;

@@ -1,5 +1,6 @@
 //! The log parsers of the SQL Reference: `W3C_LOG_PARSE`, `VARIABLE_COLUMN_LOG_PARSE`,
-//! `REGEX_LOG_PARSE` and `FIXED_COLUMN_LOG_PARSE`. Each makes a row of named, typed columns
+//! `REGEX_LOG_PARSE`, `FAST_REGEX_LOG_PARSE` (whose patterns are [`crate::fastregex`]'s),
+//! `FIXED_COLUMN_LOG_PARSE` and `SYS_LOG_PARSE`. Each makes a row of named, typed columns
 //! of a string. The row's shape comes from the call's literal arguments (the format, the
 //! regular expression, the list of columns), so a parser is compiled once, with the plan
 //! ([`LogParser::new`]), and each string is only parsed ([`LogParser::parse`]).
@@ -7,6 +8,12 @@
 //! What a string that does not fit gives:
 //! - REGEX_LOG_PARSE: "If the regular expression does not match the string passed as the
 //!   first parameter, NULL is returned" (the reference): every column is NULL.
+//! - FAST_REGEX_LOG_PARSE: "If the input_string contains any characters not accounted for
+//!   (matched) by applying Fast Regex pattern, then FRLP returns no fields at all", and the
+//!   reference's example of one selects no row: the row fails (SQLstream logged the error and
+//!   skipped the row).
+//! - SYS_LOG_PARSE: a line that does not start with a syslog time gives NULL columns
+//!   (inferred, as for W3C_LOG_PARSE).
 //! - W3C_LOG_PARSE: a line that does not fit the format gives NULL columns too (inferred: the
 //!   reference does not say), and a numeric field that holds no number (`-`) is NULL.
 //! - VARIABLE_COLUMN_LOG_PARSE: a missing field is NULL, fields past the last column are
@@ -22,6 +29,7 @@
 
 use crate::datefmt::DateFormat;
 use crate::eval::cast;
+use crate::fastregex::FastRegex;
 use crate::pattern::{push_literal, Pattern};
 use crate::value::{SqlType, Value};
 
@@ -38,7 +46,10 @@ pub fn is_log_parse(name: &str) -> bool {
         "W3C_LOG_PARSE"
             | "VARIABLE_COLUMN_LOG_PARSE"
             | "REGEX_LOG_PARSE"
+            | "FAST_REGEX_LOG_PARSE"
+            | "FAST_REGEX_LOG_PARSER"
             | "FIXED_COLUMN_LOG_PARSE"
+            | "SYS_LOG_PARSE"
     )
 }
 
@@ -77,6 +88,10 @@ enum Kind {
     /// FIXED_COLUMN_LOG_PARSE: each column's start and length, in characters from 0 (no
     /// length: to the end).
     Fixed(Vec<(usize, Option<usize>)>),
+    /// FAST_REGEX_LOG_PARSE: group i is column i, matched lazily.
+    Fast(FastRegex),
+    /// SYS_LOG_PARSE: the time, then the message.
+    Syslog,
 }
 
 /// A parser that does not compile: the message, and the literal argument at fault (counted
@@ -111,24 +126,7 @@ impl LogParser {
                         ),
                     ));
                 }
-                let columns = match args.get(1) {
-                    None => numbered(groups),
-                    Some(_) => {
-                        let list = text_arg(function, args, 1, "list of columns")?;
-                        let cols = plain_columns(function, list).map_err(|m| (Some(1), m))?;
-                        if cols.len() > groups {
-                            return Err((
-                                Some(1),
-                                format!(
-                                    "REGEX_LOG_PARSE's list has {} columns, and its regular \
-                                     expression {groups} group(s): a column is a group",
-                                    cols.len()
-                                ),
-                            ));
-                        }
-                        cols
-                    }
-                };
+                let columns = group_columns(function, args, groups)?;
                 (
                     columns,
                     Kind::Regex {
@@ -136,6 +134,30 @@ impl LogParser {
                         lenient: false,
                     },
                 )
+            }
+            "FAST_REGEX_LOG_PARSE" | "FAST_REGEX_LOG_PARSER" => {
+                arity(function, args, 1..=2, "(string, fast regex [, columns])")?;
+                let text = text_arg(function, args, 0, "pattern")?;
+                let fast = match FastRegex::new(text) {
+                    Ok(fast) => fast,
+                    Err(m) => return Err((Some(0), format!("{function}'s pattern '{text}': {m}"))),
+                };
+                if fast.groups > MAX_COLUMNS {
+                    return Err((
+                        Some(0),
+                        format!("{function}'s pattern has more than {MAX_COLUMNS} groups"),
+                    ));
+                }
+                let columns = group_columns(function, args, fast.groups)?;
+                (columns, Kind::Fast(fast))
+            }
+            "SYS_LOG_PARSE" => {
+                arity(function, args, 0..=0, "(string)")?;
+                // The reference: "The first column is named "COLUMN1" and is SQL data type
+                // TIMESTAMP. The second column is named "COLUMN2" and is SQL type VARCHAR()".
+                let mut columns = numbered(2);
+                columns[0].ty = SqlType::Timestamp;
+                (columns, Kind::Syslog)
             }
             "W3C_LOG_PARSE" => {
                 arity(function, args, 1..=1, "(string, format)")?;
@@ -340,6 +362,25 @@ impl LogParser {
                     out.push(self.field(c, chars_at(text, start, len), false)?);
                 }
             }
+            Kind::Fast(fast) => {
+                let Some(fields) = fast.fields(text) else {
+                    return Err(format!(
+                        "{}: the pattern '{}' does not account for all of the string, so \
+                         there is no row",
+                        self.function, fast.text
+                    ));
+                };
+                for (i, c) in self.columns.iter().enumerate() {
+                    out.push(self.field(c, fields.get(i).copied(), false)?);
+                }
+            }
+            Kind::Syslog => {
+                let Some((ms, message)) = syslog(text) else {
+                    return Ok(vec![Value::Null; self.columns.len()]);
+                };
+                out.push(Value::Timestamp(ms));
+                out.push(cast(Value::Str(message.to_string()), TEXT)?);
+            }
         }
         Ok(out)
     }
@@ -413,6 +454,32 @@ fn numbered(n: usize) -> Vec<Column> {
             format: None,
         })
         .collect()
+}
+
+/// The columns of a parser whose groups are its columns (REGEX_LOG_PARSE's,
+/// FAST_REGEX_LOG_PARSE's): COLUMN1 to COLUMNn, or the list given after the pattern, of at
+/// most as many columns as there are groups.
+fn group_columns(
+    function: &str,
+    args: &[Value],
+    groups: usize,
+) -> Result<Vec<Column>, CompileError> {
+    if args.get(1).is_none() {
+        return Ok(numbered(groups));
+    }
+    let list = text_arg(function, args, 1, "list of columns")?;
+    let columns = plain_columns(function, list).map_err(|m| (Some(1), m))?;
+    if columns.len() > groups {
+        return Err((
+            Some(1),
+            format!(
+                "{function}'s list has {} columns, and its pattern {groups} group(s): a column \
+                 is a group",
+                columns.len()
+            ),
+        ));
+    }
+    Ok(columns)
 }
 
 /// A list of columns without START (REGEX_LOG_PARSE's, VARIABLE_COLUMN_LOG_PARSE's).
@@ -567,6 +634,64 @@ fn chars_at(text: &str, start: usize, len: Option<usize>) -> Option<&str> {
         Some(l) => at.nth(l - 1).unwrap_or(text.len()),
     };
     text.get(from..to)
+}
+
+/// The months as syslog writes them.
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// The days of 1970 before each month's first.
+const DAYS_BEFORE: [i64; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+
+/// A syslog line's time and message: `Mon DD HH:MM:SS message`, as the reference gives it (RFC
+/// 3164's BSD syslog), after an optional `<PRI>` and before an optional line break. The month
+/// is English, in any case; the day has one or two digits (syslog pads it with a space:
+/// `Feb  5`). The line has no year, so the time is in 1970 (as SimpleDateFormat reads `MMM d
+/// HH:mm:ss`), UTC, and a day past the month's end runs into the next month (SimpleDateFormat
+/// is lenient: `Feb 29` is March 1st). `None` when the line does not start so.
+fn syslog(line: &str) -> Option<(i64, &str)> {
+    let line = match line.strip_suffix('\n') {
+        Some(l) => l.strip_suffix('\r').unwrap_or(l),
+        None => line,
+    };
+    let mut rest = line;
+    if let Some((pri, after)) = line.strip_prefix('<').and_then(|l| l.split_once('>')) {
+        if (1..=3).contains(&pri.len()) && pri.bytes().all(|b| b.is_ascii_digit()) {
+            rest = after;
+        }
+    }
+    let name = rest.get(..3)?;
+    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(name))?;
+    let rest = spaces(rest.get(3..)?)?;
+    let (day, rest) = digits(rest)?;
+    let (hour, rest) = digits(spaces(rest)?)?;
+    let (minute, rest) = digits(rest.strip_prefix(':')?)?;
+    let (second, rest) = digits(rest.strip_prefix(':')?)?;
+    if !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let message = if rest.is_empty() {
+        rest
+    } else {
+        rest.strip_prefix(' ')?
+    };
+    let days = DAYS_BEFORE.get(month)? + day - 1;
+    let ms = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1000;
+    Some((ms, message))
+}
+
+/// `s` after the spaces it starts with, if it starts with one.
+fn spaces(s: &str) -> Option<&str> {
+    let rest = s.trim_start_matches(' ');
+    (rest.len() < s.len()).then_some(rest)
+}
+
+/// The number of the one or two digits `s` starts with, and what follows them.
+fn digits(s: &str) -> Option<(i64, &str)> {
+    let n = s.bytes().take(2).take_while(u8::is_ascii_digit).count();
+    let value = s.get(..n)?.parse().ok()?;
+    Some((value, s.get(n..)?))
 }
 
 /// A piece of a W3C (Apache) log format.
@@ -878,6 +1003,103 @@ mod tests {
     }
 
     #[test]
+    fn fast_regex_columns_are_its_groups_matched_lazily() {
+        // SQL Reference, FAST_REGEX_LOG_PARSER, Example C; the name as its heading spells it
+        // too.
+        for name in ["FAST_REGEX_LOG_PARSE", "FAST_REGEX_LOG_PARSER"] {
+            let p = parser(name, &[s("(.*)_+(<Alpha>.*)")]);
+            assert_eq!(names(&p), ["COLUMN1", "COLUMN2"]);
+            assert_eq!(p.columns[1].ty, SqlType::Varchar(1024));
+            assert_eq!(
+                p.parse(&s("Mary____had_a_little_lamb")).unwrap(),
+                vec![s("Mary"), s("had_a_little_lamb")]
+            );
+        }
+        // A string it does not account for fails the row (Example A: no row); NULL gives
+        // NULL columns.
+        let p = parser("FAST_REGEX_LOG_PARSE", &[s("(.*)_+(._.*)")]);
+        let err = p.parse(&s("Mary_had_a_little_lamb")).unwrap_err();
+        assert!(err.contains("does not account for"), "{err}");
+        assert_eq!(p.parse(&Value::Null).unwrap(), vec![Value::Null; 2]);
+        assert!(p.parse(&Value::Int(1)).is_err());
+        // A list of columns, as REGEX_LOG_PARSE takes one.
+        let p = parser(
+            "FAST_REGEX_LOG_PARSE",
+            &[s("(<Digit>+) (.*)"), s("N INTEGER, REST VARCHAR(3)")],
+        );
+        assert_eq!(names(&p), ["N", "REST"]);
+        assert_eq!(
+            p.parse(&s("42 abcd")).unwrap(),
+            vec![Value::Int(42), s("abc")]
+        );
+        for args in [
+            vec![s("abc")],
+            vec![s("(a)&(b)")],
+            vec![s("(a)"), s("A, B")],
+            vec![Value::Int(1)],
+            vec![],
+        ] {
+            assert!(
+                LogParser::new("FAST_REGEX_LOG_PARSE", &args).is_err(),
+                "{args:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn syslog_lines_are_a_time_and_a_message() {
+        let p = parser("SYS_LOG_PARSE", &[]);
+        assert_eq!(names(&p), ["COLUMN1", "COLUMN2"]);
+        assert_eq!(p.columns[0].ty, SqlType::Timestamp);
+        assert_eq!(p.columns[1].ty, SqlType::Varchar(1024));
+        let row = |line: &str| p.parse(&s(line)).unwrap();
+        let at = |time: &str, message: &str| {
+            let ms = crate::value::parse_timestamp(time).unwrap();
+            vec![Value::Timestamp(ms), s(message)]
+        };
+        // RFC 3164's examples, with their priorities.
+        let su = "mymachine su: 'su root' failed for lonvick on /dev/pts/8";
+        assert_eq!(
+            row(&format!("<34>Oct 11 22:14:15 {su}")),
+            at("1970-10-11 22:14:15", su)
+        );
+        let bfg = "10.0.0.99 Use the BFG!";
+        assert_eq!(
+            row(&format!("<13>Feb  5 17:32:18 {bfg}")),
+            at("1970-02-05 17:32:18", bfg)
+        );
+        // No priority, a line break, any case; a day past the month's end; no message.
+        assert_eq!(
+            row("mar  1 08:00:09 host sshd[7]: ok\r\n"),
+            at("1970-03-01 08:00:09", "host sshd[7]: ok")
+        );
+        assert_eq!(
+            row("Feb 29 00:00:00 leap"),
+            at("1970-03-01 00:00:00", "leap")
+        );
+        assert_eq!(row("Dec 31 23:59:59"), at("1970-12-31 23:59:59", ""));
+        // Lines that do not start with a syslog time: NULL columns.
+        for line in [
+            "Use the BFG!",
+            "<0>1990 Oct 22 10:52:01 TZ-6 scapegoat.dmz.example.org sched[0]: That's All",
+            "Oct 11 22:14:15.003 host x",
+            "Oct 11 24:00:00 host x",
+            "Oct 32 22:14:15 host x",
+            "Oct 11 22:14 host x",
+            "Oct11 22:14:15 host x",
+            "Oct 11 22:14:15x",
+            "Octo 11 22:14:15 x",
+            "<1234>Oct 11 22:14:15 x",
+            "Ét 11 22:14:15 x",
+            "",
+        ] {
+            assert_eq!(row(line), vec![Value::Null; 2], "{line}");
+        }
+        assert_eq!(p.parse(&Value::Null).unwrap(), vec![Value::Null; 2]);
+        assert!(LogParser::new("SYS_LOG_PARSE", &[s("x")]).is_err());
+    }
+
+    #[test]
     fn variable_columns_split_on_the_delimiter() {
         // The Developer Guide's example: 'COL_1 TYPE VARCHAR(16), ...' and ','.
         let p = parser(
@@ -1012,6 +1234,8 @@ mod tests {
                 "FIXED_COLUMN_LOG_PARSE",
                 &[s("A START 1 FOR 2, B START 0, C START 5 FOR 0")],
             ),
+            parser("FAST_REGEX_LOG_PARSE", &[s("(.)(é*)«(.*)»(<Alpha>+)")]),
+            parser("SYS_LOG_PARSE", &[]),
         ];
         let inputs = "|é|\\|«|»é«|a\\|éé\\é|[|\"|\\\"\"|\n|\r\n|a b c|ééééééééé|«é»é«é|\\«»";
         for p in &parsers {

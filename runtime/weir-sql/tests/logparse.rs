@@ -1,8 +1,9 @@
 //! The log parsers (W3C_LOG_PARSE, VARIABLE_COLUMN_LOG_PARSE, REGEX_LOG_PARSE,
-//! FIXED_COLUMN_LOG_PARSE) as applications use them: a row selected in a FROM subquery and
-//! its fields read as `t.r.COLUMN1`, one field taken of a call, a row selected whole into a
-//! stream. Their arguments after the string are compiled with the plan, and a bad one is
-//! refused with its line and column; a field that does not convert fails its row.
+//! FAST_REGEX_LOG_PARSE, FIXED_COLUMN_LOG_PARSE, SYS_LOG_PARSE) as applications use them: a
+//! row selected in a FROM subquery and its fields read as `t.r.COLUMN1`, one field taken of a
+//! call, a row selected whole into a stream. Their arguments after the string are compiled
+//! with the plan, and a bad one is refused with its line and column; a field that does not
+//! convert fails its row.
 
 use weir_core::batch::{BatchBuilder, Meta};
 use weir_core::process::Processor;
@@ -299,6 +300,68 @@ fn bad_arguments_are_refused_with_their_line_and_column() {
          GROUP BY FLOOR(w.ROWTIME TO MINUTE)",
     ));
     assert!(err.contains("must appear in GROUP BY"), "{err}");
+}
+
+#[test]
+fn fast_regex_and_syslog_rows() {
+    // FAST_REGEX_LOG_PARSE (the reference's Example C): a string its pattern does not account
+    // for fails its row.
+    let (rows, failed) = run(
+        &app(
+            "A VARCHAR(16), B VARCHAR(32)",
+            &format!(
+                "SELECT STREAM t.r.COLUMN1, t.r.COLUMN2 FROM (SELECT STREAM
+                     FAST_REGEX_LOG_PARSE(\"log\", '(.*)_+(<Alpha>.*)') AS r {FROM}) AS t"
+            ),
+        ),
+        &[
+            log("Mary____had_a_little_lamb"),
+            log("Mary_"),
+            log("Mary_4"),
+        ],
+    );
+    assert_eq!(failed, 2);
+    assert_eq!(rows, [r#"{"A":"Mary","B":"had_a_little_lamb"}"#]);
+    // SYS_LOG_PARSE's row selected whole, and one field of a call.
+    let (rows, failed) = run(
+        &app(
+            "LOGGED TIMESTAMP, MSG VARCHAR(32)",
+            &format!("SELECT STREAM SYS_LOG_PARSE(\"log\") r {FROM}"),
+        ),
+        &[
+            log("Feb  5 17:32:18 10.0.0.99 Use the BFG!"),
+            log("Use the BFG!"),
+        ],
+    );
+    assert_eq!(failed, 0);
+    assert_eq!(
+        rows,
+        [
+            r#"{"LOGGED":"1970-02-05 17:32:18.000","MSG":"10.0.0.99 Use the BFG!"}"#,
+            r#"{"LOGGED":null,"MSG":null}"#,
+        ]
+    );
+    let (rows, failed) = run(
+        &app(
+            "N BIGINT",
+            &format!("SELECT STREAM UNIX_TIMESTAMP(SYS_LOG_PARSE(\"log\").COLUMN1) {FROM}"),
+        ),
+        &[log("Jan  1 00:00:01 x")],
+    );
+    assert_eq!(failed, 0);
+    assert_eq!(rows, [r#"{"N":1000}"#]);
+    // Their arguments are checked when the application starts.
+    let err = compile_error(&app(
+        "X VARCHAR(8)",
+        &format!("SELECT STREAM FAST_REGEX_LOG_PARSE(\"log\", '(a)&(b)').COLUMN1 {FROM}"),
+    ));
+    assert!(err.starts_with("line 3, column 43:"), "{err}");
+    assert!(err.contains("intersection"), "{err}");
+    let err = compile_error(&app(
+        "X TIMESTAMP",
+        &format!("SELECT STREAM SYS_LOG_PARSE(\"log\", 'x').COLUMN1 {FROM}"),
+    ));
+    assert!(err.contains("SYS_LOG_PARSE takes (string)"), "{err}");
 }
 
 #[test]
