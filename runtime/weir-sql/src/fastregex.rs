@@ -211,9 +211,13 @@ fn forward(text: &str, from: usize, n: usize) -> usize {
         .map_or(text.len(), |(b, _)| from + b)
 }
 
+/// One expression of a pattern's series: its group's number (`None` for a run between
+/// groups) and the elements it is made of.
+type Expression = (Option<usize>, Vec<Node>);
+
 /// The pattern's expressions, in order: each group's, with its number, and each run between
 /// groups (`None`), as the elements they are made of.
-fn series(top: Node) -> Result<Vec<(Option<usize>, Vec<Node>)>, String> {
+fn series(top: Node) -> Result<Vec<Expression>, String> {
     let items = match top {
         Node::Concat(items) => items,
         Node::Union(_) => {
@@ -628,7 +632,11 @@ impl Parser {
 
     /// The characters from `start` to where it is.
     fn since(&self, start: usize) -> String {
-        self.chars.get(start..self.at).unwrap_or(&[]).iter().collect()
+        self.chars
+            .get(start..self.at)
+            .unwrap_or(&[])
+            .iter()
+            .collect()
     }
 
     /// `a|b|...`
