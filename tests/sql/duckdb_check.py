@@ -262,6 +262,14 @@ QUERIES = {
         [("TICKER_SYMBOL", "VARCHAR(4)"), ("PRICE", "DOUBLE"), ("VAR_SAMP", "DOUBLE"),
          ("STDDEV_POP", "DOUBLE"), ("FIRST_PRICE", "DOUBLE"), ("LAST_PRICE", "DOUBLE"),
          ("SECOND_PRICE", "DOUBLE")]),
+    "monotonic_column_group_by": (
+        """SELECT "ORDERID", count(*), sum("AMOUNT") FROM src GROUP BY "ORDERID"
+            ORDER BY min(seq)""",
+        [("ORDERID", "INTEGER"), ("LINE_ITEMS", "INTEGER"), ("TOTAL", "INTEGER")]),
+    "union_all_two_streams": (
+        """SELECT "X", "Y" FROM src WHERE "KIND" = 't1' AND "X" > 1
+           UNION ALL SELECT "X", upper("Y") FROM src WHERE "KIND" = 't2'""",
+        [("X", "INTEGER"), ("Y", "VARCHAR(8)")]),
     "tumbling_step_min_max": (
         f"""SELECT "TICKER", min("PRICE"), max("PRICE"), {W60} AS w FROM src
             GROUP BY "TICKER", w ORDER BY w, "TICKER" NULLS FIRST""",

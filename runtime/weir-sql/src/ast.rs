@@ -32,6 +32,8 @@ pub struct CreatePump {
     pub target: Name,
     pub columns: Option<Vec<Name>>,
     pub select: Select,
+    /// `UNION ALL SELECT STREAM ...`: more selects whose rows go into the target too.
+    pub union: Vec<Select>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -303,11 +303,35 @@ impl Parser {
                 None
             };
             let select = self.select()?;
+            let mut union = Vec::new();
+            while self.is_kw("UNION") {
+                let at = self.pos();
+                self.bump();
+                if !self.eat_kw("ALL") {
+                    return Err(SqlError::name(
+                        at,
+                        "UNION",
+                        "a stream has no end to find duplicates by: write UNION ALL",
+                    ));
+                }
+                union.push(self.select()?);
+            }
+            if let Some(s) = std::iter::once(&select)
+                .chain(&union)
+                .find(|s| !union.is_empty() && !s.order_by.is_empty())
+            {
+                return Err(SqlError::syntax(
+                    s.order_by[0].0.pos(),
+                    "ORDER BY over a UNION ALL is not supported by Weir yet: pump the union \
+                     into a stream and order that",
+                ));
+            }
             return Ok(Statement::Pump(Box::new(CreatePump {
                 name,
                 target,
                 columns,
                 select,
+                union,
             })));
         }
         Err(self.unexpected("`STREAM` or `PUMP`"))
@@ -570,7 +594,7 @@ impl Parser {
                 }
             }
         }
-        for unsupported in ["JOIN", "LEFT", "INNER", "CROSS", "RIGHT", "FULL", "UNION"] {
+        for unsupported in ["JOIN", "LEFT", "INNER", "CROSS", "RIGHT", "FULL"] {
             if self.is_kw(unsupported) {
                 return Err(SqlError::name(
                     self.pos(),

@@ -401,15 +401,27 @@ fn compile_inner(code: &str, config: &AppConfig, options: &Options) -> Result<Pl
                     pumps.retain(|q| q.name != p.name.text && !q.name.starts_with(&own));
                 }
                 let first_new = pumps.len();
-                pumps.extend(compile_sources(
-                    &p.name,
-                    &p.select,
-                    &mut streams,
-                    &mut by_name,
-                    &tables,
-                    udfs,
-                )?);
-                pumps.push(compile_pump(p, &streams, &by_name, &tables, udfs)?);
+                // Each select of a UNION ALL is a pump of its own into the same target.
+                let branches = std::iter::once(&p.select).chain(&p.union).enumerate();
+                for (i, select) in branches {
+                    let mut branch = ast::CreatePump {
+                        select: select.clone(),
+                        union: Vec::new(),
+                        ..(**p).clone()
+                    };
+                    if i > 0 {
+                        branch.name.text = format!("{}$UNION{i}", p.name.text);
+                    }
+                    pumps.extend(compile_sources(
+                        &branch.name,
+                        &branch.select,
+                        &mut streams,
+                        &mut by_name,
+                        &tables,
+                        udfs,
+                    )?);
+                    pumps.push(compile_pump(&branch, &streams, &by_name, &tables, udfs)?);
+                }
                 for pump in &mut pumps[first_new..] {
                     assign_sites(pump).map_err(|m| SqlError::name(p.name.pos, &p.name.text, m))?;
                 }
@@ -1096,16 +1108,30 @@ fn compile_pump(
         let timed: Vec<usize> = (0..keys.len())
             .filter(|&i| keys[i].reads_rowtime() && !keys[i].reads_columns())
             .collect();
-        let bucket = match timed.as_slice() {
-            [one] => *one,
-            [] => {
+        // With no window of ROWTIME, a key declared MONOTONIC (`GROUP BY MONOTONIC(orderId)`)
+        // is the window: a group ends when a row brings another value.
+        let declared: Vec<usize> = (0..keys.len())
+            .filter(|&i| {
+                matches!(&sel.group_by[i], Expr::Func { name, .. } if name.text == "MONOTONIC")
+            })
+            .collect();
+        let bucket = match (timed.as_slice(), declared.as_slice()) {
+            ([one], _) | ([], [one]) => *one,
+            ([], [_, second, ..]) => {
+                return Err(SqlError::syntax(
+                    sel.group_by[*second].pos(),
+                    "GROUP BY has more than one MONOTONIC key and no window of ROWTIME",
+                ))
+            }
+            ([], []) => {
                 return Err(SqlError::syntax(
                     sel.group_by.first().map_or(sel.pos, Expr::pos),
                     "a streaming GROUP BY must group on a window of ROWTIME, such as \
-                     STEP(ROWTIME BY INTERVAL '1' MINUTE) or FLOOR(ROWTIME TO MINUTE)",
+                     STEP(ROWTIME BY INTERVAL '1' MINUTE) or FLOOR(ROWTIME TO MINUTE), or on \
+                     a key declared MONOTONIC",
                 ))
             }
-            [_, second, ..] => {
+            ([_, second, ..], _) => {
                 return Err(SqlError::syntax(
                     sel.group_by[*second].pos(),
                     "GROUP BY has more than one window of ROWTIME",
@@ -1240,6 +1266,7 @@ fn compile_sources(
         target: sel.from.clone(),
         columns: None,
         select: (**sub).clone(),
+        union: Vec::new(),
     };
     pumps.push(compile_pump(&inner, streams, by_name, tables, udfs)?);
     Ok(pumps)
@@ -1293,6 +1320,7 @@ fn compile_function(
         },
         columns: None,
         select: (*f.cursor).clone(),
+        union: Vec::new(),
     };
     let first = compile_pump(&inner, streams, by_name, tables, udfs)?;
     let number = |i: usize, default: f64, lo: f64, hi: f64| -> Result<f64, SqlError> {

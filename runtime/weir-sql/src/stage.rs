@@ -1194,7 +1194,13 @@ impl SqlStage {
         else {
             return;
         };
-        let end = window_end(&keys[*b], &bucket, w.last, clock);
+        // A window of a MONOTONIC column ends with its last row; one of ROWTIME where ROWTIME
+        // leaves it.
+        let end = if keys[*b].reads_columns() {
+            w.last
+        } else {
+            window_end(&keys[*b], &bucket, w.last, clock)
+        };
         let mut groups = w.groups;
         if !order.is_empty() {
             let mut sorted: Vec<(Vec<Value>, Group)> = groups
