@@ -1835,6 +1835,10 @@ fn udf_call(
     })
 }
 
+const UDF_IN_ON: &str =
+    "a function of a Wasm module cannot be called in a JOIN's ON yet: call it in a pump after \
+     the join";
+
 /// Numbers a pump's UDF calls as its call sites, innermost first, and replaces each with a
 /// read of its site's result. A site is evaluated per row of the pump's input, unless it is
 /// evaluated for a window's row (in a grouped select's items or HAVING, or reading an
@@ -1843,11 +1847,7 @@ fn assign_sites(pump: &mut Pump) -> Result<(), String> {
     let is_udf = |e: &CExpr| matches!(e, CExpr::Udf { .. });
     if let Some(on) = pump.stream_join.as_ref().and_then(|j| j.on.as_ref()) {
         if on.any(&is_udf) {
-            return Err(
-                "a function of a Wasm module cannot be called in a JOIN's ON yet: \
-                        call it in a pump after the join"
-                    .into(),
-            );
+            return Err(UDF_IN_ON.into());
         }
     }
     if let PumpKind::Tumble { order, .. } = &pump.kind {
@@ -1861,8 +1861,7 @@ fn assign_sites(pump: &mut Pump) -> Result<(), String> {
     }
     if let Some(j) = &pump.join {
         if j.on.any(&is_udf) {
-            return Err("a function of a Wasm module cannot be called in a JOIN's ON yet:                         call it in a pump after the join"
-                .into());
+            return Err(UDF_IN_ON.into());
         }
     }
     let mut sites: Vec<UdfSite> = Vec::new();
@@ -2136,6 +2135,15 @@ fn agg_spec(e: &Expr, ctx: &Ctx<'_>) -> Result<Option<AggSpec>, SqlError> {
         }
         (k, a) => (k, a),
     };
+    if *distinct
+        && (kind.sliding_only() || matches!(kind, AggKind::FirstValue | AggKind::LastValue))
+    {
+        return Err(SqlError::name(
+            name.pos,
+            &name.text,
+            format!("`{}` does not take DISTINCT", name.text),
+        ));
+    }
     let arg = match (kind, args) {
         (AggKind::CountStar, []) => None,
         (_, [a]) => {

@@ -83,10 +83,17 @@ pub struct Welford {
     n: i64,
     mean: f64,
     m2: f64,
+    /// Infinite and NaN values among the rows, kept out of the sums (they could never be
+    /// taken out again): while one is in, the variance is NaN.
+    nonfinite: i64,
 }
 
 impl Welford {
     pub fn add(&mut self, x: f64) {
+        if !x.is_finite() {
+            self.nonfinite += 1;
+            return;
+        }
         self.n += 1;
         let d = x - self.mean;
         self.mean += d / self.n as f64;
@@ -94,8 +101,16 @@ impl Welford {
     }
 
     pub fn remove(&mut self, x: f64) {
+        if !x.is_finite() {
+            self.nonfinite -= 1;
+            return;
+        }
         if self.n <= 1 {
-            *self = Welford::default();
+            let nonfinite = self.nonfinite;
+            *self = Welford {
+                nonfinite,
+                ..Welford::default()
+            };
             return;
         }
         let d = x - self.mean;
@@ -113,11 +128,31 @@ impl Welford {
             return Value::Null;
         };
         let n = if sample { self.n - 1 } else { self.n };
+        if self.nonfinite > 0 {
+            return Value::Double(f64::NAN);
+        }
         if n <= 0 {
             return Value::Null;
         }
         let var = self.m2 / n as f64;
         Value::Double(if root { var.sqrt() } else { var })
+    }
+}
+
+/// Whether aggregate `spec` can take `v` (its type), so that [`SlideAcc::add`] cannot fail.
+pub(crate) fn accepts(spec: &AggSpec, v: &Value) -> Result<(), String> {
+    let ok = match (spec.kind, v) {
+        (_, Value::Null) => true,
+        (AggKind::Sum | AggKind::Avg | AggKind::Var { .. }, v) => {
+            matches!(v, Value::Int(_) | Value::Double(_))
+        }
+        (AggKind::Any | AggKind::Every, v) => matches!(v, Value::Bool(_)),
+        _ => true,
+    };
+    if ok || spec.distinct {
+        Ok(())
+    } else {
+        Err(format!("{:?} of a {}", spec.kind, v.type_name()))
     }
 }
 
@@ -162,6 +197,11 @@ impl SlideState {
         };
         let part = &mut self.parts[p];
         let (rowtime, seq, args, ack) = row;
+        // Every argument is checked before any aggregate takes one: a row that fails must
+        // leave the partition as it was.
+        for (spec, v) in specs.iter().zip(&args) {
+            accepts(spec, v)?;
+        }
         for ((acc, spec), v) in part.accs.iter_mut().zip(specs).zip(&args) {
             acc.add(spec, seq, v)?;
         }

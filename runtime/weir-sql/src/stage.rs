@@ -14,8 +14,8 @@
 //!   are read again: no partial window is ever emitted.
 //! - Rows bound for a pump that calls user-defined functions wait in [`SqlStage`]'s
 //!   `deferred` only until the end of the call that brought them ([`SqlStage::drain`]): each
-//!   call site is then evaluated over all of them in one call, and they go on in their order.
-//!   No call returns with rows deferred.
+//!   call site is then evaluated over all of them in one call, and they go on in their order
+//!   (after the rows other pumps made from the same call). No call returns with rows deferred.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -617,13 +617,17 @@ impl SqlStage {
             || self.topk.iter().any(|t| t.start.is_some())
             || self.distincts.iter().any(|d| d.start.is_some())
             || self.sorts.iter().any(|s| !s.rows.is_empty())
+            || self
+                .stream_joins
+                .iter()
+                .any(|j| !j.left.is_empty() || !j.right.is_empty())
     }
 
+    /// Whether a pump holds state across batches: a window, or a stream-to-stream join's.
     fn has_windows(&self) -> bool {
-        self.plan
-            .pumps
-            .iter()
-            .any(|p| !matches!(p.kind, PumpKind::Map { order: None, .. }))
+        self.plan.pumps.iter().any(|p| {
+            p.stream_join.is_some() || !matches!(p.kind, PumpKind::Map { order: None, .. })
+        })
     }
 
     /// Sends `record` to the error output with the reason, and KDA's `error_stream` columns
@@ -863,6 +867,10 @@ impl SqlStage {
                         Some(e) => eval(e, &scope)?,
                         None => Value::Null,
                     });
+                }
+                // A row that fails must leave its group as it was.
+                for (a, v) in aggs.iter().zip(&args) {
+                    crate::slide::accepts(a, v)?;
                 }
                 let st = &mut self.staggers[p];
                 let hash = key_hash(&kv);
@@ -1139,6 +1147,10 @@ impl SqlStage {
                         Some(e) => eval(e, &scope)?,
                         None => Value::Null,
                     });
+                }
+                // A row that fails must leave its group as it was.
+                for (a, v) in aggs.iter().zip(&args) {
+                    crate::slide::accepts(a, v)?;
                 }
                 let w = &mut self.windows[p];
                 w.bucket = Some(kv[*bucket].clone());
@@ -1508,6 +1520,10 @@ impl SqlStage {
             let Some(open) = self.windows[p].bucket.clone() else {
                 continue;
             };
+            // A window of a MONOTONIC column ends only when a row brings another value.
+            if keys[*bucket].reads_columns() {
+                continue;
+            }
             if bucket_at(&keys[*bucket], t, clock).is_some_and(|now| now != open) {
                 self.close(p, out, now_ms);
             }
@@ -2140,8 +2156,12 @@ impl Processor for SqlStage {
         let mut consumed = 0;
         for r in batch.iter() {
             let (rows_before, failed_before) = (out.rows.len(), out.failed.len());
+            let deferred_before = self.deferred.iter().map(Vec::len).sum::<usize>();
             self.record(&r, &mut rows, &mut out, now_ms);
-            if out.rows.len() == rows_before && out.failed.len() == failed_before {
+            // A record whose rows wait for UDF calls is not dropped: they go on at the batch's
+            // end.
+            let deferred = self.deferred.iter().map(Vec::len).sum::<usize>() > deferred_before;
+            if out.rows.len() == rows_before && out.failed.len() == failed_before && !deferred {
                 consumed += 1;
             }
         }
@@ -2154,6 +2174,12 @@ impl Processor for SqlStage {
         let mut processed = self.emit(out);
         processed.dropped = consumed;
         processed
+    }
+
+    fn set_abort(&mut self, abort: tokio::sync::watch::Receiver<bool>) {
+        if let Some(u) = &mut self.udfs {
+            u.set_abort(abort);
+        }
     }
 
     fn tick_interval(&self) -> Option<Duration> {

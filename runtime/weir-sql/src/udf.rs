@@ -5,9 +5,11 @@
 //! them through [`Udfs`] while the stage runs.
 //!
 //! Invariants:
-//! - A function is called over a batch of rows, never once per row: the rows a pump receives
-//!   in one batch of input are held until the batch's end, then every call site of the pump is
-//!   evaluated over all of them, one call per site (a nested call's inner site first).
+//! - A function is called over a batch of rows, never once per input row: the rows a pump
+//!   receives in one batch of input are held until the batch's end, then every call site of
+//!   the pump is evaluated over all of them, one call per site (a nested call's inner site
+//!   first). The exception is a site that reads a window's keys or aggregates (`group`): it is
+//!   called once for each row the window emits.
 //! - Arguments arrive converted to the declared types (or NULL); a result is converted from
 //!   the declared type to its SQL type. A row whose call fails fails alone (its record goes to
 //!   the error output and `error_stream`); a call that fails as a whole fails all its rows.
@@ -55,6 +57,10 @@ pub type UdfResult = Result<Value, String>;
 
 /// Calls the functions the plan was compiled with.
 pub trait Udfs: Send {
+    /// A switch that turns true when the pipeline stops: a call with no time limit of its own
+    /// should then give up (its rows fail).
+    fn set_abort(&mut self, _abort: tokio::sync::watch::Receiver<bool>) {}
+
     /// Evaluates function `function` (its index among the signatures given to
     /// [`crate::Options::udfs`]) over `rows` rows. `args[i]` holds the `rows` values of
     /// argument `i`, each NULL or of the declared type's SQL type. The answer holds one result

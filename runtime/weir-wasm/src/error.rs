@@ -17,8 +17,8 @@ pub enum Error {
     )]
     UnknownWorld { path: PathBuf },
     #[error(
-        "{path} targets the `{world}` world, which a `wasm` step cannot host (a sql-udf module \
-         goes in a sql step's `udfs`)"
+        "{path} targets the `{world}` world, which a `wasm` step cannot host{}",
+        if *world == "sql-udf" { " (a sql-udf module goes in a sql step's `udfs`)" } else { "" }
     )]
     UnsupportedWorld { path: PathBuf, world: &'static str },
     #[error("{path} cannot be linked: {reason}")]

@@ -11,8 +11,8 @@ use wasmtime::{Config, Engine, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::{
-    filter, sql_udf, transform, Batch, Column, Decision, Level, Outcome, Results, Signature,
-    Transformed, Values,
+    filter, sql_udf, transform, Batch, Column, DataType, Decision, Level, Outcome, Results,
+    Signature, Transformed, Values,
 };
 use sha2::Digest;
 
@@ -535,6 +535,8 @@ enum Request<'a> {
         name: &'a str,
         rows: u32,
         args: &'a [Column],
+        /// The declared result type: an answer of another is invalid output.
+        returns: DataType,
     },
 }
 
@@ -759,16 +761,26 @@ impl Runner {
         }
     }
 
-    /// Evaluates a `sql-udf` function over `rows` rows of `args`. `Ok(Err(message))`: the
-    /// guest failed the whole call; `Err`: the call itself failed (a trap, a limit, an answer
-    /// of the wrong size). Either way the instance is replaced after a failure of its own.
+    /// Evaluates a `sql-udf` function over `rows` rows of `args`, whose result is declared
+    /// `returns`. `Ok(Err(message))`: the guest refused the whole call, and keeps its instance;
+    /// `Err`: the call itself failed (a trap, a limit, an answer of the wrong size or type, or
+    /// `abort` turning true), and the instance is replaced. A call with no timeout of its own
+    /// gives up as soon as `abort` turns true.
     pub fn call_udf(
         &mut self,
         name: &str,
         rows: u32,
         args: &[Column],
+        returns: DataType,
+        abort: Option<&tokio::sync::watch::Receiver<bool>>,
     ) -> Result<Result<Results, String>, GuestError> {
-        match block_on(self.request(Request::Udf { name, rows, args }, None))? {
+        let request = Request::Udf {
+            name,
+            rows,
+            args,
+            returns,
+        };
+        match block_on(self.request(request, abort.cloned()))? {
             Answer::Udf(r) => Ok(r),
             _ => Err(self.wrong_world("SQL function calls")),
         }
@@ -836,7 +848,12 @@ impl Runner {
                     .call_functions(&mut live.store)
                     .await
                     .map(|f| Some(Answer::Functions(f))),
-                (Bindings::SqlUdf(b), Request::Udf { name, rows, args }) => b
+                (
+                    Bindings::SqlUdf(b),
+                    Request::Udf {
+                        name, rows, args, ..
+                    },
+                ) => b
                     .call_call(&mut live.store, name, *rows, args)
                     .await
                     .map(|r| Some(Answer::Udf(r))),
@@ -884,7 +901,13 @@ impl Runner {
                 return Err(err);
             }
         };
-        if let Err(message) = check(&answer, records) {
+        let typed = match (&request, &answer) {
+            (Request::Udf { returns, .. }, Answer::Udf(Ok(r))) => {
+                of_type(&r.column.values, *returns)
+            }
+            _ => Ok(()),
+        };
+        if let Err(message) = check(&answer, records).and(typed) {
             // A guest that loses track of records cannot be trusted with the next batch either.
             self.live = None;
             return Err(GuestError {
@@ -1032,6 +1055,25 @@ fn check(answer: &Answer, records: usize) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Whether a UDF's result column is of its declared type.
+fn of_type(values: &Values, declared: DataType) -> Result<(), String> {
+    let (got, name) = match values {
+        Values::Boolean(_) => (DataType::Boolean, "boolean"),
+        Values::Int64(_) => (DataType::Int64, "int64"),
+        Values::Float64(_) => (DataType::Float64, "float64"),
+        Values::Utf8(_) => (DataType::Utf8, "utf8"),
+        Values::Binary(_) => (DataType::Binary, "binary"),
+        Values::TimestampMs(_) => (DataType::TimestampMs, "timestamp-ms"),
+    };
+    if got == declared {
+        Ok(())
+    } else {
+        Err(format!(
+            "returned {name} values; the function is declared to return {declared:?}"
+        ))
+    }
 }
 
 /// Checks a UDF's answer for `rows` rows: one value per row, NULLs and errors naming rows that

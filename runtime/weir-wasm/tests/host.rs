@@ -593,6 +593,16 @@ fn a_guest_built_against_0_1_still_loads_and_runs() {
     assert!(outputs(v).is_empty());
 }
 
+fn texts_column() -> weir_wasm::Column {
+    weir_wasm::Column {
+        nulls: vec![],
+        values: weir_wasm::Values::Utf8(weir_wasm::Texts {
+            data: "1h2h3h4h".into(),
+            ends: vec![2, 4, 6, 8],
+        }),
+    }
+}
+
 #[test]
 fn sql_functions_are_listed_and_called_over_packed_columns() {
     use weir_wasm::{Column, DataType, Texts, Values};
@@ -622,7 +632,10 @@ fn sql_functions_are_listed_and_called_over_packed_columns() {
         nulls: vec![1],
         values: Values::Utf8(Texts { data, ends }),
     };
-    let results = runner.call_udf(&parse.name, 4, &[column]).unwrap().unwrap();
+    let results = runner
+        .call_udf(&parse.name, 4, &[column], DataType::Int64, None)
+        .unwrap()
+        .unwrap();
     let Values::Int64(ms) = &results.column.values else {
         panic!("{:?}", results.column.values)
     };
@@ -634,7 +647,15 @@ fn sql_functions_are_listed_and_called_over_packed_columns() {
     assert!(results.errors[0].message.contains("later"));
 
     // A whole call the module refuses: the wrong number of arguments.
-    let refused = runner.call_udf(&parse.name, 0, &[]).unwrap();
+    let refused = runner
+        .call_udf(&parse.name, 0, &[], DataType::Int64, None)
+        .unwrap();
+    // An answer of another type than the declared one is invalid output.
+    let wrong = runner
+        .call_udf(&parse.name, 4, &[texts_column()], DataType::Utf8, None)
+        .unwrap_err();
+    assert_eq!(wrong.kind, GuestErrorKind::InvalidOutput);
+    assert!(wrong.message.contains("int64"), "{}", wrong.message);
     assert!(refused.is_err(), "{refused:?}");
     // A sql-udf module is not a batch transform.
     let err = runner.call(&batch(&["x"])).unwrap_err();

@@ -285,6 +285,8 @@ fn main() -> ExitCode {
 
 fn host(cache_dir: Option<PathBuf>) -> anyhow::Result<Host> {
     let dir = cache_dir.unwrap_or_else(CompileCache::default_dir);
+    // Checking a SQL step's function modules compiles them too: into the same cache.
+    weir::process::sql::udf::use_cache_dir(dir.clone());
     Ok(Host::new(HostOptions {
         cache: Some(CompileCache::new(dir)),
     })?)

@@ -262,8 +262,8 @@ impl Supervisor {
             }
         }
         if let Some(max) = quota.instances {
-            let used: usize = others.iter().map(|r| r.file.spec.process.len()).sum();
-            let wanted = file.spec.process.len();
+            let used: usize = others.iter().map(|r| wasm_instances(&r.file)).sum();
+            let wanted = wasm_instances(file);
             if used + wanted > max {
                 return Err(StartError::Quota(format!(
                     "{}: this pipeline needs {wanted} Wasm instance(s); tenant `{tenant}` may \
@@ -907,6 +907,19 @@ fn record(
 }
 
 /// The modules a pipeline loads, and the files its SQL steps read.
+/// The Wasm instances a pipeline holds: one per wasm step, one per module of a sql step's
+/// `udfs`.
+fn wasm_instances(file: &PipelineFile) -> usize {
+    file.spec
+        .process
+        .iter()
+        .map(|p| match p {
+            ProcessConfig::Wasm(_) => 1,
+            ProcessConfig::Sql(s) => s.udfs.len(),
+        })
+        .sum()
+}
+
 fn modules(file: &PipelineFile) -> Vec<PathBuf> {
     file.spec
         .process

@@ -35,6 +35,7 @@ use serde::Deserialize;
 use super::component::LocalPaths;
 use super::vars;
 use super::{line_col, Component, ConfigError, Location, PipelineFile, ProcessConfig};
+use crate::process::wasm::config::{GrantsConfig, LimitsConfig};
 use crate::units::{ByteSize, HumanDuration};
 
 /// The tenant of pipelines that name none.
@@ -278,96 +279,109 @@ pub fn apply(file: &mut PipelineFile, tenants: &TenantsFile) -> Result<(), Confi
             }
         }
     }
-    let mut problems = Vec::new();
+    let mut problems: Vec<(usize, String, String)> = Vec::new();
     for (i, step) in file.spec.process.iter_mut().enumerate() {
-        let ProcessConfig::Wasm(w) = step else {
-            continue;
+        // A wasm step's module, or each of a sql step's function modules (`udfs[j].`): each
+        // runs in the sandbox, with the grants and limits its tenant allows.
+        let modules: Vec<(String, &mut GrantsConfig, &mut LimitsConfig)> = match step {
+            ProcessConfig::Wasm(w) => vec![(String::new(), &mut w.grants, &mut w.limits)],
+            ProcessConfig::Sql(s) => s
+                .udfs
+                .iter_mut()
+                .enumerate()
+                .map(|(j, u)| (format!("udfs[{j}]."), &mut u.grants, &mut u.limits))
+                .collect(),
         };
-        if tenants.given {
-            let allow = tenant.as_ref().map(|t| t.allow.clone()).unwrap_or_default();
-            let fix = |what: &str| {
-                format!("add it to `allow.{what}` of [tenant.{name}] in the tenants file")
-            };
-            let allowed: Vec<PathBuf> = allow.dirs.iter().map(|a| canonical(a)).collect();
-            for dir in &w.grants.dirs {
-                if !within(&allowed, dir) {
-                    problems.push((
-                        i,
-                        "grants.dirs",
-                        format!(
-                            "tenant `{name}` may not grant directory {}: {}",
-                            dir.display(),
-                            fix("dirs")
-                        ),
-                    ));
+        for (prefix, grants, limits) in modules {
+            let key = |k: &str| format!("{prefix}{k}");
+            if tenants.given {
+                let allow = tenant.as_ref().map(|t| t.allow.clone()).unwrap_or_default();
+                let fix = |what: &str| {
+                    format!("add it to `allow.{what}` of [tenant.{name}] in the tenants file")
+                };
+                let allowed: Vec<PathBuf> = allow.dirs.iter().map(|a| canonical(a)).collect();
+                for dir in &grants.dirs {
+                    if !within(&allowed, dir) {
+                        problems.push((
+                            i,
+                            key("grants.dirs"),
+                            format!(
+                                "tenant `{name}` may not grant directory {}: {}",
+                                dir.display(),
+                                fix("dirs")
+                            ),
+                        ));
+                    }
                 }
-            }
-            for var in &w.grants.env {
-                if !allow.env.iter().any(|p| vars::matches(p, var)) {
-                    problems.push((
-                        i,
-                        "grants.env",
-                        format!(
-                            "tenant `{name}` may not grant variable `{var}`: {}",
-                            fix("env")
-                        ),
-                    ));
+                for var in &grants.env {
+                    if !allow.env.iter().any(|p| vars::matches(p, var)) {
+                        problems.push((
+                            i,
+                            key("grants.env"),
+                            format!(
+                                "tenant `{name}` may not grant variable `{var}`: {}",
+                                fix("env")
+                            ),
+                        ));
+                    }
                 }
-            }
-            for host in &w.grants.hosts {
-                if !allow.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
-                    problems.push((
-                        i,
-                        "grants.hosts",
-                        format!(
-                            "tenant `{name}` may not grant host `{host}`: {}",
-                            fix("hosts")
-                        ),
-                    ));
+                for host in &grants.hosts {
+                    if !allow.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+                        problems.push((
+                            i,
+                            key("grants.hosts"),
+                            format!(
+                                "tenant `{name}` may not grant host `{host}`: {}",
+                                fix("hosts")
+                            ),
+                        ));
+                    }
                 }
-            }
-            if w.grants.network && !allow.network {
-                problems.push((
+                if grants.network && !allow.network {
+                    problems.push((
                     i,
-                    "grants.network",
+                    key("grants.network"),
                     format!(
                         "tenant `{name}` may not grant the network: set `allow.network = true` of [tenant.{name}] in the tenants file"
                     ),
                 ));
+                }
             }
-        }
-        let Some(tenant) = &tenant else { continue };
-        if let Some(cap) = tenant.memory {
-            match w.limits.memory {
-                Some(asked) if asked > cap => problems.push((
+            let Some(tenant) = &tenant else { continue };
+            if let Some(cap) = tenant.memory {
+                match limits.memory {
+                    Some(asked) if asked > cap => problems.push((
+                        i,
+                        key("limits.memory"),
+                        format!(
+                            "{} bytes is over tenant `{name}`'s cap of {} bytes per instance",
+                            asked.0, cap.0
+                        ),
+                    )),
+                    Some(_) => {}
+                    None => limits.memory = Some(cap),
+                }
+            }
+            // The CPU quota is charged after each call: a call must end for it to be charged.
+            if tenant.cpu.is_some() && limits.timeout.is_some_and(|t| t.0.is_zero()) {
+                problems.push((
                     i,
-                    "limits.memory",
+                    key("limits.timeout"),
                     format!(
-                        "{} bytes is over tenant `{name}`'s cap of {} bytes per instance",
-                        asked.0, cap.0
+                        "tenant `{name}` has a CPU quota, so its steps need a timeout above zero"
                     ),
-                )),
-                Some(_) => {}
-                None => w.limits.memory = Some(cap),
+                ));
             }
-        }
-        // The CPU quota is charged after each call: a call must end for it to be charged.
-        if tenant.cpu.is_some() && w.limits.timeout.is_some_and(|t| t.0.is_zero()) {
-            problems.push((
-                i,
-                "limits.timeout",
-                format!("tenant `{name}` has a CPU quota, so its steps need a timeout above zero"),
-            ));
-        }
-        if let Some(cap) = tenant.fuel {
-            match w.limits.fuel {
-                Some(asked) if asked > cap => problems.push((
-                    i,
-                    "limits.fuel",
-                    format!("{asked} is over tenant `{name}`'s cap of {cap} fuel per call"),
-                )),
-                Some(_) => {}
-                None => w.limits.fuel = Some(cap),
+            if let Some(cap) = tenant.fuel {
+                match limits.fuel {
+                    Some(asked) if asked > cap => problems.push((
+                        i,
+                        key("limits.fuel"),
+                        format!("{asked} is over tenant `{name}`'s cap of {cap} fuel per call"),
+                    )),
+                    Some(_) => {}
+                    None => limits.fuel = Some(cap),
+                }
             }
         }
     }
@@ -511,6 +525,38 @@ allow = { env = ["ACME_*"], dirs = ["/srv/acme"] }
                 err.contains(&format!("key `process[0].{key}`: tenant `acme` may not")),
                 "{err}"
             );
+        }
+        // A sql step's function modules are sandboxed the same way, each under its own key.
+        let sql = |udf: &str| {
+            pipeline(&format!(
+                "{BASE}[[process]]\ntype = \"sql\"\ncode = \"app.sql\"\ninputs = \"in.json\"\nudfs = [{{ module = \"a.wasm\" }}, {udf}]\n"
+            ))
+        };
+        let mut capped = sql("{ module = \"b.wasm\" }");
+        apply(&mut capped, &tenants).unwrap();
+        let ProcessConfig::Sql(s) = &capped.spec.process[0] else {
+            panic!("a sql step")
+        };
+        assert!(s
+            .udfs
+            .iter()
+            .all(|u| u.limits.memory == Some(ByteSize(32 << 20))));
+        for (udf, key) in [
+            (
+                "{ module = \"b.wasm\", grants = { network = true } }",
+                "udfs[1].grants.network",
+            ),
+            (
+                "{ module = \"b.wasm\", grants = { env = [\"HOME\"] } }",
+                "udfs[1].grants.env",
+            ),
+            (
+                "{ module = \"b.wasm\", limits = { memory = \"1GiB\" } }",
+                "udfs[1].limits.memory",
+            ),
+        ] {
+            let err = apply(&mut sql(udf), &tenants).unwrap_err().to_string();
+            assert!(err.contains(&format!("key `process[0].{key}`")), "{err}");
         }
         // Without a tenants file, one user runs everything: grants are theirs to give.
         let mut mine = pipeline(&format!(

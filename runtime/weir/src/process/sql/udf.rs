@@ -13,12 +13,30 @@ use weir_wasm::{Blobs, Column, DataType, Host, HostOptions, PluginKind, Runner, 
 
 use super::config::UdfModuleConfig;
 
-/// The host `weir validate` loads modules with, to learn their functions.
+static CACHE_DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+
+/// Where the check host keeps compiled modules: the runtime's own cache (set before any
+/// pipeline is checked), so a module is compiled once for both.
+pub fn use_cache_dir(dir: std::path::PathBuf) {
+    let _ = CACHE_DIR.set(dir);
+}
+
+/// The host that checking a pipeline (`weir validate`, and every build) loads function modules
+/// with, to learn their functions. Loading again from the same cache only reads the compiled
+/// module back.
 pub fn check_host() -> Result<&'static Host, String> {
     static HOST: OnceLock<Result<Host, String>> = OnceLock::new();
-    HOST.get_or_init(|| Host::new(HostOptions::default()).map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(Clone::clone)
+    HOST.get_or_init(|| {
+        let options = match CACHE_DIR.get() {
+            Some(dir) => HostOptions {
+                cache: Some(weir_wasm::CompileCache::new(dir.clone())),
+            },
+            None => HostOptions::default(),
+        };
+        Host::new(options).map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(Clone::clone)
 }
 
 /// Loads the modules and starts an instance of each: their functions' signatures, in the order
@@ -32,6 +50,7 @@ pub fn load(
     let mut udfs = WasmUdfs {
         runners: Vec::new(),
         functions: Vec::new(),
+        abort: None,
     };
     for m in modules {
         let step = m.step();
@@ -93,9 +112,27 @@ struct Function {
 pub struct WasmUdfs {
     runners: Vec<Runner>,
     functions: Vec<Function>,
+    /// Turns true when the pipeline stops: a call with no timeout gives up then.
+    abort: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+/// The WIT type of a UDF type.
+fn wit_type(t: UdfType) -> DataType {
+    match t {
+        UdfType::Boolean => DataType::Boolean,
+        UdfType::Int64 => DataType::Int64,
+        UdfType::Float64 => DataType::Float64,
+        UdfType::Utf8 => DataType::Utf8,
+        UdfType::Binary => DataType::Binary,
+        UdfType::TimestampMs => DataType::TimestampMs,
+    }
 }
 
 impl weir_sql::Udfs for WasmUdfs {
+    fn set_abort(&mut self, abort: tokio::sync::watch::Receiver<bool>) {
+        self.abort = Some(abort);
+    }
+
     fn call(
         &mut self,
         function: usize,
@@ -111,11 +148,22 @@ impl weir_sql::Udfs for WasmUdfs {
             .map(|(values, ty)| pack(values, *ty))
             .collect();
         let answer = self.runners[f.runner]
-            .call_udf(&f.name, n, &columns)
+            .call_udf(
+                &f.name,
+                n,
+                &columns,
+                wit_type(f.returns),
+                self.abort.as_ref(),
+            )
             .map_err(|e| format!("{upper} ({}): {e}", f.origin))?
             .map_err(|message| format!("{upper}: {message}"))?;
         let mut out = unpack(answer.column, f.returns, rows)
             .map_err(|e| format!("{upper} ({}): {e}", f.origin))?;
+        for r in &mut out {
+            if let Err(e) = r {
+                *e = format!("{upper} ({}): {e}", f.origin);
+            }
+        }
         for e in answer.errors {
             // `call_udf` checked that every row it names exists.
             out[e.row as usize] = Err(format!("{upper}: {}", e.message));
