@@ -575,15 +575,7 @@ impl SqlStage {
                 drop(bases);
                 for (row, slot) in rows.iter().zip(slots.chunks(w.max(1))) {
                     if let Err(e) = self.pump_row_with(p, row, slot, out, now_ms) {
-                        let record = row_record(&plan, pump.source, row);
-                        self.fail(
-                            record,
-                            codes::EVALUATION,
-                            format!("pump {}: {e}", pump.name),
-                            Some(&pump.name),
-                            out,
-                            now_ms,
-                        );
+                        self.fail_row(p, pump.source, row, e, out, now_ms);
                     }
                 }
             }
@@ -698,30 +690,14 @@ impl SqlStage {
         for (p, pump) in plan.pumps.iter().enumerate() {
             if pump.stream_join.as_ref().is_some_and(|j| j.right == stream) {
                 if let Err(e) = self.join_arrive(p, &row, true, out, now_ms) {
-                    let record = row_record(&self.plan, stream, &row);
-                    self.fail(
-                        record,
-                        codes::EVALUATION,
-                        format!("pump {}: {e}", pump.name),
-                        Some(&pump.name),
-                        out,
-                        now_ms,
-                    );
+                    self.fail_row(p, stream, &row, e, out, now_ms);
                 }
             }
             if pump.source != stream {
                 continue;
             }
             if let Err(e) = self.pump(p, &row, out, now_ms) {
-                let record = row_record(&self.plan, stream, &row);
-                self.fail(
-                    record,
-                    codes::EVALUATION,
-                    format!("pump {}: {e}", pump.name),
-                    Some(&pump.name),
-                    out,
-                    now_ms,
-                );
+                self.fail_row(p, stream, &row, e, out, now_ms);
             }
         }
         if stream == plan.output {
@@ -1726,20 +1702,34 @@ impl SqlStage {
         self.join_emit(p, joined, out, now_ms);
     }
 
+    /// Sends `row`, which pump `p` (reading `stream`) could not take, to the error output.
+    fn fail_row(
+        &mut self,
+        p: usize,
+        stream: usize,
+        row: &Row,
+        e: String,
+        out: &mut Out,
+        now_ms: i64,
+    ) {
+        let plan = self.plan.clone();
+        let pump = &plan.pumps[p];
+        let record = row_record(&plan, stream, row);
+        self.fail(
+            record,
+            codes::EVALUATION,
+            format!("pump {}: {e}", pump.name),
+            Some(&pump.name),
+            out,
+            now_ms,
+        );
+    }
+
     /// A joined row through the rest of pump `p` (a failure fails it alone).
     fn join_emit(&mut self, p: usize, joined: Row, out: &mut Out, now_ms: i64) {
         if let Err(e) = self.pump_row(p, &joined, out, now_ms) {
-            let plan = self.plan.clone();
-            let pump = &plan.pumps[p];
-            let record = row_record(&plan, pump.source, &joined);
-            self.fail(
-                record,
-                codes::EVALUATION,
-                format!("pump {}: {e}", pump.name),
-                Some(&pump.name),
-                out,
-                now_ms,
-            );
+            let source = self.plan.pumps[p].source;
+            self.fail_row(p, source, &joined, e, out, now_ms);
         }
     }
 

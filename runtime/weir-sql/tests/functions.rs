@@ -14,48 +14,18 @@ const INPUTS: &str = r#"[{"NamePrefix": "SOURCE_SQL_STREAM", "InputSchema": {
     "RecordColumns": [{"Name": "S", "Mapping": "$.s", "SqlType": "VARCHAR(32)"},
                       {"Name": "P", "Mapping": "$.p", "SqlType": "VARCHAR(32)"}]}}]"#;
 
-/// An application of one output stream and one pump; the pump's select starts on line 3.
+mod common;
+
 fn app(columns: &str, select: &str) -> String {
-    format!(
-        "CREATE OR REPLACE STREAM \"DESTINATION_SQL_STREAM\" ({columns});\n\
-         CREATE OR REPLACE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"\n\
-         {select};"
-    )
+    common::app(columns, select)
 }
 
 fn compile_error(sql: &str) -> String {
-    let config = parse_app_json(INPUTS).unwrap();
-    match compile(sql, &config, &Options::default()) {
-        Ok(_) => panic!("compiled: {sql}"),
-        Err(e) => e.to_string(),
-    }
+    common::compile_error(INPUTS, sql)
 }
 
-/// Runs an application on records arriving a second apart: the rows out (JSON) and how many
-/// records failed.
-fn run(sql: &str, records: &[&str]) -> (Vec<String>, usize) {
-    let config = parse_app_json(INPUTS).unwrap();
-    let plan = compile(sql, &config, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
-    let mut stage = SqlStage::new("functions", plan.into()).unwrap();
-    let mut b = BatchBuilder::new();
-    for (i, r) in records.iter().enumerate() {
-        b.push(
-            r.as_bytes(),
-            Meta {
-                arrival_ms: 1_000 * i as i64,
-                ..Meta::default()
-            },
-        );
-    }
-    let p = stage.process(b.finish(), 0);
-    let f = stage.flush(0);
-    let rows = p
-        .records
-        .iter()
-        .chain(f.records.iter())
-        .map(|r| String::from_utf8_lossy(r.data()).into_owned())
-        .collect();
-    (rows, p.failed.len() + f.failed.len())
+fn run<R: AsRef<str>>(sql: &str, records: &[R]) -> (Vec<String>, usize) {
+    common::run(INPUTS, sql, records)
 }
 
 const FROM: &str = "FROM \"SOURCE_SQL_STREAM_001\"";
