@@ -192,6 +192,10 @@ pub struct StreamJoinPlan {
     pub right_frame: ast::Frame,
     /// None for CROSS JOIN.
     pub on: Option<CExpr>,
+    /// Equalities of ON between the sides: an expression of the left row's columns and one of
+    /// the right row's (its columns numbered as in the right row), so each side is indexed by
+    /// its own. ON is still checked whole on each pair they find.
+    pub keys: Vec<(CExpr, CExpr)>,
     /// The columns of the left and of the right stream.
     pub widths: (usize, usize),
 }
@@ -849,7 +853,29 @@ fn compile_pump(
         ));
         ctx.rowtimes = Some((n + m, n + m + 1));
         let on = j.on.as_ref().map(|on| scalar(on, &ctx)).transpose()?;
+        // The equalities between the sides that read neither side's ROWTIME (whose value
+        // depends on which row arrives); the right side's numbered as in the right row.
+        let keys = on
+            .as_ref()
+            .map(|on| equalities(on, n))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(l, r)| {
+                !l.reads_rowtime()
+                    && !r.reads_rowtime()
+                    && r.columns().iter().all(|&c| (n..n + m).contains(&c))
+            })
+            .map(|(l, mut r)| {
+                r.rewrite_post(&mut |x| {
+                    if let CExpr::Col(i) = x {
+                        *i -= n;
+                    }
+                });
+                (l, r)
+            })
+            .collect();
         stream_join = Some(StreamJoinPlan {
+            keys,
             right,
             kind: j.kind,
             left_frame: frame(&sel.from_over)?,

@@ -297,8 +297,104 @@ pub struct SqlStage {
 /// here.
 #[derive(Debug, Default)]
 struct JoinState {
-    left: std::collections::VecDeque<(Row, bool)>,
-    right: std::collections::VecDeque<(Row, bool)>,
+    left: JoinSide,
+    right: JoinSide,
+}
+
+/// One side's rows, oldest first, and, when ON has equalities between the sides, the rows by
+/// the hash of their side of them: an arriving row is compared with the rows of its hash only.
+#[derive(Debug, Default)]
+struct JoinSide {
+    rows: std::collections::VecDeque<(Row, bool)>,
+    /// Each row's hash, in step with `rows` (None: a NULL in its keys, so it equals nothing).
+    hashes: std::collections::VecDeque<Option<u64>>,
+    /// The sequence numbers of the rows of each hash, oldest first.
+    index: HashMap<u64, std::collections::VecDeque<u64>>,
+    /// The sequence number of `rows[0]`.
+    base: u64,
+}
+
+impl JoinSide {
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    fn front(&self) -> Option<&(Row, bool)> {
+        self.rows.front()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(Row, bool)> {
+        self.rows.iter()
+    }
+
+    fn push(&mut self, row: Row, hit: bool, hash: Option<u64>) {
+        if let Some(h) = hash {
+            let seq = self.base + self.rows.len() as u64;
+            self.index.entry(h).or_default().push_back(seq);
+        }
+        self.rows.push_back((row, hit));
+        self.hashes.push_back(hash);
+    }
+
+    fn pop_front(&mut self) -> Option<(Row, bool)> {
+        let row = self.rows.pop_front()?;
+        if let Some(Some(h)) = self.hashes.pop_front() {
+            if let Some(seqs) = self.index.get_mut(&h) {
+                // Rows leave oldest first, so the oldest of its hash is this one.
+                seqs.pop_front();
+                if seqs.is_empty() {
+                    self.index.remove(&h);
+                }
+            }
+        }
+        self.base += 1;
+        Some(row)
+    }
+
+    /// The places of the rows an arriving row may join: those of its hash when the side is
+    /// indexed (`indexed`; none for a NULL key), else all.
+    fn candidates(&self, indexed: bool, hash: Option<u64>) -> Vec<usize> {
+        if !indexed {
+            return (0..self.rows.len()).collect();
+        }
+        let Some(h) = hash else {
+            return Vec::new();
+        };
+        self.index.get(&h).map_or_else(Vec::new, |seqs| {
+            seqs.iter().map(|s| (s - self.base) as usize).collect()
+        })
+    }
+}
+
+/// The hash of a row's side (`right`) of a join's ON equalities, None when one is NULL (it
+/// then equals nothing).
+fn join_hash(
+    keys: &[(CExpr, CExpr)],
+    right: bool,
+    row: &Row,
+    now: i64,
+) -> Result<Option<u64>, String> {
+    let scope = Scope {
+        row: &row.vals,
+        rowtime: row.rowtime,
+        keys: &[],
+        aggs: &[],
+        udf: &[],
+        now,
+    };
+    let mut vals = Vec::with_capacity(keys.len());
+    for (l, r) in keys {
+        let v = eval(if right { r } else { l }, &scope)?;
+        if v.is_null() {
+            return Ok(None);
+        }
+        vals.push(v);
+    }
+    Ok(Some(key_hash(&vals)))
 }
 
 /// The most rows one side of a stream-to-stream join holds; a row that would pass it fails.
@@ -1217,19 +1313,17 @@ impl SqlStage {
             sorted.sort_by(|(a, _), (b, _)| order_rows(a, b, &desc));
             groups = sorted.into_iter().map(|(_, g)| g).collect();
         }
-        for g in groups {
-            self.emit_group(p, g, end, (items, having.as_ref(), aggs), out, now_ms);
-        }
+        let groups = groups.into_iter().map(|g| (end, g)).collect();
+        self.emit_groups(p, groups, (items, having.as_ref(), aggs), out, now_ms);
     }
 
-    /// A closed window's row for group `g` of pump `p`, with ROWTIME `end`, into the pump's
-    /// target (unless HAVING drops it; if it fails, it goes to the error output with the
-    /// group's acks).
-    fn emit_group(
+    /// A closed window's rows, one per group with its ROWTIME, into pump `p`'s target
+    /// (unless HAVING drops one; one that fails goes to the error output with its group's
+    /// acks). The pump's calls of functions that read the groups are made once for them all.
+    fn emit_groups(
         &mut self,
         p: usize,
-        g: Group,
-        end: i64,
+        groups: Vec<(i64, Group)>,
         (items, having, aggs): (&[CExpr], Option<&CExpr>, &[AggSpec]),
         out: &mut Out,
         now_ms: i64,
@@ -1237,64 +1331,81 @@ impl SqlStage {
         let plan = self.plan.clone();
         let clock = self.clock();
         let pump = &plan.pumps[p];
-        let ack = Ack::merge(g.acks);
-        let finals: Vec<Value> = g.aggs.iter().zip(aggs).map(|(a, s)| a.finish(s)).collect();
-        let slots = self.group_slots(
-            p,
-            Base {
+        let finals: Vec<Vec<Value>> = groups
+            .iter()
+            .map(|(_, g)| g.aggs.iter().zip(aggs).map(|(a, s)| a.finish(s)).collect())
+            .collect();
+        let w = pump.udf_sites.len();
+        let mut slots = vec![None; w * groups.len()];
+        if pump.udf_sites.iter().any(|s| s.group) {
+            let bases: Vec<Base> = groups
+                .iter()
+                .zip(&finals)
+                .map(|((end, g), f)| Base {
+                    row: &[],
+                    rowtime: *end,
+                    keys: &g.keys,
+                    aggs: f,
+                    now: clock,
+                })
+                .collect();
+            eval_sites(
+                self.udfs.as_deref_mut(),
+                &pump.udf_sites,
+                true,
+                &bases,
+                &mut slots,
+            );
+        }
+        for (i, ((end, g), finals)) in groups.into_iter().zip(&finals).enumerate() {
+            let ack = Ack::merge(g.acks);
+            let scope = Scope {
                 row: &[],
                 rowtime: end,
                 keys: &g.keys,
-                aggs: &finals,
+                aggs: finals,
+                udf: &slots[i * w..][..w],
                 now: clock,
-            },
-            &[],
-        );
-        let scope = Scope {
-            row: &[],
-            rowtime: end,
-            keys: &g.keys,
-            aggs: &finals,
-            udf: &slots,
-            now: clock,
-        };
-        let result = (|| -> Result<Option<Vec<Value>>, String> {
-            if let Some(h) = having {
-                if truth(&eval(h, &scope)?)? != Some(true) {
-                    return Ok(None);
+            };
+            let result = (|| -> Result<Option<Vec<Value>>, String> {
+                if let Some(h) = having {
+                    if truth(&eval(h, &scope)?)? != Some(true) {
+                        return Ok(None);
+                    }
                 }
-            }
-            let mut vals = Vec::with_capacity(items.len());
-            for e in items {
-                vals.push(eval(e, &scope)?);
-            }
-            self.fit(pump.target, &pump.into, vals).map(Some)
-        })();
-        match result {
-            Ok(Some(vals)) => {
-                let row = Row {
-                    vals,
-                    rowtime: end,
-                    ack,
-                    key: g.key,
-                };
-                self.insert(pump.target, row, out, now_ms);
-            }
-            // Filtered out by HAVING: its inputs are done with.
-            Ok(None) => drop(ack),
-            Err(e) => {
-                let data = serde_json::Value::Array(g.keys.iter().map(Value::to_json).collect())
-                    .to_string();
-                let message = format!("pump {}: the window's row failed: {e}", pump.name);
-                self.fail_window(
-                    data.into_bytes(),
-                    end,
-                    ack,
-                    &pump.name,
-                    message,
-                    out,
-                    now_ms,
-                );
+                let mut vals = Vec::with_capacity(items.len());
+                for e in items {
+                    vals.push(eval(e, &scope)?);
+                }
+                self.fit(pump.target, &pump.into, vals).map(Some)
+            })();
+            match result {
+                Ok(Some(vals)) => {
+                    let row = Row {
+                        vals,
+                        rowtime: end,
+                        ack,
+                        key: g.key,
+                    };
+                    self.insert(pump.target, row, out, now_ms);
+                }
+                // Filtered out by HAVING: its inputs are done with.
+                Ok(None) => drop(ack),
+                Err(e) => {
+                    let data =
+                        serde_json::Value::Array(g.keys.iter().map(Value::to_json).collect())
+                            .to_string();
+                    let message = format!("pump {}: the window's row failed: {e}", pump.name);
+                    self.fail_window(
+                        data.into_bytes(),
+                        end,
+                        ack,
+                        &pump.name,
+                        message,
+                        out,
+                        now_ms,
+                    );
+                }
             }
         }
     }
@@ -1421,6 +1532,7 @@ impl SqlStage {
         else {
             return;
         };
+        let mut closed = Vec::new();
         while self.staggers[p]
             .groups
             .front()
@@ -1437,7 +1549,10 @@ impl SqlStage {
                     st.index.remove(&hash);
                 }
             }
-            self.emit_group(p, g, end, (items, having.as_ref(), aggs), out, now_ms);
+            closed.push((end, g));
+        }
+        if !closed.is_empty() {
+            self.emit_groups(p, closed, (items, having.as_ref(), aggs), out, now_ms);
         }
     }
 
@@ -1532,15 +1647,22 @@ impl SqlStage {
                 "the join's window holds {MAX_JOIN_ROWS} rows of this side: narrow its OVER"
             ));
         }
-        let others = if right {
+        // Its side of the ON equalities, to find the other side's rows with the same.
+        let indexed = !j.keys.is_empty();
+        let hash = if indexed {
+            join_hash(&j.keys, right, row, clock)?
+        } else {
+            None
+        };
+        let mut others = if right {
             std::mem::take(&mut self.stream_joins[p].left)
         } else {
             std::mem::take(&mut self.stream_joins[p].right)
         };
-        let mut others = others;
         let mut matched = false;
         let mut failed = None;
-        for (other, hit) in others.iter_mut() {
+        for at in others.candidates(indexed, hash) {
+            let (other, hit) = &mut others.rows[at];
             let (l, r) = if right {
                 (&*other, row)
             } else {
@@ -1592,7 +1714,7 @@ impl SqlStage {
         if let Some(e) = failed {
             return Err(e);
         }
-        own.push_back((row.clone(), matched));
+        own.push(row.clone(), matched, hash);
         if let crate::ast::Frame::Rows(n) = frame {
             let keep = usize::try_from(n).unwrap_or(usize::MAX).saturating_add(1);
             let mut gone = Vec::new();
@@ -1663,7 +1785,7 @@ impl SqlStage {
             return;
         };
         let state = std::mem::take(&mut self.stream_joins[p]);
-        for (right, side) in [(false, state.left), (true, state.right)] {
+        for (right, side) in [(false, state.left.rows), (true, state.right.rows)] {
             let keeps = if right {
                 j.kind.keeps_right()
             } else {
@@ -2263,7 +2385,7 @@ impl Drop for SqlStage {
         for j in &self.stream_joins {
             j.left
                 .iter()
-                .chain(&j.right)
+                .chain(j.right.iter())
                 .for_each(|(r, _)| r.ack.fail());
         }
         for d in &self.distincts {

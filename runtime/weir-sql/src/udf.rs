@@ -8,8 +8,9 @@
 //! - A function is called over a batch of rows, never once per input row: the rows a pump
 //!   receives in one batch of input are held until the batch's end, then every call site of
 //!   the pump is evaluated over all of them, one call per site (a nested call's inner site
-//!   first). The exception is a site that reads a window's keys or aggregates (`group`): it is
-//!   called once for each row the window emits.
+//!   first). A site that reads a window's keys or aggregates (`group`) is called once for the
+//!   rows a tumbling or stagger window emits when it ends, and once for each row of a sliding
+//!   window.
 //! - Arguments arrive converted to the declared types (or NULL); a result is converted from
 //!   the declared type to its SQL type. A row whose call fails fails alone (its record goes to
 //!   the error output and `error_stream`); a call that fails as a whole fails all its rows.

@@ -138,3 +138,36 @@ fn a_full_join_keeps_unmatched_rows_of_both_sides_and_rows_windows_count_rows() 
         ]
     );
 }
+
+#[test]
+fn equalities_find_their_rows_and_the_rest_of_on_still_decides() {
+    // ORDER_ID = ORDER_ID finds the candidates; AMOUNT > 5 is still checked on each.
+    let mut s = stage(
+        r#"CREATE OR REPLACE PUMP "J" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM ROWTIME, o.ORDER_ID, o.AMOUNT, t.AMOUNT, t.ROWTIME
+    FROM "ORDERS" AS o JOIN "TRADES" OVER (RANGE INTERVAL '1' MINUTE PRECEDING) AS t
+    ON o.ORDER_ID = t.ORDER_ID AND t.AMOUNT > 5;"#,
+    );
+    let mut b = BatchBuilder::new();
+    let records = [
+        (0, r#"{"kind":"trade","order":1,"amount":9}"#),
+        (1, r#"{"kind":"trade","order":1,"amount":3}"#),
+        (2, r#"{"kind":"trade","order":2,"amount":8}"#),
+        // No order id: it equals nothing, not even another NULL.
+        (3, r#"{"kind":"trade","amount":7}"#),
+        (4, r#"{"kind":"order","order":1,"amount":100}"#),
+        (5, r#"{"kind":"order","amount":200}"#),
+        (6, r#"{"kind":"order","order":2.0,"amount":300}"#),
+    ];
+    for (s, json) in records {
+        b.push(
+            json.as_bytes(),
+            Meta {
+                arrival_ms: s * 1000,
+                ..Meta::default()
+            },
+        );
+    }
+    let out = s.process(b.finish(), 0);
+    assert_eq!(rows(&out), ["04 1 100 9 00", "06 2 300 8 02"]);
+}

@@ -186,6 +186,10 @@ CREATE OR REPLACE PUMP "P" AS INSERT INTO "DESTINATION_SQL_STREAM"
             r#"{"T":"Y","P":20.0,"Q":10.0}"#
         ]
     );
+    // The window's two rows: each of TWICE(TWICE(SUM)) called once for both, and SHOUT too.
+    let mut calls = calls.lock().unwrap().clone();
+    calls.sort();
+    assert_eq!(calls, [(0, 2), (0, 2), (0, 3), (1, 2)]);
 }
 
 #[test]
