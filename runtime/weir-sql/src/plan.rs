@@ -174,6 +174,18 @@ pub struct Pump {
     pub stream_join: Option<StreamJoinPlan>,
 }
 
+impl StreamJoinPlan {
+    /// One side's (`right`, else left) window, and whether its rows that join nothing go on
+    /// (an outer join's side).
+    pub fn side(&self, right: bool) -> (ast::Frame, bool) {
+        if right {
+            (self.right_frame, self.kind.keeps_right())
+        } else {
+            (self.left_frame, self.kind.keeps_left())
+        }
+    }
+}
+
 impl Pump {
     /// The streams it reads: its source, and the right side of a stream-to-stream join.
     pub fn sources(&self) -> impl Iterator<Item = usize> + '_ {

@@ -976,9 +976,7 @@ impl SqlStage {
                 for ((acc, spec), v) in group.aggs.iter_mut().zip(aggs).zip(args) {
                     acc.add(spec, v)?;
                 }
-                if !row.ack.is_none() && group.acks.last().is_none_or(|a| !a.same(&row.ack)) {
-                    group.acks.push(row.ack.clone());
-                }
+                hold(&mut group.acks, &row.ack);
             }
             PumpKind::Slide {
                 windows,
@@ -1104,9 +1102,7 @@ impl SqlStage {
                         t.counts.push((v.clone(), 1));
                     }
                 }
-                if !row.ack.is_none() && t.acks.last().is_none_or(|a| !a.same(&row.ack)) {
-                    t.acks.push(row.ack.clone());
-                }
+                hold(&mut t.acks, &row.ack);
             }
             PumpKind::CountDistinct { column, window_ms } => {
                 let start =
@@ -1119,9 +1115,7 @@ impl SqlStage {
                 d.key.get_or_insert_with(|| row.key.clone());
                 d.values
                     .add(row.vals.get(*column).cloned().unwrap_or(Value::Null));
-                if !row.ack.is_none() && d.acks.last().is_none_or(|a| !a.same(&row.ack)) {
-                    d.acks.push(row.ack.clone());
-                }
+                hold(&mut d.acks, &row.ack);
             }
             PumpKind::Rcf {
                 columns, explain, ..
@@ -1250,9 +1244,7 @@ impl SqlStage {
                 for ((acc, spec), v) in group.aggs.iter_mut().zip(aggs).zip(args) {
                     acc.add(spec, v)?;
                 }
-                if !row.ack.is_none() && group.acks.last().is_none_or(|a| !a.same(&row.ack)) {
-                    group.acks.push(row.ack.clone());
-                }
+                hold(&mut group.acks, &row.ack);
             }
         }
         Ok(())
@@ -1703,13 +1695,14 @@ impl SqlStage {
                 self.join_emit(p, joined, out, now_ms);
             }
         }
+        let (frame, keeps) = j.side(right);
         let state = &mut self.stream_joins[p];
-        let (own, frame) = if right {
+        let own = if right {
             state.left = others;
-            (&mut state.right, j.right_frame)
+            &mut state.right
         } else {
             state.right = others;
-            (&mut state.left, j.left_frame)
+            &mut state.left
         };
         if let Some(e) = failed {
             return Err(e);
@@ -1721,11 +1714,6 @@ impl SqlStage {
             while own.len() > keep {
                 gone.extend(own.pop_front());
             }
-            let keeps = if right {
-                j.kind.keeps_right()
-            } else {
-                j.kind.keeps_left()
-            };
             for (r, hit) in gone {
                 if keeps && !hit {
                     // It left as this row came.
@@ -1744,14 +1732,9 @@ impl SqlStage {
             return;
         };
         for right in [false, true] {
-            let frame = if right { j.right_frame } else { j.left_frame };
+            let (frame, keeps) = j.side(right);
             let crate::ast::Frame::Range(ms) = frame else {
                 continue;
-            };
-            let keeps = if right {
-                j.kind.keeps_right()
-            } else {
-                j.kind.keeps_left()
             };
             let mut gone = Vec::new();
             {
@@ -1786,12 +1769,7 @@ impl SqlStage {
         };
         let state = std::mem::take(&mut self.stream_joins[p]);
         for (right, side) in [(false, state.left.rows), (true, state.right.rows)] {
-            let keeps = if right {
-                j.kind.keeps_right()
-            } else {
-                j.kind.keeps_left()
-            };
-            let frame = if right { j.right_frame } else { j.left_frame };
+            let (frame, keeps) = j.side(right);
             for (r, hit) in side {
                 if keeps && !hit {
                     let at = match frame {
@@ -2210,6 +2188,14 @@ fn order_rows(a: &[Value], b: &[Value], desc: &[bool]) -> std::cmp::Ordering {
     std::cmp::Ordering::Equal
 }
 
+/// Adds `ack` to a window's acks, unless it is none or the last one's (consecutive rows
+/// usually share one).
+fn hold(acks: &mut Vec<Ack>, ack: &Ack) {
+    if !ack.is_none() && acks.last().is_none_or(|a| !a.same(ack)) {
+        acks.push(ack.clone());
+    }
+}
+
 /// Whether `e` reads a UDF call site's result.
 fn reads_udf(e: &CExpr) -> bool {
     e.any(&|x| matches!(x, CExpr::UdfAt(..)))
@@ -2266,13 +2252,23 @@ impl Processor for SqlStage {
         let mut rows = Vec::new();
         // Records that made no row now: held in a window, or filtered out.
         let mut consumed = 0;
+        // Counting the rows waiting for UDF calls costs a pass over the pumps: only when some
+        // pump calls them.
+        let calls_udfs = self.plan.pumps.iter().any(|p| !p.udf_sites.is_empty());
         for r in batch.iter() {
             let (rows_before, failed_before) = (out.rows.len(), out.failed.len());
-            let deferred_before = self.deferred.iter().map(Vec::len).sum::<usize>();
+            let waiting = |s: &SqlStage| {
+                if calls_udfs {
+                    s.deferred.iter().map(Vec::len).sum()
+                } else {
+                    0
+                }
+            };
+            let deferred_before = waiting(self);
             self.record(&r, &mut rows, &mut out, now_ms);
             // A record whose rows wait for UDF calls is not dropped: they go on at the batch's
             // end.
-            let deferred = self.deferred.iter().map(Vec::len).sum::<usize>() > deferred_before;
+            let deferred = waiting(self) > deferred_before;
             if out.rows.len() == rows_before && out.failed.len() == failed_before && !deferred {
                 consumed += 1;
             }
